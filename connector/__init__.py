@@ -1,0 +1,56 @@
+"""WhatsApp commerce connector for Shopify and WooCommerce.
+
+``create_app`` builds the Flask application; nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Mapping
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
+    """Build the app. ``config_overrides`` use environment variable names."""
+    from connector import crypto, logs
+    from connector.config import flask_config, load_settings
+    from connector.extensions import db, migrate
+    from connector.web import register_blueprints
+    from connector.web.errors import register_error_handlers
+
+    instance_path = os.environ.get("CONNECTOR_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=instance_path,
+        template_folder=str(PROJECT_ROOT / "templates"),
+    )
+    settings = load_settings(overrides=config_overrides, instance_path=app.instance_path)
+    logs.configure(settings.log_level)
+    app.config.update(flask_config(settings))
+    crypto.install_keyring(settings.encryption_keys)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    register_blueprints(app)
+    register_error_handlers(app)
+    return app
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
+    """SQLite: WAL so readers never block the writer, foreign keys on, wait on locks."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,55 @@
+"""What each neutral event sets in motion: one table, event type → handlers.
+
+Handlers take ``(shop_id, event)``. Automations (cart recovery, confirmations, shipping,
+back-in-stock) register here as they arrive; today the WhatsApp events feed the outbox and
+the contacts' windows and consent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Callable
+
+from sqlalchemy import select
+
+from connector.events import InboundMessage, MarketingPreferenceChanged, MessageStatusChanged, UnhandledChange
+from connector.extensions import db
+from connector.messaging.inbound import apply_marketing_preference, record_inbound
+from connector.messaging.statuses import apply_status
+from connector.models import WebhookReceipt, WhatsAppAccount
+from integrations.whatsapp import webhooks as whatsapp_webhooks
+
+log = logging.getLogger(__name__)
+
+EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
+    MessageStatusChanged: (apply_status,),
+    InboundMessage: (record_inbound,),
+    MarketingPreferenceChanged: (apply_marketing_preference,),
+    UnhandledChange: (),
+}
+
+
+def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
+    events = whatsapp_webhooks.parse(json.loads(receipt.body))
+    numbers = {event.phone_number_id for event in events if hasattr(event, "phone_number_id")}
+    shops = dict(
+        db.session.execute(
+            select(WhatsAppAccount.phone_number_id, WhatsAppAccount.shop_id).where(
+                WhatsAppAccount.phone_number_id.in_(numbers)
+            )
+        ).all()
+    ) if numbers else {}
+    for event in events:
+        shop_id = shops.get(getattr(event, "phone_number_id", None))
+        if shop_id is None:
+            log.info("whatsapp.event_skipped", extra={"receipt_id": receipt.id, "event": type(event).__name__})
+            continue
+        for handler in EVENT_HANDLERS[type(event)]:
+            handler(shop_id, event)
+
+
+#: platform slug → how its receipts become events
+RECEIPT_PROCESSORS: dict[str, Callable[[WebhookReceipt], None]] = {
+    "whatsapp": process_whatsapp_receipt,
+}

@@ -1,0 +1,206 @@
+"""The ``connector`` command: a Flask CLI group, so ``connector db upgrade`` works too."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy import select
+
+from connector import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+def cli() -> None:
+    """WhatsApp commerce connector for Shopify and WooCommerce."""
+
+
+def main() -> None:
+    cli(prog_name="connector")
+
+
+def _fail(error: Exception) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(2)
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
+@click.option("--name", default=None, help="Worker name (defaults to RQ's).")
+@with_appcontext
+def worker_command(burst: bool, name: str | None) -> None:
+    """An RQ worker with the scheduler (SimpleWorker class), for production."""
+    from flask import current_app
+
+    from connector.jobs.worker import run_worker
+
+    run_worker(current_app._get_current_object(), burst=burst, name=name)
+
+
+@cli.command("dev")
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--sandbox-port", default=8025, show_default=True, type=int)
+def dev_command(port: int, sandbox_port: int) -> None:
+    """Web + worker + scheduler + sandbox Cloud API, one process tree; Ctrl-C stops all."""
+    from connector.devserver import run_dev
+
+    run_dev(port=port, sandbox_port=sandbox_port)
+
+
+@cli.command("demo")
+def demo_command() -> None:
+    """The end-to-end story on embedded defaults, printed as it happens."""
+    from connector.demo import run_demo
+
+    sys.exit(run_demo())
+
+
+@cli.command("sandbox")
+@click.option("--port", default=8025, show_default=True, type=int)
+@click.option("--webhook-url", default=None, help="Where to post status webhooks (default: APP_URL/webhooks/whatsapp).")
+@click.option("--latency-ms", default=0.0, type=float)
+@click.option("--throughput", default=80, type=int, help="Messages per second per number before 130429.")
+@with_appcontext
+def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throughput: int) -> None:
+    """Run the sandbox Cloud API in the foreground."""
+    from connector.extensions import settings
+    from integrations.whatsapp import sandbox
+
+    config = settings()
+    sandbox.main([
+        "--port", str(port), "--app-secret", config.whatsapp_app_secret,
+        "--webhook-url", webhook_url or f"{config.app_url}/webhooks/whatsapp",
+        "--latency-ms", str(latency_ms), "--throughput", str(throughput),
+    ])
+
+
+# -- shops and numbers -------------------------------------------------------------------------
+
+@cli.group("shops")
+def shops_group() -> None:
+    """Connected stores."""
+
+
+@shops_group.group("add")
+def shops_add() -> None:
+    """Connect a store by API credentials."""
+
+
+@shops_add.command("shopify")
+@click.option("--domain", required=True, help="name.myshopify.com")
+@click.option("--access-token", required=True, help="Admin API token of a custom app.")
+@with_appcontext
+def shops_add_shopify(domain: str, access_token: str) -> None:
+    from connector.shops import ShopError, add_shopify
+
+    try:
+        shop = add_shopify(domain, access_token)
+    except ShopError as error:
+        _fail(error)
+    click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
+
+
+@shops_add.command("woocommerce")
+@click.option("--url", required=True, help="https://store.example")
+@click.option("--consumer-key", required=True)
+@click.option("--consumer-secret", required=True)
+@with_appcontext
+def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> None:
+    from connector.shops import ShopError, add_woocommerce
+
+    try:
+        shop = add_woocommerce(url, consumer_key, consumer_secret)
+    except ShopError as error:
+        _fail(error)
+    click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
+
+
+@shops_group.command("list")
+@with_appcontext
+def shops_list() -> None:
+    from connector.extensions import db
+    from connector.models import Shop
+
+    for shop in db.session.scalars(select(Shop).order_by(Shop.id)):
+        state = f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused else ("active" if shop.is_active else "inactive")
+        number = shop.whatsapp.phone_number_id if shop.whatsapp else "-"
+        click.echo(f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}")
+
+
+@cli.group("whatsapp")
+def whatsapp_group() -> None:
+    """The shop's WhatsApp number."""
+
+
+@whatsapp_group.command("set")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, domain or key.")
+@click.option("--phone-number-id", required=True)
+@click.option("--access-token", required=True)
+@click.option("--waba-id", default=None)
+@click.option("--throughput", type=int, default=None, help="Messages per second Meta allows this number (80 by default).")
+@click.option("--messaging-limit", type=int, default=None, help="Unique recipients per 24 h (0 = unlimited).")
+@with_appcontext
+def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, messaging_limit) -> None:
+    from connector.shops import ShopError, find_shop, set_whatsapp
+
+    try:
+        limit = "keep" if messaging_limit is None else (None if messaging_limit == 0 else messaging_limit)
+        account = set_whatsapp(find_shop(shop_ref), phone_number_id=phone_number_id, access_token=access_token,
+                               waba_id=waba_id, throughput_per_second=throughput, messaging_limit=limit)
+    except ShopError as error:
+        _fail(error)
+    click.echo(f"shop {account.shop_id}: WhatsApp number {account.phone_number_id} "
+               f"({account.throughput_per_second} msg/s, limit {account.messaging_limit or 'unlimited'})")
+
+
+@whatsapp_group.command("resume")
+@click.option("--shop", "shop_ref", required=True)
+@with_appcontext
+def whatsapp_resume(shop_ref: str) -> None:
+    """Lift a pause set by an account-level Cloud API error (after fixing its cause)."""
+    from connector.jobs import kick_dispatcher
+    from connector.shops import ShopError, find_shop, resume_sending
+
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    resume_sending(shop)
+    kick_dispatcher(shop.id)
+    click.echo(f"shop {shop.id}: sending resumed")
+
+
+# -- the outbox --------------------------------------------------------------------------------
+
+@cli.command("outbox")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, domain or key.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--status", default=None, help="Only messages in this status.")
+@click.option("--limit", default=100, show_default=True, type=int)
+@with_appcontext
+def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int) -> None:
+    """The shop's messages, newest first."""
+    from connector.messaging.reports import outbox_rows
+    from connector.shops import ShopError, find_shop
+
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    rows = outbox_rows(shop.id, status=status, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+        return
+    if shop.is_sending_paused:
+        click.echo(f"SENDING PAUSED since {shop.sending_paused_at:%Y-%m-%d %H:%M} UTC: {shop.sending_paused_reason}"
+                   " (fix it, then `connector whatsapp resume --shop ...`)")
+    click.echo(f"{'id':>6}  {'created (UTC)':16}  {'automation':20} {'template':28} {'lang':6} {'status':10} reason")
+    for row in rows:
+        click.echo(f"{row['id']:>6}  {row['created_at'][:16].replace('T', ' '):16}  {row['automation'][:20]:20} "
+                   f"{(row['template'] or '-')[:28]:28} {(row['language'] or '-'):6} {row['status']:10} "
+                   f"{row['status_reason'] or ''}")

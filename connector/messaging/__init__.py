@@ -1,0 +1,1 @@
+"""Outbox, send governor, pacing and delivery-status bookkeeping."""

@@ -1,0 +1,406 @@
+"""The dispatcher: drains one shop's due outbox rows through the governor to the Cloud API.
+
+Exactly one dispatcher runs per shop (its WhatsApp number) at a time, under a Redis lock,
+so the throughput pacer and the pair-rate memory are exact without coordination.
+
+How a row travels, and why nothing is sent twice:
+
+1. *claim*: due ``queued`` rows become ``sending`` with a lease, in one UPDATE, committed
+   before any request leaves. A row can only be claimed from ``queued``.
+2. *judge*: the governor sends, defers (new ``due_at`` + reason) or suppresses each row.
+3. *send*: paced requests carry ``biz_opaque_callback_data`` = the row id.
+4. *record*: results are written in bulk; a row still ``sending`` whose answer was lost
+   (worker killed) stays ``sending``. Meta's ``sent`` webhook, which echoes the row id,
+   settles it. Only when its lease has expired without any such webhook does the sweep
+   put it back to ``queued``. The Cloud API has no idempotency key; this is the closest
+   we can get: see docs/adr/0003-exactly-once-sending.md.
+
+Wake-ups use a "kick" flag next to the lock (see ``dispatch_shop``) so that a message
+queued while a dispatcher is finishing is never left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from redis import Redis
+from redis.exceptions import LockError
+from sqlalchemy import and_, bindparam, case, func, select, update
+
+from connector.extensions import db
+from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
+from connector.messaging.pacing import Pacer
+from connector.messaging.statuses import apply_error_consequences, pause_sending
+from connector.models import Contact, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
+from integrations.whatsapp import payloads
+from integrations.whatsapp.errors import Disposition, WhatsAppApiError, WhatsAppError, classify
+from integrations.whatsapp.sender import AsyncSender
+
+log = logging.getLogger(__name__)
+
+LOCK_TTL_SECONDS = 60
+KICK_TTL_SECONDS = 120
+MAX_ATTEMPTS = 12
+MAX_BACKOFF_SECONDS = 900
+#: a dispatcher hands the worker back after this long and re-kicks itself
+TIME_BUDGET_SECONDS = 240.0
+FLUSH_EVERY = 200
+
+M = Message.__table__
+
+
+def lock_key(shop_id: int) -> str:
+    return f"connector:dispatch:lock:{shop_id}"
+
+
+def kick_key(shop_id: int) -> str:
+    return f"connector:dispatch:kick:{shop_id}"
+
+
+@dataclass
+class DispatchReport:
+    claimed: int = 0
+    sent: int = 0
+    deferred: int = 0
+    suppressed: int = 0
+    failed: int = 0
+    retried: int = 0
+    paused: bool = False
+    out_of_time: bool = False
+
+    def add(self, other: "DispatchReport") -> None:
+        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.paused |= other.paused
+        self.out_of_time |= other.out_of_time
+
+
+def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_seconds: float,
+                  time_budget: float = TIME_BUDGET_SECONDS) -> DispatchReport:
+    """Run the shop's dispatcher unless one is already running; it will see our work.
+
+    The protocol: a caller marks work pending (the kick flag) before trying the lock. The
+    lock holder clears the flag before each drain and looks at it again after releasing
+    the lock, so work flagged while it was busy is always picked up by someone.
+    """
+    total = DispatchReport()
+    redis.set(kick_key(shop_id), 1, ex=KICK_TTL_SECONDS)
+    while True:
+        lock = redis.lock(lock_key(shop_id), timeout=LOCK_TTL_SECONDS)
+        if not lock.acquire(blocking=False):
+            return total
+        try:
+            redis.delete(kick_key(shop_id))
+            report = Dispatcher(shop_id, lease_seconds=lease_seconds, retry_base_seconds=retry_base_seconds,
+                                time_budget=time_budget, keep_lock=lambda: _extend(lock)).run()
+            total.add(report)
+        finally:
+            try:
+                lock.release()
+            except LockError:
+                log.warning("dispatch.lock_lost", extra={"shop_id": shop_id})
+        if report.out_of_time:
+            redis.set(kick_key(shop_id), 1, ex=KICK_TTL_SECONDS)
+            return total
+        if not redis.exists(kick_key(shop_id)):
+            return total
+
+
+def _extend(lock) -> None:
+    try:
+        lock.extend(LOCK_TTL_SECONDS, replace_ttl=True)
+    except LockError:
+        log.warning("dispatch.lock_extend_failed")
+
+
+@dataclass
+class _Claimed:
+    candidate: Candidate
+    phone: str
+    kind: str
+    template_name: str | None
+    language: str | None
+    content: dict[str, Any]
+    attempts: int
+
+
+@dataclass
+class Dispatcher:
+    shop_id: int
+    lease_seconds: int
+    retry_base_seconds: float
+    time_budget: float = TIME_BUDGET_SECONDS
+    keep_lock: Callable[[], None] = lambda: None
+    batch_size: int | None = None
+    report: DispatchReport = field(default_factory=DispatchReport)
+
+    def run(self) -> DispatchReport:
+        shop = db.session.get(Shop, self.shop_id)
+        account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == self.shop_id)).first()
+        if shop is None or not shop.is_active or account is None:
+            log.info("dispatch.skipped", extra={"shop_id": self.shop_id, "reason": "no_active_shop_or_number"})
+            return self.report
+        if shop.is_sending_paused:
+            log.info("dispatch.skipped", extra={"shop_id": self.shop_id, "reason": "sending_paused"})
+            self.report.paused = True
+            return self.report
+        from connector.extensions import settings
+
+        now = utcnow()
+        policy = Policy.from_settings((shop.settings or {}).get("governor"), shop_time_zone=shop.time_zone or "UTC",
+                                      messaging_limit=account.messaging_limit)
+        self.governor = Governor(policy, tier_recipients=self._tier_recipients(now, policy))
+        self._contacts_seen: set[int] = set()
+        self._results: list[tuple] = []
+        self._shop, self._account = shop, account
+        self._started = time.monotonic()
+        self._batch = self.batch_size or max(10, min(500, account.throughput_per_second // 2))
+        db.session.commit()  # end the read transaction: the drain commits in small steps
+        asyncio.run(self._drain(settings().whatsapp_api_base_url))
+        log.info("dispatch.finished", extra={"shop_id": self.shop_id, **{k: v for k, v in vars(self.report).items()}})
+        return self.report
+
+    async def _drain(self, base_url: str) -> None:
+        account = self._account
+        pacer = Pacer(account.throughput_per_second)
+        inflight: set[asyncio.Task] = set()
+        async with AsyncSender(access_token=account.access_token, phone_number_id=account.phone_number_id,
+                               base_url=base_url, max_connections=max(32, account.throughput_per_second // 4)) as sender:
+            while not self.report.paused:
+                if time.monotonic() - self._started > self.time_budget:
+                    self.report.out_of_time = True
+                    break
+                claimed = self._claim()
+                if not claimed:
+                    if inflight:
+                        await asyncio.wait(inflight)
+                        self._flush()
+                        continue
+                    break
+                self.keep_lock()
+                to_send = self._judge(claimed)
+                for position, (row, counts) in enumerate(to_send):
+                    if self.report.paused:
+                        self._release([r for r, _ in to_send[position:]])
+                        break
+                    await pacer.acquire()
+                    body = json.dumps(payloads.message_payload(
+                        to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
+                        language=row.language, callback_data=str(row.candidate.message_id))).encode()
+                    task = asyncio.create_task(self._send_one(sender, pacer, row, body, counts))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                    if len(self._results) >= FLUSH_EVERY:
+                        self._flush()
+            if inflight:
+                await asyncio.wait(inflight)
+        self._flush()
+
+    async def _send_one(self, sender: AsyncSender, pacer: Pacer, row: _Claimed, body: bytes, counts: bool) -> None:
+        try:
+            result = await sender.send(body)
+        except WhatsAppError as error:
+            rule = getattr(error, "rule", None) or classify(None, None)
+            if rule.disposition == Disposition.RETRYABLE and rule.name in ("rate_limit_hit", "http_429"):
+                pacer.pause(rule.retry_after_seconds or 1.0)  # we were too fast: everyone waits
+            if rule.disposition == Disposition.PAUSE_ACCOUNT:
+                self.report.paused = True
+            self._results.append(("error", row, error, rule))
+        else:
+            self._results.append(("sent", row, result.wamid, counts))
+
+    # -- database steps -----------------------------------------------------------------------
+
+    def _claim(self) -> list[_Claimed]:
+        now = utcnow()
+        ready = (
+            select(M.c.id)
+            .where(M.c.shop_id == self.shop_id, M.c.status == MessageStatus.QUEUED, M.c.due_at <= now)
+            .order_by(M.c.priority, M.c.due_at, M.c.id)
+            .limit(self._batch)
+            .with_for_update(skip_locked=True)
+        )
+        ids = db.session.execute(
+            update(M)
+            .where(M.c.id.in_(ready.scalar_subquery()), M.c.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.SENDING, claimed_until=now + timedelta(seconds=self.lease_seconds), updated_at=now)
+            .returning(M.c.id)
+        ).scalars().all()
+        db.session.commit()
+        if not ids:
+            return []
+        C = Contact.__table__
+        rows = db.session.execute(
+            select(M.c.id, M.c.contact_id, M.c.purpose, M.c.kind, M.c.template_name, M.c.language, M.c.content,
+                   M.c.attempts, C.c.phone_e164, C.c.time_zone, C.c.marketing_consent, C.c.transactional_consent,
+                   C.c.marketing_paused_until, C.c.last_inbound_at)
+            .join(C, and_(C.c.id == M.c.contact_id, C.c.shop_id == M.c.shop_id))
+            .where(M.c.id.in_(ids))
+            .order_by(M.c.priority, M.c.due_at, M.c.id)
+        ).all()
+        self.report.claimed += len(rows)
+        claimed = [
+            _Claimed(
+                candidate=Candidate(
+                    message_id=r.id, contact_id=r.contact_id, purpose=r.purpose, kind=r.kind, time_zone=r.time_zone,
+                    marketing_consent=r.marketing_consent, transactional_consent=r.transactional_consent,
+                    marketing_paused_until=_aware(r.marketing_paused_until), last_inbound_at=_aware(r.last_inbound_at)),
+                phone=r.phone_e164, kind=r.kind, template_name=r.template_name, language=r.language,
+                content=r.content or {}, attempts=r.attempts)
+            for r in rows
+        ]
+        self._load_recent_sends({c.candidate.contact_id for c in claimed} - self._contacts_seen, now)
+        db.session.commit()
+        return claimed
+
+    def _judge(self, claimed: list[_Claimed]) -> list[tuple[_Claimed, bool]]:
+        now = utcnow()
+        to_send: list[tuple[_Claimed, bool]] = []
+        deferred: list[dict] = []
+        suppressed: list[dict] = []
+        for row in claimed:
+            verdict = self.governor.judge(row.candidate, now)
+            if verdict.action == SEND:
+                self.governor.record_send(row.candidate, now, verdict.counts_toward_tier)
+                to_send.append((row, verdict.counts_toward_tier))
+            elif verdict.action == DEFER:
+                deferred.append({"_id": row.candidate.message_id, "_due": verdict.until, "_reason": verdict.reason})
+            elif verdict.action == SUPPRESS:
+                suppressed.append({"_id": row.candidate.message_id, "_reason": verdict.reason})
+        if deferred:
+            db.session.execute(
+                update(M).where(M.c.id == bindparam("_id"), M.c.status == MessageStatus.SENDING).values(
+                    status=MessageStatus.QUEUED, due_at=bindparam("_due"), status_reason=bindparam("_reason"),
+                    claimed_until=None, deferrals=M.c.deferrals + 1, updated_at=now),
+                deferred,
+            )
+            self.report.deferred += len(deferred)
+            log.info("dispatch.deferred", extra={"shop_id": self.shop_id, "count": len(deferred),
+                                                  "reasons": ",".join(sorted({d["_reason"] for d in deferred}))})
+        if suppressed:
+            db.session.execute(
+                update(M).where(M.c.id == bindparam("_id"), M.c.status == MessageStatus.SENDING).values(
+                    status=MessageStatus.SUPPRESSED, status_reason=bindparam("_reason"), claimed_until=None,
+                    updated_at=now),
+                suppressed,
+            )
+            self.report.suppressed += len(suppressed)
+            log.info("dispatch.suppressed", extra={"shop_id": self.shop_id, "count": len(suppressed),
+                                                    "reasons": ",".join(sorted({d["_reason"] for d in suppressed}))})
+        db.session.commit()
+        return to_send
+
+    def _flush(self) -> None:
+        if not self._results:
+            return
+        results, self._results = self._results, []
+        now = utcnow()
+        sent = [{"_id": row.candidate.message_id, "_wamid": wamid, "_counts": counts}
+                for kind, row, wamid, counts in (r for r in results if r[0] == "sent")]
+        if sent:
+            db.session.execute(
+                update(M).where(M.c.id == bindparam("_id")).values(
+                    status=case((M.c.status == MessageStatus.SENDING, MessageStatus.SENT), else_=M.c.status),
+                    wamid=bindparam("_wamid"), sent_at=func.coalesce(M.c.sent_at, now), claimed_until=None,
+                    attempts=M.c.attempts + 1, counts_toward_tier=bindparam("_counts"), status_reason=None,
+                    updated_at=now),
+                sent,
+            )
+            self.report.sent += len(sent)
+        for _, row, error, rule in (r for r in results if r[0] == "error"):
+            self._record_error(row, error, rule, now)
+        db.session.commit()
+
+    def _record_error(self, row: _Claimed, error: WhatsAppError, rule, now: datetime) -> None:
+        message_id = row.candidate.message_id
+        code = getattr(error, "code", None)
+        attempts = row.attempts + 1
+        where = and_(M.c.id == message_id, M.c.status == MessageStatus.SENDING)
+        if rule.disposition == Disposition.RETRYABLE and attempts < MAX_ATTEMPTS:
+            delay = max(rule.retry_after_seconds or 0.0,
+                        min(MAX_BACKOFF_SECONDS, self.retry_base_seconds * 2 ** (attempts - 1)))
+            delay *= random.uniform(1.0, 1.25)  # spread retries so a storm does not come back in step
+            db.session.execute(update(M).where(where).values(
+                status=MessageStatus.QUEUED, attempts=attempts, due_at=now + timedelta(seconds=delay),
+                claimed_until=None, status_reason=f"retry:{rule.name}", error_code=code, updated_at=now))
+            self.report.retried += 1
+            log.info("dispatch.retry_scheduled", extra={"shop_id": self.shop_id, "message_id": message_id,
+                                                         "rule": rule.name, "attempt": attempts, "delay_s": round(delay, 2)})
+            return
+        if rule.disposition == Disposition.PAUSE_ACCOUNT:
+            # not the message's fault: it waits, unsent, until the account is fixed and resumed
+            db.session.execute(update(M).where(where).values(
+                status=MessageStatus.QUEUED, claimed_until=None, status_reason=f"paused:{rule.name}",
+                error_code=code, updated_at=now))
+            pause_sending(self._shop, f"whatsapp_error:{code if code is not None else rule.name}", now)
+            return
+        reason = "retries_exhausted" if rule.disposition == Disposition.RETRYABLE else f"error:{code or rule.name}"
+        db.session.execute(update(M).where(where).values(
+            status=MessageStatus.FAILED, attempts=attempts, failed_at=now, claimed_until=None, status_reason=reason,
+            error_code=code, error_title=(getattr(error, "title", None) or rule.name)[:255], updated_at=now))
+        self.report.failed += 1
+        log.info("dispatch.failed", extra={"shop_id": self.shop_id, "message_id": message_id, "rule": rule.name,
+                                            "code": code})
+        apply_error_consequences(self._shop, row.candidate.contact_id, rule, now)
+
+    def _release(self, rows: list[_Claimed]) -> None:
+        """Give claimed-but-unsent rows back (the account was paused mid-batch)."""
+        if not rows:
+            return
+        db.session.execute(
+            update(M).where(M.c.id.in_([r.candidate.message_id for r in rows]), M.c.status == MessageStatus.SENDING)
+            .values(status=MessageStatus.QUEUED, claimed_until=None, updated_at=utcnow()))
+        db.session.commit()
+
+    def _load_recent_sends(self, contact_ids: set[int], now: datetime) -> None:
+        if not contact_ids:
+            return
+        spans = [span for _, span in self.governor.policy.frequency_caps.values()] + [self.governor.policy.pair_interval]
+        since = now - max(spans)
+        rows = db.session.execute(
+            select(M.c.contact_id, M.c.purpose, M.c.sent_at)
+            .where(M.c.shop_id == self.shop_id, M.c.contact_id.in_(contact_ids), M.c.sent_at > since)
+            .order_by(M.c.sent_at)
+        ).all()
+        for contact_id, purpose, sent_at in rows:
+            sent_at = _aware(sent_at)
+            self.governor.recent_sends.setdefault(contact_id, {}).setdefault(purpose, deque()).append(sent_at)
+            last = self.governor.last_send.get(contact_id)
+            self.governor.last_send[contact_id] = max(last, sent_at) if last else sent_at
+        self._contacts_seen |= contact_ids
+
+    def _tier_recipients(self, now: datetime, policy: Policy) -> dict[int, datetime]:
+        if policy.messaging_limit is None:
+            return {}
+        rows = db.session.execute(
+            select(M.c.contact_id, func.min(M.c.sent_at))
+            .where(M.c.shop_id == self.shop_id, M.c.counts_toward_tier.is_(True), M.c.sent_at > now - timedelta(hours=24))
+            .group_by(M.c.contact_id)
+        ).all()
+        return {contact_id: _aware(first) for contact_id, first in rows}
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import timezone
+
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=timezone.utc)
+
+
+def next_due_at(shop_id: int) -> datetime | None:
+    """When the shop's earliest waiting message becomes due (to schedule the next wake-up)."""
+    return _aware(db.session.execute(
+        select(func.min(M.c.due_at)).where(M.c.shop_id == shop_id, M.c.status == MessageStatus.QUEUED)
+    ).scalar())
+
+
+__all__ = ["DispatchReport", "Dispatcher", "dispatch_shop", "next_due_at", "WhatsAppApiError"]

@@ -1,0 +1,124 @@
+"""Delivery statuses and what Cloud API errors mean for a contact or a shop.
+
+Statuses only move forward: sent < delivered < read (a ``read`` that overtakes its
+``delivered`` implies it). ``failed`` ends a message unless a later ``delivered``/``read``
+arrives, which wins: Meta does not guarantee the order of status webhooks.
+https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/messages/status
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from connector.events import MessageStatusChanged
+from connector.extensions import db
+from connector.models import Contact, Message, MessageStatus, Shop, utcnow
+from connector.models.contacts import CONSENT_REVOKED
+from connector.models.messages import STATUS_RANK
+from integrations.whatsapp.errors import Disposition, ErrorRule, classify
+
+log = logging.getLogger(__name__)
+
+_INCOMING = {"sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "played": MessageStatus.READ}
+
+
+def next_status(current: str, incoming: str) -> str | None:
+    """The status after ``incoming`` arrives for a message at ``current``; None: no change."""
+    current = MessageStatus(current)
+    if incoming == "failed":
+        if current in (MessageStatus.DELIVERED, MessageStatus.READ, MessageStatus.FAILED):
+            return None
+        return MessageStatus.FAILED
+    target = _INCOMING.get(incoming)
+    if target is None:
+        return None
+    if current in STATUS_RANK and STATUS_RANK[current] >= STATUS_RANK[target]:
+        return None
+    if current == MessageStatus.FAILED and target == MessageStatus.SENT:
+        return None  # a late "sent" does not undo a failure; a later delivered/read does
+    return target
+
+
+def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
+    """Apply one status webhook to the shop's outbox row (found by wamid, else our callback id)."""
+    message = db.session.scalars(select(Message).where(Message.shop_id == shop_id, Message.wamid == event.wamid)).first()
+    if message is None and event.callback_data and event.callback_data.isdigit():
+        # the send's answer was lost (worker killed mid-request): Meta echoes our id back
+        message = db.session.scalars(
+            select(Message).where(Message.shop_id == shop_id, Message.id == int(event.callback_data))
+        ).first()
+        if message is not None and message.wamid is None:
+            message.wamid = event.wamid
+    if message is None:
+        log.info("status.unknown_message", extra={"shop_id": shop_id, "status": event.status})
+        return
+    new = next_status(message.status, event.status)
+    if new is None:
+        return
+    at = event.occurred_at
+    message.status = new
+    message.claimed_until = None
+    message.sent_at = message.sent_at or at
+    if new in (MessageStatus.DELIVERED, MessageStatus.READ):
+        message.delivered_at = message.delivered_at or at
+        message.error_code = message.error_title = None
+        if message.status_reason and message.status_reason.startswith("error:"):
+            message.status_reason = None
+    if new == MessageStatus.READ:
+        message.read_at = message.read_at or at
+    if new == MessageStatus.FAILED:
+        message.failed_at = at
+        error = event.errors[0] if event.errors else None
+        rule = classify(error.code if error else None, None)
+        message.error_code = error.code if error else None
+        message.error_title = (error.title if error else "failed")[:255]
+        message.status_reason = f"error:{error.code}" if error else "error:unknown"
+        apply_error_consequences(db.session.get(Shop, shop_id), message.contact_id, rule, at)
+    log.info("status.applied", extra={"shop_id": shop_id, "message_id": message.id, "status": new})
+
+
+def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: datetime | None = None) -> None:
+    """What an error says beyond its message: opted out, cooling down, or the account paused."""
+    now = now or utcnow()
+    if rule.disposition == Disposition.OPTED_OUT:
+        revoke_marketing(shop.id, contact_id, source="whatsapp_error_131050", at=now)
+    elif rule.contact_cooldown_seconds:
+        db.session.execute(
+            update(Contact)
+            .where(Contact.shop_id == shop.id, Contact.id == contact_id)
+            .values(marketing_paused_until=now + timedelta(seconds=rule.contact_cooldown_seconds))
+        )
+    elif rule.disposition == Disposition.PAUSE_ACCOUNT:
+        pause_sending(shop, f"whatsapp_error:{rule.code if rule.code is not None else rule.name}", now)
+
+
+def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime) -> None:
+    db.session.execute(
+        update(Contact)
+        .where(Contact.shop_id == shop_id, Contact.id == contact_id)
+        .values(marketing_consent=CONSENT_REVOKED, marketing_consent_at=at, marketing_consent_source=source)
+    )
+    # anything marketing still waiting for this contact must not go out now
+    db.session.execute(
+        update(Message)
+        .where(
+            Message.shop_id == shop_id,
+            Message.contact_id == contact_id,
+            Message.purpose == "marketing",
+            Message.status == MessageStatus.QUEUED,
+        )
+        .values(status=MessageStatus.SUPPRESSED, status_reason="no_marketing_consent", updated_at=at)
+    )
+    log.info("consent.marketing_revoked", extra={"shop_id": shop_id, "contact_id": contact_id, "source": source})
+
+
+def pause_sending(shop: Shop, reason: str, at: datetime | None = None) -> None:
+    """Stop all sending for the shop until an operator resumes it (``connector whatsapp resume``)."""
+    if shop.sending_paused_at is not None:
+        return
+    shop.sending_paused_at = at or utcnow()
+    shop.sending_paused_reason = reason
+    log.warning("shop.sending_paused", extra={"shop_id": shop.id, "reason": reason})

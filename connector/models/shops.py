@@ -1,0 +1,75 @@
+"""A shop: one connected store (Shopify or WooCommerce) and its WhatsApp number."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from connector.crypto import EncryptedText
+from connector.models.base import Base, BigId, Timestamps, UTCDateTime
+
+PLATFORMS = ("shopify", "woocommerce", "demo")
+
+
+def new_shop_key() -> str:
+    """The unguessable public key of a shop, used in webhook and storefront URLs."""
+    return secrets.token_urlsafe(18)
+
+
+class Shop(Timestamps, Base):
+    __tablename__ = "shops"
+    __table_args__ = (UniqueConstraint("platform", "domain"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    domain: Mapped[str] = mapped_column(String(255))
+    shop_key: Mapped[str] = mapped_column(String(32), unique=True, default=new_shop_key)
+    name: Mapped[str | None] = mapped_column(String(255))
+    #: platform credentials as encrypted JSON (access/refresh tokens, consumer keys, webhook secret)
+    credentials_encrypted: Mapped[str | None] = mapped_column("credentials", EncryptedText)
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    country: Mapped[str | None] = mapped_column(String(2))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    sending_paused_reason: Mapped[str | None] = mapped_column(String(255))
+    sending_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    whatsapp: Mapped["WhatsAppAccount | None"] = relationship(back_populates="shop", uselist=False)
+
+    @property
+    def credentials(self) -> dict:
+        return json.loads(self.credentials_encrypted) if self.credentials_encrypted else {}
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = json.dumps(value, sort_keys=True) if value else None
+
+    @property
+    def is_sending_paused(self) -> bool:
+        return self.sending_paused_at is not None
+
+
+class WhatsAppAccount(Timestamps, Base):
+    """The shop's WhatsApp Business number on the Cloud API."""
+
+    __tablename__ = "whatsapp_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), unique=True)
+    phone_number_id: Mapped[str] = mapped_column(String(64), unique=True)
+    waba_id: Mapped[str | None] = mapped_column(String(64))
+    display_phone_number: Mapped[str | None] = mapped_column(String(32))
+    access_token: Mapped[str] = mapped_column(EncryptedText)
+    #: Cloud API throughput of this number, messages per second (80 by default, up to 1,000)
+    throughput_per_second: Mapped[int] = mapped_column(Integer, default=80)
+    #: business-initiated unique recipients per rolling 24 h; None means unlimited
+    messaging_limit: Mapped[int | None] = mapped_column(Integer, default=1000)
+
+    shop: Mapped[Shop] = relationship(back_populates="whatsapp")

@@ -1,0 +1,50 @@
+"""Webhook receipts: record a verified delivery once, then hand it to a worker.
+
+The order is fixed (see STYLE.md): the view has verified the signature and parsed the
+body; here the receipt is inserted under its unique key and committed, and only after the
+commit is a job enqueued with the receipt's id. A duplicate delivery finds the key taken
+and enqueues nothing. If Redis loses the job, the sweep finds the unprocessed receipt.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from connector.dbutil import insert_or_ignore
+from connector.extensions import db
+from connector.models import WebhookReceipt, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptResult:
+    receipt_id: int | None
+    is_duplicate: bool
+
+
+def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: bytes, shop_id: int | None) -> ReceiptResult:
+    """Store the delivery durably and enqueue its processing; idempotent on ``dedupe_key``."""
+    from connector.jobs import enqueue_receipt
+
+    receipt_id = insert_or_ignore(
+        db.session,
+        WebhookReceipt,
+        {
+            "platform": platform,
+            "dedupe_key": dedupe_key,
+            "topic": topic,
+            "shop_id": shop_id,
+            "body": body,
+            "received_at": utcnow(),
+            "attempts": 0,
+        },
+        conflict=("platform", "dedupe_key"),
+    )
+    db.session.commit()
+    if receipt_id is None:
+        log.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "shop_id": shop_id})
+        return ReceiptResult(None, True)
+    enqueue_receipt(receipt_id)
+    return ReceiptResult(receipt_id, False)

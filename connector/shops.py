@@ -1,0 +1,109 @@
+"""Connecting stores and WhatsApp numbers (the service behind the CLI and, later, install flows)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from sqlalchemy import or_, select
+
+from connector.extensions import db
+from connector.models import Shop, WhatsAppAccount, utcnow
+
+# Shopify accepts only *.myshopify.com shop domains: ../shared/reference/platforms.md §1.2
+_SHOPIFY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]\.myshopify\.com$")
+
+
+class ShopError(ValueError):
+    """A shop cannot be connected or found as asked; the message says why."""
+
+
+def shopify_domain(raw: str) -> str:
+    text = raw.strip().lower()
+    host = urlsplit(text if "://" in text else f"https://{text}").hostname or ""
+    if "." not in host:
+        host = f"{host}.myshopify.com"
+    if not _SHOPIFY_DOMAIN.match(host):
+        raise ShopError(f"{raw!r} is not a shop domain of the form name.myshopify.com")
+    return host
+
+
+def woocommerce_url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    local = parts.hostname in ("localhost", "127.0.0.1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        raise ShopError("a WooCommerce store URL must be https:// (its REST keys travel in headers)")
+    if not parts.hostname:
+        raise ShopError(f"{raw!r} is not a store URL")
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+def add_shopify(domain: str, access_token: str) -> Shop:
+    """A store connected with a custom-app Admin API token (self-hosters)."""
+    if not access_token.strip():
+        raise ShopError("the access token is empty")
+    return _upsert("shopify", shopify_domain(domain), {"access_token": access_token.strip(), "token_kind": "custom_app"})
+
+
+def add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> Shop:
+    if not consumer_key.startswith("ck_") or not consumer_secret.startswith("cs_"):
+        raise ShopError("WooCommerce REST keys start with ck_ (key) and cs_ (secret)")
+    return _upsert("woocommerce", woocommerce_url(url), {"consumer_key": consumer_key, "consumer_secret": consumer_secret})
+
+
+def _upsert(platform: str, domain: str, credentials: dict) -> Shop:
+    shop = db.session.scalars(select(Shop).where(Shop.platform == platform, Shop.domain == domain)).first()
+    if shop is None:
+        shop = Shop(platform=platform, domain=domain, settings={}, time_zone="UTC", locale="en")
+        db.session.add(shop)
+    shop.credentials = {**shop.credentials, **credentials}
+    shop.is_active = True
+    shop.uninstalled_at = None
+    db.session.commit()
+    return shop
+
+
+def find_shop(reference: str) -> Shop:
+    """A shop by id, domain or shop key."""
+    conditions = [Shop.domain == reference.strip().lower(), Shop.shop_key == reference.strip()]
+    if reference.isdigit():
+        conditions.append(Shop.id == int(reference))
+    shop = db.session.scalars(select(Shop).where(or_(*conditions))).first()
+    if shop is None:
+        raise ShopError(f"no shop {reference!r} (use its id, domain or key; `connector shops list`)")
+    return shop
+
+
+def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id: str | None = None,
+                 throughput_per_second: int | None = None, messaging_limit: int | None | str = "keep") -> WhatsAppAccount:
+    if not phone_number_id.strip().isdigit() and not phone_number_id.startswith("sandbox"):
+        raise ShopError("a phone number id is the numeric id Meta shows for the number")
+    if not access_token.strip():
+        raise ShopError("the access token is empty")
+    taken = db.session.scalars(
+        select(WhatsAppAccount).where(WhatsAppAccount.phone_number_id == phone_number_id, WhatsAppAccount.shop_id != shop.id)
+    ).first()
+    if taken is not None:
+        raise ShopError("that phone number id is already connected to another shop")
+    account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == shop.id)).first()
+    if account is None:
+        account = WhatsAppAccount(shop_id=shop.id, throughput_per_second=80, messaging_limit=1000)
+        db.session.add(account)
+    account.phone_number_id = phone_number_id.strip()
+    account.access_token = access_token.strip()
+    account.waba_id = waba_id or account.waba_id
+    if throughput_per_second is not None:
+        if not 1 <= throughput_per_second <= 1000:
+            raise ShopError("throughput must be between 1 and 1,000 messages per second")
+        account.throughput_per_second = throughput_per_second
+    if messaging_limit != "keep":
+        account.messaging_limit = messaging_limit
+    db.session.commit()
+    return account
+
+
+def resume_sending(shop: Shop) -> None:
+    shop.sending_paused_at = None
+    shop.sending_paused_reason = None
+    shop.updated_at = utcnow()
+    db.session.commit()

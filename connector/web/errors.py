@@ -1,0 +1,45 @@
+"""Domain errors mapped to HTTP answers, once, for every blueprint."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from integrations.whatsapp.errors import SignatureInvalidError, SignatureMissingError
+
+log = logging.getLogger(__name__)
+
+
+class BadRequestBody(ValueError):
+    """The body is not what the endpoint accepts (malformed JSON, wrong shape)."""
+
+
+_DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    SignatureMissingError: (401, "signature_missing"),
+    SignatureInvalidError: (403, "signature_invalid"),
+    BadRequestBody: (400, "bad_request_body"),
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    for error_type, (status, code) in _DOMAIN_ERRORS.items():
+        app.register_error_handler(error_type, _domain_handler(status, code))
+    app.register_error_handler(HTTPException, _http_error)
+
+
+def _domain_handler(status: int, code: str):
+    def handle(error: Exception):
+        log.info("http.rejected", extra={"path": request.path, "status": status, "reason": code})
+        return jsonify(error=code, message=str(error) or code), status
+
+    return handle
+
+
+def _http_error(error: HTTPException):
+    if request.path.startswith(("/webhooks/", "/storefront/api/", "/healthz")):
+        if error.code and error.code >= 400:
+            log.info("http.rejected", extra={"path": request.path, "status": error.code, "reason": error.name})
+        return jsonify(error=error.name.lower().replace(" ", "_"), message=error.description), error.code
+    return error

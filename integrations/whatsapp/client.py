@@ -1,0 +1,126 @@
+"""Synchronous Cloud API client (httpx): single sends, media upload.
+
+One client per WhatsApp number, explicit timeouts, the token in a header, the pinned Graph
+version in every URL. Errors come back as typed exceptions from ``errors.py`` that say
+whether a retry can help. The paced bulk path lives in ``sender.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from integrations.whatsapp import payloads
+from integrations.whatsapp.consts import DEFAULT_BASE_URL, GRAPH_API_VERSION
+from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError, error_from_response
+from integrations.whatsapp.types import SendResult, parse_send_response
+
+DEFAULT_TIMEOUT = httpx.Timeout(15.0, connect=5.0)
+
+
+class WhatsAppClient:
+    """Calls the Cloud API for one phone number."""
+
+    def __init__(
+        self,
+        *,
+        access_token: str,
+        phone_number_id: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.phone_number_id = phone_number_id
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/{GRAPH_API_VERSION}/",
+            headers={"Authorization": f"Bearer {access_token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+
+    def __enter__(self) -> "WhatsAppClient":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def send(self, payload: dict[str, Any]) -> SendResult:
+        """POST a complete message body (see ``payloads.message_payload``)."""
+        data = self._request("POST", f"{self.phone_number_id}/messages", json=payload)
+        try:
+            return parse_send_response(data)
+        except ValueError as error:
+            raise WhatsAppApiError.unexpected(str(error)) from None
+
+    def send_text(self, to: str, body: str, *, preview_url: bool = False, callback_data: str | None = None) -> SendResult:
+        """A free-form text; only allowed inside the 24-hour customer-service window."""
+        return self.send(
+            payloads.message_payload(
+                to=to, kind="text", content={"text": body, "preview_url": preview_url}, callback_data=callback_data
+            )
+        )
+
+    def send_template(
+        self,
+        to: str,
+        name: str,
+        language: str,
+        *,
+        header: dict[str, Any] | None = None,
+        body: list[Any] | dict[str, Any] | None = None,
+        buttons: list[dict[str, Any]] | None = None,
+        callback_data: str | None = None,
+    ) -> SendResult:
+        """An approved template with optional header media, body parameters and URL-button suffixes."""
+        content = {key: value for key, value in (("header", header), ("body", body), ("buttons", buttons)) if value}
+        return self.send(
+            payloads.message_payload(
+                to=to, kind="template", content=content, template_name=name, language=language, callback_data=callback_data
+            )
+        )
+
+    def send_document(
+        self,
+        to: str,
+        *,
+        link: str | None = None,
+        media_id: str | None = None,
+        filename: str | None = None,
+        caption: str | None = None,
+        callback_data: str | None = None,
+    ) -> SendResult:
+        """A document (e.g. an invoice PDF) by uploaded media id or public link."""
+        spec = {"link": link, "media_id": media_id, "filename": filename, "caption": caption}
+        return self.send(
+            payloads.message_payload(
+                to=to, kind="document", content={"document": {k: v for k, v in spec.items() if v}}, callback_data=callback_data
+            )
+        )
+
+    def upload_media(self, content: bytes, *, mime_type: str, filename: str) -> str:
+        """Upload a file once (``POST /{phone-number-id}/media``) and return its media id."""
+        data = self._request(
+            "POST",
+            f"{self.phone_number_id}/media",
+            data={"messaging_product": "whatsapp", "type": mime_type},
+            files={"file": (filename, content, mime_type)},
+        )
+        if not isinstance(data, dict) or not data.get("id"):
+            raise WhatsAppApiError.unexpected("media upload response carries no id")
+        return str(data["id"])
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise WhatsAppTransportError(f"{type(error).__name__} calling the Cloud API") from error
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, response.content)
+        try:
+            return response.json()
+        except ValueError:
+            raise WhatsAppApiError.unexpected("Cloud API answered with a body that is not JSON") from None
