@@ -58,7 +58,8 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
     new = next_status(message.status, event.status)
     if new is None:
         return
-    at = event.occurred_at
+    # Meta's timestamps have whole seconds; ours (sent_at) do not: keep the timeline ordered
+    at = max(event.occurred_at, message.sent_at) if message.sent_at else event.occurred_at
     message.status = new
     message.claimed_until = None
     message.sent_at = message.sent_at or at
@@ -68,7 +69,7 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
         if message.status_reason and message.status_reason.startswith("error:"):
             message.status_reason = None
     if new == MessageStatus.READ:
-        message.read_at = message.read_at or at
+        message.read_at = message.read_at or max(at, message.delivered_at)
     if new == MessageStatus.FAILED:
         message.failed_at = at
         error = event.errors[0] if event.errors else None

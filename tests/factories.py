@@ -1,0 +1,50 @@
+"""Test data builders (plain functions; every row belongs to a shop)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from connector.extensions import db
+from connector.models import Contact, Shop, WhatsAppAccount, utcnow
+from connector.models.contacts import CONSENT_GRANTED
+
+
+def make_shop(domain: str = "demo-shop.myshopify.com", *, phone_number_id: str = "1000001", throughput: int = 80,
+              messaging_limit: int | None = 1000, settings: dict | None = None, time_zone: str = "UTC") -> Shop:
+    shop = Shop(platform="shopify", domain=domain, settings=settings or {"governor": {"quiet_hours": {"enabled": False}}},
+                time_zone=time_zone, locale="en")
+    shop.credentials = {"access_token": "shpat_test"}
+    db.session.add(shop)
+    db.session.flush()
+    db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id=phone_number_id, waba_id="WABA1",
+                                   access_token="EAAG-test-token", throughput_per_second=throughput,
+                                   messaging_limit=messaging_limit))
+    db.session.commit()
+    return shop
+
+
+def make_contact(shop: Shop, phone: str = "+4915112345678", *, marketing: bool = True, transactional: bool = True,
+                 time_zone: str | None = "Europe/Berlin", last_inbound_at: datetime | None = None,
+                 name: str | None = "Maria Muster") -> Contact:
+    now = utcnow()
+    contact = Contact(
+        shop_id=shop.id, phone_e164=phone, name=name, locale="de", country="DE", time_zone=time_zone,
+        marketing_consent=CONSENT_GRANTED if marketing else "none", marketing_consent_at=now if marketing else None,
+        transactional_consent=CONSENT_GRANTED if transactional else "none",
+        transactional_consent_at=now if transactional else None, last_inbound_at=last_inbound_at,
+    )
+    db.session.add(contact)
+    db.session.commit()
+    return contact
+
+
+def order_confirmation(shop: Shop, contact: Contact, key: str = "order:1001:confirmation", **overrides):
+    from connector.messaging.outbox import queue_message
+
+    options = dict(
+        shop=shop, contact=contact, idempotency_key=key, automation="order_confirmation", purpose="transactional",
+        kind="template", template_name="order_confirmation", language="de",
+        content={"body": ["Maria", "#1001", "49,90 €"], "buttons": [{"index": 0, "url_suffix": "orders/1001"}]},
+    )
+    options.update(overrides)
+    return queue_message(**options)

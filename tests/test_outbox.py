@@ -1,0 +1,50 @@
+"""The outbox end to end: queue → real RQ worker → sandbox Cloud API → signed status
+webhooks through the real endpoint → monotonic statuses."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from connector.extensions import db
+from connector.models import Message, MessageStatus
+from tests.factories import make_contact, make_shop, order_confirmation
+
+
+def test_order_confirmation_travels_the_whole_pipeline(ctx, drain, sandbox):
+    shop = make_shop()
+    contact = make_contact(shop)
+    queued = order_confirmation(shop, contact)
+    assert queued.is_new and queued.message.status == MessageStatus.QUEUED
+
+    assert drain(lambda: db.session.get(Message, queued.message.id).status == MessageStatus.READ)
+
+    message = db.session.get(Message, queued.message.id)
+    assert message.wamid and message.sent_at and message.delivered_at and message.read_at
+    assert message.sent_at <= message.delivered_at <= message.read_at
+    received = sandbox.messages()
+    assert len(received) == 1
+    payload = received[0]["payload"]
+    assert payload["to"] == "+4915112345678"
+    assert payload["template"]["name"] == "order_confirmation"
+    assert payload["template"]["language"]["code"] == "de"
+    assert payload["biz_opaque_callback_data"] == str(message.id)
+    body = next(c for c in payload["template"]["components"] if c["type"] == "body")
+    assert [p["text"] for p in body["parameters"]] == ["Maria", "#1001", "49,90 €"]
+    button = next(c for c in payload["template"]["components"] if c["type"] == "button")
+    assert button["parameters"][0]["text"] == "orders/1001"
+    assert received[0]["access_token"] == "EAAG-test-token"
+
+
+def test_same_idempotency_key_sends_once(ctx, drain, sandbox):
+    shop = make_shop()
+    contact = make_contact(shop)
+    first = order_confirmation(shop, contact)
+    second = order_confirmation(shop, contact)
+    assert not second.is_new and second.message.id == first.message.id
+
+    assert drain(lambda: db.session.get(Message, first.message.id).status == MessageStatus.READ)
+    third = order_confirmation(shop, contact)  # after sending, too
+    assert not third.is_new
+    drain(lambda: True)
+    assert len(sandbox.messages()) == 1
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 1
