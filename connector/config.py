@@ -50,6 +50,8 @@ class Settings:
     max_webhook_bytes: int = 3 * 1024 * 1024
     #: how long a claimed message may stay "sending" before the sweep treats it as in doubt
     send_lease_seconds: int = 120
+    #: a dispatcher's lock on its shop lapses this long after its worker dies
+    dispatch_lock_seconds: int = 15
     #: how often the periodic sweep runs (re-kicks due work, re-queues lost jobs)
     sweep_interval_seconds: int = 30
     #: a webhook receipt not processed after this long is enqueued again by the sweep
@@ -66,6 +68,7 @@ class Settings:
 _INT_FIELDS = {
     "MAX_WEBHOOK_BYTES": "max_webhook_bytes",
     "SEND_LEASE_SECONDS": "send_lease_seconds",
+    "DISPATCH_LOCK_SECONDS": "dispatch_lock_seconds",
     "SWEEP_INTERVAL_SECONDS": "sweep_interval_seconds",
     "RECEIPT_RETRY_SECONDS": "receipt_retry_seconds",
 }

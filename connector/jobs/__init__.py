@@ -86,7 +86,7 @@ def dispatch_outbox(shop_id: int) -> dict:
 
     config = settings()
     report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=config.send_lease_seconds,
-                           retry_base_seconds=config.retry_base_seconds)
+                           retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds)
     if report.out_of_time:
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900)
     elif not report.paused:
@@ -102,10 +102,20 @@ def sweep() -> dict:
     config = settings()
     now = utcnow()
     try:
-        # 1. rows left "sending" by a dead worker, with no status webhook since: send again
+        # 1. rows left "sending" by a dead worker: their sends may or may not have reached Meta.
+        #    A status webhook echoing the row id settles those that did. So a row is put back
+        #    only when its lease is over AND every WhatsApp webhook its shop has received has
+        #    been processed (a pending one may be the proof that it went out).
+        pending_shops = select(WebhookReceipt.shop_id).where(
+            WebhookReceipt.platform == "whatsapp",
+            WebhookReceipt.processed_at.is_(None),
+            WebhookReceipt.attempts < RECEIPT_MAX_ATTEMPTS,
+            WebhookReceipt.shop_id.is_not(None),
+        )
         requeued = db.session.execute(
             update(Message)
-            .where(Message.status == MessageStatus.SENDING, Message.claimed_until < now, Message.wamid.is_(None))
+            .where(Message.status == MessageStatus.SENDING, Message.claimed_until < now, Message.wamid.is_(None),
+                   Message.shop_id.not_in(pending_shops))
             .values(status=MessageStatus.QUEUED, claimed_until=None, status_reason="in_doubt_requeued", updated_at=now)
             .returning(Message.id)
         ).scalars().all()

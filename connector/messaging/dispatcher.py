@@ -41,12 +41,11 @@ from connector.messaging.pacing import Pacer
 from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
 from integrations.whatsapp import payloads
-from integrations.whatsapp.errors import Disposition, WhatsAppApiError, WhatsAppError, classify
+from integrations.whatsapp.errors import Disposition, WhatsAppError, classify
 from integrations.whatsapp.sender import AsyncSender
 
 log = logging.getLogger(__name__)
 
-LOCK_TTL_SECONDS = 60
 KICK_TTL_SECONDS = 120
 MAX_ATTEMPTS = 12
 MAX_BACKOFF_SECONDS = 900
@@ -84,7 +83,7 @@ class DispatchReport:
 
 
 def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_seconds: float,
-                  time_budget: float = TIME_BUDGET_SECONDS) -> DispatchReport:
+                  lock_seconds: int = 15, time_budget: float = TIME_BUDGET_SECONDS) -> DispatchReport:
     """Run the shop's dispatcher unless one is already running; it will see our work.
 
     The protocol: a caller marks work pending (the kick flag) before trying the lock. The
@@ -94,13 +93,13 @@ def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_
     total = DispatchReport()
     redis.set(kick_key(shop_id), 1, ex=KICK_TTL_SECONDS)
     while True:
-        lock = redis.lock(lock_key(shop_id), timeout=LOCK_TTL_SECONDS)
+        lock = redis.lock(lock_key(shop_id), timeout=lock_seconds)
         if not lock.acquire(blocking=False):
             return total
         try:
             redis.delete(kick_key(shop_id))
             report = Dispatcher(shop_id, lease_seconds=lease_seconds, retry_base_seconds=retry_base_seconds,
-                                time_budget=time_budget, keep_lock=lambda: _extend(lock)).run()
+                                time_budget=time_budget, keep_lock=_keeper(lock, lock_seconds)).run()
             total.add(report)
         finally:
             try:
@@ -114,11 +113,21 @@ def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_
             return total
 
 
-def _extend(lock) -> None:
-    try:
-        lock.extend(LOCK_TTL_SECONDS, replace_ttl=True)
-    except LockError:
-        log.warning("dispatch.lock_extend_failed")
+def _keeper(lock, seconds: int) -> Callable[[], None]:
+    """Renews the lock at most every third of its TTL (cheap enough to call per send)."""
+    renewed = [time.monotonic()]
+
+    def keep() -> None:
+        now = time.monotonic()
+        if now - renewed[0] < seconds / 3:
+            return
+        renewed[0] = now
+        try:
+            lock.extend(seconds, replace_ttl=True)
+        except LockError:
+            log.warning("dispatch.lock_extend_failed")
+
+    return keep
 
 
 @dataclass
@@ -192,6 +201,7 @@ class Dispatcher:
                         self._release([r for r, _ in to_send[position:]])
                         break
                     await pacer.acquire()
+                    self.keep_lock()
                     body = json.dumps(payloads.message_payload(
                         to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
                         language=row.language, callback_data=str(row.candidate.message_id))).encode()
@@ -402,5 +412,3 @@ def next_due_at(shop_id: int) -> datetime | None:
         select(func.min(M.c.due_at)).where(M.c.shop_id == shop_id, M.c.status == MessageStatus.QUEUED)
     ).scalar())
 
-
-__all__ = ["DispatchReport", "Dispatcher", "dispatch_shop", "next_due_at", "WhatsAppApiError"]
