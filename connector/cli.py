@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
 import click
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
 from connector import create_app
@@ -26,12 +27,27 @@ def _fail(error: Exception) -> None:
     sys.exit(2)
 
 
+def needs_schema(command):
+    """Commands that read or write tables say what to do when the database is still empty."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs):
+        from sqlalchemy import inspect
+
+        from connector.extensions import db
+
+        if not inspect(db.engine).has_table("shops"):
+            _fail(RuntimeError("the database has no tables yet: run `connector db upgrade` first"))
+        return command(*args, **kwargs)
+
+    return run
+
+
 # -- processes ---------------------------------------------------------------------------------
 
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--name", default=None, help="Worker name (defaults to RQ's).")
-@with_appcontext
 def worker_command(burst: bool, name: str | None) -> None:
     """An RQ worker with the scheduler (SimpleWorker class), for production."""
     from flask import current_app
@@ -41,7 +57,7 @@ def worker_command(burst: bool, name: str | None) -> None:
     run_worker(current_app._get_current_object(), burst=burst, name=name)
 
 
-@cli.command("dev")
+@cli.command("dev", with_appcontext=False)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--sandbox-port", default=8025, show_default=True, type=int)
 def dev_command(port: int, sandbox_port: int) -> None:
@@ -51,7 +67,7 @@ def dev_command(port: int, sandbox_port: int) -> None:
     run_dev(port=port, sandbox_port=sandbox_port)
 
 
-@cli.command("demo")
+@cli.command("demo", with_appcontext=False)
 def demo_command() -> None:
     """The end-to-end story on embedded defaults, printed as it happens."""
     from connector.demo import run_demo
@@ -64,7 +80,6 @@ def demo_command() -> None:
 @click.option("--webhook-url", default=None, help="Where to post status webhooks (default: APP_URL/webhooks/whatsapp).")
 @click.option("--latency-ms", default=0.0, type=float)
 @click.option("--throughput", default=80, type=int, help="Messages per second per number before 130429.")
-@with_appcontext
 def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throughput: int) -> None:
     """Run the sandbox Cloud API in the foreground."""
     from connector.extensions import settings
@@ -80,12 +95,12 @@ def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throu
 
 # -- shops and numbers -------------------------------------------------------------------------
 
-@cli.group("shops")
+@cli.group("shops", cls=AppGroup)
 def shops_group() -> None:
     """Connected stores."""
 
 
-@shops_group.group("add")
+@shops_group.group("add", cls=AppGroup)
 def shops_add() -> None:
     """Connect a store by API credentials."""
 
@@ -93,7 +108,7 @@ def shops_add() -> None:
 @shops_add.command("shopify")
 @click.option("--domain", required=True, help="name.myshopify.com")
 @click.option("--access-token", required=True, help="Admin API token of a custom app.")
-@with_appcontext
+@needs_schema
 def shops_add_shopify(domain: str, access_token: str) -> None:
     from connector.shops import ShopError, add_shopify
 
@@ -108,7 +123,7 @@ def shops_add_shopify(domain: str, access_token: str) -> None:
 @click.option("--url", required=True, help="https://store.example")
 @click.option("--consumer-key", required=True)
 @click.option("--consumer-secret", required=True)
-@with_appcontext
+@needs_schema
 def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> None:
     from connector.shops import ShopError, add_woocommerce
 
@@ -120,7 +135,7 @@ def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> 
 
 
 @shops_group.command("list")
-@with_appcontext
+@needs_schema
 def shops_list() -> None:
     from connector.extensions import db
     from connector.models import Shop
@@ -131,7 +146,7 @@ def shops_list() -> None:
         click.echo(f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}")
 
 
-@cli.group("whatsapp")
+@cli.group("whatsapp", cls=AppGroup)
 def whatsapp_group() -> None:
     """The shop's WhatsApp number."""
 
@@ -143,7 +158,7 @@ def whatsapp_group() -> None:
 @click.option("--waba-id", default=None)
 @click.option("--throughput", type=int, default=None, help="Messages per second Meta allows this number (80 by default).")
 @click.option("--messaging-limit", type=int, default=None, help="Unique recipients per 24 h (0 = unlimited).")
-@with_appcontext
+@needs_schema
 def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, messaging_limit) -> None:
     from connector.shops import ShopError, find_shop, set_whatsapp
 
@@ -159,7 +174,7 @@ def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, m
 
 @whatsapp_group.command("resume")
 @click.option("--shop", "shop_ref", required=True)
-@with_appcontext
+@needs_schema
 def whatsapp_resume(shop_ref: str) -> None:
     """Lift a pause set by an account-level Cloud API error (after fixing its cause)."""
     from connector.jobs import kick_dispatcher
@@ -181,7 +196,7 @@ def whatsapp_resume(shop_ref: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--status", default=None, help="Only messages in this status.")
 @click.option("--limit", default=100, show_default=True, type=int)
-@with_appcontext
+@needs_schema
 def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int) -> None:
     """The shop's messages, newest first."""
     from connector.messaging.reports import outbox_rows

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Mapping
@@ -196,11 +197,9 @@ def _dev_secrets(instance: Path, given: dict[str, str | None]) -> dict[str, str]
         tmp.write_text(json.dumps(stored, indent=2))
         os.chmod(tmp, 0o600)
         tmp.replace(path)
-        log.warning(
-            "config.dev_secrets_generated",
-            extra={"path": str(path), "names": sorted(wanted)},
-        )
-        print(f"connector: generated throwaway development secrets in {path} (never use them in production)")
+        # said once, when made; logging is not configured yet at this point of start-up
+        print(f"connector: generated throwaway development secrets in {path} (never use them in production)",
+              file=sys.stderr)
     return stored
 
 

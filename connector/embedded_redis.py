@@ -85,7 +85,8 @@ def start(timeout: float = 10.0) -> EmbeddedRedis:
         "--loglevel", "warning",
     ]
     process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
+        start_new_session=True,  # Ctrl-C in a terminal reaches our processes, not this server: it outlives them, then dies with us
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
