@@ -194,8 +194,9 @@ def _dev_secrets(instance: Path, given: dict[str, str | None]) -> dict[str, str]
             stored[name] = Fernet.generate_key().decode() if name == "ENCRYPTION_KEY" else secrets.token_urlsafe(32)
         instance.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stored, indent=2))
-        os.chmod(tmp, 0o600)
+        descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(json.dumps(stored, indent=2))
         tmp.replace(path)
         # said once, when made; logging is not configured yet at this point of start-up
         print(f"connector: generated throwaway development secrets in {path} (never use them in production)",

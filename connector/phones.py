@@ -32,7 +32,8 @@ def normalise(raw: str, default_country: str | None = None) -> Phone:
     text = (raw or "").strip()
     if not text:
         raise InvalidPhoneError("empty phone number")
-    if text.isdigit() and len(text) > 10 and not default_country:
+    if text.isdigit() and not default_country:
+        # bare digits without a country can only be international (a WhatsApp id, no "+")
         text = "+" + text
     try:
         number = phonenumbers.parse(text, (default_country or "").upper() or None)

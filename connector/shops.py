@@ -76,10 +76,16 @@ def find_shop(reference: str) -> Shop:
 
 def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id: str | None = None,
                  throughput_per_second: int | None = None, messaging_limit: int | None | str = "keep") -> WhatsAppAccount:
-    if not phone_number_id.strip().isdigit() and not phone_number_id.startswith("sandbox"):
+    """Connect (or change) the shop's WhatsApp number; everything is checked before anything changes."""
+    phone_number_id, access_token = phone_number_id.strip(), access_token.strip()
+    if not phone_number_id.isdigit():
         raise ShopError("a phone number id is the numeric id Meta shows for the number")
-    if not access_token.strip():
+    if not access_token:
         raise ShopError("the access token is empty")
+    if throughput_per_second is not None and not 1 <= throughput_per_second <= 1000:
+        raise ShopError("throughput must be between 1 and 1,000 messages per second")
+    if messaging_limit not in ("keep", None) and (not isinstance(messaging_limit, int) or messaging_limit < 1):
+        raise ShopError("the messaging limit is a positive number of recipients (or unlimited)")
     taken = db.session.scalars(
         select(WhatsAppAccount).where(WhatsAppAccount.phone_number_id == phone_number_id, WhatsAppAccount.shop_id != shop.id)
     ).first()
@@ -87,14 +93,13 @@ def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id
         raise ShopError("that phone number id is already connected to another shop")
     account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == shop.id)).first()
     if account is None:
+        # Meta starts new business portfolios at 1,000 unique recipients a day
         account = WhatsAppAccount(shop_id=shop.id, throughput_per_second=80, messaging_limit=1000)
         db.session.add(account)
-    account.phone_number_id = phone_number_id.strip()
-    account.access_token = access_token.strip()
+    account.phone_number_id = phone_number_id
+    account.access_token = access_token
     account.waba_id = waba_id or account.waba_id
     if throughput_per_second is not None:
-        if not 1 <= throughput_per_second <= 1000:
-            raise ShopError("throughput must be between 1 and 1,000 messages per second")
         account.throughput_per_second = throughput_per_second
     if messaging_limit != "keep":
         account.messaging_limit = messaging_limit

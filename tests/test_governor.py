@@ -101,15 +101,11 @@ def test_unknown_shop_time_zone_raises_policy_error(zone):
         policy(shop_time_zone=zone)
 
 
-@pytest.mark.xfail(reason="BUG: governor.py Policy.from_settings: a non-numeric pair_interval_seconds raises a bare "
-                          "ValueError from float() instead of PolicyError naming the setting", strict=True)
 def test_bad_pair_interval_raises_policy_error_naming_it():
     with pytest.raises(PolicyError, match="pair_interval_seconds"):
         policy({"pair_interval_seconds": "abc"})
 
 
-@pytest.mark.xfail(reason="BUG: governor.py Policy.from_settings merges shop settings shallowly: a quiet_hours dict "
-                          "without 'purposes' silently gets no purposes, so quiet hours apply to nothing", strict=True)
 def test_partial_quiet_hours_setting_keeps_default_purposes():
     g = governor({"quiet_hours": {"start": "22:00", "end": "07:00"}})
     late = datetime(2024, 6, 12, 21, 0, tzinfo=UTC)  # 23:00 in Berlin
@@ -438,9 +434,6 @@ def test_no_messaging_limit_means_no_tier_gate():
         _send(g, candidate(contact_id=contact_id, purpose="transactional"), NOON)
 
 
-@pytest.mark.xfail(reason="BUG: governor.py _tier checks membership before expiring entries and record_send uses "
-                          "setdefault, so a recipient re-sent after 24 h keeps a stale first-send time, is expired "
-                          "at the next check and the tier admits limit+1 recipients in 24 h", strict=True)
 def test_tier_recipient_re_sent_after_24h_counts_from_the_new_send():
     g = governor(NO_QUIET, messaging_limit=1)
     _send(g, candidate(contact_id=1, purpose="transactional"), NOON)

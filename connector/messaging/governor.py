@@ -81,7 +81,7 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: dict | None, *, shop_time_zone: str, messaging_limit: int | None) -> "Policy":
-        merged = {**DEFAULT_POLICY_SETTINGS, **(settings or {})}
+        merged = _merge(DEFAULT_POLICY_SETTINGS, settings or {})
         quiet = merged.get("quiet_hours") or {}
         quiet_start = quiet_end = None
         if quiet.get("enabled", True) and quiet.get("start") and quiet.get("end"):
@@ -100,7 +100,7 @@ class Policy:
             quiet_purposes=frozenset(quiet.get("purposes") or ()),
             frequency_caps=caps,
             messaging_limit=messaging_limit,
-            pair_interval=timedelta(seconds=float(merged.get("pair_interval_seconds", 6.0))),
+            pair_interval=timedelta(seconds=_seconds(merged.get("pair_interval_seconds", 6.0), "pair_interval_seconds")),
         )
 
 
@@ -131,7 +131,10 @@ class Governor:
         self.recent_sends.setdefault(candidate.contact_id, {}).setdefault(candidate.purpose, deque()).append(now)
         self.last_send[candidate.contact_id] = now
         if counts_toward_tier:
-            self.tier_recipients.setdefault(candidate.contact_id, now)
+            first = self.tier_recipients.get(candidate.contact_id)
+            if first is None or first <= now - TIER_WINDOW:
+                # a recipient counts from their first send within the rolling 24 h, not before
+                self.tier_recipients[candidate.contact_id] = now
 
     # -- the gates, in order ---------------------------------------------------------------
 
@@ -180,13 +183,13 @@ class Governor:
 
     def _tier(self, c: Candidate, now: datetime, counts: bool) -> Verdict | None:
         limit = self.policy.messaging_limit
-        if not counts or limit is None or c.contact_id in self.tier_recipients:
+        if not counts or limit is None:
             return None
         cutoff = now - TIER_WINDOW
         expired = [contact for contact, first in self.tier_recipients.items() if first <= cutoff]
-        for contact in expired:
+        for contact in expired:  # first drop who left the window, then ask who is in it
             del self.tier_recipients[contact]
-        if len(self.tier_recipients) < limit:
+        if c.contact_id in self.tier_recipients or len(self.tier_recipients) < limit:
             return None
         return Verdict(DEFER, "messaging_limit", min(self.tier_recipients.values()) + TIER_WINDOW)
 
@@ -212,6 +215,27 @@ def quiet_end_after(local: datetime, start: time, end: time) -> datetime | None:
         return None
     naive = datetime.combine(end_day, end)
     return naive.replace(tzinfo=local.tzinfo)
+
+
+def _merge(defaults: dict, given: dict) -> dict:
+    """Shop settings over the defaults, one level into nested sections (quiet_hours, caps)."""
+    merged = dict(defaults)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(defaults.get(key), dict):
+            merged[key] = {**defaults[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _seconds(value: object, name: str) -> float:
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PolicyError(f"{name} must be a number of seconds, not {value!r}") from None
+    if not seconds >= 0:  # also refuses nan
+        raise PolicyError(f"{name} must not be negative")
+    return seconds
 
 
 def _clock(value: str, name: str) -> time:

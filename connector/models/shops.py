@@ -69,7 +69,8 @@ class WhatsAppAccount(Timestamps, Base):
     access_token: Mapped[str] = mapped_column(EncryptedText)
     #: Cloud API throughput of this number, messages per second (80 by default, up to 1,000)
     throughput_per_second: Mapped[int] = mapped_column(Integer, default=80)
-    #: business-initiated unique recipients per rolling 24 h; None means unlimited
-    messaging_limit: Mapped[int | None] = mapped_column(Integer, default=1000)
+    #: business-initiated unique recipients per rolling 24 h; None means unlimited (new numbers
+    #: start at 1,000 in `shops.set_whatsapp`: no column default, which would turn None into it)
+    messaging_limit: Mapped[int | None] = mapped_column(Integer)
 
     shop: Mapped[Shop] = relationship(back_populates="whatsapp")

@@ -1,0 +1,171 @@
+"""Sender throughput against the sandbox Cloud API with 100 ms latency.
+
+For per-number limits of 80 and 1,000 msg/s: queue enough messages for ~10 s of sending,
+run the shop's dispatcher (the same code the `send` job runs) in this process, and measure
+  - achieved: messages accepted by the sandbox per second, first to last arrival;
+  - max_1s_window: the most arrivals in any sliding one-second window (must be ≤ limit);
+  - cpu_ms_per_message: this process's CPU time (user + system, all threads; database
+    work included) divided by the messages sent.
+The sandbox runs in its own process, so its CPU is not counted; it enforces the limit and
+answers 130429 beyond it, which is counted as `rejected`. Before measuring, one small
+dispatch (20 messages) warms the process up as a running worker would be: imports, aiohttp's
+SSL contexts, the database pool. Per-run costs (session, queries, event loop) stay measured.
+
+    python bench/send_throughput.py [--seconds 10] [--limits 80,1000]
+
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from bisect import bisect_right
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def start_sandbox(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "integrations.whatsapp.sandbox", "--port", "0", "--latency-ms", str(latency_ms),
+         "--throughput", "1000", "--no-statuses", "--log-level", "WARNING"],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    if "listening on" not in line:
+        raise RuntimeError(f"sandbox did not start: {line!r}")
+    return process, line.strip().rsplit(" ", 1)[-1]
+
+
+def max_in_window(times: list[float], window: float = 1.0) -> int:
+    best = 0
+    for index, start in enumerate(times):
+        best = max(best, bisect_right(times, start + window - 1e-9) - index)
+    return best
+
+
+def seed(limit: int, count: int, phone_number_id: str):
+    """A shop whose number allows `limit` msg/s, `count` contacts, one due message each."""
+    from sqlalchemy import insert
+
+    from connector.extensions import db
+    from connector.models import Contact, Message, Shop, WhatsAppAccount, utcnow
+
+    shop = Shop(platform="demo", domain=f"bench-{limit}.example", settings={"governor": {"quiet_hours": {"enabled": False}}},
+                time_zone="UTC", locale="en")
+    db.session.add(shop)
+    db.session.flush()
+    db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id=phone_number_id, access_token="bench-token",
+                                   throughput_per_second=limit, messaging_limit=None))
+    now = utcnow()
+    base = 4915100000000 + limit * 100000
+    db.session.execute(insert(Contact), [
+        {"shop_id": shop.id, "phone_e164": f"+{base + i}", "time_zone": "Europe/Berlin", "marketing_consent": "none",
+         "transactional_consent": "granted", "created_at": now, "updated_at": now} for i in range(count)])
+    contact_ids = db.session.scalars(
+        db.select(Contact.id).where(Contact.shop_id == shop.id).order_by(Contact.id)).all()
+    db.session.execute(insert(Message), [
+        {"shop_id": shop.id, "contact_id": contact_id, "idempotency_key": f"order:{i}:confirmation",
+         "automation": "order_confirmation", "purpose": "transactional", "kind": "template",
+         "template_name": "order_confirmation", "language": "en",
+         "content": {"body": ["Alex", f"#{1000 + i}", "49.90 EUR"], "buttons": [{"index": 0, "url_suffix": f"o/{i}"}]},
+         "status": "queued", "attempts": 0, "deferrals": 0, "priority": 0, "due_at": now,
+         "counts_toward_tier": False, "created_at": now, "updated_at": now}
+        for i, contact_id in enumerate(contact_ids)])
+    db.session.commit()
+    return shop.id
+
+
+def run_limit(app, sandbox_url: str, limit: int, seconds: float) -> dict:
+    from connector.extensions import db, get_redis
+    from connector.messaging.dispatcher import dispatch_shop
+
+    phone_number_id = f"90000{limit}"
+    count = int(limit * seconds)
+    with httpx.Client(base_url=sandbox_url, timeout=30) as control:
+        control.post("/_sandbox/reset")
+        control.post("/_sandbox/limits", json={"phone_number_id": phone_number_id, "throughput_per_second": limit})
+        with app.app_context():
+            shop_id = seed(limit, count, phone_number_id)
+            db.session.remove()
+            cpu_before, wall_before = time.process_time(), time.monotonic()
+            report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=120, retry_base_seconds=1.0,
+                                   time_budget=3600)
+            cpu, wall = time.process_time() - cpu_before, time.monotonic() - wall_before
+            db.session.remove()
+        received = sorted(m["received_at"] for m in control.get("/_sandbox/messages",
+                                                                params={"phone_number_id": phone_number_id}).json())
+        stats = control.get("/_sandbox/stats").json()
+    span = received[-1] - received[0] if len(received) > 1 else float("nan")
+    return {
+        "limit": limit,
+        "messages": len(received),
+        "achieved": round((len(received) - 1) / span, 1),
+        "achieved_ratio": round((len(received) - 1) / span / limit, 3),
+        "max_1s_window": max_in_window(received),
+        "cpu_ms_per_message": round(cpu * 1000 / max(1, report.sent), 3),
+        "rejected": sum(stats.get("rejected", {}).values()),
+        "sent": report.sent,
+        "wall_seconds": round(wall, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds of sending per limit")
+    parser.add_argument("--limits", default="80,1000")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    args = parser.parse_args()
+
+    from cryptography.fernet import Fernet
+
+    from connector import create_app, embedded_redis
+
+    workdir = tempfile.mkdtemp(prefix="connector-bench-")
+    redis = embedded_redis.start()
+    sandbox, sandbox_url = start_sandbox(args.latency_ms)
+    os.environ["CONNECTOR_INSTANCE_PATH"] = workdir
+    database_url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{workdir}/bench.db"
+    try:
+        app = create_app({
+            "CONNECTOR_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis.url,
+            "WHATSAPP_API_BASE_URL": sandbox_url, "SECRET_KEY": "bench", "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "WHATSAPP_APP_SECRET": "bench", "WHATSAPP_VERIFY_TOKEN": "bench", "LOG_LEVEL": "WARNING"})
+        with app.app_context():
+            from flask_migrate import upgrade
+
+            from connector.extensions import db
+
+            db.drop_all()
+            with db.engine.begin() as connection:
+                connection.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
+            upgrade()
+        run_limit(app, sandbox_url, 20, 1.0)  # warm-up, not reported
+        results = []
+        for limit in (int(value) for value in args.limits.split(",")):
+            result = run_limit(app, sandbox_url, limit, args.seconds)
+            results.append(result)
+            print(f"limit {limit:>5} msg/s: achieved {result['achieved']:>7.1f} msg/s ({result['achieved_ratio']:.1%}), "
+                  f"max 1-s window {result['max_1s_window']}, {result['cpu_ms_per_message']:.3f} ms CPU/message, "
+                  f"{result['messages']} messages, {result['rejected']} rejected", flush=True)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+        redis.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps({"benchmark": "send_throughput", "latency_ms": args.latency_ms,
+                      "database": database_url.split(":")[0], "results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
