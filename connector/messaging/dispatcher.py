@@ -28,7 +28,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from redis import Redis
@@ -399,8 +399,7 @@ class Dispatcher:
 
 
 def _aware(value: datetime | None) -> datetime | None:
-    from datetime import timezone
-
+    """UTC-aware, whatever the driver returned (aggregates on SQLite may come back naive)."""
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=timezone.utc)
