@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,4 +87,224 @@ class UnhandledChange:
     details: dict = field(default_factory=dict)
 
 
-Event = MessageStatusChanged | InboundMessage | MarketingPreferenceChanged | UnhandledChange
+# --- Commerce events (from the store platforms) -------------------------------------------
+#
+# Money is ``Decimal`` in the store's currency (never float). Phones are E.164 or ``None``
+# (an unparseable phone is dropped by the adapter, never raised). ``platform`` is the
+# adapter's slug (``shopify`` / ``woocommerce``).
+
+
+class FulfillmentStatus:
+    """The neutral shipment statuses automations act on.
+
+    Adapters map vendor vocabularies (Shopify ``shipment_status`` and fulfillment event
+    statuses, WooCommerce order statuses and tracking meta) onto these.
+    """
+
+    PENDING = "pending"  # label printed / purchased, not yet with the carrier
+    SHIPPED = "shipped"  # handed to the carrier (fulfillment created with tracking, picked up)
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    ATTEMPTED_DELIVERY = "attempted_delivery"
+    DELAYED = "delayed"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    DELIVERED = "delivered"
+    FAILURE = "failure"
+    CANCELLED = "cancelled"
+
+    ALL = (
+        PENDING,
+        SHIPPED,
+        IN_TRANSIT,
+        OUT_FOR_DELIVERY,
+        ATTEMPTED_DELIVERY,
+        DELAYED,
+        READY_FOR_PICKUP,
+        DELIVERED,
+        FAILURE,
+        CANCELLED,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    """Who a cart or order belongs to, as far as the store told us."""
+
+    platform_customer_id: str | None = None
+    phone: str | None = None  # E.164
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    locale: str | None = None  # e.g. "de", "pt-BR"; ``None`` when the store gave none
+    country: str | None = None  # ISO 3166-1 alpha-2 of the address used for the phone
+    #: the store's own SMS/marketing consent. Never WhatsApp marketing consent: at most it
+    #: may grant transactional messages (see the consent ledger).
+    platform_marketing_consent: str | None = None  # "subscribed" | "not_subscribed" | ...
+    #: the WhatsApp opt-in checkbox at checkout (WordPress plugin); ``None`` = not asked
+    whatsapp_opt_in: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LineItem:
+    product_id: str | None
+    variant_id: str | None
+    title: str
+    quantity: int
+    unit_price: Decimal
+    variant_title: str | None = None
+    sku: str | None = None
+    total_discount: Decimal = Decimal("0")
+    tax: Decimal = Decimal("0")
+    image_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutUpdated:
+    """A cart with a checkout started (Shopify ``checkouts/*``, WooCommerce plugin report)."""
+
+    platform: str
+    cart_token: str  # Shopify's checkout ``token``; WooCommerce's cart/session key
+    updated_at: datetime
+    customer: Customer
+    lines: tuple[LineItem, ...]
+    currency: str
+    subtotal: Decimal
+    total: Decimal
+    recovery_url: str | None = None
+    completed_at: datetime | None = None
+    #: Shopify's ``cart_token`` of the checkout, which an order may carry instead
+    alt_tokens: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """An order snapshot, shared by the order events."""
+
+    platform: str
+    order_id: str
+    name: str  # what the shopper sees: "#1001"
+    created_at: datetime
+    updated_at: datetime
+    customer: Customer
+    lines: tuple[LineItem, ...]
+    currency: str
+    subtotal: Decimal
+    shipping: Decimal
+    tax: Decimal
+    discount: Decimal
+    total: Decimal
+    financial_status: str | None = None  # vendor's, informative only
+    #: tokens linking the order to the checkout/cart it came from
+    cart_tokens: tuple[str, ...] = ()
+    status_url: str | None = None
+    payment_method: str | None = None  # e.g. "cod" for cash on delivery
+    taxes_included: bool = False
+    billing_address: dict = field(default_factory=dict)
+    shipping_address: dict = field(default_factory=dict)
+    note_attributes: dict = field(default_factory=dict)  # cart attributes, e.g. our ref
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPlaced:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class OrderPaid:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    order: Order
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FulfillmentUpdated:
+    """A shipment of (part of) an order reached a status."""
+
+    platform: str
+    order_id: str
+    fulfillment_id: str
+    status: str  # a ``FulfillmentStatus`` value
+    occurred_at: datetime
+    tracking_company: str | None = None
+    tracking_numbers: tuple[str, ...] = ()
+    tracking_urls: tuple[str, ...] = ()
+    estimated_delivery_at: datetime | None = None
+    #: where the shipment goes; its phone may be the only one the fulfillment carries
+    customer: Customer | None = None
+    order_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StockChanged:
+    """A variant's sellable stock, as now known. Automations diff against the last state."""
+
+    platform: str
+    product_id: str | None
+    variant_id: str
+    available: bool
+    quantity: int | None  # ``None`` when the store does not track quantity
+    occurred_at: datetime
+    inventory_item_id: str | None = None
+    title: str | None = None
+    image_url: str | None = None
+    price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRedact:
+    """Erase everything about one customer (Shopify ``customers/redact``, GDPR erasure)."""
+
+    platform: str
+    customer_id: str | None
+    phone: str | None
+    email: str | None
+    order_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerDataRequest:
+    """Export everything held about one customer (Shopify ``customers/data_request``)."""
+
+    platform: str
+    customer_id: str | None
+    phone: str | None
+    email: str | None
+    order_ids: tuple[str, ...] = ()
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRedact:
+    """Erase the shop's data (Shopify ``shop/redact``, 48 h after uninstall)."""
+
+    platform: str
+    shop_domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShopUninstalled:
+    platform: str
+    shop_domain: str
+
+
+Event = (
+    MessageStatusChanged
+    | InboundMessage
+    | MarketingPreferenceChanged
+    | UnhandledChange
+    | CheckoutUpdated
+    | OrderPlaced
+    | OrderPaid
+    | OrderCancelled
+    | FulfillmentUpdated
+    | StockChanged
+    | CustomerRedact
+    | CustomerDataRequest
+    | ShopRedact
+    | ShopUninstalled
+)
