@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from integrations.whatsapp.errors import SignatureInvalidError, SignatureMissingError
+from integrations.base import PayloadError, SignatureInvalidError, SignatureMissingError
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     SignatureMissingError: (401, "signature_missing"),
     SignatureInvalidError: (403, "signature_invalid"),
     BadRequestBody: (400, "bad_request_body"),
+    PayloadError: (400, "bad_request_body"),
 }
 
 

@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from integrations import base
+
 
 class Disposition(enum.StrEnum):
     """What a failed send means for the message, the contact and the account."""
@@ -228,15 +230,15 @@ class WhatsAppError(Exception):
     """Base class of every error raised by the WhatsApp adapter."""
 
 
-class SignatureMissingError(WhatsAppError):
+class SignatureMissingError(WhatsAppError, base.SignatureMissingError):
     """The webhook POST has no ``X-Hub-Signature-256`` header of the form ``sha256=<64 hex>``."""
 
 
-class SignatureInvalidError(WhatsAppError):
+class SignatureInvalidError(WhatsAppError, base.SignatureInvalidError):
     """The webhook signature does not match the body signed with our app secret."""
 
 
-class WhatsAppPayloadError(WhatsAppError):
+class WhatsAppPayloadError(WhatsAppError, base.PayloadError):
     """The webhook body is not a ``whatsapp_business_account`` envelope with an ``entry`` list."""
 
 
