@@ -3,6 +3,7 @@ cannot, and act on what an error means for the contact or the whole account."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -24,16 +25,61 @@ def _marketing(shop, contact, key="cart:1:step:1"):
 
 
 def test_http_storm_is_retried_with_backoff_until_sent(ctx, drain, sandbox):
+    # Graph's own 5xx answers carry an error body: a definite "not sent", safe to retry now
     shop = make_shop()
     contact = make_contact(shop)
-    for status in (503, 500, 429, 502):
-        sandbox.inject(kind="http", status=status, count=1)
+    sandbox.inject(kind="error", code=2, http_status=503, count=1)
+    sandbox.inject(kind="error", code=131000, http_status=500, count=1)
+    sandbox.inject(kind="http", status=429, count=1)
+    sandbox.inject(kind="error", code=1, http_status=500, count=1)
     message = order_confirmation(shop, contact).message
 
     assert drain(lambda: _status(message.id) in (MessageStatus.DELIVERED, MessageStatus.READ), timeout=30)
     row = db.session.get(Message, message.id)
     assert row.attempts == 5  # four refused tries, then the one that went through
-    assert row.error_code is None or row.error_code == 130429
+    assert row.error_code is None or row.error_code in (1, 2, 131000, 130429)
+    assert len(sandbox.messages()) == 1
+
+
+def test_bare_5xx_is_in_doubt_and_resent_only_after_its_lease(ctx, drain, run_worker, sandbox):
+    """A 502 from an edge in front of Graph: maybe sent, maybe not. No retry until the lease ends."""
+    from connector.jobs import sweep
+
+    shop = make_shop()
+    contact = make_contact(shop)
+    sandbox.inject(kind="http", status=502, count=1)  # refused before Graph: nothing was sent
+    message = order_confirmation(shop, contact).message
+    run_worker()
+
+    db.session.expire_all()
+    row = db.session.get(Message, message.id)
+    assert row.status == MessageStatus.SENDING and row.status_reason == "in_doubt:http_5xx"
+    assert row.attempts == 1 and row.claimed_until is not None
+    assert sweep()["requeued_in_doubt"] == 0  # lease still running
+    run_worker()
+    assert sandbox.messages() == []
+
+    time.sleep(3.2)  # SEND_LEASE_SECONDS=3 in tests
+    assert sweep()["requeued_in_doubt"] == 1
+    assert drain(lambda: _status(message.id) in (MessageStatus.DELIVERED, MessageStatus.READ))
+    assert len(sandbox.messages()) == 1
+
+
+def test_lost_reply_is_settled_by_the_status_webhook_and_never_resent(ctx, drain, run_worker, sandbox):
+    """Graph accepted the send but the answer was lost: the echoed row id proves it went out."""
+    from connector.jobs import sweep
+
+    shop = make_shop()
+    contact = make_contact(shop)
+    sandbox.inject(kind="lost_reply", status=504, count=1)
+    message = order_confirmation(shop, contact).message
+
+    assert drain(lambda: _status(message.id) in (MessageStatus.DELIVERED, MessageStatus.READ))
+    row = db.session.get(Message, message.id)
+    assert row.wamid == sandbox.messages()[0]["wamid"]
+    time.sleep(3.2)  # past the lease: the sweep must find nothing to re-queue
+    assert sweep()["requeued_in_doubt"] == 0
+    run_worker()
     assert len(sandbox.messages()) == 1
 
 

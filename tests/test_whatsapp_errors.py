@@ -299,3 +299,48 @@ def test_exception_tree() -> None:
     ):
         assert issubclass(cls, WhatsAppError)
     assert issubclass(WhatsAppError, Exception)
+
+
+# --- which failures leave a send in doubt (docs/adr/0003-exactly-once-sending.md) ---------
+
+@pytest.mark.parametrize(
+    ("status", "body", "in_doubt"),
+    [
+        (502, b"<html>Bad Gateway</html>", True),  # an edge answered; Graph may have the message
+        (504, b"", True),
+        (500, b'{"error": {"code": 131000, "message": "Something went wrong"}}', False),  # Graph said no
+        (503, b'{"error": {"code": 2, "message": "Service temporarily unavailable"}}', False),
+        (429, b"", False),
+        (400, b'{"error": {"code": 131026, "message": "Message undeliverable"}}', False),
+    ],
+)
+def test_a_bare_5xx_is_in_doubt_and_a_graph_error_is_not(status, body, in_doubt):
+    assert error_from_response(status, body).in_doubt is in_doubt
+
+
+def test_transport_errors_are_in_doubt_unless_the_connection_never_opened():
+    import asyncio
+    import socket
+
+    from integrations.whatsapp.sender import AsyncSender
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    listener = socket.socket()  # accepts the connection, never answers
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    silent_port = listener.getsockname()[1]
+
+    async def attempt(port: int) -> WhatsAppTransportError:
+        async with AsyncSender(access_token="t", phone_number_id="1", base_url=f"http://127.0.0.1:{port}",
+                               timeout_seconds=0.5, connect_timeout_seconds=0.5) as sender:
+            with pytest.raises(WhatsAppTransportError) as caught:
+                await sender.send(b"{}")
+            return caught.value
+
+    try:
+        assert asyncio.run(attempt(closed_port)).in_doubt is False
+        assert asyncio.run(attempt(silent_port)).in_doubt is True
+    finally:
+        listener.close()

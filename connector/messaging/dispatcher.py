@@ -72,11 +72,12 @@ class DispatchReport:
     suppressed: int = 0
     failed: int = 0
     retried: int = 0
+    in_doubt: int = 0
     paused: bool = False
     out_of_time: bool = False
 
     def add(self, other: "DispatchReport") -> None:
-        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried"):
+        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried", "in_doubt"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paused |= other.paused
         self.out_of_time |= other.out_of_time
@@ -334,6 +335,18 @@ class Dispatcher:
         code = getattr(error, "code", None)
         attempts = row.attempts + 1
         where = and_(M.c.id == message_id, M.c.status == MessageStatus.SENDING)
+        if getattr(error, "in_doubt", False) and attempts < MAX_ATTEMPTS:
+            # Graph may have taken this one (timeout, dropped connection, bare 5xx from an edge).
+            # Retrying now could send it twice, so it is treated like a send whose worker died:
+            # it stays "sending" under a fresh lease, Meta's status webhook (which echoes the
+            # row id) settles it if it went out, and only otherwise does the sweep re-queue it.
+            db.session.execute(update(M).where(where).values(
+                attempts=attempts, claimed_until=now + timedelta(seconds=self.lease_seconds),
+                status_reason=f"in_doubt:{rule.name}", error_code=code, updated_at=now))
+            self.report.in_doubt += 1
+            log.warning("dispatch.in_doubt", extra={"shop_id": self.shop_id, "message_id": message_id,
+                                                     "rule": rule.name, "attempt": attempts})
+            return
         if rule.disposition == Disposition.RETRYABLE and attempts < MAX_ATTEMPTS:
             delay = max(rule.retry_after_seconds or 0.0,
                         min(MAX_BACKOFF_SECONDS, self.retry_base_seconds * 2 ** (attempts - 1)))

@@ -116,6 +116,9 @@ class WhatsAppClient:
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             response = self._http.request(method, path, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            # never connected: the request cannot have reached Graph
+            raise WhatsAppTransportError(f"{type(error).__name__} calling the Cloud API", in_doubt=False) from error
         except httpx.HTTPError as error:
             raise WhatsAppTransportError(f"{type(error).__name__} calling the Cloud API") from error
         if response.status_code >= 400:

@@ -265,6 +265,14 @@ class WhatsAppApiError(WhatsAppError):
         self.rule = rule if rule is not None else classify(code, http_status)
         super().__init__(self._summary())
 
+    @property
+    def in_doubt(self) -> bool:
+        """A 5xx without a Graph error body: an edge in front of Graph answered, not Graph.
+
+        Graph may have accepted the message behind it, so a retry could send it twice.
+        """
+        return self.code is None and self.http_status is not None and self.http_status >= 500
+
     @classmethod
     def unexpected(cls, details: str, *, http_status: int | None = None) -> WhatsAppApiError:
         """A response that claims success but cannot be used (no JSON, no message id).
@@ -295,9 +303,17 @@ class WhatsAppApiError(WhatsAppError):
 
 
 class WhatsAppTransportError(WhatsAppError):
-    """No response from Graph (connection failure, timeout); always retryable."""
+    """No response from Graph (connection failure, timeout); always retryable.
+
+    ``in_doubt`` is False only when the connection itself failed, so the request never left;
+    a timeout or a dropped connection after the request was written may hide an accepted send.
+    """
 
     rule: ErrorRule = TRANSPORT_RULE
+
+    def __init__(self, message: str = "", *, in_doubt: bool = True) -> None:
+        super().__init__(message)
+        self.in_doubt = in_doubt
 
     @property
     def is_retryable(self) -> bool:

@@ -218,7 +218,8 @@ class Sandbox:
 
         ``http`` faults hit the next requests of any Graph endpoint before anything is checked
         (like a proxy in front of Graph); ``error`` faults hit the next valid sends matching
-        ``to`` before the limiters; ``status_failure`` faults the next accepted matching sends.
+        ``to`` before the limiters; ``status_failure`` faults the next accepted matching sends;
+        ``lost_reply`` faults accept the next matching sends but answer them with a bare 5xx.
         Within a kind faults apply in FIFO order, and ``count`` drops only when one applies.
         """
         try:
@@ -355,8 +356,10 @@ class Sandbox:
             if not self._pairs.take(pnid, wa_id, now):
                 raise GraphError(131056)
             self._throughput.record(pnid, now)
+            lost = None
             if self._faults:
                 failure = take_fault(self._faults, "status_failure", wa_id)
+                lost = take_fault(self._faults, "lost_reply", wa_id)
             wamid = new_wamid(wa_id)
             record = {"wamid": wamid, "phone_number_id": pnid, "to": to, "type": mtype, "payload": body,
                       "received_at": time.time(), "callback_data": body.get("biz_opaque_callback_data"),
@@ -367,6 +370,8 @@ class Sandbox:
             task = asyncio.get_running_loop().create_task(self._deliver_statuses(record, wa_id, failure))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if lost is not None:
+            raise _RawReply(lost.status)
         sent: dict[str, Any] = {"id": wamid}
         if mtype == "template":
             sent["message_status"] = "accepted"  # template pacing result; see pywa SentTemplateStatus

@@ -178,7 +178,7 @@ class PairLimiter:
 class Fault:
     """One queued fault; ``count`` is how many more requests it will hit."""
 
-    kind: str  # "error" | "http" | "status_failure"
+    kind: str  # "error" | "http" | "status_failure" | "lost_reply"
     count: int = 1
     code: int = 0
     status: int = 0
@@ -215,10 +215,17 @@ def parse_fault(spec: dict[str, Any]) -> Fault | float:
         if not 400 <= status <= 599:
             raise ValueError("status must be a 4xx or 5xx")
         return Fault("http", count, status=status)
+    if kind == "lost_reply":
+        # the message is accepted (and its status webhooks follow) but the answer is lost:
+        # the client sees a bare 5xx, as when a proxy times out after Graph took the request
+        status = int(spec.get("status", 504))
+        if not 500 <= status <= 599:
+            raise ValueError("status must be a 5xx")
+        return Fault("lost_reply", count, status=status, to=to)
     if kind == "status_failure":
         return Fault("status_failure", count, code=int(spec.get("code", 131000)), to=to,
                      details=spec.get("details"))
-    raise ValueError(f"unknown fault kind {kind!r}; expected error, http, status_failure or latency")
+    raise ValueError(f"unknown fault kind {kind!r}; expected error, http, lost_reply, status_failure or latency")
 
 
 def take_fault(faults: list[Fault], kind: str, wa_id: str | None = None) -> Fault | None:

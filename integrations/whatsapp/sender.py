@@ -56,6 +56,9 @@ class AsyncSender:
             async with self._session.post(self._url, data=body) as response:
                 raw = await response.read()
                 status = response.status
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            # the connection was never made: the request cannot have reached Graph
+            raise WhatsAppTransportError(f"{type(error).__name__} calling the Cloud API", in_doubt=False) from error
         except (aiohttp.ClientError, asyncio.TimeoutError) as error:
             raise WhatsAppTransportError(f"{type(error).__name__} calling the Cloud API") from error
         if status >= 400:
