@@ -25,8 +25,8 @@ class ReceiptResult:
 
 
 def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: bytes, shop_id: int | None) -> ReceiptResult:
-    """Store the delivery durably and enqueue its processing; idempotent on ``dedupe_key``."""
-    from connector.jobs import enqueue_receipt
+    """Store the delivery durably and make sure a drainer will process it; idempotent on ``dedupe_key``."""
+    from connector.jobs import kick_ingest
 
     receipt_id = insert_or_ignore(
         db.session,
@@ -46,5 +46,5 @@ def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: byte
     if receipt_id is None:
         log.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "shop_id": shop_id})
         return ReceiptResult(None, True)
-    enqueue_receipt(receipt_id)
+    kick_ingest()
     return ReceiptResult(receipt_id, False)

@@ -98,9 +98,6 @@ def _reset_schema(db) -> None:
     upgrade()
 
 
-TABLES_IN_DELETE_ORDER = ("messages", "webhook_receipts", "contacts", "whatsapp_accounts", "shops")
-
-
 @pytest.fixture
 def ctx(app, sandbox):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
@@ -108,8 +105,8 @@ def ctx(app, sandbox):
 
     with app.app_context():
         with db.engine.begin() as connection:
-            for table in TABLES_IN_DELETE_ORDER:
-                connection.execute(text(f"DELETE FROM {table}"))
+            for table in reversed(db.metadata.sorted_tables):  # children before parents
+                connection.execute(table.delete())
         get_redis().flushdb()
         sandbox.reset()
         yield app

@@ -9,9 +9,11 @@ brings unfinished work back.
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 
 from connector.extensions import db, get_redis, settings
 from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue
@@ -24,9 +26,21 @@ RECEIPT_MAX_ATTEMPTS = 10
 
 # -- enqueueing -------------------------------------------------------------------------------
 
-def enqueue_receipt(receipt_id: int) -> None:
-    """Queue the processing of a committed webhook receipt."""
-    enqueue(process_receipt, receipt_id, queue=INGEST, timeout=120)
+INGEST_KICK_KEY = "connector:ingest:kick"
+INGEST_KICK_TTL_SECONDS = 60
+RECEIPT_BATCH = 50
+RECEIPT_LEASE_SECONDS = 300
+DRAIN_TIME_BUDGET_SECONDS = 60.0
+
+
+def kick_ingest() -> None:
+    """Make sure a receipt drainer is coming (one queued drainer is enough for any backlog).
+
+    A webhook request pays one Redis ``SET NX`` here instead of a whole RQ enqueue (about
+    eight Redis commands): most requests find a drainer already queued.
+    """
+    if get_redis().set(INGEST_KICK_KEY, 1, nx=True, ex=INGEST_KICK_TTL_SECONDS):
+        enqueue(drain_receipts, queue=INGEST, timeout=int(DRAIN_TIME_BUDGET_SECONDS * 2 + 60))
 
 
 def kick_dispatcher(shop_id: int, at: datetime | None = None) -> None:
@@ -54,30 +68,87 @@ def schedule_sweep(delay_seconds: float = 0) -> None:
 
 # -- the jobs ---------------------------------------------------------------------------------
 
-def process_receipt(receipt_id: int) -> None:
-    """Parse a stored webhook into neutral events and apply them."""
+def drain_receipts(time_budget: float = DRAIN_TIME_BUDGET_SECONDS) -> dict:
+    """Process stored webhook receipts, oldest first, until none is left (or time is up).
+
+    Several drainers may run at once (one per worker): each claims a batch under a lease
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so no receipt is processed twice at a time.
+    The kick flag is cleared before each claim, so a receipt committed after that claim
+    finds the flag free and queues the next drainer.
+    """
+    redis = get_redis()
+    started = time.monotonic()
+    outcomes: Counter[str] = Counter()
+    while True:
+        redis.delete(INGEST_KICK_KEY)
+        claimed = _claim_receipts(RECEIPT_BATCH)
+        if not claimed:
+            break
+        for receipt_id in claimed:
+            outcomes[process_receipt(receipt_id)] += 1
+        if time.monotonic() - started > time_budget:
+            kick_ingest()  # hand the worker back; the next drainer carries on
+            break
+    return dict(outcomes)
+
+
+def _claim_receipts(limit: int) -> list[int]:
+    now = utcnow()
+    claimable = (
+        select(WebhookReceipt.id)
+        .where(WebhookReceipt.processed_at.is_(None), WebhookReceipt.attempts < RECEIPT_MAX_ATTEMPTS,
+               or_(WebhookReceipt.claimed_until.is_(None), WebhookReceipt.claimed_until < now))
+        .order_by(WebhookReceipt.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = db.session.execute(
+        update(WebhookReceipt)
+        .where(WebhookReceipt.id.in_(claimable.scalar_subquery()))
+        .values(claimed_until=now + timedelta(seconds=RECEIPT_LEASE_SECONDS))
+        .returning(WebhookReceipt.id)
+    ).scalars().all()
+    db.session.commit()
+    return sorted(ids)
+
+
+def process_receipt(receipt_id: int) -> str:
+    """Parse one stored webhook into neutral events and apply them, in one transaction.
+
+    Returns the outcome ("processed", "stale", ...). A failure rolls the receipt's work
+    back, records the error and holds the receipt back with a growing delay; after
+    ``RECEIPT_MAX_ATTEMPTS`` it is left for an operator (``error`` says why).
+    """
     from connector.automations import RECEIPT_PROCESSORS
 
     receipt = db.session.get(WebhookReceipt, receipt_id)
     if receipt is None or receipt.processed_at is not None:
-        return
+        return "already_done"
     processor = RECEIPT_PROCESSORS.get(receipt.platform)
-    if processor is None:
-        raise LookupError(f"no processor for platform {receipt.platform!r}")
     try:
-        processor(receipt)
+        if processor is None:
+            raise LookupError(f"no processor for platform {receipt.platform!r}")
+        outcome = processor(receipt) or "processed"
         receipt.processed_at = utcnow()
         receipt.attempts += 1
         receipt.error = None
+        receipt.claimed_until = None
+        receipt.outcome = outcome[:32]
         db.session.commit()
+        return outcome
     except Exception as error:
         db.session.rollback()
+        attempts = db.session.scalar(select(WebhookReceipt.attempts).where(WebhookReceipt.id == receipt_id)) or 0
+        delay = min(3600, 5 * 2 ** attempts)
         db.session.execute(
-            update(WebhookReceipt).where(WebhookReceipt.id == receipt_id)
-            .values(attempts=WebhookReceipt.attempts + 1, error=type(error).__name__)
+            update(WebhookReceipt).where(WebhookReceipt.id == receipt_id).values(
+                attempts=WebhookReceipt.attempts + 1, error=f"{type(error).__name__}: {error}"[:500],
+                claimed_until=utcnow() + timedelta(seconds=delay))
         )
         db.session.commit()
-        raise
+        log.warning("receipt.failed", extra={"receipt_id": receipt_id, "error": type(error).__name__,
+                                             "attempt": attempts + 1, "retry_in_s": delay}, exc_info=True)
+        return "failed"
 
 
 def dispatch_outbox(shop_id: int) -> dict:
@@ -128,17 +199,19 @@ def sweep() -> dict:
         ).all()
         for shop_id in shops:
             kick_dispatcher(shop_id)
-        # 3. receipts whose job was lost or failed
-        stale = db.session.scalars(
-            select(WebhookReceipt.id).where(
+        # 3. receipts whose drainer was lost (Redis restarted, worker killed) or that wait for a retry
+        waiting = db.session.scalar(
+            select(func.count()).select_from(WebhookReceipt).where(
                 WebhookReceipt.processed_at.is_(None),
                 WebhookReceipt.received_at < now - timedelta(seconds=config.receipt_retry_seconds),
                 WebhookReceipt.attempts < RECEIPT_MAX_ATTEMPTS,
-            ).limit(1000)
-        ).all()
-        for receipt_id in stale:
-            enqueue_receipt(receipt_id)
+                or_(WebhookReceipt.claimed_until.is_(None), WebhookReceipt.claimed_until < now),
+            )
+        ) or 0
         db.session.commit()
-        return {"requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_retried": len(stale)}
+        if waiting:
+            # bypass the kick flag: it may be left over from a drainer that never ran
+            enqueue(drain_receipts, queue=INGEST, timeout=int(DRAIN_TIME_BUDGET_SECONDS * 2 + 60))
+        return {"requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
     finally:
         schedule_sweep(delay_seconds=config.sweep_interval_seconds)

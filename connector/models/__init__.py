@@ -1,9 +1,10 @@
 """The SQLAlchemy models, one module per aggregate; import them from here."""
 
 from connector.models.base import Base, utcnow
+from connector.models.catalog import Variant
 from connector.models.contacts import Contact
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
-from connector.models.receipts import WebhookReceipt
+from connector.models.receipts import ResourceVersion, WebhookReceipt
 from connector.models.shops import Shop, WhatsAppAccount
 
 __all__ = [
@@ -13,7 +14,9 @@ __all__ = [
     "MessageKind",
     "MessageStatus",
     "Purpose",
+    "ResourceVersion",
     "Shop",
+    "Variant",
     "WebhookReceipt",
     "WhatsAppAccount",
     "utcnow",

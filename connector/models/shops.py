@@ -40,6 +40,8 @@ class Shop(Timestamps, Base):
     sending_paused_reason: Mapped[str | None] = mapped_column(String(255))
     sending_paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: platform sync bookkeeping (catch-up cursors, subscribed webhook ids), never secrets
+    sync_state: Mapped[dict | None] = mapped_column(JSON)
 
     whatsapp: Mapped["WhatsAppAccount | None"] = relationship(back_populates="shop", uselist=False)
 
