@@ -35,7 +35,7 @@ class Pacer:
         # Each wake-up of the event loop costs about as much CPU as a send itself, so one
         # wake-up releases a small group: a few sends (at most ~40 ms' worth) leave together.
         # At 1,000 msg/s that is 4 sends every 4 ms, at 80 msg/s 3 sends every ~38 ms.
-        self._min_sleep = min(0.04, max(0.003, 3 * self.interval))
+        self._min_sleep = min(0.06, max(0.003, 4 * self.interval))
         # After a sleep (or a stall of the loop in a database step) spacing may catch up by this
         # much, so a group's sends are not lost time; the sliding window still never lets a
         # second hold more than `limit`.
