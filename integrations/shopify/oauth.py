@@ -37,7 +37,7 @@ __all__ = [
 # Only production shop domains. Shopify's own libraries also accept shopify.com,
 # myshopify.io and shop.dev hosts (their test and spin environments); a merchant's
 # install never comes from those, and every extra suffix is one more SSRF target.
-_SHOP_DOMAIN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com")
+_SHOP_DOMAIN = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9\-]*\.myshopify\.com", re.IGNORECASE)
 
 
 def is_valid_shop_domain(domain: object) -> bool:

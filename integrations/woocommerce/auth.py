@@ -97,7 +97,8 @@ def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback_host(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (where plain http is tolerated)."""
     address = _ip(host)
     return host in _LOOPBACK_NAMES or (address is not None and address.is_loopback)
 
@@ -127,7 +128,7 @@ def authorize_url(
     if not (app_name and user_id and return_url):
         raise ValueError("app_name, user_id and return_url are required")
     callback = urlsplit(callback_url)
-    is_local_http = callback.scheme == "http" and _is_loopback((callback.hostname or "").lower())
+    is_local_http = callback.scheme == "http" and is_loopback_host((callback.hostname or "").lower())
     if callback.scheme != "https" and not is_local_http:
         raise ValueError("callback_url must be https")
     if not callback.hostname:

@@ -1,0 +1,179 @@
+<?php
+/**
+ * Pure helpers of the WhatsApp Commerce Connector plugin.
+ *
+ * No WordPress or WooCommerce calls here, so that tests/php can run these with plain PHP.
+ *
+ * @package WhatsAppCommerceConnector
+ */
+
+if ( ! defined( 'WCC_CART_REPORT_VERSION' ) ) {
+	define( 'WCC_CART_REPORT_VERSION', 1 );
+}
+
+/** Most items a cart link may carry; longer links are refused, not truncated. */
+if ( ! defined( 'WCC_MAX_CART_LINK_ITEMS' ) ) {
+	define( 'WCC_MAX_CART_LINK_ITEMS', 50 );
+}
+
+/**
+ * Parse the value of ?wcc-cart= ("ID:QTY,ID:QTY") into a list of [id, quantity] pairs.
+ *
+ * The same format as WooCommerce 10's /checkout-link/?products=. Repeated ids are merged.
+ * Returns an empty array when any part is malformed, so a tampered link adds nothing.
+ *
+ * @param string $value Raw parameter value.
+ * @return array<int, array{0:int,1:int}>
+ */
+function wcc_parse_cart_param( $value ) {
+	if ( ! is_string( $value ) || '' === trim( $value ) ) {
+		return array();
+	}
+	$merged = array();
+	foreach ( explode( ',', trim( $value ) ) as $part ) {
+		if ( ! preg_match( '/^\s*([1-9][0-9]{0,19})(?::([1-9][0-9]{0,3}))?\s*$/', $part, $match ) ) {
+			return array();
+		}
+		$id       = (int) $match[1];
+		$quantity = isset( $match[2] ) ? (int) $match[2] : 1;
+		$merged[ $id ] = ( isset( $merged[ $id ] ) ? $merged[ $id ] : 0 ) + $quantity;
+	}
+	if ( count( $merged ) > WCC_MAX_CART_LINK_ITEMS ) {
+		return array();
+	}
+	$pairs = array();
+	foreach ( $merged as $id => $quantity ) {
+		$pairs[] = array( $id, $quantity );
+	}
+	return $pairs;
+}
+
+/**
+ * Normalise the connector URL from the settings: https (or http on loopback), no trailing slash.
+ *
+ * @param string $url Raw URL.
+ * @return string Empty string when unusable.
+ */
+function wcc_normalise_connector_url( $url ) {
+	$url   = trim( (string) $url );
+	$parts = parse_url( $url );
+	if ( ! is_array( $parts ) || empty( $parts['scheme'] ) || empty( $parts['host'] ) ) {
+		return '';
+	}
+	$scheme = strtolower( $parts['scheme'] );
+	$host   = strtolower( $parts['host'] );
+	$local  = in_array( $host, array( 'localhost', '127.0.0.1', '[::1]' ), true );
+	if ( 'https' !== $scheme && ! ( 'http' === $scheme && $local ) ) {
+		return '';
+	}
+	$port = isset( $parts['port'] ) ? ':' . (int) $parts['port'] : '';
+	$path = isset( $parts['path'] ) ? rtrim( $parts['path'], '/' ) : '';
+	return $scheme . '://' . $host . $port . $path;
+}
+
+/**
+ * URL of the storefront widget script for this store.
+ *
+ * @param string $connector_url Normalised connector URL.
+ * @param string $store_key     Store key from the settings.
+ * @return string
+ */
+function wcc_widget_url( $connector_url, $store_key ) {
+	return $connector_url . '/storefront/widget.js?shop=' . rawurlencode( $store_key );
+}
+
+/**
+ * Money as a decimal string with two or more places, never a float in JSON.
+ *
+ * @param mixed $amount Amount.
+ * @param int   $decimals Decimals.
+ * @return string
+ */
+function wcc_money( $amount, $decimals = 2 ) {
+	return number_format( (float) $amount, max( 0, (int) $decimals ), '.', '' );
+}
+
+/**
+ * Build the cart report body (format documented in integrations/woocommerce/webhooks.py).
+ *
+ * @param array $cart Keys: store, cart_token, created_at, updated_at (unix seconds), currency,
+ *                    locale, customer_id, email, phone, first_name, last_name, country,
+ *                    whatsapp_opt_in (bool|null), consent_text, lines (product_id,
+ *                    variation_id, quantity, price, title, sku, image_url), subtotal,
+ *                    total, recovery_url, completed, decimals.
+ * @return array
+ */
+function wcc_build_cart_report( array $cart ) {
+	$decimals = isset( $cart['decimals'] ) ? (int) $cart['decimals'] : 2;
+	$lines    = array();
+	foreach ( isset( $cart['lines'] ) && is_array( $cart['lines'] ) ? $cart['lines'] : array() as $line ) {
+		$lines[] = array(
+			'product_id'   => (int) ( isset( $line['product_id'] ) ? $line['product_id'] : 0 ),
+			'variation_id' => (int) ( isset( $line['variation_id'] ) ? $line['variation_id'] : 0 ),
+			'quantity'     => (int) ( isset( $line['quantity'] ) ? $line['quantity'] : 0 ),
+			'price'        => wcc_money( isset( $line['price'] ) ? $line['price'] : 0, $decimals ),
+			'title'        => (string) ( isset( $line['title'] ) ? $line['title'] : '' ),
+			'sku'          => (string) ( isset( $line['sku'] ) ? $line['sku'] : '' ),
+			'image_url'    => (string) ( isset( $line['image_url'] ) ? $line['image_url'] : '' ),
+		);
+	}
+	$opt_in = array_key_exists( 'whatsapp_opt_in', $cart ) ? $cart['whatsapp_opt_in'] : null;
+	$report = array(
+		'version'         => WCC_CART_REPORT_VERSION,
+		'store'           => (string) ( isset( $cart['store'] ) ? $cart['store'] : '' ),
+		'cart_token'      => (string) ( isset( $cart['cart_token'] ) ? $cart['cart_token'] : '' ),
+		'updated_at'      => gmdate( 'Y-m-d\TH:i:s\Z', (int) ( isset( $cart['updated_at'] ) ? $cart['updated_at'] : 0 ) ),
+		'currency'        => (string) ( isset( $cart['currency'] ) ? $cart['currency'] : '' ),
+		'locale'          => (string) ( isset( $cart['locale'] ) ? $cart['locale'] : '' ),
+		'customer_id'     => (int) ( isset( $cart['customer_id'] ) ? $cart['customer_id'] : 0 ),
+		'email'           => (string) ( isset( $cart['email'] ) ? $cart['email'] : '' ),
+		'phone'           => (string) ( isset( $cart['phone'] ) ? $cart['phone'] : '' ),
+		'first_name'      => (string) ( isset( $cart['first_name'] ) ? $cart['first_name'] : '' ),
+		'last_name'       => (string) ( isset( $cart['last_name'] ) ? $cart['last_name'] : '' ),
+		'country'         => (string) ( isset( $cart['country'] ) ? $cart['country'] : '' ),
+		'whatsapp_opt_in' => null === $opt_in ? null : (bool) $opt_in,
+		'consent_text'    => (string) ( isset( $cart['consent_text'] ) ? $cart['consent_text'] : '' ),
+		'lines'           => $lines,
+		'subtotal'        => wcc_money( isset( $cart['subtotal'] ) ? $cart['subtotal'] : 0, $decimals ),
+		'total'           => wcc_money( isset( $cart['total'] ) ? $cart['total'] : 0, $decimals ),
+		'completed'       => ! empty( $cart['completed'] ),
+	);
+	if ( ! empty( $cart['created_at'] ) ) {
+		$report['created_at'] = gmdate( 'Y-m-d\TH:i:s\Z', (int) $cart['created_at'] );
+	}
+	if ( ! empty( $cart['recovery_url'] ) ) {
+		$report['recovery_url'] = (string) $cart['recovery_url'];
+	}
+	return $report;
+}
+
+/**
+ * Encode a report exactly once: the signature covers these bytes.
+ *
+ * @param array $report Report.
+ * @return string
+ */
+function wcc_encode_report( array $report ) {
+	return (string) json_encode( $report, JSON_UNESCAPED_SLASHES | JSON_UNESCAPED_UNICODE );
+}
+
+/**
+ * X-WCC-Signature: base64 of the raw HMAC-SHA256 of the body, as WooCommerce signs webhooks.
+ *
+ * @param string $body   Exact request body.
+ * @param string $secret Shared secret from the settings.
+ * @return string
+ */
+function wcc_sign( $body, $secret ) {
+	return base64_encode( hash_hmac( 'sha256', $body, $secret, true ) );
+}
+
+/**
+ * Opt-in meta value: "yes" or "no", as WooCommerce stores booleans in meta.
+ *
+ * @param mixed $posted Posted checkbox value.
+ * @return string
+ */
+function wcc_opt_in_meta( $posted ) {
+	return in_array( $posted, array( '1', 1, 'yes', 'on', true ), true ) ? 'yes' : 'no';
+}

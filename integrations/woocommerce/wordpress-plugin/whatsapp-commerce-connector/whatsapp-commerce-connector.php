@@ -1,0 +1,355 @@
+<?php
+/**
+ * Plugin Name:       WhatsApp Commerce Connector
+ * Description:       Connects WooCommerce to the WhatsApp Commerce Connector: storefront widget, WhatsApp opt-in at checkout, cart reports and multi-item cart links.
+ * Version:           0.1.0
+ * Requires at least: 6.0
+ * Requires PHP:      7.4
+ * Requires Plugins:  woocommerce
+ * License:           GPL-2.0-or-later
+ * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
+ * Text Domain:       whatsapp-commerce-connector
+ *
+ * @package WhatsAppCommerceConnector
+ */
+
+/*
+ * This program is free software; you can redistribute it and/or modify it under the terms
+ * of the GNU General Public License as published by the Free Software Foundation; either
+ * version 2 of the License, or (at your option) any later version.
+ *
+ * This program is distributed in the hope that it will be useful, but WITHOUT ANY
+ * WARRANTY; without even the implied warranty of MERCHANTABILITY or FITNESS FOR A
+ * PARTICULAR PURPOSE. See the GNU General Public License for more details.
+ */
+
+defined( 'ABSPATH' ) || exit;
+
+require_once __DIR__ . '/includes/functions.php';
+
+const WCC_OPTION          = 'wcc_settings';
+const WCC_META_OPT_IN     = '_wcc_whatsapp_opt_in';
+const WCC_META_CONSENT    = '_wcc_consent_text';
+const WCC_META_CART_TOKEN = '_wcc_cart_token';
+const WCC_META_LOCALE     = '_wcc_locale';
+const WCC_FIELD_OPT_IN    = 'wcc_whatsapp_opt_in';
+const WCC_CART_PARAM      = 'wcc-cart';
+
+/**
+ * Plugin settings with defaults.
+ *
+ * @return array{connector_url:string,store_key:string,shared_secret:string}
+ */
+function wcc_settings() {
+	$saved = get_option( WCC_OPTION, array() );
+	return wp_parse_args(
+		is_array( $saved ) ? $saved : array(),
+		array(
+			'connector_url' => '',
+			'store_key'     => '',
+			'shared_secret' => '',
+		)
+	);
+}
+
+/*
+ * Settings page (Settings API).
+ */
+
+add_action( 'admin_init', 'wcc_register_settings' );
+add_action( 'admin_menu', 'wcc_add_settings_page' );
+
+/** Register the option, its section and fields. */
+function wcc_register_settings() {
+	register_setting(
+		'wcc',
+		WCC_OPTION,
+		array(
+			'type'              => 'array',
+			'sanitize_callback' => 'wcc_sanitize_settings',
+			'default'           => array(),
+		)
+	);
+	add_settings_section( 'wcc_main', __( 'Connection', 'whatsapp-commerce-connector' ), '__return_false', 'wcc' );
+	$fields = array(
+		'connector_url' => __( 'Connector URL', 'whatsapp-commerce-connector' ),
+		'store_key'     => __( 'Store key', 'whatsapp-commerce-connector' ),
+		'shared_secret' => __( 'Shared secret', 'whatsapp-commerce-connector' ),
+	);
+	foreach ( $fields as $name => $label ) {
+		add_settings_field( 'wcc_' . $name, $label, 'wcc_render_field', 'wcc', 'wcc_main', array( 'name' => $name ) );
+	}
+}
+
+/**
+ * Sanitize the settings form.
+ *
+ * @param mixed $input Posted values.
+ * @return array
+ */
+function wcc_sanitize_settings( $input ) {
+	$input = is_array( $input ) ? $input : array();
+	$old   = wcc_settings();
+	$url   = wcc_normalise_connector_url( isset( $input['connector_url'] ) ? $input['connector_url'] : '' );
+	if ( '' === $url && ! empty( $input['connector_url'] ) ) {
+		add_settings_error( WCC_OPTION, 'wcc_url', __( 'The connector URL must start with https://.', 'whatsapp-commerce-connector' ) );
+	}
+	$secret = isset( $input['shared_secret'] ) ? trim( (string) $input['shared_secret'] ) : '';
+	return array(
+		'connector_url' => $url,
+		'store_key'     => sanitize_key( isset( $input['store_key'] ) ? $input['store_key'] : '' ),
+		// An empty field keeps the stored secret, so it never has to be echoed back.
+		'shared_secret' => '' === $secret ? $old['shared_secret'] : $secret,
+	);
+}
+
+/**
+ * Render one settings field.
+ *
+ * @param array $args Field arguments.
+ */
+function wcc_render_field( $args ) {
+	$name     = $args['name'];
+	$settings = wcc_settings();
+	$is_secret = 'shared_secret' === $name;
+	printf(
+		'<input type="%1$s" class="regular-text" name="%2$s[%3$s]" value="%4$s" autocomplete="off" />',
+		$is_secret ? 'password' : 'text',
+		esc_attr( WCC_OPTION ),
+		esc_attr( $name ),
+		$is_secret ? '' : esc_attr( $settings[ $name ] )
+	);
+}
+
+/** Add the page under Settings. */
+function wcc_add_settings_page() {
+	add_options_page(
+		__( 'WhatsApp Commerce', 'whatsapp-commerce-connector' ),
+		__( 'WhatsApp Commerce', 'whatsapp-commerce-connector' ),
+		'manage_woocommerce',
+		'wcc',
+		'wcc_render_settings_page'
+	);
+}
+
+/** Render the settings page. */
+function wcc_render_settings_page() {
+	echo '<div class="wrap"><h1>' . esc_html__( 'WhatsApp Commerce', 'whatsapp-commerce-connector' ) . '</h1><form method="post" action="options.php">';
+	settings_fields( 'wcc' );
+	do_settings_sections( 'wcc' );
+	submit_button();
+	echo '</form></div>';
+}
+
+/*
+ * Storefront widget.
+ */
+
+add_action( 'wp_enqueue_scripts', 'wcc_enqueue_widget' );
+
+/** Load the connector's widget script on the storefront. */
+function wcc_enqueue_widget() {
+	$settings = wcc_settings();
+	if ( '' === $settings['connector_url'] || '' === $settings['store_key'] ) {
+		return;
+	}
+	wp_enqueue_script( 'wcc-widget', wcc_widget_url( $settings['connector_url'], $settings['store_key'] ), array(), null, true ); // phpcs:ignore WordPress.WP.EnqueuedResourceParameters.MissingVersion -- served by the connector, which versions it.
+}
+
+/*
+ * WhatsApp opt-in at checkout (classic checkout).
+ */
+
+/**
+ * The consent text shown next to the box; saved verbatim with the order.
+ *
+ * @return string
+ */
+function wcc_consent_text() {
+	return (string) apply_filters( 'wcc_consent_text', __( 'Send me order and delivery updates on WhatsApp.', 'whatsapp-commerce-connector' ) );
+}
+
+add_action( 'woocommerce_review_order_before_submit', 'wcc_render_opt_in' );
+
+/** Print the opt-in checkbox above the Place order button (unticked by default). */
+function wcc_render_opt_in() {
+	printf(
+		'<p class="form-row wcc-opt-in"><label class="woocommerce-form__label woocommerce-form__label-for-checkbox checkbox"><input type="checkbox" class="woocommerce-form__input woocommerce-form__input-checkbox input-checkbox" name="%1$s" id="%1$s" value="1" /> <span>%2$s</span></label></p>',
+		esc_attr( WCC_FIELD_OPT_IN ),
+		esc_html( wcc_consent_text() )
+	);
+}
+
+/**
+ * Our cart token, kept in the WooCommerce session so that the cart, its reports and the
+ * order it becomes share one id.
+ *
+ * @return string
+ */
+function wcc_cart_token() {
+	if ( ! function_exists( 'WC' ) || ! WC()->session ) {
+		return '';
+	}
+	$token = WC()->session->get( 'wcc_cart_token' );
+	if ( ! is_string( $token ) || '' === $token ) {
+		$token = 't_' . bin2hex( random_bytes( 12 ) );
+		WC()->session->set( 'wcc_cart_token', $token );
+	}
+	return $token;
+}
+
+add_action( 'woocommerce_checkout_create_order', 'wcc_save_order_meta', 10, 2 );
+
+/**
+ * Save opt-in state, the exact consent text, cart token and locale on the order.
+ *
+ * @param WC_Order $order Order being created.
+ * @param array    $data  Posted checkout data.
+ */
+function wcc_save_order_meta( $order, $data ) {
+	// phpcs:ignore WordPress.Security.NonceVerification.Missing -- WooCommerce verified the checkout nonce.
+	$posted = isset( $_POST[ WCC_FIELD_OPT_IN ] ) ? sanitize_text_field( wp_unslash( $_POST[ WCC_FIELD_OPT_IN ] ) ) : '';
+	$order->update_meta_data( WCC_META_OPT_IN, wcc_opt_in_meta( $posted ) );
+	$order->update_meta_data( WCC_META_CONSENT, wcc_consent_text() );
+	$order->update_meta_data( WCC_META_CART_TOKEN, wcc_cart_token() );
+	$order->update_meta_data( WCC_META_LOCALE, get_locale() );
+}
+
+/*
+ * Cart reports.
+ */
+
+add_action( 'woocommerce_checkout_update_order_review', 'wcc_report_checkout_update' );
+add_action( 'woocommerce_checkout_order_processed', 'wcc_report_order_placed', 10, 3 );
+
+/**
+ * Report the cart when checkout refreshes (the shopper typed an address, phone, ...).
+ *
+ * @param string $posted_data Serialized checkout form.
+ */
+function wcc_report_checkout_update( $posted_data ) {
+	$fields = array();
+	parse_str( (string) $posted_data, $fields );
+	wcc_send_cart_report( $fields, false );
+}
+
+/**
+ * Report the cart as completed once the order exists.
+ *
+ * @param int      $order_id    Order id.
+ * @param array    $posted_data Posted data.
+ * @param WC_Order $order       Order.
+ */
+function wcc_report_order_placed( $order_id, $posted_data, $order ) {
+	$fields = array(
+		'billing_email'      => $order->get_billing_email(),
+		'billing_phone'      => $order->get_billing_phone(),
+		'billing_first_name' => $order->get_billing_first_name(),
+		'billing_last_name'  => $order->get_billing_last_name(),
+		'billing_country'    => $order->get_billing_country(),
+		WCC_FIELD_OPT_IN     => 'yes' === $order->get_meta( WCC_META_OPT_IN ) ? '1' : '',
+	);
+	wcc_send_cart_report( $fields, true );
+}
+
+/**
+ * Build, sign and send one cart report, without waiting for the answer.
+ *
+ * @param array $fields    Checkout fields (billing_*, wcc_whatsapp_opt_in).
+ * @param bool  $completed Whether the order was placed.
+ */
+function wcc_send_cart_report( array $fields, $completed ) {
+	$settings = wcc_settings();
+	if ( '' === $settings['connector_url'] || '' === $settings['shared_secret'] || ! WC()->cart ) {
+		return;
+	}
+	$lines = array();
+	$link  = array();
+	foreach ( WC()->cart->get_cart() as $item ) {
+		$product = $item['data'];
+		$lines[] = array(
+			'product_id'   => $item['product_id'],
+			'variation_id' => $item['variation_id'],
+			'quantity'     => $item['quantity'],
+			'price'        => $item['quantity'] ? $item['line_subtotal'] / $item['quantity'] : 0,
+			'title'        => $product ? $product->get_name() : '',
+			'sku'          => $product ? $product->get_sku() : '',
+			'image_url'    => $product ? (string) wp_get_attachment_image_url( $product->get_image_id(), 'woocommerce_thumbnail' ) : '',
+		);
+		$link[]  = ( $item['variation_id'] ? $item['variation_id'] : $item['product_id'] ) . ':' . $item['quantity'];
+	}
+	$text   = static function ( $name ) use ( $fields ) {
+		return isset( $fields[ $name ] ) ? sanitize_text_field( wp_unslash( $fields[ $name ] ) ) : '';
+	};
+	$report = wcc_build_cart_report(
+		array(
+			'store'           => $settings['store_key'],
+			'cart_token'      => wcc_cart_token(),
+			'updated_at'      => time(),
+			'currency'        => get_woocommerce_currency(),
+			'locale'          => get_locale(),
+			'customer_id'     => get_current_user_id(),
+			'email'           => $text( 'billing_email' ),
+			'phone'           => $text( 'billing_phone' ),
+			'first_name'      => $text( 'billing_first_name' ),
+			'last_name'       => $text( 'billing_last_name' ),
+			'country'         => $text( 'billing_country' ),
+			'whatsapp_opt_in' => '' !== $text( WCC_FIELD_OPT_IN ),
+			'consent_text'    => wcc_consent_text(),
+			'lines'           => $lines,
+			'subtotal'        => WC()->cart->get_subtotal(),
+			'total'           => WC()->cart->get_total( 'edit' ),
+			'recovery_url'    => $lines ? add_query_arg( WCC_CART_PARAM, implode( ',', $link ), home_url( '/' ) ) : '',
+			'completed'       => $completed,
+			'decimals'        => wc_get_price_decimals(),
+		)
+	);
+	$body   = wcc_encode_report( $report );
+	wp_remote_post(
+		$settings['connector_url'] . '/storefront/api/cart',
+		array(
+			'blocking' => false, // never slow the checkout down
+			'timeout'  => 2,
+			'headers'  => array(
+				'Content-Type'    => 'application/json',
+				'X-WCC-Signature' => wcc_sign( $body, $settings['shared_secret'] ),
+			),
+			'body'     => $body,
+		)
+	);
+}
+
+/*
+ * Multi-item cart links: /?wcc-cart=ID:QTY,ID:QTY&coupon=CODE
+ */
+
+add_action( 'wp_loaded', 'wcc_handle_cart_link', 30 );
+
+/** Fill the cart from the link, apply the coupon and go to checkout. */
+function wcc_handle_cart_link() {
+	// phpcs:ignore WordPress.Security.NonceVerification.Recommended -- a shareable link, it only fills the shopper's own cart.
+	if ( ! isset( $_GET[ WCC_CART_PARAM ] ) || ! function_exists( 'WC' ) || ! WC()->cart ) {
+		return;
+	}
+	$pairs = wcc_parse_cart_param( sanitize_text_field( wp_unslash( $_GET[ WCC_CART_PARAM ] ) ) ); // phpcs:ignore WordPress.Security.NonceVerification.Recommended
+	if ( ! $pairs ) {
+		return;
+	}
+	WC()->cart->empty_cart(); // the link describes the whole cart
+	foreach ( $pairs as $pair ) {
+		$product = wc_get_product( $pair[0] );
+		if ( ! $product ) {
+			continue;
+		}
+		if ( $product->is_type( 'variation' ) ) {
+			WC()->cart->add_to_cart( $product->get_parent_id(), $pair[1], $product->get_id(), $product->get_variation_attributes() );
+		} else {
+			WC()->cart->add_to_cart( $product->get_id(), $pair[1] );
+		}
+	}
+	if ( ! empty( $_GET['coupon'] ) ) { // phpcs:ignore WordPress.Security.NonceVerification.Recommended
+		WC()->cart->apply_coupon( wc_format_coupon_code( sanitize_text_field( wp_unslash( $_GET['coupon'] ) ) ) ); // phpcs:ignore WordPress.Security.NonceVerification.Recommended
+	}
+	wp_safe_redirect( wc_get_checkout_url() );
+	exit;
+}

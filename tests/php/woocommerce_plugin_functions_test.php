@@ -1,0 +1,70 @@
+<?php
+/**
+ * Plain-PHP tests of the plugin's pure helpers (no WordPress needed).
+ *
+ * Run: php tests/php/woocommerce_plugin_functions_test.php — exits non-zero on failure.
+ */
+
+require __DIR__ . '/../../integrations/woocommerce/wordpress-plugin/whatsapp-commerce-connector/includes/functions.php';
+
+$failures = 0;
+
+function check( $name, $expected, $actual ) {
+	global $failures;
+	if ( $expected !== $actual ) {
+		$failures++;
+		fwrite( STDERR, "FAIL {$name}: expected " . var_export( $expected, true ) . ' got ' . var_export( $actual, true ) . "\n" );
+	}
+}
+
+// Cart parameter.
+check( 'pairs', array( array( 123, 2 ), array( 456, 1 ) ), wcc_parse_cart_param( '123:2,456:1' ) );
+check( 'default quantity', array( array( 5, 1 ) ), wcc_parse_cart_param( '5' ) );
+check( 'merged', array( array( 5, 3 ), array( 7, 1 ) ), wcc_parse_cart_param( '5:1,7:1,5:2' ) );
+check( 'garbage', array(), wcc_parse_cart_param( '5:1,abc' ) );
+check( 'zero quantity', array(), wcc_parse_cart_param( '5:0' ) );
+check( 'zero id', array(), wcc_parse_cart_param( '0:1' ) );
+check( 'empty', array(), wcc_parse_cart_param( '' ) );
+check( 'not a string', array(), wcc_parse_cart_param( array( '5:1' ) ) );
+check( 'too many', array(), wcc_parse_cart_param( implode( ',', range( 1, 51 ) ) ) );
+
+// Connector URL.
+check( 'https', 'https://connector.example/base', wcc_normalise_connector_url( ' https://Connector.example/base/ ' ) );
+check( 'http refused', '', wcc_normalise_connector_url( 'http://connector.example' ) );
+check( 'http loopback', 'http://127.0.0.1:5000', wcc_normalise_connector_url( 'http://127.0.0.1:5000/' ) );
+check( 'junk', '', wcc_normalise_connector_url( 'not a url' ) );
+check( 'widget', 'https://c.example/storefront/widget.js?shop=my%20store', wcc_widget_url( 'https://c.example', 'my store' ) );
+
+// Signature: WooCommerce core's own vector (empty secret, body "secret").
+check( 'core vector', 'GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs=', wcc_sign( 'secret', '' ) );
+
+// Report body.
+$report = wcc_build_cart_report(
+	array(
+		'store'           => 'store-key-1',
+		'cart_token'      => 't_abc',
+		'updated_at'      => 1777629733,
+		'currency'        => 'EUR',
+		'locale'          => 'de_DE',
+		'whatsapp_opt_in' => true,
+		'consent_text'    => 'Send me order updates on WhatsApp',
+		'lines'           => array( array( 'product_id' => 93, 'variation_id' => 0, 'quantity' => 2, 'price' => 3, 'title' => 'Woo Single #1' ) ),
+		'subtotal'        => 6,
+		'total'           => 16.5,
+	)
+);
+check( 'version', 1, $report['version'] );
+check( 'updated_at', '2026-05-01T10:02:13Z', $report['updated_at'] );
+check( 'money as strings', array( '3.00', '6.00', '16.50' ), array( $report['lines'][0]['price'], $report['subtotal'], $report['total'] ) );
+check( 'opt in', true, $report['whatsapp_opt_in'] );
+check( 'no created_at', false, array_key_exists( 'created_at', $report ) );
+check( 'opt-in unknown', null, wcc_build_cart_report( array() )['whatsapp_opt_in'] );
+check( 'encoded', '{"version":1,"store":"s"', substr( wcc_encode_report( wcc_build_cart_report( array( 'store' => 's' ) ) ), 0, 24 ) );
+check( 'opt-in meta yes', 'yes', wcc_opt_in_meta( '1' ) );
+check( 'opt-in meta no', 'no', wcc_opt_in_meta( '' ) );
+
+if ( $failures ) {
+	fwrite( STDERR, "{$failures} failure(s)\n" );
+	exit( 1 );
+}
+echo "ok\n";
