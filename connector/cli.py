@@ -95,6 +95,15 @@ def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throu
 
 # -- shops and numbers -------------------------------------------------------------------------
 
+def _register_groups() -> None:
+    from connector.cli_templates import templates_group
+
+    cli.add_command(templates_group)
+
+
+_register_groups()
+
+
 @cli.group("shops", cls=AppGroup)
 def shops_group() -> None:
     """Connected stores."""

@@ -47,6 +47,8 @@ class Settings:
     shopify_api_key: str | None = None
     shopify_api_secret: str | None = None
     shopify_scopes: str = "read_orders,read_products,read_inventory,read_fulfillments,read_customers"
+    #: dev and tests only: send every shop's Admin API and OAuth calls here (a fake Shopify)
+    shopify_admin_base_url: str | None = None
     #: largest webhook body accepted, in bytes (Meta batches up to 1,000 updates per POST)
     max_webhook_bytes: int = 3 * 1024 * 1024
     #: how long a claimed message may stay "sending" before the sweep treats it as in doubt
@@ -119,8 +121,11 @@ def load_settings(
         whatsapp_api_base_url=(value("WHATSAPP_API_BASE_URL") or default_api).rstrip("/"),
         shopify_api_key=value("SHOPIFY_API_KEY"),
         shopify_api_secret=value("SHOPIFY_API_SECRET"),
+        shopify_admin_base_url=(value("SHOPIFY_ADMIN_BASE_URL") or "").rstrip("/") or None,
         log_level=(value("LOG_LEVEL") or "INFO").upper(),
     )
+    if env == "production" and settings.shopify_admin_base_url:
+        raise ConfigError("SHOPIFY_ADMIN_BASE_URL is for development and tests; unset it in production")
     if value("SHOPIFY_SCOPES"):
         settings = replace(settings, shopify_scopes=value("SHOPIFY_SCOPES"))
     for env_name, field_name in _INT_FIELDS.items():
@@ -136,9 +141,12 @@ def load_settings(
         settings = replace(settings, **{field_name: number})
     if value("RETRY_BASE_SECONDS"):
         try:
-            settings = replace(settings, retry_base_seconds=float(value("RETRY_BASE_SECONDS")))
+            seconds = float(value("RETRY_BASE_SECONDS"))
         except ValueError:
             raise ConfigError("RETRY_BASE_SECONDS must be a number of seconds") from None
+        if not seconds > 0:  # also refuses nan
+            raise ConfigError(f"RETRY_BASE_SECONDS must be positive, not {seconds}")
+        settings = replace(settings, retry_base_seconds=seconds)
     return settings
 
 

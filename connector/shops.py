@@ -42,7 +42,7 @@ def add_shopify(domain: str, access_token: str) -> Shop:
     """A store connected with a custom-app Admin API token (self-hosters)."""
     if not access_token.strip():
         raise ShopError("the access token is empty")
-    return _upsert("shopify", shopify_domain(domain), {"access_token": access_token.strip(), "token_kind": "custom_app"})
+    return _upsert("shopify", shopify_domain(domain), {"access_token": access_token.strip(), "kind": "custom_app"})
 
 
 def add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> Shop:

@@ -13,11 +13,21 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from connector.events import InboundMessage, MarketingPreferenceChanged, MessageStatusChanged, UnhandledChange
+from connector.events import (
+    InboundMessage,
+    MarketingPreferenceChanged,
+    MessageStatusChanged,
+    ShopRedact,
+    ShopUninstalled,
+    StockChanged,
+    UnhandledChange,
+)
 from connector.extensions import db
 from connector.messaging.inbound import apply_marketing_preference, record_inbound
 from connector.messaging.statuses import apply_status
 from connector.models import WebhookReceipt, WhatsAppAccount
+from connector.stores import process_store_receipt
+from connector.stores.lifecycle import record_stock, redact_shop, uninstall_shop
 from integrations.whatsapp import webhooks as whatsapp_webhooks
 
 log = logging.getLogger(__name__)
@@ -27,6 +37,9 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     InboundMessage: (record_inbound,),
     MarketingPreferenceChanged: (apply_marketing_preference,),
     UnhandledChange: (),
+    ShopUninstalled: (uninstall_shop,),
+    ShopRedact: (redact_shop,),
+    StockChanged: (record_stock,),
 }
 
 
@@ -52,4 +65,6 @@ def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
 #: platform slug → how its receipts become events
 RECEIPT_PROCESSORS: dict[str, Callable[[WebhookReceipt], None]] = {
     "whatsapp": process_whatsapp_receipt,
+    "shopify": process_store_receipt,
+    "woocommerce": process_store_receipt,
 }

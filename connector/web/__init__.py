@@ -1,4 +1,4 @@
-"""Blueprints by audience: health, webhooks (vendors), and later install, storefront, admin, links."""
+"""Blueprints by audience: health, vendor webhooks, installs (Shopify, WooCommerce), the embedded admin."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
+    from connector.web.admin import bp as admin
     from connector.web.health import bp as health
+    from connector.web.links import bp as links
+    from connector.web.shopify import bp as shopify
+    from connector.web.storefront import bp as storefront
     from connector.web.webhooks import bp as webhooks
+    from connector.web.woocommerce import bp as woocommerce
 
-    for blueprint in (health, webhooks):
+    for blueprint in (health, webhooks, shopify, woocommerce, admin, storefront, links):
         app.register_blueprint(blueprint)

@@ -1,0 +1,223 @@
+"""The connector's side of a Shopify shop: its tokens, its Admin API client, its webhooks.
+
+The adapter (``integrations/shopify``) knows Shopify's protocols and payloads; this module
+knows our tables. It keeps each shop's offline token valid (expiring tokens are refreshed
+ahead of expiry and after a 401; a legacy non-expiring token of an OAuth install is
+migrated once), subscribes token-connected shops to their webhooks, and turns a stored
+webhook receipt into neutral events for the automations.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from connector.dbutil import insert_or_ignore
+from connector.extensions import db, get_redis, settings
+from connector.models import Shop, Variant, WebhookReceipt, utcnow
+from integrations.shopify import client as shopify_client
+from integrations.shopify import webhooks as shopify_webhooks
+from integrations.shopify.client import GraphQLClient, TokenSet
+from integrations.shopify.errors import ShopifyAuthError
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "shopify"
+#: refresh an expiring token this long before it runs out (it lives 60 minutes)
+REFRESH_MARGIN = timedelta(minutes=5)
+#: credentials "kind" of a shop connected with a custom app's Admin API token (no OAuth client)
+CUSTOM_APP = "custom_app"
+OAUTH = "oauth"
+
+
+class ShopNotConnectedError(RuntimeError):
+    """The shop has no usable Admin API token (uninstalled, or the grant was revoked)."""
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+def store_tokens(shop: Shop, tokens: TokenSet, *, kind: str = OAUTH) -> None:
+    """Keep a token set on the shop, encrypted with the rest of its credentials."""
+    credentials = dict(shop.credentials)
+    credentials.update(
+        kind=kind,
+        access_token=tokens.access_token,
+        scope=tokens.scope,
+        expires_at=tokens.expires_at.isoformat() if tokens.expires_at else None,
+        refresh_token=tokens.refresh_token,
+        refresh_token_expires_at=tokens.refresh_token_expires_at.isoformat() if tokens.refresh_token_expires_at else None,
+    )
+    shop.credentials = credentials
+
+
+def token_set(shop: Shop) -> TokenSet | None:
+    credentials = shop.credentials
+    if not credentials.get("access_token"):
+        return None
+    return TokenSet(
+        access_token=credentials["access_token"],
+        scope=credentials.get("scope") or "",
+        expires_at=_datetime(credentials.get("expires_at")),
+        refresh_token=credentials.get("refresh_token"),
+        refresh_token_expires_at=_datetime(credentials.get("refresh_token_expires_at")),
+    )
+
+
+def access_token(shop: Shop, *, force_refresh: bool = False) -> str:
+    """A token that works now: refreshed when close to expiry (or when Shopify said 401).
+
+    Refresh tokens rotate on every use, so two workers refreshing at once would leave one
+    holding a spent token: refreshes of one shop are serialised by a Redis lock, and the
+    second worker re-reads the token the first one stored.
+    """
+    tokens = token_set(shop)
+    if tokens is None:
+        raise ShopNotConnectedError(f"shop {shop.id} has no Admin API token")
+    kind = shop.credentials.get("kind", CUSTOM_APP)
+    now = utcnow()
+    needs = force_refresh or tokens.needs_refresh(now, REFRESH_MARGIN) or (kind == OAUTH and not tokens.is_expiring)
+    if not needs or kind == CUSTOM_APP:
+        return tokens.access_token
+    config = settings()
+    if not (config.shopify_api_key and config.shopify_api_secret):
+        return tokens.access_token  # nothing to refresh with; Shopify will say if it stopped working
+    with get_redis().lock(f"connector:shopify:refresh:{shop.id}", timeout=30, blocking_timeout=30):
+        db.session.refresh(shop)
+        fresh = token_set(shop)
+        if fresh is not None and fresh.access_token != tokens.access_token:
+            return fresh.access_token  # another worker refreshed while we waited
+        new = _renew(shop, tokens, now)
+        store_tokens(shop, new, kind=OAUTH)
+        db.session.commit()
+        log.info("shopify.token_renewed", extra={"shop_id": shop.id, "expires_at": str(new.expires_at)})
+        return new.access_token
+
+
+def _renew(shop: Shop, tokens: TokenSet, now: datetime) -> TokenSet:
+    config = settings()
+    options = dict(base_url=config.shopify_admin_base_url, now=now)
+    if not tokens.is_expiring:
+        # a legacy non-expiring offline token: swapped once for an expiring one
+        return shopify_client.migrate_to_expiring(shop.domain, tokens.access_token, config.shopify_api_key,
+                                                  config.shopify_api_secret, **options)
+    if not tokens.can_refresh(now):
+        raise ShopNotConnectedError(f"shop {shop.id}: the refresh token has expired; the merchant must open the app")
+    return shopify_client.refresh(shop.domain, tokens.refresh_token, config.shopify_api_key,
+                                  config.shopify_api_secret, **options)
+
+
+def graphql(shop: Shop, **options) -> GraphQLClient:
+    """The shop's Admin GraphQL client; a 401 triggers one refresh and one retry."""
+
+    def on_unauthorized() -> str | None:
+        try:
+            return access_token(shop, force_refresh=True)
+        except (ShopifyAuthError, ShopNotConnectedError):
+            return None
+
+    return GraphQLClient(shop.domain, access_token(shop), base_url=settings().shopify_admin_base_url,
+                         on_unauthorized=on_unauthorized, **options)
+
+
+# -- connecting -------------------------------------------------------------------------------
+
+def connect_oauth(domain: str, tokens: TokenSet) -> Shop:
+    """Create or revive the shop of an OAuth install (or a token exchange) with its tokens."""
+    shop = db.session.scalars(select(Shop).where(Shop.platform == PLATFORM, Shop.domain == domain)).first()
+    if shop is None:
+        shop = Shop(platform=PLATFORM, domain=domain, settings={})
+        db.session.add(shop)
+    store_tokens(shop, tokens, kind=OAUTH)
+    shop.is_active = True
+    shop.uninstalled_at = None
+    db.session.commit()
+    log.info("shopify.connected", extra={"shop_id": shop.id, "expiring": tokens.is_expiring})
+    return shop
+
+
+def subscribe_webhooks(shop: Shop) -> dict[str, str]:
+    """Create the webhook subscriptions of a shop connected by token (OAuth apps get theirs
+    from shopify.app.toml). Compliance topics cannot be created through the API."""
+    topics = [topic for topic in shopify_webhooks.TOPICS if topic not in shopify_webhooks.COMPLIANCE_TOPICS]
+    with graphql(shop) as client:
+        created = shopify_client.create_webhook_subscriptions(client, f"{settings().app_url}/webhooks/shopify", topics)
+    state = dict(shop.sync_state or {})
+    state["webhook_subscriptions"] = created
+    shop.sync_state = state
+    db.session.commit()
+    return created
+
+
+# -- webhooks → events ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What the Shopify parser may know about the shop (see integrations.base.ParseContext)."""
+
+    shop: Shop
+    shop_domain: str | None
+    received_at: datetime | None
+
+    @property
+    def country(self) -> str | None:
+        return self.shop.country
+
+    @property
+    def locale(self) -> str:
+        return self.shop.locale or "en"
+
+    def variant_for_inventory_item(self, inventory_item_id: str) -> tuple[str, str] | None:
+        return variant_for_inventory_item(self.shop, inventory_item_id)
+
+
+def variant_for_inventory_item(shop: Shop, inventory_item_id: str) -> tuple[str, str] | None:
+    """(product id, variant id) of an inventory item: from the cache, else asked once via GraphQL."""
+    row = db.session.execute(
+        select(Variant.product_id, Variant.variant_id)
+        .where(Variant.shop_id == shop.id, Variant.inventory_item_id == str(inventory_item_id))
+    ).first()
+    if row is not None:
+        return row.product_id, row.variant_id
+    try:
+        with graphql(shop) as client:
+            found = shopify_client.variant_for_inventory_item(client, inventory_item_id)
+    except ShopNotConnectedError:
+        return None
+    if found is not None:
+        remember_variants(shop, {str(inventory_item_id): found})
+    return found
+
+
+def remember_variants(shop: Shop, items: dict[str, tuple[str, str]]) -> None:
+    """Cache inventory item → (product, variant), as ``products/update`` reveals it."""
+    now = utcnow()
+    for item_id, (product_id, variant_id) in items.items():
+        inserted = insert_or_ignore(db.session, Variant, {
+            "shop_id": shop.id, "variant_id": variant_id, "product_id": product_id, "inventory_item_id": item_id,
+            "created_at": now, "updated_at": now}, conflict=("shop_id", "variant_id"))
+        if inserted is None:
+            db.session.execute(
+                Variant.__table__.update()
+                .where(Variant.shop_id == shop.id, Variant.variant_id == variant_id)
+                .values(inventory_item_id=item_id, product_id=product_id, updated_at=now))
+
+
+def receipt_events(receipt: WebhookReceipt, shop: Shop) -> list:
+    """Parse a stored Shopify delivery (caching what it teaches about inventory items)."""
+    payload = shopify_webhooks.load_json(receipt.body)
+    if receipt.topic == "products/update":
+        remember_variants(shop, shopify_webhooks.inventory_item_map(payload))
+    context = ParseContext(shop=shop, shop_domain=shop.domain, received_at=receipt.received_at)
+    return shopify_webhooks.parse(receipt.topic, payload, context)
+
+
+def _datetime(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
