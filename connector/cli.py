@@ -117,15 +117,51 @@ def shops_add() -> None:
 @shops_add.command("shopify")
 @click.option("--domain", required=True, help="name.myshopify.com")
 @click.option("--access-token", required=True, help="Admin API token of a custom app.")
+@click.option("--api-secret", default=None,
+              help="The custom app's API secret key: Shopify signs this shop's webhooks with it "
+                   "(default: SHOPIFY_API_SECRET).")
+@click.option("--subscribe/--no-subscribe", default=True, show_default=True,
+              help="Create the webhook subscriptions through the Admin API now.")
 @needs_schema
-def shops_add_shopify(domain: str, access_token: str) -> None:
+def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, subscribe: bool) -> None:
     from connector.shops import ShopError, add_shopify
 
     try:
-        shop = add_shopify(domain, access_token)
+        shop = add_shopify(domain, access_token, api_secret=api_secret)
     except ShopError as error:
         _fail(error)
     click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
+    if subscribe:
+        _subscribe_shopify(shop)
+
+
+@shops_group.command("subscribe")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
+@needs_schema
+def shops_subscribe(shop_ref: str) -> None:
+    """Create (or check) a token-connected Shopify shop's webhook subscriptions."""
+    from connector.shops import ShopError, find_shop
+
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    if shop.platform != "shopify":
+        _fail(ShopError("only Shopify shops subscribe through the Admin API; WooCommerce webhooks are made on connect"))
+    _subscribe_shopify(shop)
+
+
+def _subscribe_shopify(shop) -> None:
+    from connector.stores.shopify import subscribe_webhooks
+    from integrations.shopify.errors import ShopifyError
+
+    try:
+        created = subscribe_webhooks(shop)
+    except ShopifyError as error:
+        click.echo(f"webhook subscriptions NOT created: {error}. Check the token's scopes and network, then run "
+                   f"`connector shops subscribe --shop {shop.id}`.", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"webhooks: {len(created)} subscription(s) created, pointing at /webhooks/shopify")
 
 
 @shops_add.command("woocommerce")

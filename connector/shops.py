@@ -38,11 +38,18 @@ def woocommerce_url(raw: str) -> str:
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
-def add_shopify(domain: str, access_token: str) -> Shop:
-    """A store connected with a custom-app Admin API token (self-hosters)."""
+def add_shopify(domain: str, access_token: str, *, api_secret: str | None = None) -> Shop:
+    """A store connected with a custom-app Admin API token (self-hosters).
+
+    A custom app signs its webhooks with its own API secret key; without one here, the
+    app-wide ``SHOPIFY_API_SECRET`` is used to verify them.
+    """
     if not access_token.strip():
         raise ShopError("the access token is empty")
-    return _upsert("shopify", shopify_domain(domain), {"access_token": access_token.strip(), "kind": "custom_app"})
+    credentials = {"access_token": access_token.strip(), "kind": "custom_app"}
+    if api_secret and api_secret.strip():
+        credentials["api_secret"] = api_secret.strip()
+    return _upsert("shopify", shopify_domain(domain), credentials)
 
 
 def add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> Shop:

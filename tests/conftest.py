@@ -50,7 +50,17 @@ def sandbox():
 
 
 @pytest.fixture(scope="session")
-def app_env(database_url, redis_url, sandbox, tmp_path_factory) -> dict[str, str]:
+def fake_shopify():
+    """Shopify at the HTTP edge: OAuth grants and GraphQL for ``demo.myshopify.com``."""
+    from tests.fakes.shopify import FakeShopify
+
+    fake = FakeShopify().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="session")
+def app_env(database_url, redis_url, sandbox, fake_shopify, tmp_path_factory) -> dict[str, str]:
     """The environment of the app under test; also handed to worker subprocesses."""
     instance = tmp_path_factory.mktemp("instance")
     return {
@@ -63,6 +73,9 @@ def app_env(database_url, redis_url, sandbox, tmp_path_factory) -> dict[str, str
         "WHATSAPP_APP_SECRET": "test-app-secret",
         "WHATSAPP_VERIFY_TOKEN": "test-verify-token",
         "WHATSAPP_API_BASE_URL": sandbox.base_url,
+        "SHOPIFY_API_KEY": fake_shopify.api_key,
+        "SHOPIFY_API_SECRET": fake_shopify.api_secret,
+        "SHOPIFY_ADMIN_BASE_URL": fake_shopify.base_url,
         "SEND_LEASE_SECONDS": "3",
         "RECEIPT_RETRY_SECONDS": "2",
         "RETRY_BASE_SECONDS": "0.2",
@@ -99,7 +112,7 @@ def _reset_schema(db) -> None:
 
 
 @pytest.fixture
-def ctx(app, sandbox):
+def ctx(app, sandbox, fake_shopify):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
     from connector.extensions import db, get_redis
 
@@ -109,6 +122,7 @@ def ctx(app, sandbox):
                 connection.execute(table.delete())
         get_redis().flushdb()
         sandbox.reset()
+        fake_shopify.reset()
         yield app
         db.session.remove()
 

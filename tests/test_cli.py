@@ -40,7 +40,7 @@ def raw_column(table: str, column: str, row_id: int) -> str:
 
 
 def test_add_shopify_completes_the_domain_and_encrypts_the_token(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_x1234567890")
+    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_x1234567890", "--no-subscribe")
     assert result.exit_code == 0, result.output
     shop = db.session.scalars(select(Shop)).one()
     assert shop.platform == "shopify"
@@ -63,7 +63,7 @@ def test_add_shopify_completes_the_domain_and_encrypts_the_token(run):
     ],
 )
 def test_add_shopify_accepts_common_spellings(run, given, domain):
-    result = run("shops", "add", "shopify", "--domain", given, "--access-token", "shpat_x")
+    result = run("shops", "add", "shopify", "--domain", given, "--access-token", "shpat_x", "--no-subscribe")
     assert result.exit_code == 0, result.output
     assert db.session.scalars(select(Shop.domain)).one() == domain
 
@@ -81,7 +81,7 @@ def test_add_shopify_accepts_common_spellings(run, given, domain):
     ],
 )
 def test_add_shopify_refuses_foreign_domains_and_creates_nothing(run, domain):
-    result = run("shops", "add", "shopify", "--domain", domain, "--access-token", "shpat_x")
+    result = run("shops", "add", "shopify", "--domain", domain, "--access-token", "shpat_x", "--no-subscribe")
     assert result.exit_code == 2
     assert "name.myshopify.com" in result.output
     assert "error:" in result.output
@@ -90,15 +90,15 @@ def test_add_shopify_refuses_foreign_domains_and_creates_nothing(run, domain):
 
 
 def test_add_shopify_refuses_an_empty_token(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "  ")
+    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "  ", "--no-subscribe")
     assert result.exit_code == 2
     assert "token" in result.output
     assert shop_count() == 0
 
 
 def test_add_shopify_twice_updates_the_same_shop(run):
-    assert run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_old").exit_code == 0
-    assert run("shops", "add", "shopify", "--domain", "my-shop.myshopify.com", "--access-token", "shpat_new").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_old", "--no-subscribe").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "my-shop.myshopify.com", "--access-token", "shpat_new", "--no-subscribe").exit_code == 0
     shop = db.session.scalars(select(Shop)).one()
     assert shop.credentials["access_token"] == "shpat_new"
 
@@ -162,7 +162,7 @@ def test_add_woocommerce_refuses_wrong_key_prefixes(run, key, secret):
 
 
 def _add_two_shops(run) -> tuple[Shop, Shop]:
-    assert run("shops", "add", "shopify", "--domain", "first-shop", "--access-token", "shpat_1").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "first-shop", "--access-token", "shpat_1", "--no-subscribe").exit_code == 0
     assert run("shops", "add", "woocommerce", "--url", "https://second.example", "--consumer-key", "ck_2",
                "--consumer-secret", "cs_2").exit_code == 0
     first, second = db.session.scalars(select(Shop).order_by(Shop.id)).all()

@@ -14,9 +14,11 @@ from flask import Blueprint, Response, request
 from sqlalchemy import select
 
 from connector.extensions import db, settings
-from connector.models import WhatsAppAccount
+from connector.models import Shop, WhatsAppAccount
 from connector.receipts import record_and_enqueue
 from connector.web.errors import BadRequestBody
+from integrations.base import SignatureInvalidError, SignatureMissingError
+from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
 from integrations.whatsapp.consts import SIGNATURE_HEADER
 from integrations.whatsapp.errors import WhatsAppPayloadError
@@ -60,6 +62,62 @@ def whatsapp_receive():
         shop_id=shop_ids[0],
     )
     return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
+
+
+@bp.post("/shopify")
+def shopify_receive():
+    """Every Shopify topic, compliance topics included (the topic is in ``X-Shopify-Topic``).
+
+    Shopify wants 401 for any HMAC failure (its compliance review sends forged requests) and
+    a 2xx within 5 seconds: the body is verified, stored and acknowledged; the work is queued.
+    """
+    raw = request.get_data(cache=False)
+    delivery = shopify_webhooks.delivery_headers(request.headers)
+    shop = _shopify_shop(delivery.shop_domain)
+    secrets = [s for s in ((shop.credentials.get("api_secret") if shop else None), settings().shopify_api_secret) if s]
+    if not secrets:
+        return _shopify_unauthorized("no secret to verify this shop's webhooks with")
+    try:
+        _verify_with_any(raw, secrets)
+    except (SignatureMissingError, SignatureInvalidError) as error:
+        return _shopify_unauthorized(str(error) or type(error).__name__)
+    if not delivery.topic or not delivery.shop_domain:
+        raise BadRequestBody("X-Shopify-Topic and X-Shopify-Shop-Domain are required")
+    if delivery.topic not in shopify_webhooks.TOPICS:
+        log.info("shopify.webhook_topic_ignored", extra={"topic": delivery.topic[:64]})
+        return {"status": "ignored"}, 200
+    if shop is None:
+        # genuine, but for a shop we do not know (never installed, or already redacted)
+        log.info("shopify.webhook_unknown_shop", extra={"topic": delivery.topic})
+        return {"status": "ignored"}, 200
+    _json_object(raw)  # every topic we take is a JSON object; refusing junk now keeps it out of the queue
+    # one merchant action can fire several topics with the same event id: the key has both
+    key = f"{shop.id}:{delivery.topic}:{delivery.event_id or hashlib.sha256(raw).hexdigest()}"
+    result = record_and_enqueue(platform="shopify", dedupe_key=key[:128], topic=delivery.topic, body=raw,
+                                shop_id=shop.id)
+    return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
+
+
+def _shopify_shop(domain: str | None) -> Shop | None:
+    if not domain:
+        return None
+    return db.session.scalars(select(Shop).where(Shop.platform == "shopify", Shop.domain == domain.lower())).first()
+
+
+def _verify_with_any(raw: bytes, secrets: list[str]) -> None:
+    """A shop connected by a custom app signs with that app's secret; installs with ours."""
+    for index, secret in enumerate(secrets):
+        try:
+            shopify_webhooks.verify(raw, request.headers, secret)
+            return
+        except SignatureInvalidError:
+            if index == len(secrets) - 1:
+                raise
+
+
+def _shopify_unauthorized(reason: str):
+    log.info("http.rejected", extra={"path": request.path, "status": 401, "reason": reason[:80]})
+    return {"error": "signature_invalid", "message": "HMAC verification failed"}, 401
 
 
 def _json_object(raw: bytes) -> dict:
