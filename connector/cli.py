@@ -161,7 +161,7 @@ def _subscribe_shopify(shop) -> None:
         click.echo(f"webhook subscriptions NOT created: {error}. Check the token's scopes and network, then run "
                    f"`connector shops subscribe --shop {shop.id}`.", err=True)
         raise SystemExit(1) from None
-    click.echo(f"webhooks: {len(created)} subscription(s) created, pointing at /webhooks/shopify")
+    click.echo(f"webhooks: {len(created)} topic(s) subscribed at /webhooks/shopify")
 
 
 @shops_add.command("woocommerce")
