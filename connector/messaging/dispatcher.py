@@ -27,7 +27,7 @@ import logging
 import random
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
@@ -36,6 +36,7 @@ from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, case, func, select, update
 
 from connector.extensions import db
+from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.pacing import Pacer
 from connector.messaging.statuses import apply_error_consequences, pause_sending
@@ -100,7 +101,7 @@ def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_
         try:
             redis.delete(kick_key(shop_id))
             report = Dispatcher(shop_id, lease_seconds=lease_seconds, retry_base_seconds=retry_base_seconds,
-                                time_budget=time_budget, keep_lock=_keeper(lock, lock_seconds)).run()
+                                time_budget=time_budget, keep_lock=_keeper(lock, lock_seconds), redis=redis).run()
             total.add(report)
         finally:
             try:
@@ -150,6 +151,8 @@ class Dispatcher:
     time_budget: float = TIME_BUDGET_SECONDS
     keep_lock: Callable[[], None] = lambda: None
     batch_size: int | None = None
+    #: watched for consent withdrawals while a batch is paced out (connector.messaging.consent_signal)
+    redis: Redis | None = None
     report: DispatchReport = field(default_factory=DispatchReport)
 
     def run(self) -> DispatchReport:
@@ -190,6 +193,8 @@ class Dispatcher:
                 if time.monotonic() - self._started > self.time_budget:
                     self.report.out_of_time = True
                     break
+                self._consent_version = self._consent_now()  # before the claim reads consent
+                self._consent_checked = time.monotonic()
                 claimed = self._claim()
                 if not claimed:
                     if inflight:
@@ -199,12 +204,17 @@ class Dispatcher:
                     break
                 self.keep_lock()
                 to_send = self._judge(claimed)
+                withdrawn: set[int] = set()
                 for position, (row, counts) in enumerate(to_send):
                     if self.report.paused:
                         self._release([r for r, _ in to_send[position:]])
                         break
                     await pacer.acquire()
                     self.keep_lock()
+                    if self._consent_moved():
+                        withdrawn = self._recheck_consent(to_send[position:])
+                    if row.candidate.message_id in withdrawn:
+                        continue
                     body = json.dumps(payloads.message_payload(
                         to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
                         language=row.language, callback_data=str(row.candidate.message_id))).encode()
@@ -229,6 +239,55 @@ class Dispatcher:
             self._results.append(("error", row, error, rule))
         else:
             self._results.append(("sent", row, result.wamid, counts))
+
+    # -- consent withdrawn mid-batch (a STOP while the batch is paced out) ------------------------
+
+    def _consent_now(self) -> int:
+        return consent_signal.current(self.redis, self.shop_id) if self.redis is not None else 0
+
+    def _consent_moved(self) -> bool:
+        """At most one Redis GET per CHECK_INTERVAL_SECONDS, whatever the send rate."""
+        now = time.monotonic()
+        if self.redis is None or now - self._consent_checked < consent_signal.CHECK_INTERVAL_SECONDS:
+            return False
+        self._consent_checked = now
+        version = self._consent_now()
+        if version == self._consent_version:
+            return False
+        self._consent_version = version
+        return True
+
+    def _recheck_consent(self, waiting: list[tuple[_Claimed, bool]]) -> set[int]:
+        """Re-read the consent of the contacts of rows not yet sent; suppress the withdrawn ones."""
+        rows = {row.candidate.message_id: row for row, _ in waiting}
+        contact_ids = {row.candidate.contact_id for row in rows.values()}
+        C = Contact.__table__
+        fresh = {r.id: r for r in db.session.execute(
+            select(C.c.id, C.c.marketing_consent, C.c.transactional_consent)
+            .where(C.c.shop_id == self.shop_id, C.c.id.in_(contact_ids))).all()}
+        db.session.commit()
+        now = utcnow()
+        withdrawn: list[dict] = []
+        for message_id, row in rows.items():
+            consent = fresh.get(row.candidate.contact_id)
+            if consent is None:
+                continue
+            candidate = replace(row.candidate, marketing_consent=consent.marketing_consent,
+                                transactional_consent=consent.transactional_consent)
+            verdict = self.governor.recheck_consent(candidate, now)
+            if verdict is not None:
+                withdrawn.append({"_id": message_id, "_reason": verdict.reason})
+        if withdrawn:
+            db.session.execute(
+                update(M).where(M.c.id == bindparam("_id"), M.c.status == MessageStatus.SENDING).values(
+                    status=MessageStatus.SUPPRESSED, status_reason=bindparam("_reason"), claimed_until=None,
+                    updated_at=now),
+                withdrawn,
+            )
+            db.session.commit()
+            self.report.suppressed += len(withdrawn)
+            log.info("dispatch.consent_withdrawn_mid_batch", extra={"shop_id": self.shop_id, "count": len(withdrawn)})
+        return {item["_id"] for item in withdrawn}
 
     # -- database steps -----------------------------------------------------------------------
 

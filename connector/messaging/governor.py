@@ -136,6 +136,13 @@ class Governor:
                 # a recipient counts from their first send within the rolling 24 h, not before
                 self.tier_recipients[candidate.contact_id] = now
 
+    def recheck_consent(self, candidate: Candidate, now: datetime) -> Verdict | None:
+        """Only the consent gate, for a row already judged whose contact's consent changed
+        while it waited for its turn in the batch (a STOP mid-batch). None = still fine."""
+        window_open = candidate.last_inbound_at is not None and now - candidate.last_inbound_at < SERVICE_WINDOW
+        verdict = self._consent(candidate, now, window_open)
+        return verdict if verdict is not None and verdict.action == SUPPRESS else None
+
     # -- the gates, in order ---------------------------------------------------------------
 
     def _consent(self, c: Candidate, now: datetime, window_open: bool) -> Verdict | None:

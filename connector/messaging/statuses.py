@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 
 from connector.events import MessageStatusChanged
 from connector.extensions import db
+from connector.messaging import consent_signal
 from connector.models import Contact, Message, MessageStatus, Shop, utcnow
 from connector.models.contacts import CONSENT_REVOKED
 from connector.models.messages import STATUS_RANK
@@ -113,6 +114,7 @@ def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime
         )
         .values(status=MessageStatus.SUPPRESSED, status_reason="no_marketing_consent", updated_at=at)
     )
+    consent_signal.mark_changed(db.session, shop_id)  # reaches rows a running dispatcher already holds
     log.info("consent.marketing_revoked", extra={"shop_id": shop_id, "contact_id": contact_id, "source": source})
 
 
