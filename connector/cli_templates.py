@@ -1,6 +1,8 @@
-"""``connector templates ...``: the WhatsApp template catalogue (being written)."""
+"""``connector templates ...``: the WhatsApp template catalogue and its approval at Meta."""
 
 from __future__ import annotations
+
+import json
 
 import click
 from flask.cli import AppGroup
@@ -9,3 +11,44 @@ from flask.cli import AppGroup
 @click.group("templates", cls=AppGroup)
 def templates_group() -> None:
     """WhatsApp message templates."""
+
+
+@templates_group.command("sync")
+@click.option("--shop", "shop_id", type=int, required=True, help="shop id (connector shops list)")
+@click.option("--header-handle", default=None, help="Resumable Upload handle of a sample document for media headers")
+@click.option("--only", multiple=True, help="template name (repeatable); default: all")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def sync_command(shop_id: int, header_handle: str | None, only: tuple[str, ...], as_json: bool) -> None:
+    """Submit the catalogue's templates to the shop's WABA and record their status."""
+    from connector.automations.templates import sync_templates
+    from connector.extensions import db
+    from connector.models import Shop
+
+    shop = db.session.get(Shop, shop_id)
+    if shop is None:
+        raise click.ClickException(f"no shop {shop_id}")
+    try:
+        results = sync_templates(shop, header_handle=header_handle, only=list(only) or None)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
+    for result in results:
+        if as_json:
+            click.echo(json.dumps({"name": result.name, "language": result.language, "status": result.status,
+                                   "detail": result.detail}))
+        else:
+            click.echo(f"{result.name:28} {result.language:6} {result.status}" + (f"  ({result.detail})" if result.detail else ""))
+
+
+@templates_group.command("status")
+@click.option("--shop", "shop_id", type=int, required=True)
+def status_command(shop_id: int) -> None:
+    """The approval status of every submitted template."""
+    from sqlalchemy import select
+
+    from connector.extensions import db
+    from connector.models import TemplateApproval
+
+    rows = db.session.scalars(select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
+                              .order_by(TemplateApproval.name, TemplateApproval.language)).all()
+    for row in rows:
+        click.echo(f"{row.name:28} {row.language:6} v{row.version} {row.status}" + (f" ({row.reason})" if row.reason else ""))

@@ -1,8 +1,10 @@
 """What each neutral event sets in motion: one table, event type → handlers.
 
-Handlers take ``(shop_id, event)``. Automations (cart recovery, confirmations, shipping,
-back-in-stock) register here as they arrive; today the WhatsApp events feed the outbox and
-the contacts' windows and consent.
+Handlers take ``(shop_id, event)`` and run in the order listed. The WhatsApp events feed
+the outbox and the contacts' windows and consent; the store events drive the automations
+(one module each: ``orders``, ``carts``, ``shipping``, ``back_in_stock``). Back-in-stock
+runs before ``record_stock`` because it compares the event with the previous stock state.
+See docs/automations.md.
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ from typing import Callable
 from sqlalchemy import select
 
 from connector.events import (
+    CheckoutUpdated,
+    FulfillmentUpdated,
     InboundMessage,
     MarketingPreferenceChanged,
     MessageStatusChanged,
+    OrderCancelled,
+    OrderPaid,
+    OrderPlaced,
     ShopRedact,
     ShopUninstalled,
     StockChanged,
     UnhandledChange,
 )
+from connector.automations import back_in_stock, carts, orders, shipping, templates
 from connector.extensions import db
 from connector.messaging.inbound import apply_marketing_preference, record_inbound
 from connector.messaging.statuses import apply_status
@@ -39,7 +47,12 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     UnhandledChange: (),
     ShopUninstalled: (uninstall_shop,),
     ShopRedact: (redact_shop,),
-    StockChanged: (record_stock,),
+    StockChanged: (back_in_stock.on_stock_changed, record_stock),
+    CheckoutUpdated: (carts.on_checkout_updated,),
+    OrderPlaced: (orders.on_order_placed,),
+    OrderPaid: (orders.on_order_paid,),
+    OrderCancelled: (orders.on_order_cancelled,),
+    FulfillmentUpdated: (shipping.on_fulfillment_updated,),
 }
 
 
@@ -53,6 +66,7 @@ def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
             )
         ).all()
     ) if numbers else {}
+    templates.apply_status_updates(json.loads(receipt.body))
     for event in events:
         shop_id = shops.get(getattr(event, "phone_number_id", None))
         if shop_id is None:

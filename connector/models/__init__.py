@@ -2,12 +2,21 @@
 
 from connector.models.base import Base, utcnow
 from connector.models.catalog import Variant
+from connector.models.commerce import Cart, Invoice, LinkClick, OrderRecord, Shipment, ShortLink, StockSubscription, TemplateApproval
 from connector.models.contacts import Contact
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
 from connector.models.shops import Shop, WhatsAppAccount
 
 __all__ = [
+    "Cart",
+    "Invoice",
+    "LinkClick",
+    "OrderRecord",
+    "Shipment",
+    "ShortLink",
+    "StockSubscription",
+    "TemplateApproval",
     "Base",
     "Contact",
     "Message",

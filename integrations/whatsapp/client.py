@@ -1,4 +1,4 @@
-"""Synchronous Cloud API client (httpx): single sends, media upload.
+"""Synchronous Cloud API client (httpx): single sends, media upload, template creation.
 
 One client per WhatsApp number, explicit timeouts, the token in a header, the pinned Graph
 version in every URL. Errors come back as typed exceptions from ``errors.py`` that say
@@ -112,6 +112,19 @@ class WhatsAppClient:
         if not isinstance(data, dict) or not data.get("id"):
             raise WhatsAppApiError.unexpected("media upload response carries no id")
         return str(data["id"])
+
+    def create_template(self, waba_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Submit one template in one language (``POST /{waba-id}/message_templates``).
+
+        ``payload`` is ``catalogue.creation_payload(...)``. Returns Meta's answer,
+        ``{"id", "status", "category"}``; the final verdict comes later by the
+        ``message_template_status_update`` webhook.
+        https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates
+        """
+        data = self._request("POST", f"{waba_id}/message_templates", json=payload)
+        if not isinstance(data, dict) or not data.get("id"):
+            raise WhatsAppApiError.unexpected("template creation response carries no id")
+        return data
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:
         try:

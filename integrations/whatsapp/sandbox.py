@@ -37,7 +37,7 @@ from integrations.whatsapp.consts import (
 )
 from integrations.whatsapp.sandbox_limits import (
     Fault, GraphError, PairLimiter, ThroughputLimiter, new_wamid, parse_fault, status_item, take_fault,
-    validate_send,
+    validate_send, validate_template,
 )
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,9 @@ class Sandbox:
         self._session: aiohttp.ClientSession | None = None
         self._post_slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._templates: list[dict[str, Any]] = []
+        #: seconds after a template is created until its APPROVED status webhook is posted
+        self.template_review_delay = 0.05
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -436,6 +439,53 @@ class Sandbox:
             raise GraphError(100, f"Unsupported get request. Object with ID '{media_id}' does not exist.")
         return item
 
+    async def handle_create_template(self, request: web.Request) -> web.StreamResponse:
+        """``POST /{version}/{waba_id}/message_templates``: accepted as PENDING, then approved.
+
+        Like Meta, the verdict arrives later as a ``message_template_status_update`` webhook
+        (entry id = the WABA id, no phone number metadata).
+        """
+        async def work() -> dict[str, Any]:
+            self._edge_and_auth(request)
+            try:
+                body = json.loads(await request.read())
+            except ValueError:
+                raise GraphError(100, "The request body is not valid JSON.") from None
+            name, category = validate_template(body)
+            waba_id = request.match_info["waba_id"]
+            with self._lock:
+                for existing in self._templates:
+                    if (existing["waba_id"], existing["name"], existing["language"]) == (waba_id, name, body["language"]):
+                        # Meta: a name+language that exists already is refused (subcode 2388024)
+                        raise GraphError(100, "Content in this language already exists.", details="2388024")
+                template_id = str(10**15 + secrets.randbelow(9 * 10**15))
+                record = {"id": template_id, "waba_id": waba_id, "name": name, "language": body["language"],
+                          "category": category, "status": "PENDING", "body": body}
+                self._templates.append(record)
+            task = asyncio.get_running_loop().create_task(self._review_template(record))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return {"id": template_id, "status": "PENDING", "category": category}
+        return await self._answer(work)
+
+    def templates(self) -> list[dict[str, Any]]:
+        """A copy of the templates created so far."""
+        with self._lock:
+            return [dict(t) for t in self._templates]
+
+    async def _review_template(self, record: dict[str, Any]) -> None:
+        await asyncio.sleep(self.template_review_delay)
+        with self._lock:
+            record["status"] = "APPROVED"
+        if not self.webhook_url:
+            return
+        value = {"event": "APPROVED", "message_template_id": int(record["id"]),
+                 "message_template_name": record["name"], "message_template_language": record["language"],
+                 "reason": "NONE", "message_template_category": record["category"]}
+        envelope = {"object": WEBHOOK_OBJECT, "entry": [{"id": record["waba_id"], "time": int(time.time()),
+                    "changes": [{"value": value, "field": "message_template_status_update"}]}]}
+        await self._deliver(json.dumps(envelope, separators=(",", ":")).encode())
+
     # ---- status webhooks -------------------------------------------------------------------
     async def _deliver_statuses(self, record: dict[str, Any], wa_id: str, failure: Fault | None) -> None:
         """sent, then delivered and read (or failed), each at its delay after acceptance."""
@@ -520,6 +570,7 @@ class Sandbox:
             self._pairs.reset()
             self._rejected.clear()
             self._webhooks.clear()
+            self._templates.clear()
 
     async def handle_health(self, request: web.Request) -> web.Response:
         """``GET /_sandbox/health``."""
@@ -560,6 +611,7 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app = web.Application(client_max_size=_MAX_UPLOAD)
     app.router.add_post(f"/{_VERSION}/{{phone_number_id}}/messages", sandbox.handle_send)
     app.router.add_post(f"/{_VERSION}/{{phone_number_id}}/media", sandbox.handle_media_upload)
+    app.router.add_post(f"/{_VERSION}/{{waba_id}}/message_templates", sandbox.handle_create_template)
     app.router.add_get(rf"/{_VERSION}/{{media_id:\d+}}", sandbox.handle_media_info)
     app.router.add_delete(rf"/{_VERSION}/{{media_id:\d+}}", sandbox.handle_media_delete)
     app.router.add_get(r"/_sandbox/media/{media_id:\d+}", sandbox.handle_media_download)

@@ -11,6 +11,7 @@ import base64
 import collections
 import itertools
 import os
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -362,3 +363,31 @@ def status_item(record: dict[str, Any], status: str, wa_id: str, failure: Fault 
     if status == STATUS_FAILED and failure is not None:
         item["errors"] = [GraphError(failure.code, failure.details).status_error()]
     return item
+
+
+TEMPLATE_CATEGORIES = frozenset({"MARKETING", "UTILITY", "AUTHENTICATION"})
+
+
+def validate_template(body: Any) -> tuple[str, str]:
+    """Check a ``POST /{waba_id}/message_templates`` body as far as Meta would at once.
+
+    https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates
+    Returns (name, category).
+    """
+    if not isinstance(body, dict):
+        raise GraphError(100, "The request body must be a JSON object.")
+    name, language, category = body.get("name"), body.get("language"), body.get("category")
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9_]{1,512}", name):
+        raise GraphError(100, "Invalid parameter: name must be lowercase letters, digits and underscores.")
+    if not isinstance(language, str) or not re.fullmatch(r"[a-z]{2,3}(_[A-Z]{2})?", language):
+        raise GraphError(100, "Invalid parameter: language.")
+    if category not in TEMPLATE_CATEGORIES:
+        raise GraphError(100, "Invalid parameter: category.")
+    components = body.get("components")
+    if not isinstance(components, list) or not any(isinstance(c, dict) and c.get("type") == "BODY" for c in components):
+        raise GraphError(100, "Invalid parameter: components need a BODY.")
+    for component in components:
+        if component.get("type") == "HEADER" and component.get("format") in ("DOCUMENT", "IMAGE", "VIDEO") \
+                and not (component.get("example") or {}).get("header_handle"):
+            raise GraphError(100, "Invalid parameter: a media header needs example.header_handle.")
+    return name, category

@@ -1,0 +1,118 @@
+"""Tracked short links: ``{APP_URL}/l/<code>`` → the shop's own page, with UTM parameters.
+
+A link is made once per intent (``link_key``: the message's idempotency key and button), so
+a retried job reuses the code it made before. Targets are checked twice against the shop's
+own hosts (``shop.domain`` and ``settings["link_domains"]``): when the link is made (a
+foreign target falls back to the shop's home page) and again when it is followed (a host
+removed since then answers 404). The target always comes from our database, never from the
+request, so ``/l/`` cannot be used as an open redirect.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import select, update
+
+from connector.dbutil import insert_or_ignore
+from connector.extensions import db, settings
+from connector.models import Contact, LinkClick, Shop, ShortLink, utcnow
+
+log = logging.getLogger(__name__)
+
+CODE_BYTES = 6  # 8 URL-safe characters: 2**48 codes, unguessable enough for a redirect
+
+
+def shop_hosts(shop: Shop) -> set[str]:
+    """The hosts a link of ``shop`` may lead to: its store domain and the ones the admin added."""
+    hosts = {_host(shop.domain)}
+    for domain in (shop.settings or {}).get("link_domains") or ():
+        hosts.add(_host(str(domain)))
+    hosts.discard("")
+    return hosts
+
+
+def is_shop_url(shop: Shop, url: str | None) -> bool:
+    if not url:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and (parts.hostname or "").lower() in shop_hosts(shop) \
+        and not parts.username and not parts.password
+
+
+def home_page(shop: Shop) -> str:
+    return f"https://{_host(shop.domain)}/"
+
+
+def safe_target(shop: Shop, *candidates: str | None) -> str:
+    """The first candidate on the shop's own hosts, else the shop's home page."""
+    for url in candidates:
+        if is_shop_url(shop, url):
+            return url  # type: ignore[return-value]
+    return home_page(shop)
+
+
+def with_utm(url: str, *, automation: str, template: str | None) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not k.startswith("utm_")]
+    query += [("utm_source", "whatsapp"), ("utm_medium", automation), ("utm_campaign", template or automation)]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def short_link(*, shop: Shop, contact: Contact | None, link_key: str, target: str, automation: str,
+               template: str | None) -> ShortLink:
+    """The short link for ``link_key`` (made now, or the one made by an earlier attempt)."""
+    target = with_utm(safe_target(shop, target), automation=automation, template=template)
+    for _ in range(5):
+        inserted = insert_or_ignore(db.session, ShortLink, {
+            "shop_id": shop.id, "code": secrets.token_urlsafe(CODE_BYTES), "link_key": link_key[:220],
+            "target_url": target, "automation": automation, "template_name": template,
+            "contact_id": contact.id if contact else None, "clicks": 0,
+            "created_at": utcnow(), "updated_at": utcnow(),
+        }, conflict=("shop_id", "link_key"))
+        link = db.session.scalars(select(ShortLink).where(ShortLink.shop_id == shop.id,
+                                                          ShortLink.link_key == link_key[:220])).first()
+        if link is not None:
+            return link
+        if inserted is None:  # the random code collided with another shop's: draw again
+            continue
+    raise RuntimeError("could not allocate a short link code")
+
+
+def link_url(code: str) -> str:
+    return f"{settings().app_url}/l/{code}"
+
+
+def attach_message(shop_id: int, codes: list[str], message_id: int) -> None:
+    db.session.execute(update(ShortLink).where(ShortLink.shop_id == shop_id, ShortLink.code.in_(codes),
+                                               ShortLink.message_id.is_(None)).values(message_id=message_id))
+    db.session.commit()
+
+
+def follow(code: str, *, now: datetime | None = None) -> str | None:
+    """Record a click on ``code`` and return where to go; None when there is nowhere safe."""
+    link = db.session.scalars(select(ShortLink).where(ShortLink.code == code)).first()
+    if link is None:
+        return None
+    shop = db.session.get(Shop, link.shop_id)
+    if shop is None or not is_shop_url(shop, link.target_url):
+        log.info("link.refused", extra={"shop_id": link.shop_id, "link_id": link.id})
+        return None
+    now = now or utcnow()
+    db.session.execute(update(ShortLink).where(ShortLink.id == link.id)
+                       .values(clicks=ShortLink.clicks + 1, last_clicked_at=now))
+    db.session.add(LinkClick(shop_id=link.shop_id, link_id=link.id, contact_id=link.contact_id,
+                             message_id=link.message_id, clicked_at=now))
+    db.session.commit()
+    log.info("link.clicked", extra={"shop_id": link.shop_id, "link_id": link.id, "message_id": link.message_id})
+    return link.target_url
+
+
+def _host(domain: str) -> str:
+    domain = domain.strip().lower()
+    if "://" in domain:
+        domain = urlsplit(domain).hostname or ""
+    return domain.split("/")[0].split(":")[0]

@@ -1,0 +1,85 @@
+"""Orders: remember them, attribute them, stop cart reminders, confirm them with the invoice.
+
+- Every ``OrderPlaced``/``OrderPaid`` records the order (once) and credits it to the last
+  message whose link the contact clicked within the attribution window, else the last one
+  they read (see ``attribution``).
+- It converts the cart it came from and cancels every reminder still queued for the same
+  contact, whatever the checkout or device (``carts.stop_for_order``).
+- The confirmation (template ``order_confirmation``, invoice PDF as the document header) is
+  queued on ``OrderPaid``, or on ``OrderPlaced`` when the shop's trigger is ``placed`` or
+  the order is cash on delivery (it will only be paid at the door). Key
+  ``order:{id}:confirmation``: placed-then-paid, or a webhook delivered three times, is one
+  message.
+
+The phone the shopper gave for the order is consent to hear about *that order*
+(transactional; ``transactional_consent_source = "order"``), never marketing consent.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from connector.automations import attribution, carts
+from connector.automations.common import automation_settings, contact_for, first_name, is_enabled, queue_template
+from connector.automations.invoices import invoice_for, invoice_url
+from connector.automations.links import safe_target
+from connector.events import Order, OrderCancelled, OrderPaid, OrderPlaced
+from connector.extensions import db
+from connector.messaging.invoices import format_money
+from connector.models import Shop
+
+log = logging.getLogger(__name__)
+
+AUTOMATION = "order_confirmation"
+COD_METHODS = {"cod", "cash_on_delivery", "cash on delivery"}
+
+
+def is_cash_on_delivery(order: Order) -> bool:
+    return (order.payment_method or "").strip().lower() in COD_METHODS
+
+
+def on_order_placed(shop_id: int, event: OrderPlaced) -> None:
+    shop = db.session.get(Shop, shop_id)
+    if shop is None:
+        return
+    contact = _record(shop, event.order)
+    trigger = automation_settings(shop, AUTOMATION)["trigger"]
+    if trigger == "placed" or is_cash_on_delivery(event.order):
+        _confirm(shop, contact, event.order)
+
+
+def on_order_paid(shop_id: int, event: OrderPaid) -> None:
+    shop = db.session.get(Shop, shop_id)
+    if shop is None:
+        return
+    contact = _record(shop, event.order)
+    _confirm(shop, contact, event.order)
+
+
+def on_order_cancelled(shop_id: int, event: OrderCancelled) -> None:
+    shop = db.session.get(Shop, shop_id)
+    if shop is not None:
+        attribution.cancel_order(shop, event.order)
+
+
+def _record(shop: Shop, order: Order):
+    contact = contact_for(shop, order.customer, transactional_source="order")
+    attribution.record_order(shop, order, contact)
+    carts.stop_for_order(shop, order, contact)
+    db.session.commit()
+    return contact
+
+
+def _confirm(shop: Shop, contact, order: Order) -> None:
+    if contact is None or not is_enabled(shop, AUTOMATION):
+        return
+    invoice = invoice_for(shop, order, contact.locale or shop.locale)
+    queue_template(
+        shop=shop, contact=contact, automation=AUTOMATION, template="order_confirmation",
+        key=f"order:{order.order_id}:confirmation",
+        params={"customer_name": order.customer.first_name or first_name(contact, "👋"),
+                "order_number": order.name,
+                "order_total": format_money(order.total, order.currency, contact.locale or shop.locale)},
+        header={"link": invoice_url(invoice), "filename": invoice.filename},
+        links=[safe_target(shop, order.status_url)],
+    )

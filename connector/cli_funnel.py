@@ -1,0 +1,32 @@
+"""``connector funnel --shop S [--json]``: what each automation did, from trigger to revenue."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+def format_funnel(rows: list[dict]) -> str:
+    head = f"{'automation':20} {'triggered':>9} {'sent':>6} {'delivered':>9} {'read':>6} {'clicked':>7} {'orders':>6}  revenue"
+    lines = [head]
+    for r in rows:
+        revenue = ", ".join(f"{amount} {currency}".strip() for currency, amount in sorted(r["revenue"].items())) or "0"
+        lines.append(f"{r['automation']:20} {r['triggered']:>9} {r['sent']:>6} {r['delivered']:>9} {r['read']:>6} "
+                     f"{r['clicked']:>7} {r['orders']:>6}  {revenue}")
+    return "\n".join(lines)
+
+
+@click.command("funnel")
+@click.option("--shop", "shop_id", type=int, required=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per automation per line")
+def funnel_command(shop_id: int, as_json: bool) -> None:
+    """Per automation: triggered, sent, delivered, read, clicked, orders, revenue."""
+    from connector.automations.attribution import funnel
+
+    rows = funnel(shop_id)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row))
+    else:
+        click.echo(format_funnel(rows))
