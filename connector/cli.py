@@ -96,9 +96,11 @@ def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throu
 # -- shops and numbers -------------------------------------------------------------------------
 
 def _register_groups() -> None:
+    from connector.cli_funnel import funnel_command
     from connector.cli_templates import templates_group
 
     cli.add_command(templates_group)
+    cli.add_command(funnel_command)
 
 
 _register_groups()

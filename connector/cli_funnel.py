@@ -1,10 +1,11 @@
-"""``connector funnel --shop S [--json]``: what each automation did, from trigger to revenue."""
+"""``connector report --shop S [--json]``: the funnel of each automation, from trigger to revenue."""
 
 from __future__ import annotations
 
 import json
 
 import click
+from flask.cli import with_appcontext
 
 
 def format_funnel(rows: list[dict]) -> str:
@@ -17,14 +18,20 @@ def format_funnel(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@click.command("funnel")
-@click.option("--shop", "shop_id", type=int, required=True)
+@click.command("report")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per automation per line")
-def funnel_command(shop_id: int, as_json: bool) -> None:
+@with_appcontext
+def funnel_command(shop_ref: str, as_json: bool) -> None:
     """Per automation: triggered, sent, delivered, read, clicked, orders, revenue."""
     from connector.automations.attribution import funnel
+    from connector.shops import ShopError, find_shop
 
-    rows = funnel(shop_id)
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        raise click.ClickException(str(error)) from None
+    rows = funnel(shop.id)
     if as_json:
         for row in rows:
             click.echo(json.dumps(row))

@@ -74,3 +74,21 @@ def test_read_message_is_credited_without_a_click(ctx, drain):
     apply(shop, OrderPaid(order("5002", cart_tokens=())))
     record = db.session.scalars(select(OrderRecord)).one()
     assert (record.attributed_message_id, record.attribution) == (queued.message.id, "read")
+
+
+def test_report_command_prints_the_funnel_per_automation(ctx):
+    import json as json_module
+
+    from connector.cli import cli
+    from tests.factories import make_contact, make_shop, order_confirmation
+
+    shop = make_shop()
+    order_confirmation(shop, make_contact(shop))
+    result = ctx.test_cli_runner().invoke(cli, ["report", "--shop", shop.domain, "--json"])
+    assert result.exit_code == 0, result.output
+    rows = [json_module.loads(line) for line in result.output.splitlines() if line.strip()]
+    assert {row["automation"]: row["triggered"] for row in rows}.get("order_confirmation") == 1
+    assert all({"automation", "triggered", "sent", "delivered", "read", "clicked", "orders", "revenue"} <= row.keys()
+               for row in rows)
+    missing = ctx.test_cli_runner().invoke(cli, ["report", "--shop", "no-such-shop"])
+    assert missing.exit_code != 0 and "no-such-shop" in missing.output

@@ -50,6 +50,12 @@ def whatsapp_receive():
         select(WhatsAppAccount.shop_id).where(WhatsAppAccount.phone_number_id.in_(numbers))
     ).all() if numbers else []
     if not shop_ids:
+        # account-level changes (template status updates) name the WhatsApp Business Account, not a number
+        wabas = [str(entry.get("id")) for entry in payload.get("entry") or [] if isinstance(entry, dict)]
+        shop_ids = db.session.scalars(
+            select(WhatsAppAccount.shop_id).where(WhatsAppAccount.waba_id.in_(wabas))
+        ).all() if wabas else []
+    if not shop_ids:
         # Signed by Meta but for a number no shop has (removed, or another app's): nothing to keep.
         log.info("whatsapp.webhook_unknown_number", extra={"numbers": len(numbers)})
         return {"status": "ignored"}, 200
