@@ -3,6 +3,7 @@
 from connector.models.base import Base, utcnow
 from connector.models.catalog import Variant
 from connector.models.commerce import Cart, Invoice, LinkClick, OrderRecord, Shipment, ShortLink, StockSubscription, TemplateApproval
+from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
@@ -18,7 +19,10 @@ __all__ = [
     "StockSubscription",
     "TemplateApproval",
     "Base",
+    "ConsentEvent",
     "Contact",
+    "DataExport",
+    "InboundRecord",
     "Message",
     "MessageKind",
     "MessageStatus",

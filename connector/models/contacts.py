@@ -26,7 +26,8 @@ class Contact(Timestamps, Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), index=True)
-    phone_e164: Mapped[str] = mapped_column(String(20))
+    #: None once the contact is forgotten (redacted): the row stays for anonymous counts
+    phone_e164: Mapped[str | None] = mapped_column(String(20))
     #: WhatsApp business-scoped user id (BSUID) for shoppers who use a username
     wa_user_id: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str | None] = mapped_column(String(255))
@@ -43,3 +44,8 @@ class Contact(Timestamps, Base):
     marketing_paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: last message the shopper sent us: opens the 24-hour customer-service window
     last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the platform's customer id, to find the contact for a redaction or data request
+    platform_customer_id: Mapped[str | None] = mapped_column(String(64))
+    email_hash: Mapped[str | None] = mapped_column(String(64))  # sha256 of the lowercased email
+    #: when the contact's personal data was erased (customers/redact, `connector contacts forget`)
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
