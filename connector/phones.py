@@ -48,3 +48,14 @@ def normalise(raw: str, default_country: str | None = None) -> Phone:
         # a number spanning several zones (US, BR, RU...) gets none: the shop's zone applies
         time_zone=zones[0] if len(zones) == 1 else None,
     )
+
+
+def may_be_mobile(e164: str) -> bool:
+    """False only for numbers known to be landlines, toll-free or premium: WhatsApp lives on
+    mobiles. Numbering plans that do not tell (US "fixed line or mobile") pass."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType
+
+    kind = phonenumbers.number_type(phonenumbers.parse(e164))
+    return kind not in (PhoneNumberType.FIXED_LINE, PhoneNumberType.TOLL_FREE, PhoneNumberType.PREMIUM_RATE,
+                        PhoneNumberType.SHARED_COST)

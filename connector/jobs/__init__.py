@@ -212,10 +212,14 @@ def sweep() -> dict:
         if waiting:
             # bypass the kick flag: it may be left over from a drainer that never ran
             enqueue(drain_receipts, queue=INGEST, timeout=int(DRAIN_TIME_BUDGET_SECONDS * 2 + 60))
-        # 4. platform catch-up (WooCommerce never retries a failed webhook)
+        # 4. marketing opt-ins never confirmed lapse
+        from connector.optin import expire_pending
+
+        expired_optins = expire_pending(now)
+        # 5. platform catch-up (WooCommerce never retries a failed webhook)
         from connector.stores.woocommerce import schedule_catchups
 
         catchups = schedule_catchups()
-        return {"catchups": catchups, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
+        return {"catchups": catchups, "expired_optins": expired_optins, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
     finally:
         schedule_sweep(delay_seconds=config.sweep_interval_seconds)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from connector.models.contacts import CONSENT_GRANTED
+from connector.models.contacts import CONSENT_GRANTED, CONSENT_PENDING
 from connector.models.messages import MessageKind, Purpose
 
 SERVICE_WINDOW = timedelta(hours=24)
@@ -155,6 +155,10 @@ class Governor:
         elif c.purpose == Purpose.TRANSACTIONAL:
             if c.transactional_consent != CONSENT_GRANTED:
                 return Verdict(SUPPRESS, "no_transactional_consent")
+        elif c.purpose == Purpose.CONFIRMATION:
+            # asked for by the shopper a moment ago; pointless (and unwanted) once answered or expired
+            if c.marketing_consent != CONSENT_PENDING:
+                return Verdict(SUPPRESS, "no_pending_opt_in")
         elif not window_open:  # a service reply is only ever an answer to the shopper
             return Verdict(SUPPRESS, "outside_service_window")
         return None

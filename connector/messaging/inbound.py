@@ -1,4 +1,5 @@
-"""What shoppers send us: replies open the 24-hour window; WhatsApp's own stop/resume controls.
+"""What shoppers send us: kept as the conversation; replies open the 24-hour window; STOP/START
+words, opt-in answers, COD decisions; WhatsApp's own stop/resume controls.
 
 A reply is matched to its contact by the message it answers (``context.id``), then by the
 business-scoped user id (usernames may come without a phone), then by phone number.
@@ -8,12 +9,16 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from connector import optin
+from connector.dbutil import insert_or_ignore
 from connector.events import InboundMessage, MarketingPreferenceChanged
 from connector.extensions import db
-from connector.messaging.statuses import revoke_marketing
-from connector.models import Contact, Message, Shop, utcnow
+from connector.messaging import keywords
+from connector.messaging.auto_reply import auto_reply
+from connector.messaging.catalogue import parse_reply_payload
+from connector.models import Contact, InboundRecord, Message, Shop, utcnow
 from connector.phones import InvalidPhoneError, normalise
 
 log = logging.getLogger(__name__)
@@ -43,20 +48,19 @@ def find_contact(shop_id: int, *, context_wamid: str | None = None, user_id: str
 
 
 def record_inbound(shop_id: int, event: InboundMessage) -> None:
-    """Open (or extend) the contact's customer-service window; create the contact if new."""
+    """Keep the message, open (or extend) the contact's 24-hour window, and act on what it says."""
     contact = find_contact(shop_id, context_wamid=event.context_wamid, user_id=event.user_id, phone=event.from_phone)
+    shop = db.session.get(Shop, shop_id)
     if contact is None and event.from_phone:
         try:
             phone = normalise(event.from_phone)
         except InvalidPhoneError:
             log.info("inbound.skipped", extra={"shop_id": shop_id, "reason": "invalid_phone"})
             return
-        shop = db.session.get(Shop, shop_id)
         contact = Contact(shop_id=shop_id, phone_e164=phone.e164, country=phone.country,
-                          time_zone=phone.time_zone, locale=None, name=event.profile_name)
-        contact.locale = shop.locale if shop else None
+                          time_zone=phone.time_zone, locale=shop.locale if shop else None, name=event.profile_name)
         db.session.add(contact)
-    if contact is None:
+    if contact is None or shop is None:
         log.info("inbound.skipped", extra={"shop_id": shop_id, "reason": "unknown_user_without_phone"})
         return
     if event.user_id and not contact.wa_user_id:
@@ -64,16 +68,57 @@ def record_inbound(shop_id: int, event: InboundMessage) -> None:
     if contact.last_inbound_at is None or event.occurred_at > contact.last_inbound_at:
         contact.last_inbound_at = event.occurred_at
     db.session.flush()
-    log.info("inbound.recorded", extra={"shop_id": shop_id, "contact_id": contact.id, "kind": event.kind})
+    record_id = insert_or_ignore(db.session, InboundRecord, {
+        "shop_id": shop_id, "contact_id": contact.id, "wamid": event.wamid, "kind": event.kind[:32],
+        "text": event.text, "reply_id": (event.reply_id or None) and event.reply_id[:256],
+        "reply_title": (event.reply_title or None) and event.reply_title[:256],
+        "context_wamid": event.context_wamid, "received_at": event.occurred_at, "created_at": utcnow()},
+        conflict=("shop_id", "wamid"))
+    if record_id is None:
+        return  # the same message again (Meta redelivers): already acted on
+    handled = _act_on(shop, contact, event)
+    if handled:
+        db.session.execute(update(InboundRecord).where(InboundRecord.id == record_id).values(handled_as=handled))
+    log.info("inbound.recorded", extra={"shop_id": shop_id, "contact_id": contact.id, "kind": event.kind,
+                                        "handled_as": handled})
+
+
+def _act_on(shop: Shop, contact: Contact, event: InboundMessage) -> str | None:
+    evidence = {"wamid": event.wamid}
+    if event.reply_id:
+        action, context = parse_reply_payload(event.reply_id)
+        if action in (optin.YES, optin.NO):
+            return optin.answer_confirmation(shop, contact, action, pending_id=context, reply_wamid=event.wamid,
+                                             at=event.occurred_at)
+        if action == "marketing_stop":
+            return "opt_out" if optin.opt_out(shop, contact, source="quick_reply", at=event.occurred_at,
+                                               evidence=evidence) else None
+        if action in ("cod_confirm", "cod_cancel"):
+            from connector.stores.cod import cod_decision
+
+            return cod_decision(shop, contact, action, order_id=context, at=event.occurred_at)
+    intent = keywords.intent_of(event.text)
+    if intent == keywords.OPT_OUT:
+        return "opt_out" if optin.opt_out(shop, contact, source="keyword", at=event.occurred_at,
+                                           evidence=evidence) else None
+    if intent == keywords.OPT_IN:
+        return "opt_in" if optin.opt_back_in(shop, contact, source="keyword", at=event.occurred_at,
+                                             evidence=evidence) else None
+    return auto_reply(shop, contact, event.occurred_at)
 
 
 def apply_marketing_preference(shop_id: int, event: MarketingPreferenceChanged) -> None:
-    """``stop`` revokes marketing consent at once; ``resume`` is recorded but needs a fresh opt-in."""
+    """WhatsApp's own controls: ``stop`` revokes marketing consent at once; ``resume`` restores
+    a consent the shopper had given us before (it is not an opt-in of its own)."""
     contact = find_contact(shop_id, user_id=event.user_id, phone=event.phone)
-    if contact is None:
+    shop = db.session.get(Shop, shop_id)
+    if contact is None or shop is None:
         log.info("preference.unknown_contact", extra={"shop_id": shop_id, "value": event.value})
         return
+    at = event.occurred_at or utcnow()
     if event.value == "stop":
-        revoke_marketing(shop_id, contact.id, source="whatsapp_user_preferences", at=event.occurred_at or utcnow())
+        optin.opt_out(shop, contact, source="whatsapp_user_preferences", at=at)
+    elif event.value == "resume":
+        optin.opt_back_in(shop, contact, source="whatsapp_user_preferences", at=at, require_previous_grant=True)
     else:
         log.info("preference.recorded", extra={"shop_id": shop_id, "contact_id": contact.id, "value": event.value})

@@ -98,24 +98,21 @@ def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: 
 
 
 def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime) -> None:
-    db.session.execute(
-        update(Contact)
-        .where(Contact.shop_id == shop_id, Contact.id == contact_id)
-        .values(marketing_consent=CONSENT_REVOKED, marketing_consent_at=at, marketing_consent_source=source)
-    )
-    # anything marketing still waiting for this contact must not go out now
+    """Withdraw marketing consent (ledger entry, queued marketing suppressed, running dispatchers told)."""
+    from connector import consent
+
+    contact = db.session.get(Contact, contact_id)
+    if contact is None or contact.shop_id != shop_id:
+        return
+    consent.record(contact, consent.MARKETING, CONSENT_REVOKED, source, at=at)
+    # queued marketing goes even when consent was only pending (nothing was granted to withdraw)
     db.session.execute(
         update(Message)
-        .where(
-            Message.shop_id == shop_id,
-            Message.contact_id == contact_id,
-            Message.purpose == "marketing",
-            Message.status == MessageStatus.QUEUED,
-        )
+        .where(Message.shop_id == shop_id, Message.contact_id == contact_id, Message.purpose == "marketing",
+               Message.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.SUPPRESSED, status_reason="no_marketing_consent", updated_at=at)
     )
-    consent_signal.mark_changed(db.session, shop_id)  # reaches rows a running dispatcher already holds
-    log.info("consent.marketing_revoked", extra={"shop_id": shop_id, "contact_id": contact_id, "source": source})
+    consent_signal.mark_changed(db.session, shop_id)
 
 
 def pause_sending(shop: Shop, reason: str, at: datetime | None = None) -> None:

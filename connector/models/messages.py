@@ -27,6 +27,8 @@ class Purpose(StrEnum):
     TRANSACTIONAL = "transactional"
     #: a reply inside the 24-hour customer-service window
     SERVICE = "service"
+    #: the double opt-in question itself: only while the shopper's marketing opt-in is pending
+    CONFIRMATION = "confirmation"
 
 
 class MessageKind(StrEnum):

@@ -1,4 +1,4 @@
-"""Storefront API for the widget: back-in-stock subscriptions (opt-in comes with issue 6).
+"""Storefront API for the widget: back-in-stock subscriptions and the double opt-in.
 
 ``POST /storefront/api/back-in-stock`` ``{"shop_key", "phone", "variant_id", "product_id"?,
 "locale"?, "country"?}`` → 201 (new) or 200 (already subscribed); 400 with the field at
@@ -20,7 +20,8 @@ from connector.events import Customer
 from connector.extensions import db
 from connector.models import Shop, utcnow
 from connector.models.contacts import CONSENT_NONE, CONSENT_PENDING
-from connector.phones import InvalidPhoneError, normalise
+from connector.phones import InvalidPhoneError, may_be_mobile, normalise
+from connector.ratelimit import Limit, hit
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
@@ -64,3 +65,69 @@ def back_in_stock_subscribe():
     return jsonify({"status": "subscribed", "subscription_id": subscription.id,
                     "expires_at": subscription.expires_at.isoformat(),
                     "consent": contact.marketing_consent}), 201 if created else 200
+
+
+# -- double opt-in -------------------------------------------------------------------------------
+
+#: the endpoint makes the merchant pay for a template; these keep it from being a way to spam
+#: arbitrary numbers or run up the bill (per visitor address, per phone, per shop)
+OPTIN_LIMITS = (Limit("optin_ip", 5, 600), Limit("optin_phone", 3, 24 * 3600), Limit("optin_shop", 500, 3600))
+OPTIN_SOURCES = ("widget_popup", "checkout_checkbox", "back_in_stock_form")
+_OPTIN_FIELDS = {"shop_key", "phone", "consent_text", "source", "locale", "country"}
+
+
+@bp.post("/api/opt-in")
+def opt_in():
+    """``{"shop_key", "phone", "consent_text", "source"?, "locale"?, "country"?}`` → 202 with the
+    confirmation queued; 200 when already subscribed; 400 naming the field; 404 unknown shop;
+    429 with ``Retry-After`` beyond the limits."""
+    from connector.extensions import get_redis
+    from connector.optin import request_opt_in
+
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return _bad("body", "a JSON object is required")
+    unknown = sorted(set(data) - _OPTIN_FIELDS)
+    if unknown:
+        return _bad(unknown[0], "unknown field")
+    for field in ("shop_key", "phone", "consent_text"):
+        if not isinstance(data.get(field), str) or not data[field].strip():
+            return _bad(field, "required")
+    if len(data["consent_text"]) > 1000:
+        return _bad("consent_text", "at most 1000 characters")
+    source = data.get("source") or "widget_popup"
+    if source not in OPTIN_SOURCES:
+        return _bad("source", f"one of {', '.join(OPTIN_SOURCES)}")
+    for field, limit in (("locale", 16), ("country", 2)):
+        if data.get(field) is not None and (not isinstance(data[field], str) or len(data[field]) > limit):
+            return _bad(field, f"must be a string of at most {limit} characters")
+    shop = db.session.scalars(select(Shop).where(Shop.shop_key == data["shop_key"])).first()
+    if shop is None or not shop.is_active or shop.whatsapp is None:
+        return jsonify({"error": "not_found"}), 404
+    try:
+        phone = normalise(data["phone"], data.get("country") or shop.country)
+    except InvalidPhoneError:
+        return _bad("phone", "not a valid mobile phone number")
+    if not may_be_mobile(phone.e164):
+        return _bad("phone", "this number cannot receive WhatsApp messages (landline or service number)")
+    decision = hit(get_redis(), [(OPTIN_LIMITS[0], request.remote_addr or "unknown"), (OPTIN_LIMITS[1], phone.e164),
+                                 (OPTIN_LIMITS[2], str(shop.id))])
+    if not decision.allowed:
+        response = jsonify({"error": "rate_limited", "limit": decision.limit.name,
+                            "message": f"too many opt-in requests; try again in {decision.retry_after} s"})
+        response.status_code = 429
+        response.headers["Retry-After"] = str(decision.retry_after)
+        return response
+    contact = contact_for(shop, Customer(phone=phone.e164, locale=data.get("locale"), country=phone.country))
+    queued = request_opt_in(shop, contact, source=source, text_shown=data["consent_text"].strip(),
+                            evidence={"ip_hash": _digest(request.remote_addr or ""),
+                                      "user_agent": (request.user_agent.string or "")[:200]})
+    if queued is None:
+        return jsonify({"status": "already_subscribed"}), 200
+    return jsonify({"status": "confirmation_sent", "message": "check WhatsApp to confirm"}), 202
+
+
+def _digest(value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(value.encode()).hexdigest()[:32]

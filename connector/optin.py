@@ -1,0 +1,134 @@
+"""Double opt-in, keyword opt-out/opt-in, and the one confirmation each change earns.
+
+- A marketing opt-in from a storefront source (widget popup, checkout checkbox, back-in-stock
+  form) records *pending* consent with the exact text shown and sends the
+  ``optin_confirmation`` template; only a YES reply to it grants marketing consent. NO, or
+  no answer within ``OPTIN_TTL``, leaves the shopper without marketing consent.
+- STOP words, WhatsApp's own stop control and error 131050 revoke marketing consent (before
+  the next send: see ``connector.messaging.consent_signal``); START brings it back.
+- Each change that actually changes something is confirmed to the shopper once, as a
+  free-form text in their language, only while the 24-hour window is open (it always is
+  right after they wrote to us; after a silent 131050 nothing can be sent, and nothing is).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from connector import consent
+from connector.extensions import db
+from connector.messaging import catalogue
+from connector.messaging.outbox import QueuedMessage, queue_message
+from connector.models import Contact, Shop, utcnow
+from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
+
+log = logging.getLogger(__name__)
+
+OPTIN_TTL = timedelta(hours=48)
+CONFIRMATION_TEMPLATE = "optin_confirmation"
+YES, NO = "optin_yes", "optin_no"
+
+
+def request_opt_in(shop: Shop, contact: Contact, *, source: str, text_shown: str, at: datetime | None = None,
+                   evidence: dict | None = None) -> QueuedMessage | None:
+    """Record a pending marketing opt-in and queue the confirmation question (None if already subscribed)."""
+    if contact.marketing_consent == CONSENT_GRANTED:
+        return None
+    entry = consent.record(contact, consent.MARKETING, CONSENT_PENDING, source, at=at or utcnow(),
+                           text_shown=text_shown, evidence=evidence)
+    definition = catalogue.load_catalogue().get(CONFIRMATION_TEMPLATE)
+    language = catalogue.choose_language(definition, contact.locale, shop.locale)
+    content = catalogue.render_content(definition, language, {"shop_name": shop.name or shop.domain},
+                                       reply_context=str(entry.id))
+    return queue_message(shop=shop, contact=contact, idempotency_key=f"optin:{contact.id}:{entry.id}",
+                         automation="double_opt_in", purpose="confirmation", kind="template",
+                         template_name=CONFIRMATION_TEMPLATE, language=language, content=content)
+
+
+def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id: str | None, reply_wamid: str,
+                        at: datetime) -> str | None:
+    """A YES/NO tap on the confirmation. Only the latest, unexpired pending opt-in counts."""
+    if contact.marketing_consent != CONSENT_PENDING:
+        return None  # answered already, expired, or the shopper said STOP since
+    latest = _latest_pending(contact)
+    if latest is None or (pending_id and str(latest.id) != pending_id):
+        return None  # a tap on an older question: the newer one is the one that counts
+    if at - latest.occurred_at > OPTIN_TTL:
+        expire(contact, at)
+        return None
+    evidence = {"pending_event_id": latest.id, "reply_wamid": reply_wamid}
+    if action == YES:
+        consent.record(contact, consent.MARKETING, CONSENT_GRANTED, "double_opt_in", at=at,
+                       text_shown=latest.text_shown, evidence=evidence)
+        confirm(shop, contact, "optin_confirmed", key=f"optin-confirmed:{latest.id}")
+        return "optin_confirmed"
+    consent.record(contact, consent.MARKETING, CONSENT_NONE, "double_opt_in_declined", at=at, evidence=evidence)
+    confirm(shop, contact, "optin_declined", key=f"optin-declined:{latest.id}")
+    return "optin_declined"
+
+
+def opt_out(shop: Shop, contact: Contact, *, source: str, at: datetime, evidence: dict | None = None) -> bool:
+    """Withdraw marketing consent; True (and one confirmation) only if it changed anything."""
+    if contact.marketing_consent in (CONSENT_REVOKED, CONSENT_NONE):
+        return False
+    entry = consent.record(contact, consent.MARKETING, CONSENT_REVOKED, source, at=at, evidence=evidence)
+    confirm(shop, contact, "optout_confirmed", key=f"optout-confirmed:{entry.id}")
+    return True
+
+
+def opt_back_in(shop: Shop, contact: Contact, *, source: str, at: datetime, evidence: dict | None = None,
+                require_previous_grant: bool = False) -> bool:
+    """START (typed by the shopper: explicit and from their own number) or WhatsApp's resume
+    control (which only restores a consent the shopper had given us before)."""
+    if contact.marketing_consent == CONSENT_GRANTED:
+        return False
+    if require_previous_grant and consent.last_granted_by(contact.id, consent.MARKETING) is None:
+        return False
+    entry = consent.record(contact, consent.MARKETING, CONSENT_GRANTED, source, at=at, evidence=evidence)
+    confirm(shop, contact, "resumed", key=f"resumed:{entry.id}")
+    return True
+
+
+def expire(contact: Contact, at: datetime) -> None:
+    consent.record(contact, consent.MARKETING, CONSENT_NONE, "expiry", at=at)
+
+
+def expire_pending(now: datetime | None = None) -> int:
+    """Unconfirmed opt-ins older than ``OPTIN_TTL`` lapse (run by the sweep)."""
+    now = now or utcnow()
+    contacts = db.session.scalars(
+        select(Contact).where(Contact.marketing_consent == CONSENT_PENDING,
+                              Contact.marketing_consent_at < now - OPTIN_TTL).limit(1000)
+    ).all()
+    for contact in contacts:
+        expire(contact, now)
+    db.session.commit()
+    if contacts:
+        log.info("consent.optins_expired", extra={"count": len(contacts)})
+    return len(contacts)
+
+
+def confirm(shop: Shop, contact: Contact, text_key: str, *, key: str) -> QueuedMessage | None:
+    """One free-form confirmation (the key makes it once); only inside the 24-hour window."""
+    if contact.last_inbound_at is None or utcnow() - contact.last_inbound_at >= timedelta(hours=24):
+        log.info("consent.confirmation_skipped", extra={"shop_id": shop.id, "contact_id": contact.id,
+                                                        "reason": "window_closed", "text": text_key})
+        return None
+    text = catalogue.texts(contact.locale, shop.locale)[text_key].format(shop_name=shop.name or shop.domain,
+                                                                       hours="")
+    return queue_message(shop=shop, contact=contact, idempotency_key=key, automation="consent",
+                         purpose="service", kind="text", content={"text": text})
+
+
+def _latest_pending(contact: Contact):
+    from connector.models import ConsentEvent
+
+    return db.session.scalars(
+        select(ConsentEvent)
+        .where(ConsentEvent.contact_id == contact.id, ConsentEvent.purpose == consent.MARKETING,
+               ConsentEvent.state == CONSENT_PENDING)
+        .order_by(ConsentEvent.id.desc()).limit(1)
+    ).first()
