@@ -292,3 +292,23 @@ def test_shop_redact_removes_the_shop_and_everything_it_owned(client, shop, fake
     kept = db.session.scalars(select(WebhookReceipt)).all()
     assert [(r.topic, r.shop_id, r.outcome) for r in kept] == [("shop/redact", None, "processed")]
     assert not get_redis().keys("connector:dispatch:*")
+
+
+def test_a_webhook_after_the_shop_was_redacted_is_dropped_even_if_cached(client, shop, fake_shopify):
+    body = (FIXTURES / "orders_paid__sample.json").read_bytes()
+    shop_id, domain = shop.id, shop.domain
+    assert deliver(client, body, topic="orders/paid", shop_domain=domain, secret=fake_shopify.api_secret,
+                   event_id="before").get_json() == {"status": "accepted"}  # the shop is now cached
+    db.session.execute(WebhookReceipt.__table__.delete())
+    db.session.execute(Shop.__table__.delete().where(Shop.id == shop_id))  # as another process's redaction would
+    db.session.commit()
+    db.session.expunge_all()
+    response = deliver(client, body, topic="orders/paid", shop_domain=domain, secret=fake_shopify.api_secret,
+                       event_id="after")
+    assert response.status_code == 200 and response.get_json() == {"status": "ignored"}
+    assert _nothing_stored_but_queue_may_hold_the_first_kick()
+
+
+def _nothing_stored_but_queue_may_hold_the_first_kick() -> bool:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(WebhookReceipt)) == 0

@@ -54,6 +54,9 @@ def redact_shop(shop_id: int, event: ShopRedact) -> None:
     db.session.execute(delete(WebhookReceipt).where(WebhookReceipt.shop_id == shop_id))
     db.session.delete(shop)
     db.session.flush()
+    from connector.web.webhooks import forget_cached_shops
+
+    forget_cached_shops()  # this process's; others notice on their next insert
     log.info("shop.redacted", extra={"shop_id": shop_id})
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
@@ -80,7 +83,7 @@ def shopify_receive():
     raw = request.get_data(cache=False)
     delivery = shopify_webhooks.delivery_headers(request.headers)
     shop = _shopify_shop(delivery.shop_domain)
-    secrets = [s for s in ((shop.credentials.get("api_secret") if shop else None), settings().shopify_api_secret) if s]
+    secrets = [s for s in ((shop.api_secret if shop else None), settings().shopify_api_secret) if s]
     if not secrets:
         return _shopify_unauthorized("no secret to verify this shop's webhooks with")
     try:
@@ -99,15 +102,48 @@ def shopify_receive():
     _json_object(raw)  # every topic we take is a JSON object; refusing junk now keeps it out of the queue
     # one merchant action can fire several topics with the same event id: the key has both
     key = f"{shop.id}:{delivery.topic}:{delivery.event_id or hashlib.sha256(raw).hexdigest()}"
-    result = record_and_enqueue(platform="shopify", dedupe_key=key[:128], topic=delivery.topic, body=raw,
-                                shop_id=shop.id)
+    try:
+        result = record_and_enqueue(platform="shopify", dedupe_key=key[:128], topic=delivery.topic, body=raw,
+                                    shop_id=shop.id)
+    except IntegrityError:
+        # the cached shop was deleted a moment ago (shop/redact): it is unknown now
+        forget_cached_shops()
+        log.info("shopify.webhook_unknown_shop", extra={"topic": delivery.topic})
+        return {"status": "ignored"}, 200
     return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
 
 
-def _shopify_shop(domain: str | None) -> Shop | None:
+@dataclass(frozen=True, slots=True)
+class _KnownShop:
+    id: int
+    api_secret: str | None  # a custom app's own webhook secret
+
+
+#: domain → (valid until, shop): webhooks come in bursts per shop, and each lookup would cost a
+#: database round trip and a decryption on the path Shopify times. Only known shops are kept,
+#: so a shop installed a moment ago is never turned away by a stale "unknown".
+_SHOP_CACHE: dict[str, tuple[float, _KnownShop]] = {}
+SHOP_CACHE_SECONDS = 30.0
+
+
+def forget_cached_shops() -> None:
+    _SHOP_CACHE.clear()
+
+
+def _shopify_shop(domain: str | None) -> _KnownShop | None:
     if not domain:
         return None
-    return db.session.scalars(select(Shop).where(Shop.platform == "shopify", Shop.domain == domain.lower())).first()
+    domain = domain.lower()
+    cached = _SHOP_CACHE.get(domain)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    shop = db.session.scalars(select(Shop).where(Shop.platform == "shopify", Shop.domain == domain)).first()
+    if shop is None:
+        _SHOP_CACHE.pop(domain, None)
+        return None
+    known = _KnownShop(shop.id, shop.credentials.get("api_secret"))
+    _SHOP_CACHE[domain] = (time.monotonic() + SHOP_CACHE_SECONDS, known)
+    return known
 
 
 def _verify_with_any(raw: bytes, secrets: list[str]) -> None:
