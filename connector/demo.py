@@ -1,46 +1,90 @@
-"""``connector demo``: the story end to end on embedded defaults, printed as it happens.
+"""``connector demo``: the whole story end to end on embedded defaults, printed as it happens.
 
 Everything is private to the run: a SQLite file and a redis-server in a temporary folder,
 the sandbox Cloud API on a free port, the web app on another (so the sandbox's signed status
-webhooks come back through the real endpoint), and a real RQ worker. Nothing is left behind.
+webhooks, the shopper's taps on short links, the invoice download and the back-in-stock
+sign-up all go through the real endpoints), and a real RQ worker with its scheduler.
+Nothing is left behind.
 
-Until the automations exist (issue 5), the story is one order confirmation through the whole
-pipeline: outbox → governor → paced sender → sandbox → status webhooks → outbox statuses.
+The story: a demo shop connects its number; Maria opts in, abandons a cart and gets the
+reminders; she taps the link and buys (the sequence stops, the order confirmation carries
+the invoice PDF); she is shipped (shipping updates); a coffee she asked about comes back in
+stock (back-in-stock alert). Then the funnel.
+
+Store events are the neutral events a Shopify or WooCommerce webhook becomes; they go
+through ``connector.automations.EVENT_HANDLERS`` after the stale-state check, exactly as
+``connector.stores.process_store_receipt`` applies them. Messages go through the outbox,
+the governor, the paced sender and the sandbox.
+
+A compressed clock: the demo shop's cart reminders are due after seconds, not hours
+(``delays_seconds``), the pair interval is one second, and quiet hours are off so that
+the demo gives the same story at any time of day (``tests/test_automation_quiet_hours.py``
+shows them at work). Marketing consent: the double opt-in (issue 6) is not wired into the
+demo yet; the demo confirms Maria's pending opt-in directly and will switch to the
+confirmation template and her "YES" when it lands.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import shutil
 import tempfile
 import threading
 import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 from werkzeug.serving import make_server
 
 DEMO_PHONE = "+4915123456789"
-STATUS_MARK = {"queued": "…", "sending": "→", "sent": "✓", "delivered": "✓✓", "read": "✓✓ (read)"}
+SHOP_DOMAIN = "demo-coffee.example"
+CARRIER_HOST = "www.dhl.de"
+WAIT_SECONDS = 15.0
+#: the demo shop's settings: a compressed clock and a governor that does not hold the story up
+DEMO_SETTINGS = {
+    "link_domains": [CARRIER_HOST],
+    "governor": {
+        "quiet_hours": {"enabled": False},
+        "pair_interval_seconds": 1.0,
+        "frequency_caps": {"marketing": {"max_messages": 4, "per_hours": 24}},
+    },
+    "automations": {
+        "abandoned_cart": {"delays_seconds": [2, 4, 40], "discount_code": "COMEBACK10", "discount_value": "10 %"},
+        "back_in_stock": {"batch_interval_seconds": 3600},
+    },
+}
 
 
-def run_demo(timeout: float = 45.0) -> int:
+class DemoError(RuntimeError):
+    """A step of the story did not happen in time."""
+
+
+def run_demo(timeout: float = 50.0) -> int:
     from connector import embedded_redis
     from integrations.whatsapp.sandbox import Sandbox
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the story, not the request log
     workdir = tempfile.mkdtemp(prefix="connector-demo-")
     redis = embedded_redis.start()
-    sandbox = Sandbox(app_secret="demo-app-secret", status_delays=(0.3, 0.9, 1.6))
+    sandbox = Sandbox(app_secret="demo-app-secret", status_delays=(0.1, 0.3, 0.6), pair_interval_seconds=1.0)
     server = None
     try:
         sandbox.start()
         app = _demo_app(workdir, redis.url, sandbox.base_url)
         server = make_server("127.0.0.1", 0, app, threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        sandbox.webhook_url = f"http://127.0.0.1:{server.server_port}/webhooks/whatsapp"
+        base = f"http://127.0.0.1:{server.server_port}"
+        # links in the messages point at this very server, so the demo can follow them
+        app.config["CONNECTOR"] = dataclasses.replace(app.config["CONNECTOR"], app_url=base)
+        sandbox.webhook_url = f"{base}/webhooks/whatsapp"
         with app.app_context():
-            return _story(app, sandbox, timeout)
+            try:
+                return Story(app, sandbox, base, timeout).run()
+            except DemoError as error:
+                print(f"[!] {error}", flush=True)
+                return 1
     finally:
         if server is not None:
             server.shutdown()
@@ -68,83 +112,304 @@ def _demo_app(workdir: str, redis_url: str, sandbox_url: str):
     })
 
 
-def _story(app, sandbox, timeout: float) -> int:
-    from flask_migrate import upgrade
+class Story:
+    def __init__(self, app, sandbox, base_url: str, timeout: float):
+        self.app, self.sandbox, self.base_url = app, sandbox, base_url
+        self.deadline = time.monotonic() + timeout
+        self.started = time.monotonic()
+        self.shown = 0
+        self.clock = datetime.now(timezone.utc)
 
-    from connector.extensions import db
-    from connector.jobs.worker import make_worker
-    from connector.messaging.outbox import queue_message
-    from connector.messaging.reports import outbox_rows
-    from connector.models import Contact, Message, Shop, WhatsAppAccount, utcnow
-    from connector.models.contacts import CONSENT_GRANTED
-    from connector.phones import normalise
+    # -- the story ---------------------------------------------------------------------------
 
-    started = time.monotonic()
-    upgrade()
-    _say("1", "A demo shop connects its WhatsApp number (the sandbox Cloud API).")
-    shop = Shop(platform="demo", domain="demo-coffee.example", name="Demo Coffee Roasters", time_zone="Europe/Berlin",
-                locale="de", currency="EUR", settings={})
-    db.session.add(shop)
-    db.session.flush()
-    db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id="100000000000001", waba_id="SANDBOX_WABA",
-                                   display_phone_number="+1 555 000 0000", access_token="sandbox-token"))
-    phone = normalise(DEMO_PHONE)
-    _say("2", f"Maria ({phone.e164}, {phone.country}, {phone.time_zone}) ticks 'order updates on WhatsApp' at checkout.")
-    contact = Contact(shop_id=shop.id, phone_e164=phone.e164, country=phone.country, time_zone=phone.time_zone,
-                      name="Maria", locale="de", transactional_consent=CONSENT_GRANTED,
-                      transactional_consent_at=utcnow(), transactional_consent_source="checkout_checkbox")
-    db.session.add(contact)
-    db.session.commit()
+    def run(self) -> int:
+        import httpx
+        from flask_migrate import upgrade
 
-    _say("3", "Order #1001 is paid: the order confirmation goes into the outbox (idempotency key order:1001:confirmation).")
-    content = {"body": ["Maria", "#1001", "49,90 €"], "buttons": [{"index": 0, "url_suffix": "orders/1001"}]}
-    queued = queue_message(shop=shop, contact=contact, idempotency_key="order:1001:confirmation",
-                           automation="order_confirmation", purpose="transactional", kind="template",
-                           template_name="order_confirmation", language="de", content=content)
-    duplicate = queue_message(shop=shop, contact=contact, idempotency_key="order:1001:confirmation",
-                              automation="order_confirmation", purpose="transactional", kind="template",
-                              template_name="order_confirmation", language="de", content=content)
-    _say(" ", f"The same webhook again finds message {duplicate.message.id} already there: nothing new is queued.")
+        from connector.automations.attribution import funnel
+        from connector.cli_funnel import format_funnel
+        from connector.events import FulfillmentStatus as S
+        from connector.events import OrderPaid, OrderPlaced, StockChanged
+        from connector.extensions import db
+        from connector.jobs.worker import make_worker
+        from connector.models import Cart
 
-    _say("4", "A worker runs the governor and the paced sender; the sandbox receives:")
-    worker = make_worker(app)
-    shown, last_status = 0, None
-    while time.monotonic() - started < timeout:
-        worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
-        for record in sandbox.messages()[shown:]:
-            _print_message(record)
-        shown = len(sandbox.messages())
+        upgrade()
+        self.worker = make_worker(self.app)
+        self.http = httpx.Client(base_url=self.base_url, timeout=10)
+        shop = self._shop()
+        _say("1", f"A demo shop ({shop.name}, {SHOP_DOMAIN}) connects its WhatsApp number (the sandbox Cloud API).")
+        _say(" ", "Compressed clock: cart reminders after 2 s, 4 s and 40 s (default 1 h, 24 h, 72 h); quiet hours off.")
+
+        _say("2", "Maria subscribes to a sold-out coffee and ticks 'offers on WhatsApp' (the storefront form):")
+        self._apply(StockChanged(platform="demo", product_id="21", variant_id="221", available=False, quantity=0,
+                                 occurred_at=self._tick(), title="Ethiopia Guji 250 g"))
+        answer = self.http.post("/storefront/api/back-in-stock", json={
+            "shop_key": shop.shop_key, "phone": DEMO_PHONE, "variant_id": "221", "product_id": "21", "locale": "de"})
+        _say(" ", f"POST /storefront/api/back-in-stock → {answer.status_code}, marketing consent {answer.json()['consent']}")
+        contact = self._confirm_opt_in(shop)
+        _say(" ", f"She confirms: marketing consent {contact.marketing_consent} (demo shortcut; the double opt-in of "
+                  "issue 6 will send the confirmation template and wait for her YES).")
+
+        _say("3", "She fills a cart (2 × Espresso beans, 1 × milk jug) and leaves at the checkout:")
+        self._apply(self._checkout())
+        cart = db.session.scalars(select_cart(shop.id)).one()
+        for message in self._cart_steps(shop.id, cart.id):
+            _say(" ", f"queued {message.idempotency_key} {message.template_name} due in "
+                      f"{max(0.0, (message.due_at - datetime.now(timezone.utc)).total_seconds()):.0f} s")
+        self._until(lambda: self._sent_templates(shop.id) >= {"cart_reminder_1", "cart_reminder_2"},
+                    "the first two cart reminders")
+
+        _say("4", "Maria taps 'Complete my order' in the second reminder:")
+        step2 = next(m for m in self._cart_steps(shop.id, cart.id) if m.template_name == "cart_reminder_2")
+        code = step2.content["buttons"][0]["url_suffix"]
+        tap = self.http.get(f"/l/{code}", follow_redirects=False)
+        _say(" ", f"GET /l/{code} → {tap.status_code} {tap.headers.get('location')}")
+
+        _say("5", "She buys: order #1001 is placed and paid (the sequence stops, the confirmation carries the invoice).")
+        order = self._order()
+        self._apply(OrderPlaced(order))
+        self._apply(OrderPaid(dataclasses.replace(order, updated_at=self._tick(), financial_status="paid")))
+        self._apply(OrderPaid(dataclasses.replace(order, updated_at=self._tick(), financial_status="paid")))
         db.session.expire_all()
-        status = db.session.get(Message, queued.message.id).status
-        if status != last_status:
-            _say(" ", f"outbox status: {status} {STATUS_MARK.get(status, '')}")
-            last_status = status
-        if status in ("read", "failed", "suppressed"):
-            break
-        time.sleep(0.1)
-    else:
-        _say("!", "the demo ran out of time")
-        return 1
+        for message in self._cart_steps(shop.id, cart.id):
+            _say(" ", f"{message.idempotency_key} {message.template_name}: {message.status}"
+                      f"{' (' + message.status_reason + ')' if message.status_reason else ''}")
+        record = db.session.scalars(select_order(shop.id)).one()
+        _say(" ", f"cart {db.session.get(Cart, cart.id).status}; order attributed to {record.attributed_automation} "
+                  f"({record.attribution}); the paid webhook came twice, one confirmation is queued")
+        self._until(lambda: "order_confirmation" in self._sent_templates(shop.id), "the order confirmation")
+        confirmation = db.session.scalars(select_key(shop.id, "order:1001:confirmation")).one()
+        invoice = self.http.get(confirmation.content["header"]["link"].replace(self.base_url, ""))
+        _say(" ", f"the invoice link answers {invoice.status_code} {invoice.headers.get('content-type')}, "
+                  f"{len(invoice.content):,} bytes ({invoice.content[:8].decode(errors='replace')}…)")
 
-    _say("5", "The shop's outbox (`connector outbox --shop 1`):")
-    for row in outbox_rows(shop.id):
-        print(f"     #{row['id']} {row['automation']} {row['template']}/{row['language']} {row['status']}"
-              f" sent {row['sent_at'][11:19]} delivered {row['delivered_at'][11:19]} read {row['read_at'][11:19]}")
-    total = len(sandbox.messages())
-    print(f"\nDone in {time.monotonic() - started:.1f} s: {total} WhatsApp message sent, once.")
-    return 0 if last_status == "read" and total == 1 else 1
+        _say("6", "The parcel travels (shipped, out for delivery, delivered; 'shipped' arrives twice):")
+        for status in (S.SHIPPED, S.SHIPPED, S.OUT_FOR_DELIVERY, S.DELIVERED):
+            self._apply(self._fulfillment(status))
+            template = {S.SHIPPED: "shipping_shipped", S.OUT_FOR_DELIVERY: "shipping_out_for_delivery",
+                        S.DELIVERED: "shipping_delivered"}[status]
+            self._until(lambda t=template: t in self._sent_templates(shop.id), template)
+
+        _say("7", "The Ethiopia Guji is back: 5 units (Maria is first in line).")
+        self._apply(StockChanged(platform="demo", product_id="21", variant_id="221", available=True, quantity=5,
+                                 occurred_at=self._tick(), title="Ethiopia Guji 250 g"))
+        self._until(lambda: "back_in_stock" in self._sent_templates(shop.id), "the back-in-stock alert")
+
+        _say("8", "Waiting for the last read receipts, then the funnel (`connector report --shop 1`):")
+        self._until(lambda: self._all_read(shop.id), "read receipts for every message sent")
+        print(format_funnel(funnel(shop.id)), flush=True)
+        sent = db.session.scalars(select_sent(shop.id)).all()
+        total = len(self.sandbox.messages())
+        print(f"\nDone in {time.monotonic() - self.started:.1f} s: {total} WhatsApp messages, each sent once "
+              f"({len(sent)} outbox rows sent).", flush=True)
+        self.http.close()
+        return 0 if total == len(sent) == 7 else 1
+
+    # -- building blocks ---------------------------------------------------------------------
+
+    def _shop(self):
+        from connector.extensions import db
+        from connector.models import Shop, WhatsAppAccount
+
+        shop = Shop(platform="demo", domain=SHOP_DOMAIN, name="Demo Coffee Roasters", time_zone="Europe/Berlin",
+                    locale="de", currency="EUR", country="DE", settings=DEMO_SETTINGS)
+        db.session.add(shop)
+        db.session.flush()
+        db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id="100000000000001", waba_id="SANDBOX_WABA",
+                                       display_phone_number="+1 555 000 0000", access_token="sandbox-token",
+                                       throughput_per_second=80))
+        db.session.commit()
+        return shop
+
+    def _confirm_opt_in(self, shop):
+        from sqlalchemy import select
+
+        from connector.extensions import db
+        from connector.models import Contact, utcnow
+        from connector.models.contacts import CONSENT_GRANTED
+
+        contact = db.session.scalars(select(Contact).where(Contact.shop_id == shop.id)).one()
+        contact.name = contact.name or "Maria Muster"
+        contact.marketing_consent, contact.marketing_consent_at = CONSENT_GRANTED, utcnow()
+        contact.marketing_consent_source = "demo_confirmed"
+        db.session.commit()
+        return contact
+
+    def _tick(self) -> datetime:
+        """Event times that only move forward (the stale-state check compares them)."""
+        self.clock = max(self.clock + timedelta(milliseconds=1), datetime.now(timezone.utc))
+        return self.clock
+
+    def _customer(self):
+        from connector.events import Customer
+
+        return Customer(phone=DEMO_PHONE, first_name="Maria", last_name="Muster", locale="de", country="DE",
+                        email="maria@example.com", whatsapp_opt_in=True)
+
+    def _lines(self):
+        from connector.events import LineItem
+
+        return (LineItem(product_id="11", variant_id="111", title="Espresso beans 1 kg", quantity=2,
+                         unit_price=Decimal("19.90"), tax=Decimal("6.36")),
+                LineItem(product_id="12", variant_id="121", title="Milk jug", quantity=1, unit_price=Decimal("12.50"),
+                         tax=Decimal("2.00")))
+
+    def _checkout(self):
+        from connector.events import CheckoutUpdated
+
+        at = self._tick()
+        return CheckoutUpdated(platform="demo", cart_token="demo-cart-1", updated_at=at, created_at=at,
+                               customer=self._customer(), lines=self._lines(), currency="EUR",
+                               subtotal=Decimal("52.30"), total=Decimal("52.30"),
+                               recovery_url=f"https://{SHOP_DOMAIN}/checkouts/demo-cart-1/recover")
+
+    def _order(self):
+        from connector.events import Order
+
+        at = self._tick()
+        return Order(platform="demo", order_id="1001", name="#1001", created_at=at, updated_at=at,
+                     customer=self._customer(), lines=self._lines(), currency="EUR", subtotal=Decimal("52.30"),
+                     shipping=Decimal("4.90"), tax=Decimal("8.36"), discount=Decimal("0"), total=Decimal("57.20"),
+                     cart_tokens=("demo-cart-1",), status_url=f"https://{SHOP_DOMAIN}/orders/1001",
+                     taxes_included=True, payment_method="card")
+
+    def _fulfillment(self, status: str):
+        from connector.events import FulfillmentUpdated
+
+        return FulfillmentUpdated(platform="demo", order_id="1001", fulfillment_id="demo-fulfillment-1", status=status,
+                                  occurred_at=self._tick(), tracking_company="DHL", tracking_numbers=("00340434161234567890",),
+                                  tracking_urls=(f"https://{CARRIER_HOST}/de/privatkunden/pakete-empfangen/verfolgen.html"
+                                                 "?piececode=00340434161234567890",),
+                                  customer=self._customer(), order_name="#1001")
+
+    def _apply(self, event) -> None:
+        """What ``process_store_receipt`` does with each parsed event: stale check, then the handlers."""
+        from connector.automations import EVENT_HANDLERS
+        from connector.extensions import db
+        from connector.ordering import is_stale
+
+        shop_id = self._shop_id()
+        if not is_stale(shop_id, event):
+            for handler in EVENT_HANDLERS.get(type(event), ()):
+                handler(shop_id, event)
+        db.session.commit()
+
+    def _shop_id(self) -> int:
+        from sqlalchemy import select
+
+        from connector.extensions import db
+        from connector.models import Shop
+
+        return db.session.scalars(select(Shop.id).where(Shop.domain == SHOP_DOMAIN)).one()
+
+    def _cart_steps(self, shop_id: int, cart_id: int):
+        from sqlalchemy import select
+
+        from connector.extensions import db
+        from connector.models import Message
+
+        return db.session.scalars(select(Message).where(Message.shop_id == shop_id,
+                                                        Message.idempotency_key.like(f"cart:{cart_id}:step:%"))
+                                  .order_by(Message.id)).all()
+
+    def _sent_templates(self, shop_id: int) -> set[str]:
+        from connector.extensions import db
+
+        return {m.template_name for m in db.session.scalars(select_sent(shop_id))}
+
+    def _all_read(self, shop_id: int) -> bool:
+        from connector.extensions import db
+
+        sent = db.session.scalars(select_sent(shop_id)).all()
+        return bool(sent) and all(m.read_at is not None for m in sent)
+
+    def _until(self, condition, what: str) -> None:
+        """Run the worker (burst, with its scheduler) and print arrivals until ``condition()``."""
+        from connector.extensions import db
+
+        limit = min(self.deadline, time.monotonic() + WAIT_SECONDS)
+        while True:
+            self.worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
+            self._print_arrivals()
+            db.session.expire_all()
+            if condition():
+                return
+            if time.monotonic() > limit:
+                raise DemoError(f"the demo ran out of time waiting for {what}")
+            time.sleep(0.1)
+
+    def _print_arrivals(self) -> None:
+        records = self.sandbox.messages()
+        for record in records[self.shown:]:
+            self._print_message(record)
+        self.shown = len(records)
+
+    def _print_message(self, record: dict) -> None:
+        from sqlalchemy import select
+
+        from connector.extensions import db
+        from connector.messaging import catalogue
+        from connector.models import ShortLink
+
+        payload = record["payload"]
+        template = payload.get("template") or {}
+        name, language = template.get("name"), (template.get("language") or {}).get("code")
+        params, header, links = {}, None, []
+        for component in template.get("components", []):
+            if component["type"] == "body":
+                params = {p["parameter_name"]: p.get("text") for p in component.get("parameters", [])}
+            elif component["type"] == "header":
+                for parameter in component.get("parameters", []):
+                    header = parameter.get(parameter.get("type"), {})
+            elif component["type"] == "button" and component.get("sub_type") == "url":
+                links.append(component["parameters"][0]["text"])
+        at = time.monotonic() - self.started
+        print(f"     ┌ {at:5.1f} s  WhatsApp to {payload['to']}: template {name} ({language})", flush=True)
+        try:
+            text = catalogue.preview_text(catalogue.load_catalogue().get(name), language, params)
+        except Exception as error:  # the demo prints what it can; the sandbox already validated the payload
+            text = f"(no preview: {error})"
+        for line in text.splitlines():
+            print(f"     │ {line}")
+        if header:
+            print(f"     │ document {header.get('filename')}: {header.get('link')}")
+        for code in links:
+            target = db.session.scalars(select(ShortLink.target_url).where(ShortLink.code == code)).first()
+            print(f"     │ link {self.base_url}/l/{code} → {target}")
+        print("     └", flush=True)
 
 
-def _print_message(record: dict) -> None:
-    payload = record["payload"]
-    template = payload.get("template", {})
-    print(f"     ┌ WhatsApp to {payload['to']}  wamid {record['wamid'][:24]}…")
-    print(f"     │ template {template.get('name')} ({template.get('language', {}).get('code')})")
-    for component in template.get("components", []):
-        values = [p.get("text") or p.get("type") for p in component.get("parameters", [])]
-        label = component["type"] if component["type"] != "button" else f"button {component.get('index')} url suffix"
-        print(f"     │ {label}: {', '.join(map(str, values))}")
-    print("     └")
+def select_cart(shop_id: int):
+    from sqlalchemy import select
+
+    from connector.models import Cart
+
+    return select(Cart).where(Cart.shop_id == shop_id)
+
+
+def select_order(shop_id: int):
+    from sqlalchemy import select
+
+    from connector.models import OrderRecord
+
+    return select(OrderRecord).where(OrderRecord.shop_id == shop_id)
+
+
+def select_key(shop_id: int, key: str):
+    from sqlalchemy import select
+
+    from connector.models import Message
+
+    return select(Message).where(Message.shop_id == shop_id, Message.idempotency_key == key)
+
+
+def select_sent(shop_id: int):
+    from sqlalchemy import select
+
+    from connector.models import Message
+
+    return select(Message).where(Message.shop_id == shop_id, Message.sent_at.is_not(None)).order_by(Message.id)
 
 
 def _say(step: str, text: str) -> None:

@@ -5,6 +5,8 @@ step at once, each a marketing template row due ``delays_seconds[i]`` after the 
 started (1 h, 24 h, 72 h by default), key ``cart:{cart_id}:step:{n}``. The dispatcher wakes
 for each when it is due. Only the last step carries the discount (the admin's fixed code,
 ``automations.abandoned_cart.discount_code`` + ``discount_value``), and only if one is set.
+With ``discount_source = "unique"`` the code is made per cart through the store's API, with
+the fixed code as the fallback (``connector.automations.discounts``).
 Every step links (a tracked short link) to a prefilled cart with exactly the cart's lines.
 
 The sequence stops — its queued rows become ``cancelled`` with a reason — when:
@@ -86,23 +88,27 @@ def on_checkout_updated(shop_id: int, event: CheckoutUpdated) -> None:
 
 
 def _schedule(shop: Shop, contact: Contact, cart: Cart, event: CheckoutUpdated, options: dict) -> None:
+    from connector.automations.discounts import discount_for
+
     delays = [float(seconds) for seconds in options["delays_seconds"]]
-    code, value = options.get("discount_code"), options.get("discount_value")
     started = cart.created_at
     for step, delay in enumerate(delays, start=1):
         last = step == len(delays)
-        discount = code if last and code and value else None
+        key = f"cart:{cart.id}:step:{step}"
+        existing = db.session.scalar(select(Message).where(Message.shop_id == shop.id, Message.idempotency_key == key))
+        if existing is not None:
+            # the cart changed since the step was queued: its link must still open the cart as it is now
+            code = ((existing.content or {}).get("body") or {}).get("discount_code")
+            _retarget(shop, key, cart_url(shop, cart.lines, discount=code, fallback=event.recovery_url),
+                      existing.template_name)
+            continue
+        # the store's API is asked for a unique code only when the last step is first queued
+        discount = discount_for(shop, cart, options) if last else None
         template = "cart_reminder_discount" if discount else ("cart_reminder_1" if step == 1 else "cart_reminder_2")
         params = {"customer_name": first_name(contact, event.customer.first_name or "👋"), "shop_name": shop.name or shop.domain}
         if discount:
-            params.update(discount_code=discount, discount_value=value)
-        key = f"cart:{cart.id}:step:{step}"
-        target = cart_url(shop, cart.lines, discount=discount, fallback=event.recovery_url)
-        existing = db.session.scalar(select(Message.id).where(Message.shop_id == shop.id, Message.idempotency_key == key))
-        if existing is not None:
-            # the cart changed since the step was queued: its link must still open the cart as it is now
-            _retarget(shop, key, target, template)
-            continue
+            params.update(discount_code=discount.code, discount_value=discount.value)
+        target = cart_url(shop, cart.lines, discount=discount.code if discount else None, fallback=event.recovery_url)
         queue_template(shop=shop, contact=contact, automation=AUTOMATION, template=template, key=key, params=params,
                        links=[target], due_at=max(utcnow(), started + timedelta(seconds=delay)))
 

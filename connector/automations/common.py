@@ -31,6 +31,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "delays_seconds": [3600, 24 * 3600, 72 * 3600],
         "discount_code": None,  # fixed code the admin sets; shown in the last step only
         "discount_value": None,  # what the code gives, as the shopper reads it ("10%")
+        "discount_source": "fixed",  # or "unique": a single-use code per cart through the store's API
+        "discount_percent": 10,  # the unique code's percentage off
+        "discount_valid_days": 7,  # how long a unique code works
         "quiet_after_order_seconds": 24 * 3600,
     },
     "back_in_stock": {"enabled": True, "batch_multiple": 1.0, "untracked_batch_size": 50,

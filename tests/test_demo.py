@@ -1,0 +1,32 @@
+"""`connector demo` runs the whole story in a fresh process, on embedded defaults, and exits 0."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STORY_TEMPLATES = ("cart_reminder_1", "cart_reminder_2", "order_confirmation", "shipping_shipped",
+                   "shipping_out_for_delivery", "shipping_delivered", "back_in_stock")
+
+
+def test_demo_tells_the_whole_story_and_prints_the_funnel(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CONNECTOR_INSTANCE_PATH")}
+    script = Path(sys.executable).parent / "connector"  # the installed console script, as `make demo` runs it
+    command = [str(script), "demo"] if script.exists() else \
+        [sys.executable, "-c", "import sys; from connector.cli import main; sys.argv = ['connector', 'demo']; main()"]
+    done = subprocess.run(command, cwd=tmp_path,
+                          env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=90)
+    out = done.stdout
+    assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
+    for template in STORY_TEMPLATES:  # each printed as it reached the sandbox
+        assert f"template {template} (de)" in out, template
+    assert out.count("WhatsApp to +4915123456789") == 7
+    assert "cart_reminder_discount: cancelled (converted)" in out  # the purchase stopped the sequence
+    assert "application/pdf" in out
+    funnel = out[out.index("automation           triggered"):]
+    rows = {line.split()[0]: line.split()[1:] for line in funnel.splitlines()[1:5]}
+    assert rows["abandoned_cart"][:6] == ["3", "2", "2", "2", "1", "1"] and rows["abandoned_cart"][6] == "57.20"
+    assert rows["shipping_updates"][:2] == ["3", "3"] and rows["back_in_stock"][:2] == ["1", "1"]
