@@ -3,8 +3,9 @@
 Both endpoints are served by the same gunicorn (the Procfile's `web` settings: sync workers,
 one per core) on the same app; the load generator runs in this process (aiohttp). Measured:
 
-  - max throughput of each endpoint with 16 concurrent connections (closed loop, 5 s each),
-    and ``ratio_to_bare`` = webhook / bare;
+  - max throughput of each endpoint (closed loop, 5 s each: wrk with 32 connections when it
+    is installed, else this process's aiohttp client with 16), and ``ratio_to_bare`` =
+    webhook / bare;
   - latency of the webhook endpoint at a fixed 1,000 req/s (open loop: requests start on a
     schedule, whether or not earlier ones have finished), 10 s: ``p50_ms``, ``p99_ms``;
   - durability: after the run, every webhook answered "accepted" must be a committed receipt
@@ -26,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import statistics
@@ -105,6 +107,24 @@ def count_receipts(env: dict[str, str]) -> int:
         return db.session.scalar(select(func.count()).select_from(WebhookReceipt))
 
 
+#: every request a new delivery: a unique X-Shopify-Event-Id per thread and request
+WRK_SCRIPT = r"""
+local counter = 0
+local body = io.open(os.getenv("BENCH_BODY"), "rb"):read("*a")
+local base = {}
+for name, value in string.gmatch(os.getenv("BENCH_HEADERS"), '"([^"]+)": "([^"]*)"') do base[name] = value end
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("prefix", "wrk" .. threads .. "-" .. os.time()) end
+function request()
+  counter = counter + 1
+  local headers = {}
+  for k, v in pairs(base) do headers[k] = v end
+  headers["X-Shopify-Event-Id"] = prefix .. "-" .. counter  -- prefix: set per thread in setup()
+  return wrk.format("POST", nil, headers, body)
+end
+"""
+
+
 class Load:
     def __init__(self, base_url: str, body: bytes):
         from integrations.shopify.webhooks import sign
@@ -129,6 +149,25 @@ class Load:
         if path == "/webhooks/shopify" and status == 200 and b"accepted" in text:
             self.accepted += 1
         return status, time.perf_counter() - started
+
+    def wrk(self, path: str, seconds: float, workdir: str, connections: int = 32) -> dict:
+        """Closed loop with wrk (C, far cheaper per request than this process's Python client)."""
+        body_file = Path(workdir) / "body.json"
+        body_file.write_bytes(self.body)
+        script = Path(workdir) / "ingest.lua"
+        script.write_text(WRK_SCRIPT)
+        headers = {k: v for k, v in self._headers().items() if k != "X-Shopify-Event-Id"}
+        env = {**os.environ, "BENCH_BODY": str(body_file), "BENCH_HEADERS": json.dumps(headers)}
+        out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", str(script),
+                              self.base_url + path], capture_output=True, text=True, env=env, check=True).stdout
+        requests = int(re.search(r"(\d+) requests in", out).group(1))
+        failed = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        failed_count = int(failed.group(1)) if failed else 0
+        if path == "/webhooks/shopify":
+            self.accepted += requests - failed_count
+        return {"requests": requests, "errors": failed_count + (sum(map(int, errors.groups())) if errors else 0),
+                "req_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))}
 
     async def closed_loop(self, path: str, seconds: float, concurrency: int = 16) -> dict:
         done, errors = 0, 0
@@ -181,6 +220,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4,
+                        help="gunicorn threads per worker, as in the Procfile (1 = sync workers)")
     parser.add_argument("--body-bytes", type=int, default=5000)
     args = parser.parse_args()
 
@@ -210,7 +251,8 @@ def main() -> int:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--bind", f"127.0.0.1:{port}",
+            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", str(args.threads),
+             "--bind", f"127.0.0.1:{port}",
              "--timeout", "30", "--log-level", "warning", "bench.ingest_app:app"],
             cwd=ROOT, env={**os.environ, **env})
         deadline = time.monotonic() + 20
@@ -220,13 +262,19 @@ def main() -> int:
             time.sleep(0.1)
         load = Load(f"http://127.0.0.1:{port}", body_of_size(args.body_bytes))
 
+        use_wrk = shutil.which("wrk") is not None
+
         async def run() -> dict:
             await load.closed_loop("/bench/bare", 1.0)  # warm-up: imports, pools, connections
             await load.closed_loop("/webhooks/shopify", 1.0)
-            bare = await load.closed_loop("/bench/bare", 5.0)
-            webhook = await load.closed_loop("/webhooks/shopify", 5.0)
+            if use_wrk:
+                bare = load.wrk("/bench/bare", 5.0, workdir)
+                webhook = load.wrk("/webhooks/shopify", 5.0, workdir)
+            else:
+                bare = await load.closed_loop("/bench/bare", 5.0)
+                webhook = await load.closed_loop("/webhooks/shopify", 5.0)
             paced = await load.open_loop("/webhooks/shopify", args.rate, args.seconds)
-            return {"bare": bare, "webhook": webhook, "paced": paced}
+            return {"bare": bare, "webhook": webhook, "paced": paced, "client": "wrk" if use_wrk else "aiohttp"}
 
         figures = asyncio.run(run())
         durable = count_receipts(env)
@@ -246,7 +294,7 @@ def main() -> int:
           f"p99 {paced['p99_ms']} ms, max {paced['max_ms']} ms, {paced['errors']} errors")
     print(f"acknowledged {load.accepted}, durable receipts {durable}")
     print(json.dumps({
-        "benchmark": "ingest", "database": db_url.split(":")[0].split("+")[0], "workers": args.workers,
+        "benchmark": "ingest", "closed_loop_client": figures["client"], "database": db_url.split(":")[0].split("+")[0], "workers": args.workers, "threads": args.threads,
         "body_bytes": len(load.body), "bare_req_per_s": figures["bare"]["req_per_s"],
         "webhook_req_per_s": figures["webhook"]["req_per_s"], "ratio_to_bare": round(ratio, 3),
         "rate": args.rate, "achieved_req_per_s": paced["achieved_req_per_s"], "p50_ms": paced["p50_ms"],
