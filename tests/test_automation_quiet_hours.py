@@ -8,6 +8,7 @@ deferred due time and running the wake-up job RQ holds for that moment.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -57,7 +58,7 @@ def test_cart_reminder_at_night_is_deferred_then_delivered_after_quiet_hours(ctx
     # RQ holds the dispatcher's wake-up for the first second after the deferred due time
     registry = ScheduledJobRegistry(queue=get_queue(SEND))
     wake_ups = {job_id: registry.get_scheduled_time(job_id) for job_id in registry.get_job_ids()}
-    due_second = int(step.due_at.timestamp()) + 1
+    due_second = math.ceil(step.due_at.timestamp())  # the first whole second not before the due time
     assert wake_ups == {f"dispatch-{shop.id}-at-{due_second}": datetime.fromtimestamp(due_second, timezone.utc)}
 
     # morning comes: the dispatcher's clock reaches the due time, and the wake-up job runs

@@ -9,6 +9,7 @@ brings unfinished work back.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -48,7 +49,7 @@ def kick_dispatcher(shop_id: int, at: datetime | None = None) -> None:
     from connector.messaging.dispatcher import KICK_TTL_SECONDS, kick_key
 
     if at is not None and at > utcnow():
-        second = int(at.timestamp()) + 1
+        second = math.ceil(at.timestamp())  # RQ schedules whole seconds: the first one not before `at`
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900, job_id=f"dispatch-{shop_id}-at-{second}",
                 at=datetime.fromtimestamp(second, at.tzinfo), unique=True)
         return

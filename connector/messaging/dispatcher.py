@@ -53,6 +53,8 @@ MAX_BACKOFF_SECONDS = 900
 #: a dispatcher hands the worker back after this long and re-kicks itself
 TIME_BUDGET_SECONDS = 240.0
 FLUSH_EVERY = 200
+#: a dispatcher with nothing due waits this long for the next row instead of exiting
+LINGER_SECONDS = 2.0
 
 M = Message.__table__
 
@@ -201,6 +203,12 @@ class Dispatcher:
                         await asyncio.wait(inflight)
                         self._flush()
                         continue
+                    soon = self._seconds_until_next_due()
+                    if soon is not None and soon <= LINGER_SECONDS:
+                        # due in a moment: waiting here beats a scheduled wake-up (whole seconds,
+                        # polled each second: up to 2 s late)
+                        await asyncio.sleep(max(soon, 0.01))
+                        continue
                     break
                 self.keep_lock()
                 to_send = self._judge(claimed)
@@ -239,6 +247,13 @@ class Dispatcher:
             self._results.append(("error", row, error, rule))
         else:
             self._results.append(("sent", row, result.wamid, counts))
+
+    def _seconds_until_next_due(self) -> float | None:
+        if time.monotonic() - self._started > self.time_budget - LINGER_SECONDS:
+            return None
+        due = next_due_at(self.shop_id)
+        db.session.commit()
+        return None if due is None else (due - utcnow()).total_seconds()
 
     # -- consent withdrawn mid-batch (a STOP while the batch is paced out) ------------------------
 
