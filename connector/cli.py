@@ -96,11 +96,13 @@ def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throu
 # -- shops and numbers -------------------------------------------------------------------------
 
 def _register_groups() -> None:
+    from connector.cli_contacts import contacts_group
     from connector.cli_funnel import funnel_command
     from connector.cli_templates import templates_group
 
     cli.add_command(templates_group)
     cli.add_command(funnel_command)
+    cli.add_command(contacts_group)
 
 
 _register_groups()

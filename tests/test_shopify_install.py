@@ -247,3 +247,26 @@ def test_a_refused_subscription_says_what_to_do(ctx, fake_shopify, public_app_ur
                                                 "--access-token", "shpat_not_issued"])
     assert result.exit_code == 1
     assert "NOT created" in result.output and "connector shops subscribe" in result.output
+
+
+def test_data_exports_are_listed_and_served_only_to_their_own_shop(client, fake_shopify):
+    from connector.models import DataExport
+
+    headers = {"Authorization": f"Bearer {fake_shopify.session_token()}"}
+    assert client.get("/admin/api/shop", headers=headers).status_code == 200
+    own = _shop(fake_shopify.shop_domain)
+    other = Shop(platform="shopify", domain="other.myshopify.com", settings={})
+    db.session.add(other)
+    db.session.flush()
+    mine = DataExport(shop_id=own.id, request_ref="dr-1", content='{"contacts": [1]}')
+    theirs = DataExport(shop_id=other.id, request_ref="dr-2", content='{"contacts": [2]}')
+    db.session.add_all([mine, theirs])
+    db.session.commit()
+
+    listing = client.get("/admin/api/data-exports", headers=headers).get_json()["exports"]
+    assert [row["request_ref"] for row in listing] == ["dr-1"]
+    download = client.get(f"/admin/api/data-exports/{mine.id}", headers=headers)
+    assert download.status_code == 200 and download.get_json() == {"contacts": [1]}
+    assert download.headers["Cache-Control"] == "no-store"
+    assert client.get(f"/admin/api/data-exports/{theirs.id}", headers=headers).status_code == 404
+    assert client.get(f"/admin/api/data-exports/{mine.id}").status_code == 401

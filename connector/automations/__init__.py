@@ -17,6 +17,8 @@ from sqlalchemy import select
 
 from connector.events import (
     CheckoutUpdated,
+    CustomerDataRequest,
+    CustomerRedact,
     FulfillmentUpdated,
     InboundMessage,
     MarketingPreferenceChanged,
@@ -34,6 +36,7 @@ from connector.extensions import db
 from connector.messaging.inbound import apply_marketing_preference, record_inbound
 from connector.messaging.statuses import apply_status
 from connector.models import WebhookReceipt, WhatsAppAccount
+from connector.privacy import handle_customer_redact, handle_data_request
 from connector.stores import process_store_receipt
 from connector.stores.lifecycle import record_stock, redact_shop, uninstall_shop
 from integrations.whatsapp import webhooks as whatsapp_webhooks
@@ -53,6 +56,8 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     OrderPaid: (orders.on_order_paid,),
     OrderCancelled: (orders.on_order_cancelled,),
     FulfillmentUpdated: (shipping.on_fulfillment_updated,),
+    CustomerRedact: (handle_customer_redact,),
+    CustomerDataRequest: (handle_data_request,),
 }
 
 

@@ -81,6 +81,12 @@ def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: 
         contact.locale = customer.locale[:16]
     if name and not contact.name:
         contact.name = name[:255]
+    if customer.platform_customer_id and not contact.platform_customer_id:
+        contact.platform_customer_id = customer.platform_customer_id[:64]
+    if customer.email and not contact.email_hash:
+        from connector.privacy import email_hash
+
+        contact.email_hash = email_hash(customer.email)
     if transactional_source and contact.transactional_consent in (CONSENT_NONE, CONSENT_PENDING):
         contact.transactional_consent = CONSENT_GRANTED
         contact.transactional_consent_at = now

@@ -217,10 +217,16 @@ def sweep() -> dict:
         from connector.optin import expire_pending
 
         expired_optins = expire_pending(now)
-        # 5. platform catch-up (WooCommerce never retries a failed webhook)
+        # 5. privacy retention (message bodies, webhook bodies, exports, uninstalled shops), hourly
+        purged = None
+        if get_redis().set("connector:privacy:purge", 1, nx=True, ex=3600):
+            from connector.privacy import purge_expired
+
+            purged = purge_expired(now)
+        # 6. platform catch-up (WooCommerce never retries a failed webhook)
         from connector.stores.woocommerce import schedule_catchups
 
         catchups = schedule_catchups()
-        return {"catchups": catchups, "expired_optins": expired_optins, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
+        return {"catchups": catchups, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
     finally:
         schedule_sweep(delay_seconds=config.sweep_interval_seconds)

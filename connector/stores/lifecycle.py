@@ -52,8 +52,10 @@ def redact_shop(shop_id: int, event: ShopRedact) -> None:
         update(WebhookReceipt).where(WebhookReceipt.shop_id == shop_id, WebhookReceipt.topic == "shop/redact")
         .values(shop_id=None))
     db.session.execute(delete(WebhookReceipt).where(WebhookReceipt.shop_id == shop_id))
-    db.session.delete(shop)
-    db.session.flush()
+    # a Core DELETE: the database cascades to every table; session.delete() would first try to
+    # set whatsapp_accounts.shop_id to NULL, which the column refuses
+    db.session.execute(delete(Shop).where(Shop.id == shop_id))
+    db.session.expunge(shop)
     from connector.web.webhooks import forget_cached_shops
 
     forget_cached_shops()  # this process's; others notice on their next insert

@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from sqlalchemy import select
 
 from connector.extensions import db, settings
-from connector.models import Shop
+from connector.models import DataExport, Shop
 from connector.stores import shopify as shopify_store
 from integrations.shopify import client as shopify_client
 from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
@@ -88,3 +88,27 @@ def shop_overview():
                      "messaging_limit": account.messaging_limit if account else None},
         "sending": {"paused": shop.is_sending_paused, "reason": shop.sending_paused_reason},
     }
+
+
+@bp.get("/api/data-exports")
+@session_required
+def data_exports():
+    """The customer data exports made for this shop (Shopify data requests, `connector contacts export`)."""
+    rows = db.session.execute(
+        select(DataExport.id, DataExport.request_ref, DataExport.created_at)
+        .where(DataExport.shop_id == g.shop.id).order_by(DataExport.id.desc()).limit(100)).all()
+    return {"exports": [{"id": r.id, "request_ref": r.request_ref, "created_at": r.created_at.isoformat()}
+                        for r in rows]}
+
+
+@bp.get("/api/data-exports/<int:export_id>")
+@session_required
+def data_export(export_id: int):
+    export = db.session.scalars(select(DataExport).where(DataExport.id == export_id,
+                                                         DataExport.shop_id == g.shop.id)).first()
+    if export is None:  # another shop's export is as absent as a missing one
+        return jsonify(error="not_found", message="no such export"), 404
+    response = current_app.response_class(export.content, mimetype="application/json")
+    response.headers["Content-Disposition"] = f'attachment; filename="customer-export-{export.id}.json"'
+    response.headers["Cache-Control"] = "no-store"
+    return response

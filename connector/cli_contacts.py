@@ -1,0 +1,81 @@
+"""``connector contacts export|forget``: a customer's data export and their erasure, by hand.
+
+The same work as Shopify's ``customers/data_request`` and ``customers/redact``
+(``connector.privacy``), for requests that reach the merchant another way (WooCommerce
+never sends either) or for a shopper who asks on WhatsApp.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import AppGroup
+
+from connector.cli import _fail, needs_schema
+
+
+@click.group("contacts", cls=AppGroup)
+def contacts_group() -> None:
+    """Shoppers' personal data: export and erasure (GDPR)."""
+
+
+def _who(command):
+    command = click.option("--customer-id", default=None, help="The store's customer id.")(command)
+    command = click.option("--email", default=None, help="The customer's email address.")(command)
+    command = click.option("--phone", default=None, help="Phone number (national numbers use the shop's country).")(command)
+    return click.option("--shop", "shop_ref", required=True, help="Shop id, domain or key.")(command)
+
+
+def _resolve(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None):
+    from connector.privacy import find_contacts
+    from connector.shops import ShopError, find_shop
+
+    if sum(value is not None for value in (phone, email, customer_id)) != 1:
+        _fail(click.UsageError("give exactly one of --phone, --email, --customer-id"))
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    return shop, find_contacts(shop.id, customer_id=customer_id, phone=phone, email=email)
+
+
+@contacts_group.command("export")
+@_who
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Write the JSON here (default: standard output).")
+@needs_schema
+def export_command(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None,
+                   output: str | None) -> None:
+    """Everything held about one customer, as JSON (also kept, encrypted, for the merchant)."""
+    from connector.extensions import db
+    from connector.privacy import export_customer
+
+    shop, contacts = _resolve(shop_ref, phone, email, customer_id)
+    export = export_customer(shop, contacts, request_ref="cli", phone=phone, email=email, customer_id=customer_id)
+    db.session.commit()
+    text = json.dumps(json.loads(export.content), indent=2, sort_keys=True, ensure_ascii=False)
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+        click.echo(f"export {export.id}: {len(contacts)} contact(s) written to {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@contacts_group.command("forget")
+@_who
+@click.option("--yes", is_flag=True, help="Confirm: the erasure cannot be undone.")
+@needs_schema
+def forget_command(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None, yes: bool) -> None:
+    """Erase one customer's personal data everywhere, keeping anonymous counts."""
+    from connector.extensions import db
+    from connector.privacy import forget_contacts
+
+    shop, contacts = _resolve(shop_ref, phone, email, customer_id)
+    if not yes:
+        _fail(click.UsageError(f"this erases {len(contacts)} contact(s) of shop {shop.id} for good: add --yes"))
+    counts = forget_contacts(shop, contacts, phone=phone, email=email, customer_id=customer_id)
+    db.session.commit()
+    click.echo(f"shop {shop.id}: forgot {len(contacts)} contact(s); " +
+               ", ".join(f"{name}={count}" for name, count in counts.items() if name != "contacts"))
