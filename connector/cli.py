@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 
@@ -18,29 +17,11 @@ def cli() -> None:
     """WhatsApp commerce connector for Shopify and WooCommerce."""
 
 
+from connector.cli_common import _fail, needs_schema  # noqa: E402  (shared with the other command modules)
+
+
 def main() -> None:
     cli(prog_name="connector")
-
-
-def _fail(error: Exception) -> None:
-    click.echo(f"error: {error}", err=True)
-    sys.exit(2)
-
-
-def needs_schema(command):
-    """Commands that read or write tables say what to do when the database is still empty."""
-
-    @functools.wraps(command)
-    def run(*args, **kwargs):
-        from sqlalchemy import inspect
-
-        from connector.extensions import db
-
-        if not inspect(db.engine).has_table("shops"):
-            _fail(RuntimeError("the database has no tables yet: run `connector db upgrade` first"))
-        return command(*args, **kwargs)
-
-    return run
 
 
 # -- processes ---------------------------------------------------------------------------------

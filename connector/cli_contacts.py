@@ -12,7 +12,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from connector.cli import _fail, needs_schema
+from connector.cli_common import _fail, needs_schema
 
 
 @click.group("contacts", cls=AppGroup)

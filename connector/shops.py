@@ -111,6 +111,7 @@ def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id
     if messaging_limit != "keep":
         account.messaging_limit = messaging_limit
     db.session.commit()
+    _wake(shop)  # messages that waited for a number go now
     return account
 
 
@@ -119,3 +120,10 @@ def resume_sending(shop: Shop) -> None:
     shop.sending_paused_reason = None
     shop.updated_at = utcnow()
     db.session.commit()
+    _wake(shop)
+
+
+def _wake(shop: Shop) -> None:
+    from connector.jobs import kick_dispatcher
+
+    kick_dispatcher(shop.id)

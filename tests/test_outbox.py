@@ -48,3 +48,26 @@ def test_same_idempotency_key_sends_once(ctx, drain, sandbox):
     drain(lambda: True)
     assert len(sandbox.messages()) == 1
     assert db.session.scalar(select(func.count()).select_from(Message)) == 1
+
+
+def test_a_shop_without_a_number_does_not_spin_its_dispatcher(ctx, run_worker):
+    """Due messages of a shop that cannot send (no WhatsApp number yet) wait without a job loop,
+    and go out once the number is set."""
+    from connector.jobs.queues import SEND, get_queue
+    from connector.models import Shop, WhatsAppAccount
+    from connector.shops import set_whatsapp
+
+    shop = make_shop()
+    contact = make_contact(shop)
+    db.session.execute(WhatsAppAccount.__table__.delete())
+    db.session.commit()
+    message = order_confirmation(shop, contact).message
+    run_worker()  # would never return if the dispatcher kept re-enqueueing itself
+    assert get_queue(SEND).count == 0 and len(get_queue(SEND).scheduled_job_registry) == 0
+    assert db.session.get(Message, message.id).status == MessageStatus.QUEUED
+
+    set_whatsapp(db.session.get(Shop, shop.id), phone_number_id="1000001", access_token="EAAG-test-token")
+    run_worker()
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status in (MessageStatus.SENT, MessageStatus.DELIVERED,
+                                                         MessageStatus.READ)

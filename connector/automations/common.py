@@ -17,7 +17,7 @@ from connector.extensions import db
 from connector.messaging import catalogue
 from connector.messaging.outbox import QueuedMessage, queue_message
 from connector.models import Contact, Shop, utcnow
-from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING
+from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
 from connector.phones import InvalidPhoneError, normalise
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def is_enabled(shop: Shop, name: str) -> bool:
 
 
 def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: str | None = None,
-                now: datetime | None = None) -> Contact | None:
+                now: datetime | None = None, consent_text: str | None = None) -> Contact | None:
     """The shop's contact for ``customer.phone`` (found or created), or None without a phone.
 
     ``transactional_source``: the customer gave this phone for *this order*, which is
@@ -87,14 +87,17 @@ def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: 
         from connector.privacy import email_hash
 
         contact.email_hash = email_hash(customer.email)
+    from connector import consent
+
     if transactional_source and contact.transactional_consent in (CONSENT_NONE, CONSENT_PENDING):
-        contact.transactional_consent = CONSENT_GRANTED
-        contact.transactional_consent_at = now
-        contact.transactional_consent_source = transactional_source
-    if customer.whatsapp_opt_in and contact.marketing_consent == CONSENT_NONE:
-        contact.marketing_consent = CONSENT_PENDING
-        contact.marketing_consent_at = now
-        contact.marketing_consent_source = "checkout_checkbox"
+        consent.record(contact, consent.TRANSACTIONAL, CONSENT_GRANTED, transactional_source, at=now)
+    consent.from_platform(contact, customer.platform_marketing_consent, platform=shop.platform, at=now)
+    if customer.whatsapp_opt_in and contact.marketing_consent in (CONSENT_NONE, CONSENT_REVOKED):
+        # ticked at checkout: a storefront opt-in, so it waits for the shopper's YES (double opt-in)
+        from connector.optin import request_opt_in
+
+        request_opt_in(shop, contact, source="checkout_checkbox", at=now,
+                       text_shown=consent_text or "WhatsApp opt-in checkbox at checkout (text not reported)")
     db.session.flush()
     return contact
 

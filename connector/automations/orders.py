@@ -63,7 +63,8 @@ def on_order_cancelled(shop_id: int, event: OrderCancelled) -> None:
 
 
 def _record(shop: Shop, order: Order):
-    contact = contact_for(shop, order.customer, transactional_source="order")
+    contact = contact_for(shop, order.customer, transactional_source="order",
+                          consent_text=(order.note_attributes or {}).get("_wcc_consent_text"))
     attribution.record_order(shop, order, contact)
     carts.stop_for_order(shop, order, contact)
     db.session.commit()

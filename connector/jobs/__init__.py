@@ -18,7 +18,7 @@ from sqlalchemy import func, or_, select, update
 
 from connector.extensions import db, get_redis, settings
 from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue
-from connector.models import Message, MessageStatus, WebhookReceipt, utcnow
+from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ def dispatch_outbox(shop_id: int) -> dict:
                            retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds)
     if report.out_of_time:
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900)
-    elif not report.paused:
+    elif not report.paused and not report.idle:  # a shop that cannot send is woken by `whatsapp set`
         due = next_due_at(shop_id)
         if due is not None:
             kick_dispatcher(shop_id, at=due)
@@ -196,7 +196,11 @@ def sweep() -> dict:
             log.warning("sweep.requeued_in_doubt", extra={"count": len(requeued)})
         # 2. shops with due messages: make sure a dispatcher is coming
         shops = db.session.scalars(
-            select(Message.shop_id).where(Message.status == MessageStatus.QUEUED, Message.due_at <= now).distinct()
+            select(Message.shop_id).distinct()
+            .join(Shop, Shop.id == Message.shop_id)
+            .join(WhatsAppAccount, WhatsAppAccount.shop_id == Message.shop_id)
+            .where(Message.status == MessageStatus.QUEUED, Message.due_at <= now, Shop.is_active.is_(True),
+                   Shop.sending_paused_at.is_(None))
         ).all()
         for shop_id in shops:
             kick_dispatcher(shop_id)

@@ -77,12 +77,15 @@ class DispatchReport:
     retried: int = 0
     in_doubt: int = 0
     paused: bool = False
+    #: the shop cannot send at all (inactive, no WhatsApp number): nothing to reschedule
+    idle: bool = False
     out_of_time: bool = False
 
     def add(self, other: "DispatchReport") -> None:
         for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried", "in_doubt"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paused |= other.paused
+        self.idle |= other.idle
         self.out_of_time |= other.out_of_time
 
 
@@ -162,6 +165,7 @@ class Dispatcher:
         account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == self.shop_id)).first()
         if shop is None or not shop.is_active or account is None:
             log.info("dispatch.skipped", extra={"shop_id": self.shop_id, "reason": "no_active_shop_or_number"})
+            self.report.idle = True
             return self.report
         if shop.is_sending_paused:
             log.info("dispatch.skipped", extra={"shop_id": self.shop_id, "reason": "sending_paused"})
