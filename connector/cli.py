@@ -120,6 +120,30 @@ def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, su
         _subscribe_shopify(shop)
 
 
+@shops_group.command("plugin-settings")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
+@needs_schema
+def shops_plugin_settings(shop_ref: str) -> None:
+    """What to enter in the WordPress plugin's settings page (includes the shared secret)."""
+    from connector.extensions import settings
+    from connector.shops import ShopError, find_shop
+    from connector.extensions import db
+    from connector.stores.woocommerce import new_webhook_secret
+
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    if shop.platform != "woocommerce":
+        _fail(ShopError("only WooCommerce stores use the WordPress plugin"))
+    if not shop.credentials.get("webhook_secret"):  # the set-up job would make the same one
+        shop.credentials = {**shop.credentials, "webhook_secret": new_webhook_secret()}
+        db.session.commit()
+    click.echo(f"Connector URL: {settings().app_url}")
+    click.echo(f"Store key:     {shop.shop_key}")
+    click.echo(f"Shared secret: {shop.credentials['webhook_secret']}")
+
+
 @shops_group.command("subscribe")
 @click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
 @needs_schema

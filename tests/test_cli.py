@@ -378,3 +378,21 @@ def test_outbox_unknown_shop_exits_2(run):
     assert "no shop 'unknown'" in result.output
     result = run("outbox", "--shop", "unknown", "--json")
     assert result.exit_code == 2
+
+
+
+def test_plugin_settings_show_what_the_wordpress_plugin_needs(run):
+    from connector.models import Shop
+
+    assert run("shops", "add", "woocommerce", "--url", "https://store.example", "--consumer-key", "ck_1",
+               "--consumer-secret", "cs_1").exit_code == 0
+    result = run("shops", "plugin-settings", "--shop", "https://store.example")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    shop = db.session.scalars(select(Shop)).one()
+    assert f"Store key:     {shop.shop_key}" in result.output
+    assert f"Shared secret: {shop.credentials['webhook_secret']}" in result.output
+    assert shop.shop_key == shop.shop_key.lower()  # survives WordPress's sanitize_key()
+    again = run("shops", "plugin-settings", "--shop", shop.shop_key)
+    assert again.output == result.output  # the secret is made once
+    assert run("shops", "plugin-settings", "--shop", "nope").exit_code == 2

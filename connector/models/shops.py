@@ -16,8 +16,12 @@ PLATFORMS = ("shopify", "woocommerce", "demo")
 
 
 def new_shop_key() -> str:
-    """The unguessable public key of a shop, used in webhook and storefront URLs."""
-    return secrets.token_urlsafe(18)
+    """The unguessable public key of a shop, used in webhook and storefront URLs.
+
+    Lowercase hex (96 random bits): it survives tools that lowercase what they store, such
+    as WordPress's ``sanitize_key``, and URLs of any case-folding proxy.
+    """
+    return secrets.token_hex(12)
 
 
 class Shop(Timestamps, Base):

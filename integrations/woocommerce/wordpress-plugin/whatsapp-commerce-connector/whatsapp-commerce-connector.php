@@ -97,7 +97,7 @@ function wcc_sanitize_settings( $input ) {
 	$secret = isset( $input['shared_secret'] ) ? trim( (string) $input['shared_secret'] ) : '';
 	return array(
 		'connector_url' => $url,
-		'store_key'     => sanitize_key( isset( $input['store_key'] ) ? $input['store_key'] : '' ),
+		'store_key'     => sanitize_text_field( isset( $input['store_key'] ) ? $input['store_key'] : '' ), // keys are case-sensitive: not sanitize_key()
 		// An empty field keeps the stored secret, so it never has to be echoed back.
 		'shared_secret' => '' === $secret ? $old['shared_secret'] : $secret,
 	);
