@@ -71,3 +71,27 @@ def test_a_shop_without_a_number_does_not_spin_its_dispatcher(ctx, run_worker):
     db.session.expire_all()
     assert db.session.get(Message, message.id).status in (MessageStatus.SENT, MessageStatus.DELIVERED,
                                                          MessageStatus.READ)
+
+
+def test_a_dispatcher_steps_aside_for_other_shops_after_its_slice(ctx, monkeypatch):
+    """One worker, many shops: a busy shop's dispatcher hands the worker over once its minimum
+    slice is used and another shop's dispatcher is queued, and re-queues itself behind it."""
+    from connector.extensions import get_redis
+    from connector.messaging import dispatcher
+
+    monkeypatch.setattr(dispatcher, "MIN_SLICE_SECONDS", 0.0)
+    shop = make_shop(throughput=10)  # a claim takes 2 s of sending: 20 rows
+    contacts = [make_contact(shop, f"+49151300000{i:02d}") for i in range(25)]
+    for index, contact in enumerate(contacts):
+        order_confirmation(shop, contact, key=f"order:{index}:confirmation")
+    checks: list[bool] = []
+
+    def others_waiting() -> bool:
+        checks.append(True)
+        return True
+
+    report = dispatcher.dispatch_shop(shop.id, redis=get_redis(), lease_seconds=30, retry_base_seconds=1.0,
+                                      others_waiting=others_waiting)
+    assert report.out_of_time and checks
+    assert report.sent == 20  # its first claim, then it stepped aside with work left
+    assert get_redis().exists(dispatcher.kick_key(shop.id))  # and flagged itself to come back

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select, update
 
 from connector.extensions import db, get_redis, settings
-from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue
+from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue, get_queue
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount, utcnow
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,10 @@ def dispatch_outbox(shop_id: int) -> dict:
     from connector.messaging.dispatcher import dispatch_shop, next_due_at
 
     config = settings()
+    send_queue = get_queue(SEND)
     report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=config.send_lease_seconds,
-                           retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds)
+                           retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds,
+                           others_waiting=lambda: send_queue.count > 0)
     if report.out_of_time:
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900)
     elif not report.paused and not report.idle:  # a shop that cannot send is woken by `whatsapp set`

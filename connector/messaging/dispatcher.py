@@ -55,6 +55,8 @@ TIME_BUDGET_SECONDS = 240.0
 FLUSH_EVERY = 200
 #: a dispatcher with nothing due waits this long for the next row instead of exiting
 LINGER_SECONDS = 2.0
+#: a dispatcher keeps its worker at least this long before stepping aside for other shops
+MIN_SLICE_SECONDS = 2.0
 
 M = Message.__table__
 
@@ -90,7 +92,8 @@ class DispatchReport:
 
 
 def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_seconds: float,
-                  lock_seconds: int = 15, time_budget: float = TIME_BUDGET_SECONDS) -> DispatchReport:
+                  lock_seconds: int = 15, time_budget: float = TIME_BUDGET_SECONDS,
+                  others_waiting: Callable[[], bool] | None = None) -> DispatchReport:
     """Run the shop's dispatcher unless one is already running; it will see our work.
 
     The protocol: a caller marks work pending (the kick flag) before trying the lock. The
@@ -106,7 +109,8 @@ def dispatch_shop(shop_id: int, *, redis: Redis, lease_seconds: int, retry_base_
         try:
             redis.delete(kick_key(shop_id))
             report = Dispatcher(shop_id, lease_seconds=lease_seconds, retry_base_seconds=retry_base_seconds,
-                                time_budget=time_budget, keep_lock=_keeper(lock, lock_seconds), redis=redis).run()
+                                time_budget=time_budget, keep_lock=_keeper(lock, lock_seconds), redis=redis,
+                                others_waiting=others_waiting or (lambda: False)).run()
             total.add(report)
         finally:
             try:
@@ -158,6 +162,8 @@ class Dispatcher:
     batch_size: int | None = None
     #: watched for consent withdrawals while a batch is paced out (connector.messaging.consent_signal)
     redis: Redis | None = None
+    #: other shops' dispatchers wait for a worker: after a minimum slice, this one hands it over
+    others_waiting: Callable[[], bool] = lambda: False
     report: DispatchReport = field(default_factory=DispatchReport)
 
     def run(self) -> DispatchReport:
@@ -181,6 +187,7 @@ class Dispatcher:
         self._results: list[tuple] = []
         self._shop, self._account = shop, account
         self._started = time.monotonic()
+        self._yield_checked = self._started
         # about two seconds of sending per claim: claims, judging and flushes are shared by
         # enough rows to stay cheap, and a claimed row waits at most ~2 s for its turn
         self._batch = self.batch_size or max(20, min(1000, account.throughput_per_second * 2))
@@ -196,7 +203,7 @@ class Dispatcher:
         async with AsyncSender(access_token=account.access_token, phone_number_id=account.phone_number_id,
                                base_url=base_url, max_connections=max(32, account.throughput_per_second // 4)) as sender:
             while not self.report.paused:
-                if time.monotonic() - self._started > self.time_budget:
+                if time.monotonic() - self._started > self.time_budget or self._should_yield():
                     self.report.out_of_time = True
                     break
                 self._consent_version = self._consent_now()  # before the claim reads consent
@@ -208,7 +215,7 @@ class Dispatcher:
                         self._flush()
                         continue
                     soon = self._seconds_until_next_due()
-                    if soon is not None and soon <= LINGER_SECONDS:
+                    if soon is not None and soon <= LINGER_SECONDS and not self.others_waiting():
                         # due in a moment: waiting here beats a scheduled wake-up (whole seconds,
                         # polled each second: up to 2 s late)
                         await asyncio.sleep(max(soon, 0.01))
@@ -251,6 +258,15 @@ class Dispatcher:
             self._results.append(("error", row, error, rule))
         else:
             self._results.append(("sent", row, result.wamid, counts))
+
+    def _should_yield(self) -> bool:
+        """Share the worker: after MIN_SLICE_SECONDS, step aside when other dispatchers are queued
+        (checked at most twice a second); the job re-queues itself behind them."""
+        now = time.monotonic()
+        if now - self._started < MIN_SLICE_SECONDS or now - self._yield_checked < 0.5:
+            return False
+        self._yield_checked = now
+        return self.others_waiting()
 
     def _seconds_until_next_due(self) -> float | None:
         if time.monotonic() - self._started > self.time_budget - LINGER_SECONDS:
