@@ -19,9 +19,9 @@ the governor, the paced sender and the sandbox.
 A compressed clock: the demo shop's cart reminders are due after seconds, not hours
 (``delays_seconds``), the pair interval is one second, and quiet hours are off so that
 the demo gives the same story at any time of day (``tests/test_automation_quiet_hours.py``
-shows them at work). Marketing consent: the double opt-in (issue 6) is not wired into the
-demo yet; the demo confirms Maria's pending opt-in directly and will switch to the
-confirmation template and her "YES" when it lands.
+shows them at work). Marketing consent goes through the real double opt-in: the sign-up
+queues the confirmation template, and Maria's "Yes, subscribe" tap arrives as a signed
+inbound webhook from the sandbox.
 """
 
 from __future__ import annotations
@@ -147,9 +147,10 @@ class Story:
         answer = self.http.post("/storefront/api/back-in-stock", json={
             "shop_key": shop.shop_key, "phone": DEMO_PHONE, "variant_id": "221", "product_id": "21", "locale": "de"})
         _say(" ", f"POST /storefront/api/back-in-stock → {answer.status_code}, marketing consent {answer.json()['consent']}")
+        _say(" ", "The alert is marketing, so WhatsApp asks her to confirm first (double opt-in):")
         contact = self._confirm_opt_in(shop)
-        _say(" ", f"She confirms: marketing consent {contact.marketing_consent} (demo shortcut; the double opt-in of "
-                  "issue 6 will send the confirmation template and wait for her YES).")
+        _say(" ", f"She taps 'Yes, subscribe': marketing consent {contact.marketing_consent} "
+                  f"(ledger: {', '.join(self._ledger(contact.id))}).")
 
         _say("3", "She fills a cart (2 × Espresso beans, 1 × milk jug) and leaves at the checkout:")
         self._apply(self._checkout())
@@ -223,18 +224,39 @@ class Story:
         return shop
 
     def _confirm_opt_in(self, shop):
+        """Wait for the confirmation question, then tap YES the way WhatsApp would send it."""
         from sqlalchemy import select
 
         from connector.extensions import db
-        from connector.models import Contact, utcnow
+        from connector.models import Contact
         from connector.models.contacts import CONSENT_GRANTED
 
+        self._until(lambda: "optin_confirmation" in self._sent_templates(shop.id), "the opt-in question")
+        question = next(m for m in self.sandbox.messages() if m["type"] == "template"
+                        and m["payload"]["template"]["name"] == "optin_confirmation")
+        yes = next(c["parameters"][0]["payload"] for c in question["payload"]["template"]["components"]
+                   if c["type"] == "button" and c["parameters"][0]["payload"].startswith("optin_yes"))
+        self.sandbox.post_inbound(question["phone_number_id"], {
+            "contacts": [{"wa_id": DEMO_PHONE.lstrip("+"), "profile": {"name": "Maria"}}],
+            "messages": [{"from": DEMO_PHONE.lstrip("+"), "id": "wamid.demo-yes", "timestamp": str(int(time.time())),
+                          "type": "button", "button": {"payload": yes, "text": "Yes, subscribe"},
+                          "context": {"from": "15550000000", "id": question["wamid"]}}]})
+
+        def granted() -> bool:
+            db.session.expire_all()
+            contact = db.session.scalars(select(Contact).where(Contact.shop_id == shop.id)).one()
+            return contact.marketing_consent == CONSENT_GRANTED
+
+        self._until(granted, "her YES")
         contact = db.session.scalars(select(Contact).where(Contact.shop_id == shop.id)).one()
         contact.name = contact.name or "Maria Muster"
-        contact.marketing_consent, contact.marketing_consent_at = CONSENT_GRANTED, utcnow()
-        contact.marketing_consent_source = "demo_confirmed"
         db.session.commit()
         return contact
+
+    def _ledger(self, contact_id: int) -> list[str]:
+        from connector.consent import history
+
+        return [f"{entry.state} ({entry.source})" for entry in history(contact_id)]
 
     def _tick(self) -> datetime:
         """Event times that only move forward (the stale-state check compares them)."""
@@ -353,6 +375,13 @@ class Story:
         from connector.models import ShortLink
 
         payload = record["payload"]
+        if record["type"] == "text":
+            at = time.monotonic() - self.started
+            print(f"     ┌ {at:5.1f} s  WhatsApp to {payload['to']}: text", flush=True)
+            for line in payload["text"]["body"].splitlines():
+                print(f"     │ {line}")
+            print("     └", flush=True)
+            return
         template = payload.get("template") or {}
         name, language = template.get("name"), (template.get("language") or {}).get("code")
         params, header, links = {}, None, []

@@ -28,16 +28,27 @@ from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PEN
 log = logging.getLogger(__name__)
 
 OPTIN_TTL = timedelta(hours=48)
+#: a new opt-in for a contact whose question is younger than this does not ask again
+REASK_AFTER = timedelta(minutes=10)
+#: what request_opt_in returns when a recent question is still unanswered
+PENDING_ALREADY = "pending_already"
 CONFIRMATION_TEMPLATE = "optin_confirmation"
 YES, NO = "optin_yes", "optin_no"
 
 
 def request_opt_in(shop: Shop, contact: Contact, *, source: str, text_shown: str, at: datetime | None = None,
-                   evidence: dict | None = None) -> QueuedMessage | None:
-    """Record a pending marketing opt-in and queue the confirmation question (None if already subscribed)."""
+                   evidence: dict | None = None) -> QueuedMessage | str | None:
+    """Record a pending marketing opt-in and queue the confirmation question.
+
+    None when the contact is already subscribed; ``PENDING_ALREADY`` when a question asked less
+    than ``REASK_AFTER`` ago is still unanswered (nothing recorded, nothing sent)."""
     if contact.marketing_consent == CONSENT_GRANTED:
         return None
-    entry = consent.record(contact, consent.MARKETING, CONSENT_PENDING, source, at=at or utcnow(),
+    at = at or utcnow()
+    if (contact.marketing_consent == CONSENT_PENDING and contact.marketing_consent_at
+            and at - contact.marketing_consent_at < REASK_AFTER):
+        return PENDING_ALREADY  # a question is on its way; asking again would only spam
+    entry = consent.record(contact, consent.MARKETING, CONSENT_PENDING, source, at=at,
                            text_shown=text_shown, evidence=evidence)
     definition = catalogue.load_catalogue().get(CONFIRMATION_TEMPLATE)
     language = catalogue.choose_language(definition, contact.locale, shop.locale)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from sqlalchemy import func, select
 
 from connector.automations.back_in_stock import send_restock_batch
@@ -12,9 +14,15 @@ from tests.automation_events import apply, now, stock, timedelta
 from tests.factories import make_shop
 
 
+_visitors = itertools.count(1)
+
+
 def _subscribe(client, shop, phone, variant="111"):
+    # each shopper from their own address: the opt-in limits allow 5 sign-ups per address
+    visitor = next(_visitors)
     return client.post("/storefront/api/back-in-stock", json={"shop_key": shop.shop_key, "phone": phone,
-                                                               "variant_id": variant})
+                                                               "variant_id": variant},
+                       environ_base={"REMOTE_ADDR": f"10.0.{visitor // 250}.{visitor % 250}"})
 
 
 def _alerts():
@@ -34,6 +42,9 @@ def test_api_validates_and_records_pending_consent(ctx, client):
     assert _subscribe(client, shop, "+4915112345678").status_code == 200  # already subscribed: same row
     contact = db.session.scalars(select(Contact)).one()
     assert contact.marketing_consent_source == "back_in_stock_form"
+    # the alert is marketing: the sign-up asked the shopper to confirm (double opt-in), once
+    questions = db.session.scalars(select(Message).where(Message.template_name == "optin_confirmation")).all()
+    assert [(m.purpose, m.contact_id) for m in questions] == [("confirmation", contact.id)]
     assert db.session.scalar(select(func.count(StockSubscription.id))) == 1
 
 

@@ -256,4 +256,14 @@ def test_one_phone_from_many_addresses_is_limited_too(client):
     shop = make_shop()
     answers = [_ask(client, shop, ip=f"203.0.113.{i}") for i in range(6)]
     assert [a.status_code for a in answers] == [202, 202, 202, 429, 429, 429]
-    assert db.session.scalar(select(func.count()).select_from(Message)) == 3
+    assert [a.get_json()["status"] for a in answers[:3]] == ["confirmation_sent"] + ["confirmation_pending"] * 2
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 1  # one question, not three
+
+
+def test_an_unanswered_question_is_asked_again_only_after_a_while(client):
+    shop = make_shop()
+    assert _ask(client, shop).get_json()["status"] == "confirmation_sent"
+    db.session.execute(update(Contact).values(marketing_consent_at=utcnow() - timedelta(minutes=11)))
+    db.session.commit()
+    assert _ask(client, shop, ip="192.0.2.1").get_json()["status"] == "confirmation_sent"
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 2

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STORY_TEMPLATES = ("cart_reminder_1", "cart_reminder_2", "order_confirmation", "shipping_shipped",
+STORY_TEMPLATES = ("optin_confirmation", "cart_reminder_1", "cart_reminder_2", "order_confirmation", "shipping_shipped",
                    "shipping_out_for_delivery", "shipping_delivered", "back_in_stock")
 
 
@@ -23,10 +23,12 @@ def test_demo_tells_the_whole_story_and_prints_the_funnel(tmp_path):
     assert done.returncode == 0, out[-3000:] + done.stderr[-3000:]
     for template in STORY_TEMPLATES:  # each printed as it reached the sandbox
         assert f"template {template} (de)" in out, template
-    assert out.count("WhatsApp to +4915123456789") == 7
+    assert out.count("WhatsApp to +4915123456789") == 9  # 8 templates and the opt-in's "you're subscribed"
+    assert "granted (double_opt_in)" in out  # her YES, through the real inbound webhook
     assert "cart_reminder_discount: cancelled (converted)" in out  # the purchase stopped the sequence
     assert "application/pdf" in out
     funnel = out[out.index("automation           triggered"):]
-    rows = {line.split()[0]: line.split()[1:] for line in funnel.splitlines()[1:5]}
+    rows = {line.split()[0]: line.split()[1:] for line in funnel.splitlines()[1:] if line.strip()
+            and not line.startswith("Done")}
     assert rows["abandoned_cart"][:6] == ["3", "2", "2", "2", "1", "1"] and rows["abandoned_cart"][6] == "57.20"
     assert rows["shipping_updates"][:2] == ["3", "3"] and rows["back_in_stock"][:2] == ["1", "1"]

@@ -1,10 +1,12 @@
 """Storefront API for the widget: back-in-stock subscriptions and the double opt-in.
 
 ``POST /storefront/api/back-in-stock`` ``{"shop_key", "phone", "variant_id", "product_id"?,
-"locale"?, "country"?}`` → 201 (new) or 200 (already subscribed); 400 with the field at
-fault; 404 for an unknown or inactive shop. The sign-up records *pending* marketing
-consent with source ``back_in_stock_form`` (the double opt-in of issue 6 makes it granted);
-alerts go only to contacts whose marketing consent is granted (see docs/automations.md).
+"locale"?, "country"?, "consent_text"?}`` → 201 (new) or 200 (already subscribed); 400 with
+the field at fault; 404 for an unknown or inactive shop; 429 beyond the opt-in limits. The
+alert is a marketing message, so a shopper without marketing consent gets the double opt-in
+question (source ``back_in_stock_form``); alerts go only to contacts who answered YES.
+
+``POST /storefront/api/opt-in``: see :func:`opt_in`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from connector.automations.back_in_stock import subscribe
 from connector.automations.common import contact_for
 from connector.events import Customer
 from connector.extensions import db
-from connector.models import Shop, utcnow
-from connector.models.contacts import CONSENT_NONE, CONSENT_PENDING
+from connector.models import Shop
+from connector.models.contacts import CONSENT_GRANTED
 from connector.phones import InvalidPhoneError, may_be_mobile, normalise
 from connector.ratelimit import Limit, hit
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
 _ID = re.compile(r"^[A-Za-z0-9_.:/-]{1,64}$")
-_FIELDS = {"shop_key", "phone", "variant_id", "product_id", "locale", "country"}
+_FIELDS = {"shop_key", "phone", "variant_id", "product_id", "locale", "country", "consent_text"}
+#: recorded when the widget does not send the text it showed
+BACK_IN_STOCK_CONSENT_TEXT = "Notify me on WhatsApp when this product is back in stock."
 
 
 def _bad(field: str, message: str):
@@ -58,10 +62,21 @@ def back_in_stock_subscribe():
     except InvalidPhoneError:
         return _bad("phone", "not a valid phone number")
     contact = contact_for(shop, Customer(phone=phone.e164, locale=data.get("locale"), country=data.get("country")))
-    if contact.marketing_consent == CONSENT_NONE:
-        contact.marketing_consent, contact.marketing_consent_at = CONSENT_PENDING, utcnow()
-        contact.marketing_consent_source = "back_in_stock_form"
+    if data.get("consent_text") is not None and (not isinstance(data["consent_text"], str)
+                                                 or len(data["consent_text"]) > 1000):
+        return _bad("consent_text", "must be a string of at most 1000 characters")
+    if contact.marketing_consent != CONSENT_GRANTED:
+        refused = _rate_limited(shop, phone.e164)
+        if refused is not None:
+            return refused
     subscription, created = subscribe(shop, contact, data["variant_id"], data.get("product_id"))
+    if contact.marketing_consent != CONSENT_GRANTED and shop.whatsapp is not None:
+        # a storefront opt-in: the alert is marketing, so it waits for the shopper's YES
+        from connector.optin import request_opt_in
+
+        request_opt_in(shop, contact, source="back_in_stock_form",
+                       text_shown=data.get("consent_text") or BACK_IN_STOCK_CONSENT_TEXT,
+                       evidence={"variant_id": data["variant_id"]})
     return jsonify({"status": "subscribed", "subscription_id": subscription.id,
                     "expires_at": subscription.expires_at.isoformat(),
                     "consent": contact.marketing_consent}), 201 if created else 200
@@ -81,8 +96,7 @@ def opt_in():
     """``{"shop_key", "phone", "consent_text", "source"?, "locale"?, "country"?}`` → 202 with the
     confirmation queued; 200 when already subscribed; 400 naming the field; 404 unknown shop;
     429 with ``Retry-After`` beyond the limits."""
-    from connector.extensions import get_redis
-    from connector.optin import request_opt_in
+    from connector.optin import PENDING_ALREADY, request_opt_in
 
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
@@ -110,21 +124,33 @@ def opt_in():
         return _bad("phone", "not a valid mobile phone number")
     if not may_be_mobile(phone.e164):
         return _bad("phone", "this number cannot receive WhatsApp messages (landline or service number)")
-    decision = hit(get_redis(), [(OPTIN_LIMITS[0], request.remote_addr or "unknown"), (OPTIN_LIMITS[1], phone.e164),
-                                 (OPTIN_LIMITS[2], str(shop.id))])
-    if not decision.allowed:
-        response = jsonify({"error": "rate_limited", "limit": decision.limit.name,
-                            "message": f"too many opt-in requests; try again in {decision.retry_after} s"})
-        response.status_code = 429
-        response.headers["Retry-After"] = str(decision.retry_after)
-        return response
+    refused = _rate_limited(shop, phone.e164)
+    if refused is not None:
+        return refused
     contact = contact_for(shop, Customer(phone=phone.e164, locale=data.get("locale"), country=phone.country))
     queued = request_opt_in(shop, contact, source=source, text_shown=data["consent_text"].strip(),
                             evidence={"ip_hash": _digest(request.remote_addr or ""),
                                       "user_agent": (request.user_agent.string or "")[:200]})
     if queued is None:
         return jsonify({"status": "already_subscribed"}), 200
+    if queued == PENDING_ALREADY:
+        return jsonify({"status": "confirmation_pending", "message": "check WhatsApp to confirm"}), 202
     return jsonify({"status": "confirmation_sent", "message": "check WhatsApp to confirm"}), 202
+
+
+def _rate_limited(shop: Shop, e164: str):
+    """A 429 response when this request would exceed an opt-in limit, else None."""
+    from connector.extensions import get_redis
+
+    decision = hit(get_redis(), [(OPTIN_LIMITS[0], request.remote_addr or "unknown"), (OPTIN_LIMITS[1], e164),
+                                 (OPTIN_LIMITS[2], str(shop.id))])
+    if decision.allowed:
+        return None
+    response = jsonify({"error": "rate_limited", "limit": decision.limit.name,
+                        "message": f"too many opt-in requests; try again in {decision.retry_after} s"})
+    response.status_code = 429
+    response.headers["Retry-After"] = str(decision.retry_after)
+    return response
 
 
 def _digest(value: str) -> str:
