@@ -61,6 +61,11 @@ class DemoError(RuntimeError):
     """A step of the story did not happen in time."""
 
 
+#: the opt-in question and its "subscribed" answer, two cart reminders, the order confirmation,
+#: three shipping updates and the back-in-stock alert: each exactly once
+EXPECTED_MESSAGES = 9
+
+
 def run_demo(timeout: float = 50.0) -> int:
     from connector import embedded_redis
     from integrations.whatsapp.sandbox import Sandbox
@@ -205,7 +210,7 @@ class Story:
         print(f"\nDone in {time.monotonic() - self.started:.1f} s: {total} WhatsApp messages, each sent once "
               f"({len(sent)} outbox rows sent).", flush=True)
         self.http.close()
-        return 0 if total == len(sent) == 7 else 1
+        return 0 if total == len(sent) == EXPECTED_MESSAGES else 1
 
     # -- building blocks ---------------------------------------------------------------------
 
