@@ -46,7 +46,8 @@ class Settings:
     whatsapp_api_base_url: str
     shopify_api_key: str | None = None
     shopify_api_secret: str | None = None
-    shopify_scopes: str = "read_orders,read_products,read_inventory,read_fulfillments,read_customers"
+    shopify_scopes: str = ("read_orders,write_orders,read_fulfillments,read_products,read_inventory,"
+                           "read_customers,write_discounts")
     #: dev and tests only: send every shop's Admin API and OAuth calls here (a fake Shopify)
     shopify_admin_base_url: str | None = None
     #: largest webhook body accepted, in bytes (Meta batches up to 1,000 updates per POST)

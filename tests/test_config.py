@@ -292,3 +292,16 @@ def test_wrong_key_raises_decryption_error_without_the_ciphertext():
 def test_garbage_ciphertext_raises_decryption_error():
     with pytest.raises(DecryptionError):
         Keyring((KEY_A,)).decrypt("not-a-fernet-token")
+
+
+def test_default_shopify_scopes_match_the_app_toml():
+    import tomllib
+    from pathlib import Path
+
+    from connector.config import Settings
+
+    toml = tomllib.loads((Path(__file__).parent.parent / "integrations/shopify/shopify.app.toml").read_text())
+    default = Settings.__dataclass_fields__["shopify_scopes"].default
+    assert set(default.split(",")) == set(toml["access_scopes"]["scopes"].split(","))
+    assert toml["auth"]["redirect_urls"][0].endswith("/shopify/callback")  # the route connector/web/shopify.py serves
+    assert toml["application_url"].endswith("/admin/")  # the embedded admin page

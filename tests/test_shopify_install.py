@@ -270,3 +270,34 @@ def test_data_exports_are_listed_and_served_only_to_their_own_shop(client, fake_
     assert download.headers["Cache-Control"] == "no-store"
     assert client.get(f"/admin/api/data-exports/{theirs.id}", headers=headers).status_code == 404
     assert client.get(f"/admin/api/data-exports/{mine.id}").status_code == 401
+
+
+def test_the_embedded_page_is_framed_only_by_the_shops_admin_and_loads_app_bridge(client, fake_shopify):
+    page = client.get(f"/admin/?shop={fake_shopify.shop_domain}&host=YWRtaW4")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f'<meta name="shopify-api-key" content="{fake_shopify.api_key}">' in html
+    assert "cdn.shopify.com/shopifycloud/app-bridge.js" in html
+    assert page.headers["Content-Security-Policy"] == (
+        f"frame-ancestors https://admin.shopify.com https://{fake_shopify.shop_domain};")
+    forged = client.get("/admin/?shop=evil.com")
+    assert forged.headers["Content-Security-Policy"] == "frame-ancestors https://admin.shopify.com;"
+
+
+def test_the_report_api_answers_with_the_funnel(client, fake_shopify):
+    headers = {"Authorization": f"Bearer {fake_shopify.session_token()}"}
+    response = client.get("/admin/api/report", headers=headers)
+    assert response.status_code == 200 and response.get_json() == {"automations": []}
+
+
+def test_a_dead_refresh_token_is_repaired_by_opening_the_app(client, fake_shopify):
+    shop = _connected(fake_shopify)
+    credentials = dict(shop.credentials, expires_at=(datetime.now(timezone.utc) - timedelta(minutes=1)).isoformat(),
+                       refresh_token_expires_at=(datetime.now(timezone.utc) - timedelta(days=1)).isoformat())
+    shop.credentials = credentials
+    db.session.commit()
+    response = client.get("/admin/api/shop", headers={"Authorization": f"Bearer {fake_shopify.session_token()}"})
+    assert response.status_code == 200
+    grants = [c.body.get("grant_type") for c in fake_shopify.calls_to("/admin/oauth/access_token")]
+    assert grants == ["urn:ietf:params:oauth:grant-type:token-exchange"]
+    assert _shop(fake_shopify.shop_domain).credentials["access_token"] != credentials["access_token"]

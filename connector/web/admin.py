@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
 from connector.extensions import db, settings
@@ -56,7 +56,7 @@ def session_required(view):
             return _unauthorized(str(error) or "invalid session token")
         shop = db.session.scalars(
             select(Shop).where(Shop.platform == "shopify", Shop.domain == session.shop_domain)).first()
-        if shop is None or not shop.is_active or not shop.credentials.get("access_token"):
+        if shop is None or not shop.is_active or not _token_works(shop):
             try:
                 tokens = shopify_client.token_exchange(session.shop_domain, token.strip(), config.shopify_api_key,
                                                        config.shopify_api_secret,
@@ -72,6 +72,44 @@ def session_required(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _token_works(shop: Shop) -> bool:
+    """False when the stored token is gone or can no longer be refreshed (a dead refresh token):
+    the merchant opening the app is then what reconnects the shop, by token exchange."""
+    if not shop.credentials.get("access_token"):
+        return False
+    try:
+        shopify_store.access_token(shop)
+    except (shopify_store.ShopNotConnectedError, ShopifyAuthError):
+        return False
+    except ShopifyError:
+        return True  # Shopify is unreachable right now; the stored token may still be fine
+    return True
+
+
+@bp.get("/")
+def embedded_page():
+    """The page Shopify opens inside the store admin (``application_url``). It carries no data
+    itself: its script asks /admin/api/* with App Bridge session tokens."""
+    config = settings()
+    shop = request.args.get("shop", "")
+    from integrations.shopify.oauth import is_valid_shop_domain
+
+    response = current_app.make_response(render_template("admin/index.html", api_key=config.shopify_api_key or ""))
+    # only the shop's own admin may frame the page (Shopify's embedded-app requirement)
+    ancestors = "https://admin.shopify.com" + (f" https://{shop.lower()}" if is_valid_shop_domain(shop) else "")
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+    return response
+
+
+@bp.get("/api/report")
+@session_required
+def report():
+    """The funnel per automation (what `connector report` prints)."""
+    from connector.automations.attribution import funnel
+
+    return {"automations": funnel(g.shop.id)}
 
 
 @bp.get("/api/shop")
