@@ -1,7 +1,8 @@
 """Webhook ingest under gunicorn: the Shopify endpoint against a bare endpoint of the same app.
 
-Both endpoints are served by the same gunicorn (the Procfile's `web` settings: sync workers,
-one per core) on the same app; the load generator runs in this process (aiohttp). Measured:
+Both endpoints are served by the same gunicorn (the Procfile's `web` settings: one gthread
+worker per core, 4 threads each) on the same app; wrk (when installed) or this process's
+aiohttp client generates the load. Measured:
 
   - max throughput of each endpoint (closed loop, 5 s each: wrk with 32 connections when it
     is installed, else this process's aiohttp client with 16), and ``ratio_to_bare`` =

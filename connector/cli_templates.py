@@ -14,19 +14,15 @@ def templates_group() -> None:
 
 
 @templates_group.command("sync")
-@click.option("--shop", "shop_id", type=int, required=True, help="shop id (connector shops list)")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
 @click.option("--header-handle", default=None, help="Resumable Upload handle of a sample document for media headers")
 @click.option("--only", multiple=True, help="template name (repeatable); default: all")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
-def sync_command(shop_id: int, header_handle: str | None, only: tuple[str, ...], as_json: bool) -> None:
+def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...], as_json: bool) -> None:
     """Submit the catalogue's templates to the shop's WABA and record their status."""
     from connector.automations.templates import sync_templates
-    from connector.extensions import db
-    from connector.models import Shop
 
-    shop = db.session.get(Shop, shop_id)
-    if shop is None:
-        raise click.ClickException(f"no shop {shop_id}")
+    shop = _shop(shop_ref)
     try:
         results = sync_templates(shop, header_handle=header_handle, only=list(only) or None)
     except ValueError as error:
@@ -40,15 +36,25 @@ def sync_command(shop_id: int, header_handle: str | None, only: tuple[str, ...],
 
 
 @templates_group.command("status")
-@click.option("--shop", "shop_id", type=int, required=True)
-def status_command(shop_id: int) -> None:
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
+def status_command(shop_ref: str) -> None:
     """The approval status of every submitted template."""
     from sqlalchemy import select
 
     from connector.extensions import db
     from connector.models import TemplateApproval
 
+    shop_id = _shop(shop_ref).id
     rows = db.session.scalars(select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
                               .order_by(TemplateApproval.name, TemplateApproval.language)).all()
     for row in rows:
         click.echo(f"{row.name:28} {row.language:6} v{row.version} {row.status}" + (f" ({row.reason})" if row.reason else ""))
+
+
+def _shop(reference: str):
+    from connector.shops import ShopError, find_shop
+
+    try:
+        return find_shop(reference)
+    except ShopError as error:
+        raise click.ClickException(str(error)) from None

@@ -1,9 +1,11 @@
-"""Webhook receipts: record a verified delivery once, then hand it to a worker.
+"""Webhook receipts: record a verified delivery once, then make sure a drainer will process it.
 
 The order is fixed (see STYLE.md): the view has verified the signature and parsed the
-body; here the receipt is inserted under its unique key and committed, and only after the
-commit is a job enqueued with the receipt's id. A duplicate delivery finds the key taken
-and enqueues nothing. If Redis loses the job, the sweep finds the unprocessed receipt.
+body; here the receipt is inserted under its unique key in one autocommit statement, and
+only after it is durable is the ingest kick flag set (``connector.jobs.kick_ingest``), which
+queues a drainer when none is queued. A duplicate delivery finds the key taken and kicks
+nothing. If Redis loses the flag or the drainer, the sweep finds the unprocessed receipt.
+See docs/adr/0006-ingest-path.md.
 """
 
 from __future__ import annotations

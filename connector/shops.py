@@ -1,4 +1,5 @@
-"""Connecting stores and WhatsApp numbers (the service behind the CLI and, later, install flows)."""
+"""Connecting stores and WhatsApp numbers by hand (the service behind the CLI; the install flows
+are in connector/stores/)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """What every store adapter offers the core, and the errors every adapter raises.
 
 The core (``connector/``) never imports a vendor SDK: it calls these functions through the
-``ADAPTERS`` registry of ``connector.automations`` and only ever sees ``connector.events``.
+``RECEIPT_PROCESSORS`` table of ``connector.automations`` and ``connector.stores``' per-platform
+``receipt_events`` functions, and only ever sees ``connector.events``.
 Adapters return or raise; the core decides what to store.
 """
 

@@ -1,6 +1,6 @@
 """The connector's side of each store platform, and what store events do to a shop.
 
-``STORE_EVENTS`` maps a platform to the function that turns one of its stored webhook
+``_store_events()`` maps a platform to the function that turns one of its stored webhook
 receipts into neutral events; ``process_store_receipt`` applies them in order, dropping
 stale states (``connector.ordering``), through ``connector.automations.EVENT_HANDLERS``.
 """

@@ -188,8 +188,9 @@ def shop_by_key(shop_key: str) -> Shop | None:
 def shop_by_plugin_key(store_key: str | None) -> Shop | None:
     """The shop of a key typed into the WordPress plugin's settings.
 
-    The plugin saves it with ``sanitize_key()``, which lowercases it; our keys are mixed
-    case. So an exact match first, then a case-insensitive one that must be unambiguous.
+    Keys are lowercase hex now and the plugin keeps them as typed; an older plugin build
+    lowercased them (``sanitize_key()``) and older keys are mixed case. So an exact match
+    first, then a case-insensitive one that must be unambiguous.
     """
     if not store_key or len(store_key) > 64:
         return None

@@ -1,7 +1,8 @@
 """Vendor webhook endpoints. Each: raw body → signature → parse → receipt → commit → enqueue → 2xx.
 
-Only the WhatsApp endpoint exists so far; Shopify and WooCommerce join this blueprint with
-the same shape.
+WhatsApp (Meta), Shopify; WooCommerce's endpoint lives with its connect flow in
+connector/web/woocommerce.py. The receipt is stored by ``connector.receipts``; a drainer
+job does the rest (docs/adr/0006-ingest-path.md).
 """
 
 from __future__ import annotations
