@@ -117,6 +117,11 @@ def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, su
         _fail(error)
     click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
     if subscribe:
+        from connector.stores.shopify import refresh_profile
+
+        if refresh_profile(shop):
+            click.echo(f"profile: {shop.name}, {shop.country or '-'}, {shop.time_zone}, {shop.currency or '-'}, "
+                       f"{shop.locale}")
         _subscribe_shopify(shop)
 
 

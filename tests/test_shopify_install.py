@@ -143,6 +143,7 @@ def test_a_token_close_to_expiry_is_refreshed_ahead_and_the_rotated_pair_stored(
 
 def test_a_401_from_graphql_refreshes_once_and_retries(ctx, fake_shopify):
     shop = _connected(fake_shopify)
+    fake_shopify.calls.clear()  # connecting read the shop's profile
     fake_shopify.expire_access_token(shop.credentials["access_token"])
     with shopify_store.graphql(shop) as client:
         data = client.execute("{ webhookSubscriptions(first: 10) { edges { node { id } } } }")
@@ -152,9 +153,10 @@ def test_a_401_from_graphql_refreshes_once_and_retries(ctx, fake_shopify):
 
 
 def test_a_non_expiring_token_of_an_install_is_migrated_once(ctx, fake_shopify):
-    shop = _connected(fake_shopify, expiring=False)
-    legacy = shop.credentials["access_token"]
-    token = shopify_store.access_token(shop)
+    legacy = fake_shopify.issue_token(expiring=False).access_token
+    shop = shopify_store.connect_oauth(fake_shopify.shop_domain,
+                                       shopify_store.TokenSet(access_token=legacy, scope=fake_shopify.scope))
+    token = shopify_store.access_token(shop)  # the first Admin call (reading the profile) migrated it
     assert token != legacy
     (grant,) = fake_shopify.calls_to("/admin/oauth/access_token")
     assert grant.body["subject_token"] == legacy and grant.body["expiring"] == "1"
@@ -301,3 +303,20 @@ def test_a_dead_refresh_token_is_repaired_by_opening_the_app(client, fake_shopif
     grants = [c.body.get("grant_type") for c in fake_shopify.calls_to("/admin/oauth/access_token")]
     assert grants == ["urn:ietf:params:oauth:grant-type:token-exchange"]
     assert _shop(fake_shopify.shop_domain).credentials["access_token"] != credentials["access_token"]
+
+
+def test_connecting_reads_the_shops_profile(ctx, fake_shopify):
+    fake_shopify.graphql_handlers.append(lambda query, variables: {
+        "shop": {"name": "Kaffee Kontor", "currencyCode": "EUR", "ianaTimezone": "Europe/Berlin",
+                 "billingAddress": {"countryCodeV2": "DE"}},
+        "shopLocales": [{"locale": "en", "primary": False}, {"locale": "de", "primary": True}],
+    } if "ShopProfile" in query else None)
+    shop = _connected(fake_shopify)
+    assert (shop.name, shop.currency, shop.time_zone, shop.country, shop.locale) == (
+        "Kaffee Kontor", "EUR", "Europe/Berlin", "DE", "de")
+
+
+def test_an_unreadable_profile_does_not_stop_the_connection(ctx, fake_shopify):
+    shop = _connected(fake_shopify)  # the fake knows no ShopProfile query: an error answer
+    assert shop.is_active and shop.credentials["access_token"]
+    assert shop.time_zone == "UTC"

@@ -135,7 +135,44 @@ def connect_oauth(domain: str, tokens: TokenSet) -> Shop:
     shop.uninstalled_at = None
     db.session.commit()
     log.info("shopify.connected", extra={"shop_id": shop.id, "expiring": tokens.is_expiring})
+    refresh_profile(shop)
     return shop
+
+
+_PROFILE = """
+query ShopProfile {
+  shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } }
+  shopLocales(published: true) { locale primary }
+}
+"""
+
+
+def refresh_profile(shop: Shop) -> bool:
+    """Name, currency, time zone, country and primary locale of the shop, from the Admin API.
+
+    They matter: the country reads national phone numbers, the time zone is the governor's
+    fallback for quiet hours, the name greets shoppers in templates. Best effort: a shop whose
+    profile cannot be read keeps working with what it has, and the next connect tries again.
+    """
+    from integrations.shopify.errors import ShopifyError
+
+    try:
+        with graphql(shop) as client:
+            data = client.execute(_PROFILE)
+    except (ShopifyError, ShopNotConnectedError) as error:
+        log.warning("shopify.profile_unavailable", extra={"shop_id": shop.id, "error": type(error).__name__})
+        return False
+    profile = data.get("shop") or {}
+    shop.name = (profile.get("name") or shop.name or "")[:255] or None
+    shop.currency = (profile.get("currencyCode") or shop.currency or "")[:3] or None
+    shop.time_zone = profile.get("ianaTimezone") or shop.time_zone or "UTC"
+    country = (profile.get("billingAddress") or {}).get("countryCodeV2")
+    shop.country = country[:2] if isinstance(country, str) and len(country) == 2 else shop.country
+    primary = next((entry.get("locale") for entry in data.get("shopLocales") or [] if entry.get("primary")), None)
+    if isinstance(primary, str) and primary:
+        shop.locale = primary[:16]
+    db.session.commit()
+    return True
 
 
 def subscribe_webhooks(shop: Shop) -> dict[str, str]:
