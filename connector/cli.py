@@ -125,6 +125,31 @@ def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, su
         _subscribe_shopify(shop)
 
 
+@shops_group.command("disconnect")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
+@click.option("--yes", is_flag=True, help="Confirm: sending stops and queued messages are cancelled.")
+@needs_schema
+def shops_disconnect(shop_ref: str, yes: bool) -> None:
+    """Disconnect a store (what Shopify's app/uninstalled does; WooCommerce sends no such event).
+
+    Sending stops, queued and scheduled messages are cancelled, store credentials are dropped;
+    the data is erased after the platform's schedule (see docs/privacy.md)."""
+    from connector.events import ShopUninstalled
+    from connector.extensions import db
+    from connector.shops import ShopError, find_shop
+    from connector.stores.lifecycle import uninstall_shop
+
+    if not yes:
+        _fail(ShopError("this stops all sending for the shop; add --yes to confirm"))
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    uninstall_shop(shop.id, ShopUninstalled(platform=shop.platform, shop_domain=shop.domain))
+    db.session.commit()
+    click.echo(f"shop {shop.id} {shop.domain} disconnected")
+
+
 @shops_group.command("plugin-settings")
 @click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
 @needs_schema

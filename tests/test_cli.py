@@ -396,3 +396,22 @@ def test_plugin_settings_show_what_the_wordpress_plugin_needs(run):
     again = run("shops", "plugin-settings", "--shop", shop.shop_key)
     assert again.output == result.output  # the secret is made once
     assert run("shops", "plugin-settings", "--shop", "nope").exit_code == 2
+
+
+def test_disconnect_stops_a_store_and_needs_yes(run):
+    from connector.models import Shop
+
+    assert run("shops", "add", "woocommerce", "--url", "https://store.example", "--consumer-key", "ck_1",
+               "--consumer-secret", "cs_1").exit_code == 0
+    shop = db.session.scalars(select(Shop)).one()
+    db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id="777", access_token="t", messaging_limit=None))
+    db.session.commit()
+    contact = make_contact(shop)
+    waiting = order_confirmation(shop, contact).message
+    assert run("shops", "disconnect", "--shop", shop.domain).exit_code == 2  # no --yes
+    result = run("shops", "disconnect", "--shop", shop.domain, "--yes")
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    shop = db.session.get(Shop, shop.id)
+    assert not shop.is_active and shop.uninstalled_at is not None and shop.credentials == {}
+    assert db.session.get(Message, waiting.id).status == "cancelled"
