@@ -79,3 +79,73 @@ def forget_command(shop_ref: str, phone: str | None, email: str | None, customer
     db.session.commit()
     click.echo(f"shop {shop.id}: forgot {len(contacts)} contact(s); " +
                ", ".join(f"{name}={count}" for name, count in counts.items() if name != "contacts"))
+
+
+@contacts_group.command("conversation")
+@_who
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per message.")
+@needs_schema
+def conversation_command(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None,
+                         as_json: bool) -> None:
+    """The WhatsApp conversation with one customer, oldest first."""
+    from connector.conversations import thread
+
+    shop, contacts = _resolve(shop_ref, phone, email, customer_id)
+    for contact in contacts:
+        for entry in thread(shop.id, contact.id):
+            if as_json:
+                click.echo(json.dumps(entry, ensure_ascii=False))
+                continue
+            arrow = "←" if entry["direction"] == "in" else "→"
+            note = entry.get("handled_as") or entry.get("status") or ""
+            click.echo(f"{entry['at'][:19].replace('T', ' ')} {arrow} {entry['text'] or '[' + entry['kind'] + ']'}"
+                       + (f"  ({note})" if note else ""))
+
+
+@contacts_group.command("import")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, domain or key.")
+@click.option("--csv", "csv_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A CSV file with a 'phone' column (optional: 'name', 'locale').")
+@click.option("--purpose", type=click.Choice(["marketing", "transactional"]), required=True)
+@click.option("--consent-text", required=True, help="The exact text the shoppers agreed to.")
+@click.option("--evidence", required=True, help="Where and when the consent was collected (kept as proof).")
+@needs_schema
+def import_command(shop_ref: str, csv_path: str, purpose: str, consent_text: str, evidence: str) -> None:
+    """Import consents collected elsewhere, into the ledger with source ``admin_import``.
+
+    Only import WhatsApp consent: an email or SMS opt-in is not consent to WhatsApp messages."""
+    import csv
+
+    from connector import consent
+    from connector.events import Customer
+    from connector.extensions import db
+    from connector.models.contacts import CONSENT_GRANTED, CONSENT_REVOKED
+    from connector.phones import InvalidPhoneError, normalise
+    from connector.shops import ShopError, find_shop
+
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    from connector.automations.common import contact_for
+
+    imported = skipped = 0
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            try:
+                phone = normalise((row.get("phone") or "").strip(), shop.country)
+            except InvalidPhoneError:
+                click.echo(f"line {line}: not a phone number, skipped", err=True)
+                skipped += 1
+                continue
+            name = (row.get("name") or "").strip() or None
+            contact = contact_for(shop, Customer(phone=phone.e164, first_name=name, locale=row.get("locale") or None,
+                                                 country=phone.country))
+            if getattr(contact, f"{purpose}_consent") == CONSENT_REVOKED:
+                skipped += 1  # the shopper withdrew it here: an older list does not override that
+                continue
+            consent.record(contact, purpose, CONSENT_GRANTED, "admin_import", text_shown=consent_text,
+                           evidence={"note": evidence[:500], "file": csv_path.rsplit("/", 1)[-1], "line": line})
+            imported += 1
+    db.session.commit()
+    click.echo(f"{imported} consent(s) imported, {skipped} skipped")

@@ -267,3 +267,44 @@ def test_an_unanswered_question_is_asked_again_only_after_a_while(client):
     db.session.commit()
     assert _ask(client, shop, ip="192.0.2.1").get_json()["status"] == "confirmation_sent"
     assert db.session.scalar(select(func.count()).select_from(Message)) == 2
+
+
+def test_the_merchant_can_read_the_conversation(client, drain, sandbox):
+    import json as json_module
+
+    from connector.cli import cli
+
+    shop = make_shop()
+    _granted(shop)
+    _say(sandbox, "Is the blue mug back?", "wamid.c1")
+    _say(sandbox, "stop", "wamid.c2")
+    assert drain(lambda: len(_texts(sandbox)) == 1)
+    result = client.application.test_cli_runner().invoke(
+        cli, ["contacts", "conversation", "--shop", shop.domain, "--phone", PHONE, "--json"])
+    assert result.exit_code == 0, result.output
+    entries = [json_module.loads(line) for line in result.output.splitlines()]
+    assert [(e["direction"], e["text"]) for e in entries][:2] == [("in", "Is the blue mug back?"), ("in", "stop")]
+    assert entries[1]["handled_as"] == "opt_out"
+    assert entries[2]["direction"] == "out" and "START" in entries[2]["text"]
+
+
+def test_admin_import_records_its_evidence_and_never_overrides_a_stop(ctx, tmp_path):
+    from connector.cli import cli
+
+    shop = make_shop()
+    stopped = make_contact(shop, "+4915198765432", marketing=False)
+    consent.record(stopped, "marketing", CONSENT_REVOKED, "keyword")
+    db.session.commit()
+    csv_file = tmp_path / "optins.csv"
+    csv_file.write_text("phone,name\n+4915112345678,Maria\n+4915198765432,Otto\nnonsense,Nobody\n")
+    result = ctx.test_cli_runner().invoke(cli, [
+        "contacts", "import", "--shop", shop.domain, "--csv", str(csv_file), "--purpose", "marketing",
+        "--consent-text", CONSENT_TEXT, "--evidence", "WhatsApp sign-up sheet at the shop counter, 2026-10"])
+    assert result.exit_code == 0, result.output
+    assert "1 consent(s) imported, 2 skipped" in result.output
+    imported = _contact()
+    assert imported.marketing_consent == CONSENT_GRANTED
+    (entry,) = consent.history(imported.id)
+    assert (entry.source, entry.text_shown) == ("admin_import", CONSENT_TEXT)
+    assert entry.evidence["note"].startswith("WhatsApp sign-up sheet") and entry.evidence["line"] == 2
+    assert db.session.get(Contact, stopped.id).marketing_consent == CONSENT_REVOKED
