@@ -44,3 +44,18 @@ def test_store_in_a_subdirectory():
 def test_invalid_input(lines, coupon):
     with pytest.raises(ValueError):
         cart_link(STORE, lines, coupon=coupon, supports_checkout_link=True, plugin_endpoint=False)
+
+
+def test_the_link_form_follows_what_the_store_can_do():
+    from connector.models import Shop
+    from connector.stores.woocommerce import link_capabilities
+
+    def shop(state=None, settings=None):
+        return Shop(platform="woocommerce", domain="https://store.example", sync_state=state, settings=settings or {})
+
+    assert link_capabilities(shop()) == (False, False)  # unknown store: the add-to-cart URL
+    assert link_capabilities(shop({"woocommerce_version": "10.1.2"})) == (True, False)
+    assert link_capabilities(shop({"woocommerce_version": "9.8.5", "plugin_seen_at": "2026-11-24T08:00:00"})) == (
+        False, True)
+    assert link_capabilities(shop({"woocommerce_version": "10.0.0"}, {"woocommerce": {"checkout_link": False}})) == (
+        False, False)

@@ -119,9 +119,11 @@ def cart_url(shop: Shop, lines: list, *, discount: str | None, fallback: str | N
     try:
         if shop.platform == "woocommerce":
             base = shop.domain if "://" in shop.domain else f"https://{shop.domain}"
-            woo = (shop.settings or {}).get("woocommerce") or {}
-            url = cart_link(base, pairs, coupon=discount, supports_checkout_link=woo.get("checkout_link", True),
-                            plugin_endpoint=woo.get("plugin_endpoint", True))
+            from connector.stores.woocommerce import link_capabilities
+
+            checkout_link, plugin_endpoint = link_capabilities(shop)
+            url = cart_link(base, pairs, coupon=discount, supports_checkout_link=checkout_link,
+                            plugin_endpoint=plugin_endpoint)
         else:
             url = cart_permalink(shop.domain, pairs, discount=discount)
     except ValueError:

@@ -246,6 +246,10 @@ def check_cart_report(shop: Shop, payload: Any) -> None:
 
 
 def record_cart_report(shop: Shop, raw_body: bytes) -> ReceiptResult:
+    if not (shop.sync_state or {}).get("plugin_seen_at"):
+        # the plugin is installed: its multi-item cart link (?wcc-cart=) can be used
+        _update_state(shop, plugin_seen_at=utcnow().isoformat())
+        db.session.commit()
     # the plugin sends no id; the same report sent twice is the same report
     return record_and_enqueue(platform=PLATFORM, dedupe_key=f"{shop.shop_key}:cart:{hashlib.sha256(raw_body).hexdigest()}",
                               topic=CART_TOPIC, body=raw_body, shop_id=shop.id)
@@ -463,3 +467,22 @@ def _save_cursor(shop: Shop, name: str, cursor: catchup.Cursor) -> None:
 def _update_state(shop: Shop, **changes: Any) -> None:
     # a new dict: the JSON column tracks assignment, not mutation
     shop.sync_state = {**(shop.sync_state or {}), **changes}
+
+
+def link_capabilities(shop: Shop) -> tuple[bool, bool]:
+    """(shareable checkout links, the plugin's multi-item link) for this store's cart links.
+
+    Checkout links (``/checkout-link/``) arrived with WooCommerce 10.0; the version is read by
+    the set-up job. The plugin's endpoint is used once the plugin has reported a cart. The
+    shop settings ``woocommerce.checkout_link`` / ``woocommerce.plugin_endpoint`` override both.
+    """
+    state = shop.sync_state or {}
+    overrides = (shop.settings or {}).get("woocommerce") or {}
+    version = str(state.get("woocommerce_version") or "")
+    try:
+        major = int(version.split(".")[0])
+    except ValueError:
+        major = 0
+    checkout_link = overrides.get("checkout_link", major >= 10)
+    plugin = overrides.get("plugin_endpoint", bool(state.get("plugin_seen_at")))
+    return bool(checkout_link), bool(plugin)
