@@ -22,7 +22,7 @@ from connector import consent
 from connector.extensions import db
 from connector.messaging import catalogue
 from connector.messaging.outbox import QueuedMessage, queue_message
-from connector.models import Contact, Shop, utcnow
+from connector.models import Contact, Message, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,9 @@ def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id
     if at - latest.occurred_at > OPTIN_TTL:
         expire(contact, at)
         return None
-    evidence = {"pending_event_id": latest.id, "reply_wamid": reply_wamid}
+    question = db.session.scalar(select(Message.id).where(
+        Message.shop_id == contact.shop_id, Message.idempotency_key == f"optin:{contact.id}:{latest.id}"))
+    evidence = {"pending_event_id": latest.id, "confirmation_message_id": question, "reply_wamid": reply_wamid}
     if action == YES:
         consent.record(contact, consent.MARKETING, CONSENT_GRANTED, "double_opt_in", at=at,
                        text_shown=latest.text_shown, evidence=evidence)

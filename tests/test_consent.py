@@ -83,7 +83,9 @@ def test_double_opt_in_confirmed_by_yes(client, drain, sandbox):
     history = consent.history(_contact().id)
     assert [(e.state, e.source) for e in history] == [(CONSENT_PENDING, "widget_popup"),
                                                       (CONSENT_GRANTED, "double_opt_in")]
-    assert history[1].evidence == {"pending_event_id": pending.id, "reply_wamid": "wamid.reply-yes"}
+    question_id = db.session.scalar(select(Message.id).where(Message.template_name == "optin_confirmation"))
+    assert history[1].evidence == {"pending_event_id": pending.id, "confirmation_message_id": question_id,
+                                   "reply_wamid": "wamid.reply-yes"}
     assert history[1].text_shown == CONSENT_TEXT
     assert consent.derived_state(_contact().id, "marketing") == _contact().marketing_consent
     assert db.session.scalars(select(InboundRecord.handled_as)).all() == ["optin_confirmed"]

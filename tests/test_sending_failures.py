@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector.extensions import db
 from connector.messaging.outbox import queue_message
@@ -210,3 +210,17 @@ def test_contact_of_another_shop_is_refused(ctx):
     with pytest.raises(ValueError):
         order_confirmation(shop, stranger)
     assert db.session.scalars(select(Message)).all() == []
+
+
+def test_131050_is_confirmed_once_when_the_window_is_open(ctx, drain, sandbox):
+    shop = make_shop()
+    contact = make_contact(shop, last_inbound_at=utcnow() - timedelta(hours=1))  # she wrote an hour ago
+    sandbox.inject(kind="error", code=131050, count=1)
+    first = _marketing(shop, contact, "cart:1:step:1")
+    later = _marketing(shop, contact, "cart:2:step:1")
+    assert drain(lambda: _status(first.id) == MessageStatus.FAILED and _status(later.id) == MessageStatus.SUPPRESSED)
+    texts = lambda: [m for m in sandbox.messages() if m["type"] == "text"]  # noqa: E731
+    assert drain(lambda: len(texts()) == 1)
+    assert "START" in texts()[0]["payload"]["text"]["body"]
+    time.sleep(0.3)
+    assert len(sandbox.messages()) == 1  # the confirmation, once; no marketing after the refusal

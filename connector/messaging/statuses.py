@@ -86,7 +86,12 @@ def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: 
     """What an error says beyond its message: opted out, cooling down, or the account paused."""
     now = now or utcnow()
     if rule.disposition == Disposition.OPTED_OUT:
-        revoke_marketing(shop.id, contact_id, source="whatsapp_error_131050", at=now)
+        entry = revoke_marketing(shop.id, contact_id, source="whatsapp_error_131050", at=now)
+        if entry is not None:
+            # confirmed once, like every opt-out; only possible while the 24-hour window is open
+            from connector.optin import confirm
+
+            confirm(shop, db.session.get(Contact, contact_id), "optout_confirmed", key=f"optout-confirmed:{entry.id}")
     elif rule.contact_cooldown_seconds:
         db.session.execute(
             update(Contact)
@@ -97,14 +102,15 @@ def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: 
         pause_sending(shop, f"whatsapp_error:{rule.code if rule.code is not None else rule.name}", now)
 
 
-def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime) -> None:
-    """Withdraw marketing consent (ledger entry, queued marketing suppressed, running dispatchers told)."""
+def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime):
+    """Withdraw marketing consent (ledger entry, queued marketing suppressed, running dispatchers
+    told); returns the ledger entry, or None when it was withdrawn already."""
     from connector import consent
 
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.shop_id != shop_id:
-        return
-    consent.record(contact, consent.MARKETING, CONSENT_REVOKED, source, at=at)
+        return None
+    entry = consent.record(contact, consent.MARKETING, CONSENT_REVOKED, source, at=at)
     # queued marketing goes even when consent was only pending (nothing was granted to withdraw)
     db.session.execute(
         update(Message)
@@ -113,6 +119,7 @@ def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime
         .values(status=MessageStatus.SUPPRESSED, status_reason="no_marketing_consent", updated_at=at)
     )
     consent_signal.mark_changed(db.session, shop_id)
+    return entry
 
 
 def pause_sending(shop: Shop, reason: str, at: datetime | None = None) -> None:
