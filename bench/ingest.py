@@ -42,31 +42,13 @@ import aiohttp
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _support import database_url, port_open  # noqa: E402
 
 SHOP = "bench.myshopify.com"
 SECRET = "bench-shopify-secret"
 FIXTURE = ROOT / "tests" / "fixtures" / "payloads" / "shopify" / "orders_paid__sample.json"
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.3)
-        return probe.connect_ex((host, port)) == 0
-
-
-def database_url(workdir: str) -> str:
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    if _port_open("127.0.0.1", 5432):
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("DROP DATABASE IF EXISTS connector_bench"))
-            connection.execute(text("CREATE DATABASE connector_bench"))
-        admin.dispose()
-        return "postgresql+psycopg://postgres@127.0.0.1:5432/connector_bench"
-    return f"sqlite:///{workdir}/bench.db"
 
 
 def body_of_size(size: int) -> bytes:
@@ -233,7 +215,7 @@ def main() -> int:
     workdir = tempfile.mkdtemp(prefix="connector-ingest-bench-")
     redis = None if os.environ.get("REDIS_URL") else embedded_redis.start()
     redis_url = os.environ.get("REDIS_URL") or redis.url
-    db_url = database_url(workdir)
+    db_url = database_url(workdir, "connector_bench")
     env = {
         "CONNECTOR_ENV": "test", "CONNECTOR_INSTANCE_PATH": workdir, "DATABASE_URL": db_url, "REDIS_URL": redis_url,
         "SECRET_KEY": "bench", "ENCRYPTION_KEY": Fernet.generate_key().decode(), "WHATSAPP_APP_SECRET": "bench",
@@ -257,7 +239,7 @@ def main() -> int:
              "--timeout", "30", "--log-level", "warning", "bench.ingest_app:app"],
             cwd=ROOT, env={**os.environ, **env})
         deadline = time.monotonic() + 20
-        while not _port_open("127.0.0.1", port):
+        while not port_open("127.0.0.1", port):
             if time.monotonic() > deadline or server.poll() is not None:
                 raise RuntimeError("gunicorn did not start")
             time.sleep(0.1)

@@ -41,7 +41,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -51,31 +50,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _support import database_url  # noqa: E402
 
 STEPS_PER_CART = 3
 SHOP_SETTINGS = {"governor": {"quiet_hours": {"enabled": False}, "pair_interval_seconds": 0,
                               "frequency_caps": {"marketing": {"max_messages": 1_000_000, "per_hours": 1}}}}
-
-
-def _port_open(host: str, port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.3)
-        return probe.connect_ex((host, port)) == 0
-
-
-def database_url(workdir: str) -> str:
-    if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"]
-    if _port_open("127.0.0.1", 5432):
-        from sqlalchemy import create_engine, text
-
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(text("DROP DATABASE IF EXISTS connector_bench_schedule"))
-            connection.execute(text("CREATE DATABASE connector_bench_schedule"))
-        admin.dispose()
-        return "postgresql+psycopg://postgres@127.0.0.1:5432/connector_bench_schedule"
-    return f"sqlite:///{workdir}/bench.db"
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -140,7 +121,7 @@ def main() -> int:
     sandbox = Sandbox(app_secret="bench-secret", throughput_per_second=args.throughput, send_statuses=False,
                       pair_interval_seconds=0.001, pair_burst=1000)
     sandbox.start()
-    db_url = database_url(workdir)
+    db_url = database_url(workdir, "connector_bench_schedule")
     env = {**os.environ, "CONNECTOR_ENV": "development", "CONNECTOR_INSTANCE_PATH": workdir, "DATABASE_URL": db_url,
            "REDIS_URL": redis_url, "WHATSAPP_API_BASE_URL": sandbox.base_url, "WHATSAPP_APP_SECRET": "bench-secret",
            "WHATSAPP_VERIFY_TOKEN": "bench", "SECRET_KEY": "bench-secret-key",

@@ -8,6 +8,7 @@ stale states (``connector.ordering``), through ``connector.automations.EVENT_HAN
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Callable
 
 from connector.extensions import db
@@ -15,6 +16,21 @@ from connector.models import Shop, WebhookReceipt
 from connector.ordering import is_stale
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    """What a parser may know about the shop a payload belongs to (integrations.base.ParseContext)."""
+
+    shop: Shop
+
+    @property
+    def country(self) -> str | None:
+        return self.shop.country
+
+    @property
+    def locale(self) -> str:
+        return self.shop.locale or "en"
 
 
 def _store_events() -> dict[str, Callable[[WebhookReceipt, Shop], list]]:

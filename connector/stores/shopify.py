@@ -18,6 +18,7 @@ from sqlalchemy import select
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, get_redis, settings
 from connector.models import Shop, Variant, WebhookReceipt, utcnow
+from connector.stores import ShopContext
 from integrations.shopify import client as shopify_client
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.shopify.client import GraphQLClient, TokenSet
@@ -191,20 +192,11 @@ def subscribe_webhooks(shop: Shop) -> dict[str, str]:
 # -- webhooks → events ------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class ParseContext:
-    """What the Shopify parser may know about the shop (see integrations.base.ParseContext)."""
+class ParseContext(ShopContext):
+    """Shopify's parser also takes the delivery's shop domain and time, and looks up variants."""
 
-    shop: Shop
-    shop_domain: str | None
-    received_at: datetime | None
-
-    @property
-    def country(self) -> str | None:
-        return self.shop.country
-
-    @property
-    def locale(self) -> str:
-        return self.shop.locale or "en"
+    shop_domain: str | None = None
+    received_at: datetime | None = None
 
     def variant_for_inventory_item(self, inventory_item_id: str) -> tuple[str, str] | None:
         return variant_for_inventory_item(self.shop, inventory_item_id)

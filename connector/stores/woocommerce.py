@@ -26,7 +26,6 @@ import secrets
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -39,7 +38,8 @@ from connector.extensions import db, get_redis, settings
 from connector.models import Shop, WebhookReceipt, utcnow
 from connector.receipts import ReceiptResult, record_and_enqueue
 from connector.shops import woocommerce_url
-from integrations.base import PayloadError, SignatureInvalidError
+from connector.stores import ShopContext
+from integrations.base import SignatureInvalidError
 from integrations.woocommerce import catchup
 from integrations.woocommerce import webhooks as wc_webhooks
 from integrations.woocommerce.auth import authorize_url, is_loopback_host, normalise_store_url, parse_callback
@@ -257,19 +257,7 @@ def record_cart_report(shop: Shop, raw_body: bytes) -> ReceiptResult:
 
 # -- receipts → events ------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class ParseContext:
-    """What the WooCommerce parser may know about the shop (see integrations.base.ParseContext)."""
-
-    shop: Shop
-
-    @property
-    def country(self) -> str | None:
-        return self.shop.country
-
-    @property
-    def locale(self) -> str:
-        return self.shop.locale or "en"
+ParseContext = ShopContext  # WooCommerce's parser needs nothing beyond the shop
 
 
 def receipt_events(receipt: WebhookReceipt, shop: Shop) -> list:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from flask import Flask, jsonify, request
@@ -14,6 +15,17 @@ log = logging.getLogger(__name__)
 
 class BadRequestBody(ValueError):
     """The body is not what the endpoint accepts (malformed JSON, wrong shape)."""
+
+
+def json_object(raw: bytes) -> dict:
+    """The body as a JSON object, or ``BadRequestBody`` (a 400)."""
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequestBody("body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise BadRequestBody("body must be a JSON object")
+    return payload
 
 
 _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {

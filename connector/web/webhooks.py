@@ -8,7 +8,6 @@ job does the rest (docs/adr/0006-ingest-path.md).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
 from connector.receipts import record_and_enqueue
-from connector.web.errors import BadRequestBody
+from connector.web.errors import BadRequestBody, json_object as _json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
@@ -161,16 +160,6 @@ def _verify_with_any(raw: bytes, secrets: list[str]) -> None:
 def _shopify_unauthorized(reason: str):
     log.info("http.rejected", extra={"path": request.path, "status": 401, "reason": reason[:80]})
     return {"error": "signature_invalid", "message": "HMAC verification failed"}, 401
-
-
-def _json_object(raw: bytes) -> dict:
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequestBody("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequestBody("body must be a JSON object")
-    return payload
 
 
 def _topic(payload: dict) -> str:

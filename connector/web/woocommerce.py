@@ -15,14 +15,13 @@ receipt → commit → enqueue → 2xx. Errors are JSON: unknown store 404, miss
 
 from __future__ import annotations
 
-import json
 import logging
 
 from flask import Blueprint, Response, jsonify, redirect, request
 from markupsafe import escape
 
 from connector.stores import woocommerce as store
-from connector.web.errors import BadRequestBody
+from connector.web.errors import BadRequestBody, json_object as _json_object
 from integrations.base import PayloadError
 from integrations.woocommerce import webhooks as wc_webhooks
 
@@ -116,16 +115,6 @@ def cart_report():
         raise BadRequestBody(str(error)) from None
     result = store.record_cart_report(shop, raw)
     return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
-
-
-def _json_object(raw: bytes) -> dict:
-    try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequestBody("body is not valid JSON") from None
-    if not isinstance(payload, dict):
-        raise BadRequestBody("body must be a JSON object")
-    return payload
 
 
 def _refuse(status: int, code: str, message: str):

@@ -34,6 +34,7 @@ from integrations.shopify.errors import (
     ShopifyUserError,
 )
 from integrations.shopify.oauth import normalise_shop_domain
+from integrations.coerce import as_dict as _dict, as_list as _list
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -547,9 +548,3 @@ def _float(value: object) -> float | None:
     return None
 
 
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []

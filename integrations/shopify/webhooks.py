@@ -54,6 +54,7 @@ from integrations.shopify.consts import (
     TRIGGERED_AT_HEADER,
     WEBHOOK_ID_HEADER,
 )
+from integrations.coerce import text as _text, as_dict as _dict, as_list as _list, dicts as _dicts
 
 __all__ = [
     "COMPLIANCE_TOPICS",
@@ -760,17 +761,3 @@ def _int(value: object) -> int | None:
     return None
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _dicts(value: object) -> list[dict]:
-    return [item for item in _list(value) if isinstance(item, dict)]

@@ -40,6 +40,7 @@ from integrations.whatsapp.errors import (
     SignatureMissingError,
     WhatsAppPayloadError,
 )
+from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts
 
 __all__ = ["answer_challenge", "parse", "phone_number_ids", "sign", "verify_signature"]
 
@@ -386,19 +387,3 @@ def _timestamp(value: object) -> datetime | None:
         return None
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _id_text(value: object) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _text(value)
-
-
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _dicts(value: object) -> list[dict]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -69,6 +69,7 @@ from connector.events import (
 )
 from connector.phones import InvalidPhoneError, normalise
 from integrations.base import ParseContext, PayloadError, SignatureInvalidError, SignatureMissingError
+from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, as_list as _list, dicts as _dicts
 
 __all__ = [
     "TOPICS",
@@ -755,23 +756,3 @@ def _int(value: object) -> int | None:
     return None
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _id_text(value: object) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return _text(value)
-
-
-def _dict(value: object) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: object) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _dicts(value: object) -> list[dict]:
-    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
