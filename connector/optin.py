@@ -84,8 +84,11 @@ def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id
 
 
 def opt_out(shop: Shop, contact: Contact, *, source: str, at: datetime, evidence: dict | None = None) -> bool:
-    """Withdraw marketing consent; True (and one confirmation) only if it changed anything."""
-    if contact.marketing_consent in (CONSENT_REVOKED, CONSENT_NONE):
+    """Withdraw marketing consent; True (and one confirmation) only if it changed anything.
+
+    A shopper who never subscribed is recorded as withdrawn too: a later import or checkbox
+    must not quietly override the STOP they sent."""
+    if contact.marketing_consent == CONSENT_REVOKED:
         return False
     entry = consent.record(contact, consent.MARKETING, CONSENT_REVOKED, source, at=at, evidence=evidence)
     confirm(shop, contact, "optout_confirmed", key=f"optout-confirmed:{entry.id}")

@@ -310,3 +310,11 @@ def test_admin_import_records_its_evidence_and_never_overrides_a_stop(ctx, tmp_p
     assert (entry.source, entry.text_shown) == ("admin_import", CONSENT_TEXT)
     assert entry.evidence["note"].startswith("WhatsApp sign-up sheet") and entry.evidence["line"] == 2
     assert db.session.get(Contact, stopped.id).marketing_consent == CONSENT_REVOKED
+
+
+def test_stop_from_someone_never_subscribed_is_recorded_and_confirmed(client, drain, sandbox):
+    shop = make_shop()
+    make_contact(shop, marketing=False)
+    _say(sandbox, "STOP", "wamid.never")
+    assert drain(lambda: _contact().marketing_consent == CONSENT_REVOKED)
+    assert drain(lambda: len(_texts(sandbox)) == 1)
