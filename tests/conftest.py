@@ -116,6 +116,9 @@ def ctx(app, sandbox, fake_shopify):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
     from connector.extensions import db, get_redis
 
+    from connector.receipts import _KICKER
+
+    _KICKER.reset()  # no trailing ingest kick of the previous test lands in this one's Redis
     with app.app_context():
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):  # children before parents
@@ -141,6 +144,9 @@ def run_worker(ctx) -> Callable[..., None]:
     from connector.jobs.worker import make_worker
 
     def run() -> None:
+        from connector.receipts import flush_kicks
+
+        flush_kicks()  # a web process owes at most one trailing ingest kick, 20 ms away
         worker = make_worker(ctx)
         worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
 

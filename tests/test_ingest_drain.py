@@ -88,3 +88,24 @@ def test_a_failing_receipt_is_held_back_and_recorded_not_lost(ctx, monkeypatch):
     db.session.commit()
     assert drain_receipts() == {"processed": 1}
     assert db.session.scalars(select(WebhookReceipt.attempts)).one() == 2
+
+
+def test_a_receipt_right_after_a_kick_is_covered_by_a_trailing_kick(ctx):
+    """Kicks are throttled per process; the receipts in between get one kick after them."""
+    import time
+
+    from connector.jobs.queues import INGEST, get_queue
+
+    shop = make_shop()
+    _record(shop, "first")
+    assert get_redis().exists(INGEST_KICK_KEY) and get_queue(INGEST).count == 1
+    # a drainer took that job and cleared the flag, then claimed; the next receipt comes 1 ms later
+    get_redis().delete(INGEST_KICK_KEY)
+    get_queue(INGEST).empty()
+    _record(shop, "second")
+    _record(shop, "third")
+    deadline = time.monotonic() + 5
+    while not get_redis().exists(INGEST_KICK_KEY) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert get_redis().exists(INGEST_KICK_KEY)
+    assert get_queue(INGEST).count == 1  # one drainer for both

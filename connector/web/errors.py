@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+import orjson
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -18,7 +19,7 @@ class BadRequestBody(ValueError):
 
 
 def json_object(raw: bytes) -> dict:
-    """The body as a JSON object, or ``BadRequestBody`` (a 400)."""
+    """The body as a JSON object, or ``BadRequestBody`` (a 400). Integers stay exact."""
     try:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
@@ -26,6 +27,24 @@ def json_object(raw: bytes) -> dict:
     if not isinstance(payload, dict):
         raise BadRequestBody("body must be a JSON object")
     return payload
+
+
+def require_json_object(raw: bytes) -> None:
+    """``BadRequestBody`` unless the body is a JSON object; for views that store it unread.
+
+    orjson checks a webhook body in about a third of the standard library's time, on the
+    path the vendors time. Its verdict is final only when it accepts an object: it refuses
+    lone surrogate escapes, which the standard library (that processes the receipts later)
+    reads, so anything it refuses goes to ``json_object``. Its values are not used: it
+    reads integers beyond 64 bits as floats.
+    """
+    try:
+        payload = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        json_object(raw)
+        return
+    if not isinstance(payload, dict):
+        raise BadRequestBody("body must be a JSON object")
 
 
 _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {

@@ -18,8 +18,8 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
-from connector.receipts import record_and_enqueue
-from connector.web.errors import BadRequestBody, json_object as _json_object
+from connector.receipts import end_expectation, expect_receipt, record_and_enqueue
+from connector.web.errors import BadRequestBody, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
@@ -28,6 +28,9 @@ from integrations.whatsapp.errors import WhatsAppPayloadError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
+# concurrent deliveries share one commit of their receipts (connector.receipts, docs/adr/0006)
+bp.before_request(expect_receipt)
+bp.teardown_request(end_expectation)
 
 
 @bp.get("/whatsapp")
@@ -99,7 +102,7 @@ def shopify_receive():
         # genuine, but for a shop we do not know (never installed, or already redacted)
         log.info("shopify.webhook_unknown_shop", extra={"topic": delivery.topic})
         return {"status": "ignored"}, 200
-    _json_object(raw)  # every topic we take is a JSON object; refusing junk now keeps it out of the queue
+    require_json_object(raw)  # every topic we take is a JSON object; refusing junk now keeps it out of the queue
     # one merchant action can fire several topics with the same event id: the key has both
     key = f"{shop.id}:{delivery.topic}:{delivery.event_id or hashlib.sha256(raw).hexdigest()}"
     try:

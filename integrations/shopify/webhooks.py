@@ -161,7 +161,8 @@ def delivery_headers(headers: Mapping[str, str]) -> DeliveryHeaders:
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
-    if value is None:
+    if value is None and isinstance(headers, dict):
+        # a plain dict is case-sensitive; werkzeug's request headers already are not
         wanted = name.lower()
         value = next((item for key, item in headers.items() if key.lower() == wanted), None)
     value = value.strip() if isinstance(value, str) else None
