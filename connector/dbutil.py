@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
+from sqlalchemy import Row, String, Table, bindparam, cast, func, select
 from sqlalchemy.orm import Session
 
 
@@ -20,10 +21,82 @@ def insert_or_ignore(session: Session, model: Any, values: dict[str, Any], confl
 
 def insert_ignoring(dialect: str, model: Any, values: dict[str, Any], conflict: Iterable[str]):
     """The ``INSERT … ON CONFLICT DO NOTHING RETURNING id`` statement of ``insert_or_ignore``."""
+    return _dialect_insert(dialect)(model).values(**values).on_conflict_do_nothing(
+        index_elements=list(conflict)).returning(model.id)
+
+
+#: from this many rows on PostgreSQL sends arrays (``unnest``) rather than a ``VALUES`` list
+#: (measured: at 1 row VALUES costs 0.33 ms and unnest 0.74 ms; at 30 rows unnest is ahead, and
+#: at 1,000 rows it costs 32 µs a row against 103 µs)
+UNNEST_FROM_ROWS = 20
+
+
+def insert_rows_ignoring(session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict: Iterable[str],
+                         returning: Iterable[str], chunk: int = 1000) -> list[Row]:
+    """INSERT many rows (dicts with the same keys) unless they collide on ``conflict``.
+
+    One statement per ``chunk`` rows, ``… ON CONFLICT DO NOTHING RETURNING <returning>``;
+    a row that collides returns nothing, so callers match the returned rows by their key,
+    not by position. The statements carry no values, so each is built and compiled once:
+
+    - a multi-row ``VALUES`` INSERT (SQLAlchemy's "insertmanyvalues"), on SQLite and for
+      a few rows on PostgreSQL;
+    - from ``UNNEST_FROM_ROWS`` rows on PostgreSQL, ``INSERT … SELECT * FROM unnest(:col1,
+      :col2, …)``, one array parameter per column: a ``VALUES`` list of 1,000 rows of 18
+      columns has 18,000 placeholders, and the driver's conversion of that text alone
+      costs more than the insert.
+    """
+    if not rows:
+        return []
+    columns, conflict, returning = tuple(rows[0]), tuple(conflict), tuple(returning)
+    dialect = session.get_bind().dialect.name
+    returned: list[Row] = []
+    for start in range(0, len(rows), chunk):
+        part = rows[start:start + chunk]
+        if dialect == "postgresql" and len(part) >= UNNEST_FROM_ROWS:
+            statement = _many_statement("postgresql+unnest", table, columns, conflict, returning)
+            returned.extend(session.execute(statement, {name: [row[name] for row in part] for name in columns}))
+        else:
+            statement = _many_statement(dialect, table, columns, conflict, returning)
+            returned.extend(session.execute(statement, list(part)))
+    return returned
+
+
+_MANY_STATEMENTS: dict[tuple, Any] = {}
+
+
+def _many_statement(form: str, table: Table, columns: tuple[str, ...], conflict: tuple[str, ...],
+                    returning: tuple[str, ...]):
+    """``form``: a dialect name, or "postgresql+unnest"."""
+    key = (form, table.name, columns, conflict, returning)
+    if key not in _MANY_STATEMENTS:
+        insert = _dialect_insert(form.split("+")[0])(table)
+        if form == "postgresql+unnest":
+            arrays = [cast(bindparam(name, type_=_array_of(table.c[name].type)), _array_of(table.c[name].type))
+                      for name in columns]
+            source = func.unnest(*arrays).table_valued(*columns).render_derived()
+            insert = insert.from_select(list(columns), select(*(source.c[name] for name in columns)))
+        statement = insert.on_conflict_do_nothing(index_elements=list(conflict)).returning(
+            *(table.c[name] for name in returning))
+        _MANY_STATEMENTS[key] = statement
+    return _MANY_STATEMENTS[key]
+
+
+def _array_of(column_type: Any):
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    if isinstance(column_type, String) and column_type.length:
+        # an explicit CAST to VARCHAR(n) cuts a longer value silently; the INSERT's own
+        # conversion to the column rejects it, as a plain INSERT would
+        column_type = String()
+    return ARRAY(column_type)
+
+
+def _dialect_insert(dialect: str):
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - we support these two
         raise NotImplementedError(f"insert_or_ignore does not support {dialect}")
-    return insert(model).values(**values).on_conflict_do_nothing(index_elements=list(conflict)).returning(model.id)
+    return insert

@@ -13,6 +13,7 @@ import math
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from sqlalchemy import func, or_, select, update
 
@@ -50,12 +51,37 @@ def kick_dispatcher(shop_id: int, at: datetime | None = None) -> None:
 
     if at is not None and at > utcnow():
         second = math.ceil(at.timestamp())  # RQ schedules whole seconds: the first one not before `at`
-        enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900, job_id=f"dispatch-{shop_id}-at-{second}",
+        enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900, job_id=_wakeup_id(shop_id, second),
                 at=datetime.fromtimestamp(second, at.tzinfo), unique=True)
         return
     # one queued wake-up per shop is enough: a running dispatcher re-checks the flag
     if get_redis().set(kick_key(shop_id), 1, nx=True, ex=KICK_TTL_SECONDS):
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900)
+
+
+def kick_dispatchers_at(wakeups: Iterable[tuple[int, datetime]]) -> None:
+    """``kick_dispatcher(shop_id, at=at)`` for each pair, skipping the seconds already scheduled.
+
+    A batch of scheduled messages mostly falls into seconds that already have their
+    wake-up: one pipelined ``EXISTS`` over those job ids costs one round trip, where each
+    refused enqueue costs one (and a job built for nothing). A wake-up that appears
+    between the check and the enqueue is refused by the enqueue as before.
+    """
+    pending = {(shop_id, math.ceil(at.timestamp())): (shop_id, at) for shop_id, at in wakeups}
+    if len(pending) > 1:
+        from rq.job import Job
+
+        pipeline = get_redis().pipeline(transaction=False)
+        for shop_id, second in pending:
+            pipeline.exists(Job.key_for(_wakeup_id(shop_id, second)))
+        scheduled = pipeline.execute()
+        pending = {key: wakeup for (key, wakeup), exists in zip(pending.items(), scheduled) if not exists}
+    for shop_id, at in pending.values():
+        kick_dispatcher(shop_id, at=at)
+
+
+def _wakeup_id(shop_id: int, second: int) -> str:
+    return f"dispatch-{shop_id}-at-{second}"
 
 
 def schedule_sweep(delay_seconds: float = 0) -> None:
