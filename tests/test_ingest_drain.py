@@ -109,3 +109,14 @@ def test_a_receipt_right_after_a_kick_is_covered_by_a_trailing_kick(ctx):
         time.sleep(0.005)
     assert get_redis().exists(INGEST_KICK_KEY)
     assert get_queue(INGEST).count == 1  # one drainer for both
+
+
+def test_a_claim_takes_no_more_than_its_limit(ctx):
+    """On PostgreSQL an UPDATE … IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED) can take more than n."""
+    shop = make_shop()
+    for i in range(25):
+        _record(shop, f"many-{i}")
+    first = _claim_receipts(10)
+    second = _claim_receipts(10)
+    assert len(first) == 10 and len(second) == 10 and not set(first) & set(second)
+    assert len(_claim_receipts(10)) == 5

@@ -17,6 +17,7 @@ from typing import Iterable
 
 from sqlalchemy import func, or_, select, update
 
+from connector.dbutil import claim_rows
 from connector.extensions import db, get_redis, settings
 from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue, get_queue
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount, utcnow
@@ -129,12 +130,8 @@ def _claim_receipts(limit: int) -> list[int]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    ids = db.session.execute(
-        update(WebhookReceipt)
-        .where(WebhookReceipt.id.in_(claimable.scalar_subquery()))
-        .values(claimed_until=now + timedelta(seconds=RECEIPT_LEASE_SECONDS))
-        .returning(WebhookReceipt.id)
-    ).scalars().all()
+    ids = claim_rows(db.session, WebhookReceipt.__table__, claimable,
+                     {"claimed_until": now + timedelta(seconds=RECEIPT_LEASE_SECONDS)})
     db.session.commit()
     return sorted(ids)
 

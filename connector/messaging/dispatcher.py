@@ -35,6 +35,7 @@ from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, case, func, select, update
 
+from connector.dbutil import claim_rows
 from connector.extensions import db
 from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
@@ -57,6 +58,8 @@ FLUSH_EVERY = 200
 LINGER_SECONDS = 2.0
 #: a dispatcher keeps its worker at least this long before stepping aside for other shops
 MIN_SLICE_SECONDS = 2.0
+#: how often, at most, a dispatcher past its minimum slice asks whether others are queued
+YIELD_CHECK_SECONDS = 0.5
 
 M = Message.__table__
 
@@ -263,7 +266,7 @@ class Dispatcher:
         """Share the worker: after MIN_SLICE_SECONDS, step aside when other dispatchers are queued
         (checked at most twice a second); the job re-queues itself behind them."""
         now = time.monotonic()
-        if now - self._started < MIN_SLICE_SECONDS or now - self._yield_checked < 0.5:
+        if now - self._started < MIN_SLICE_SECONDS or now - self._yield_checked < YIELD_CHECK_SECONDS:
             return False
         self._yield_checked = now
         return self.others_waiting()
@@ -335,12 +338,9 @@ class Dispatcher:
             .limit(self._batch)
             .with_for_update(skip_locked=True)
         )
-        ids = db.session.execute(
-            update(M)
-            .where(M.c.id.in_(ready.scalar_subquery()), M.c.status == MessageStatus.QUEUED)
-            .values(status=MessageStatus.SENDING, claimed_until=now + timedelta(seconds=self.lease_seconds), updated_at=now)
-            .returning(M.c.id)
-        ).scalars().all()
+        ids = claim_rows(db.session, M, ready, {"status": MessageStatus.SENDING, "updated_at": now,
+                                                "claimed_until": now + timedelta(seconds=self.lease_seconds)},
+                         M.c.status == MessageStatus.QUEUED)
         db.session.commit()
         if not ids:
             return []
