@@ -89,3 +89,71 @@ def test_sold_out_again_cancels_queued_alerts_and_expired_subscriptions_are_skip
     apply(shop, stock(False, 0, at=now() + timedelta(seconds=1)))
     db.session.expire_all()
     assert [(m.status, m.status_reason) for m in _alerts()] == [("cancelled", "sold_out")] * 2
+
+
+def _restock_with_subscribers(client, shop, count: int) -> None:
+    apply(shop, stock(False, 0, at=now() - timedelta(minutes=5)))
+    for n in range(count):
+        assert _subscribe(client, shop, f"+49152{n:08d}").status_code == 201
+    db.session.execute(Contact.__table__.update().values(marketing_consent=CONSENT_GRANTED))  # double opt-in done
+    db.session.commit()
+
+
+def test_a_lost_batch_job_is_resumed_by_the_sweep_once(ctx, client):
+    from connector.extensions import get_redis
+    from connector.jobs import sweep
+    from connector.jobs.queues import MAINTENANCE, get_queue
+
+    shop = make_shop(settings={"governor": {"quiet_hours": {"enabled": False}},
+                               "automations": {"back_in_stock": {"batch_interval_seconds": 60}}})
+    _restock_with_subscribers(client, shop, 12)
+    apply(shop, stock(True, 5))
+    assert len(_alerts()) == 5
+    get_redis().flushdb()  # Redis restarted: the next batch's scheduled job is gone
+    assert sweep()["resumed_restocks"] == 0  # not due yet: the next batch comes 60 s after the first
+    db.session.execute(StockSubscription.__table__.update().where(StockSubscription.notified_at.is_not(None))
+                       .values(notified_at=now() - timedelta(seconds=200)))
+    db.session.commit()
+    assert sweep()["resumed_restocks"] == 1
+    assert sweep()["resumed_restocks"] == 0  # once per stalled batch
+    jobs = [job for job in get_queue(MAINTENANCE).jobs if job.func_name.endswith("send_restock_batch")]
+    assert len(jobs) == 1
+    jobs[0].perform()
+    db.session.expire_all()
+    assert len(_alerts()) == 10  # the stock still holds 5: five more waiting subscribers are told
+
+
+def test_a_restock_that_never_started_or_is_sold_out_is_not_resumed(ctx, client):
+    from connector.jobs import sweep
+
+    shop = make_shop(settings={"automations": {"back_in_stock": {"batch_interval_seconds": 60}}})
+    _restock_with_subscribers(client, shop, 3)
+    assert sweep()["resumed_restocks"] == 0  # out of stock, nobody told yet
+    apply(shop, stock(True, 1))
+    apply(shop, stock(False, 0, at=now() + timedelta(seconds=1)))
+    db.session.execute(StockSubscription.__table__.update().where(StockSubscription.notified_at.is_not(None))
+                       .values(notified_at=now() - timedelta(hours=1)))
+    db.session.commit()
+    assert sweep()["resumed_restocks"] == 0  # sold out again: nothing to resume
+
+
+def test_an_alert_that_cannot_be_made_uses_up_only_its_own_subscription(ctx, client, monkeypatch):
+    from connector.automations import back_in_stock
+
+    shop = make_shop(settings={"governor": {"quiet_hours": {"enabled": False}}})
+    _restock_with_subscribers(client, shop, 3)
+    subscriptions = db.session.scalars(select(StockSubscription).order_by(StockSubscription.id)).all()
+    broken = subscriptions[1].id
+    original = back_in_stock.queue_template
+
+    def queue(**kwargs):
+        if kwargs["key"].endswith(f":subscription:{broken}"):
+            raise ValueError("recipient is not a valid phone number")
+        return original(**kwargs)
+
+    monkeypatch.setattr(back_in_stock, "queue_template", queue)
+    apply(shop, stock(True, 10))
+    db.session.expire_all()
+    statuses = [s.status for s in db.session.scalars(select(StockSubscription).order_by(StockSubscription.id))]
+    assert statuses == ["notified", "expired", "notified"]
+    assert len(_alerts()) == 2

@@ -18,7 +18,7 @@ import logging
 import math
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 
 from connector.automations.carts import cart_url
 from connector.automations.common import automation_settings, is_enabled, queue_template
@@ -101,21 +101,75 @@ def _batch(shop: Shop, variant_id: str, quantity: int | None, title: str | None)
     if not waiting:
         db.session.commit()
         return 0
-    for subscription, _ in waiting:  # used once: claimed before the messages are queued
-        subscription.status, subscription.active_key, subscription.notified_at = StockSubscription.NOTIFIED, None, now
     db.session.commit()
     target = cart_url(shop, [[variant_id, 1]], discount=None, fallback=None)
     product = title or variant_id
+    notified = 0
     for subscription, contact in waiting:
-        queued = queue_template(shop=shop, contact=contact, automation=AUTOMATION, template="back_in_stock",
-                                key=f"restock:{variant_id}:subscription:{subscription.id}",
-                                params={"product_name": product, "shop_name": shop.name or shop.domain},
-                                links=[target])
-        subscription.message_id = queued.message.id
-    db.session.commit()
-    log.info("restock.batch", extra={"shop_id": shop.id, "size": len(waiting)})
+        # The alert first, then the subscription used up, per subscriber: a crash in between
+        # leaves it active, and the next batch finds its alert queued already under the same key
+        # (no second message). Marking first would lose the alerts of a batch cut short.
+        try:
+            queued = queue_template(shop=shop, contact=contact, automation=AUTOMATION, template="back_in_stock",
+                                    key=f"restock:{variant_id}:subscription:{subscription.id}",
+                                    params={"product_name": product, "shop_name": shop.name or shop.domain},
+                                    links=[target])
+        except ValueError:  # nothing sendable for this contact (a number the Cloud API cannot take)
+            db.session.rollback()
+            log.warning("restock.alert_impossible", extra={"shop_id": shop.id, "subscription_id": subscription.id})
+            subscription.status, subscription.active_key, subscription.updated_at = StockSubscription.EXPIRED, None, now
+            db.session.commit()
+            continue
+        subscription.status, subscription.active_key = StockSubscription.NOTIFIED, None
+        subscription.notified_at, subscription.message_id = now, queued.message.id
+        db.session.commit()
+        notified += 1
+    log.info("restock.batch", extra={"shop_id": shop.id, "size": notified})
     _schedule_next(shop, variant_id, options)
-    return len(waiting)
+    return notified
+
+
+#: a restock's next batch this late is taken for lost (Redis restarted, job dropped)
+STALL_GRACE_SECONDS = 120
+
+
+def resume_stalled_restocks(now) -> int:
+    """The sweep's part: restocks whose next batch never came get it queued again.
+
+    A restock in progress is a variant in stock with subscribers still waiting (granted
+    consent, not expired) and an earlier batch: its next batch was due
+    ``batch_interval_seconds`` after that one. If that is more than ``STALL_GRACE_SECONDS``
+    ago, the job was lost; the batch is queued again, once per stalled batch (job id).
+    Returns how many were queued.
+    """
+    candidates = db.session.execute(
+        select(Variant.shop_id, Variant.variant_id).distinct()
+        .join(StockSubscription, and_(StockSubscription.shop_id == Variant.shop_id,
+                                      StockSubscription.variant_id == Variant.variant_id))
+        .join(Contact, Contact.id == StockSubscription.contact_id)
+        .where(Variant.available.is_(True), or_(Variant.quantity.is_(None), Variant.quantity > 0),
+               StockSubscription.status == StockSubscription.ACTIVE, StockSubscription.expires_at > now,
+               Contact.marketing_consent == CONSENT_GRANTED)
+        .limit(500)
+    ).all()
+    queued = 0
+    for shop_id, variant_id in candidates:
+        last = db.session.scalar(select(func.max(StockSubscription.notified_at)).where(
+            StockSubscription.shop_id == shop_id, StockSubscription.variant_id == variant_id))
+        shop = db.session.get(Shop, shop_id)
+        if last is None or shop is None or not shop.is_active or not is_enabled(shop, AUTOMATION):
+            continue  # never started: the restock event starts it
+        interval = float(automation_settings(shop, AUTOMATION)["batch_interval_seconds"])
+        if (now - last).total_seconds() < interval + STALL_GRACE_SECONDS:
+            continue
+        from connector.jobs.queues import MAINTENANCE, enqueue
+
+        if enqueue(send_restock_batch, shop_id, variant_id, queue=MAINTENANCE, timeout=300, unique=True,
+                   job_id=f"restock-{shop_id}-{variant_id}-after-{int(last.timestamp())}"[:120]) is not None:
+            log.warning("restock.resumed", extra={"shop_id": shop_id})
+            queued += 1
+    db.session.commit()
+    return queued
 
 
 def _schedule_next(shop: Shop, variant_id: str, options: dict) -> None:

@@ -195,7 +195,7 @@ def dispatch_outbox(shop_id: int) -> dict:
 
 
 def sweep() -> dict:
-    """Periodic safety net: in-doubt sends, lost dispatcher wake-ups, unprocessed receipts."""
+    """Periodic safety net: in-doubt sends, lost dispatcher wake-ups, unprocessed receipts, stalled restocks."""
     config = settings()
     now = utcnow()
     try:
@@ -252,10 +252,14 @@ def sweep() -> dict:
             from connector.privacy import purge_expired
 
             purged = purge_expired(now)
-        # 6. platform catch-up (WooCommerce never retries a failed webhook)
+        # 6. back-in-stock batches whose job was lost
+        from connector.automations.back_in_stock import resume_stalled_restocks
+
+        resumed_restocks = resume_stalled_restocks(now)
+        # 7. platform catch-up (WooCommerce never retries a failed webhook)
         from connector.stores.woocommerce import schedule_catchups
 
         catchups = schedule_catchups()
-        return {"catchups": catchups, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
+        return {"catchups": catchups, "resumed_restocks": resumed_restocks, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
     finally:
         schedule_sweep(delay_seconds=config.sweep_interval_seconds)
