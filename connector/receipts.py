@@ -20,8 +20,6 @@ from sqlalchemy import bindparam
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.dialects.postgresql import insert  # ON CONFLICT … DO NOTHING compiles for SQLite too
 
-from flask import g, has_request_context
-
 from connector.extensions import db
 from connector.models import WebhookReceipt, utcnow
 
@@ -55,9 +53,7 @@ def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: byte
     values = (platform, dedupe_key, topic, shop_id, body, utcnow())
     engine = db.engine
     if engine.dialect.name == "postgresql":
-        writer = _postgres_writer(engine)
-        expected = has_request_context() and g.pop(_EXPECTED, None) is writer
-        receipt_id = writer.insert(values, expected=expected)
+        receipt_id = _postgres_writer(engine).insert(values)
     else:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             receipt_id = connection.execute(_INSERT_RECEIPT, dict(zip(_COLUMNS, values), attempts=0)).scalar_one_or_none()
@@ -67,27 +63,6 @@ def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: byte
         log.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "shop_id": shop_id})
         return ReceiptResult(None, True)
     return ReceiptResult(receipt_id, False)
-
-
-_EXPECTED = "receipt_expected_by"  # flask.g: the writer told that this request may hand over a receipt
-
-
-def expect_receipt() -> None:
-    """Before a webhook view: the receipts of concurrent requests can then share one commit.
-
-    ``before_request`` of the webhook blueprints; ``end_expectation`` is its teardown.
-    """
-    engine = db.engine
-    if engine.dialect.name == "postgresql" and _EXPECTED not in g:
-        writer = _postgres_writer(engine)
-        writer.expect()
-        g.setdefault(_EXPECTED, writer)
-
-
-def end_expectation(_error: BaseException | None = None) -> None:
-    writer = g.pop(_EXPECTED, None)
-    if writer is not None:
-        writer.not_coming()
 
 
 _COLUMNS = ("platform", "dedupe_key", "topic", "shop_id", "body", "received_at")
@@ -109,11 +84,9 @@ class _GroupCommitWriter:
     """Receipts of concurrent request threads written by one statement (see docs/adr/0006).
 
     A request thread appends its receipt and, when no write is under way in this process,
-    becomes the leader. It waits up to ``WINDOW_SECONDS`` for the requests that are inside a
-    webhook view at that moment (announced by ``expect_receipt``), takes every receipt
-    waiting (its own included), writes them with one multi-row ``INSERT … ON CONFLICT DO
-    NOTHING RETURNING`` on an autocommit connection of its own, kicks the drainer and wakes
-    the others. Threads that arrive meanwhile wait for the next write, which one of them
+    becomes the leader: it takes every receipt waiting (its own included), writes them with
+    one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` on an autocommit connection
+    of its own, kicks the drainer and wakes the others. Threads that arrive meanwhile wait for the next write, which one of them
     leads. A request alone is written at once; under load, the receipts of the process's
     concurrent requests share one statement and one WAL flush (on the bench machine a
     commit costs the server ~90 µs of CPU on its own, a row ~25 µs).
@@ -135,46 +108,19 @@ class _GroupCommitWriter:
         self._changed = threading.Condition(threading.Lock())
         self._waiting: list[_Slot] = []
         self._writing = False
-        self._expected = 0  # requests in a webhook view that have not handed over a receipt yet
         self.batches = 0  # statistics for tests and benchmarks
         self.receipts = 0
 
-    #: the longest a leader waits for requests already inside a webhook view to hand over theirs
-    WINDOW_SECONDS = 0.002
-
-    def expect(self) -> None:
-        """A webhook request has begun in this process; its receipt may follow shortly."""
-        with self._changed:
-            self._expected += 1
-
-    def not_coming(self) -> None:
-        """That request ended without handing over a receipt (refused, ignored, failed)."""
-        with self._changed:
-            self._expected -= 1
-            self._changed.notify_all()
-
-    def insert(self, values: tuple, *, expected: bool = False) -> int | None:
-        """Write one receipt in the next batch; ``expected``: announced by ``expect()``."""
+    def insert(self, values: tuple) -> int | None:
+        """Write one receipt in the next batch; return its id (None: a duplicate delivery)."""
         slot = _Slot(values)
         with self._changed:
-            if expected:
-                self._expected -= 1
             self._waiting.append(slot)
-            self._changed.notify_all()  # a leader may be waiting for this one
             while not slot.done and self._writing:
                 self._changed.wait()
             if slot.done:
                 return self._result(slot)
             self._writing = True
-            # Requests inside a webhook view right now will hand over a receipt within a
-            # fraction of a millisecond: wait for them (briefly), so that they share this commit.
-            deadline = None
-            while self._expected > 0:
-                now = time.monotonic()
-                deadline = deadline or now + self.WINDOW_SECONDS
-                if now >= deadline:
-                    break
-                self._changed.wait(deadline - now)
             batch, self._waiting = self._waiting, []
         try:
             self._write(batch)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
-from connector.receipts import end_expectation, expect_receipt, record_and_enqueue
+from connector.receipts import record_and_enqueue
 from connector.web.errors import BadRequestBody, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
@@ -28,9 +28,6 @@ from integrations.whatsapp.errors import WhatsAppPayloadError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
-# concurrent deliveries share one commit of their receipts (connector.receipts, docs/adr/0006)
-bp.before_request(expect_receipt)
-bp.teardown_request(end_expectation)
 
 
 @bp.get("/whatsapp")
