@@ -1,9 +1,10 @@
 """Webhook receipts: record a verified delivery once, then make sure a drainer will process it.
 
 The order is fixed (see STYLE.md): the view has verified the signature and parsed the
-body; here the receipt is inserted under its unique key in one autocommit statement, and
-only after it is durable is the ingest kick flag set (``connector.jobs.kick_ingest``), which
-queues a drainer when none is queued. A duplicate delivery finds the key taken and kicks
+body; here the receipt is inserted under its unique key in one autocommit statement (shared
+with the receipts of concurrent requests on PostgreSQL), and only after it is durable is the
+ingest kick flag set (``connector.jobs.kick_ingest``, throttled per process), which queues a
+drainer when none is queued. A duplicate delivery finds the key taken and kicks
 nothing. If Redis loses the flag or the drainer, the sweep finds the unprocessed receipt.
 See docs/adr/0006-ingest-path.md.
 """
@@ -86,10 +87,11 @@ class _GroupCommitWriter:
     A request thread appends its receipt and, when no write is under way in this process,
     becomes the leader: it takes every receipt waiting (its own included), writes them with
     one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING`` on an autocommit connection
-    of its own, kicks the drainer and wakes the others. Threads that arrive meanwhile wait for the next write, which one of them
-    leads. A request alone is written at once; under load, the receipts of the process's
-    concurrent requests share one statement and one WAL flush (on the bench machine a
-    commit costs the server ~90 µs of CPU on its own, a row ~25 µs).
+    of its own, kicks the drainer and wakes the others. Threads that arrive meanwhile wait
+    for the next write, which one of them leads. A request alone is written at once; under
+    load, the receipts of the process's concurrent requests share one statement and one WAL
+    flush (on the bench machine a commit costs the server ~90 µs of CPU on its own, a row
+    ~25 µs).
 
     A receipt is answered only after the statement that holds it has committed; the ingest
     kick that follows is throttled per process (``_Kicker``). When a batch fails on a
@@ -209,7 +211,7 @@ class _GroupCommitWriter:
 
         if self._connection is None or self._connection.closed:
             self._connection = psycopg.connect(self._conninfo, autocommit=True)
-            self._prepared: set[int] = set()
+            self._prepared = set()
         return self._connection
 
     def _fail(self, connection, result, attempt: int) -> None:
