@@ -202,9 +202,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=1000.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4,
-                        help="gunicorn threads per worker, as in the Procfile (1 = sync workers)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument("--worker-class", default=os.environ.get("WEB_WORKER_CLASS", "gevent"),
+                        choices=("gevent", "gthread"), help="as in gunicorn.conf.py (the Procfile's web process)")
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("WEB_THREADS", "4")),
+                        help="threads per gthread worker")
     parser.add_argument("--body-bytes", type=int, default=5000)
     args = parser.parse_args()
 
@@ -233,11 +235,12 @@ def main() -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
+        server_env = {**os.environ, **env, "WEB_CONCURRENCY": str(args.workers), "WEB_WORKER_CLASS": args.worker_class,
+                      "WEB_THREADS": str(args.threads)}
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--threads", str(args.threads),
-             "--bind", f"127.0.0.1:{port}",
-             "--timeout", "30", "--log-level", "warning", "bench.ingest_app:app"],
-            cwd=ROOT, env={**os.environ, **env})
+            [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"),
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "bench.ingest_app:app"],
+            cwd=ROOT, env=server_env)
         deadline = time.monotonic() + 20
         while not port_open("127.0.0.1", port):
             if time.monotonic() > deadline or server.poll() is not None:
@@ -277,7 +280,8 @@ def main() -> int:
           f"p99 {paced['p99_ms']} ms, max {paced['max_ms']} ms, {paced['errors']} errors")
     print(f"acknowledged {load.accepted}, durable receipts {durable}")
     print(json.dumps({
-        "benchmark": "ingest", "closed_loop_client": figures["client"], "database": db_url.split(":")[0].split("+")[0], "workers": args.workers, "threads": args.threads,
+        "benchmark": "ingest", "closed_loop_client": figures["client"], "database": db_url.split(":")[0].split("+")[0], "workers": args.workers, "worker_class": args.worker_class,
+        **({"threads": args.threads} if args.worker_class == "gthread" else {}),
         "body_bytes": len(load.body), "bare_req_per_s": figures["bare"]["req_per_s"],
         "webhook_req_per_s": figures["webhook"]["req_per_s"], "ratio_to_bare": round(ratio, 3),
         "rate": args.rate, "achieved_req_per_s": paced["achieved_req_per_s"], "p50_ms": paced["p50_ms"],

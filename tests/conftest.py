@@ -116,9 +116,9 @@ def ctx(app, sandbox, fake_shopify):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
     from connector.extensions import db, get_redis
 
-    from connector.receipts import _KICKER
+    from connector.receipts import forget_kicks
 
-    _KICKER.reset()  # no trailing ingest kick of the previous test lands in this one's Redis
+    forget_kicks()  # no trailing ingest kick of the previous test lands in this one's Redis
     with app.app_context():
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):  # children before parents

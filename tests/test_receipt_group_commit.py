@@ -23,7 +23,10 @@ from tests.factories import make_shop
 def writer(ctx):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the group-commit writer serves PostgreSQL (TEST_DATABASE_URL); SQLite writes each receipt alone")
-    return receipts._GroupCommitWriter(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False))
+    writer = receipts._GroupCommitWriter(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+                                         ctx)
+    yield writer
+    writer.close()
 
 
 def _values(shop_id: int | None, key: str) -> tuple:
@@ -76,7 +79,7 @@ def test_requests_arriving_during_a_write_share_the_next_statement(app, writer, 
     assert entered.wait(10)
     calls = [lambda i=i: writer.insert(_values(shop_id, f"k{i}")) for i in range(6)]
     threads, results, errors = _in_threads(app, calls)
-    while len(writer._waiting) < 6:  # all six are queued behind the held write
+    while len(writer._pending) < 6:  # all six are queued behind the held write
         threading.Event().wait(0.005)
     assert _stored() == 0  # nothing is committed (or answered) before its statement is
     release.set()
@@ -96,7 +99,7 @@ def test_the_same_delivery_twice_in_one_batch_is_stored_once(app, writer, monkey
     first, _, _ = _in_threads(app, [lambda: writer.insert(_values(shop_id, "other"))])
     assert entered.wait(10)
     threads, results, errors = _in_threads(app, [lambda: writer.insert(_values(shop_id, "same"))] * 2)
-    while len(writer._waiting) < 2:
+    while len(writer._pending) < 2:
         threading.Event().wait(0.005)
     release.set()
     for thread in first + threads:
@@ -116,7 +119,7 @@ def test_a_receipt_for_a_vanished_shop_fails_alone(app, writer, monkeypatch):
     calls = [lambda: writer.insert(_values(shop_id, "good-1")), lambda: writer.insert(_values(987654, "orphan")),
              lambda: writer.insert(_values(shop_id, "good-2"))]
     threads, results, errors = _in_threads(app, calls)
-    while len(writer._waiting) < 3:
+    while len(writer._pending) < 3:
         threading.Event().wait(0.005)
     release.set()
     for thread in first + threads:

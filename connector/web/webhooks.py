@@ -8,6 +8,7 @@ job does the rest (docs/adr/0006-ingest-path.md).
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -28,6 +29,21 @@ from integrations.whatsapp.errors import WhatsAppPayloadError
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 log = logging.getLogger(__name__)
+
+#: what a vendor is told, serialized once (a dict answer goes through Flask's JSON provider on
+#: every request, on the path the vendors time)
+_ANSWERS = {status: json.dumps({"status": status}, separators=(",", ":")).encode() + b"\n"
+            for status in ("accepted", "duplicate", "ignored", "ping")}
+
+
+def answer(status: str) -> Response:
+    """``{"status": …}`` with 200: the delivery was taken (or knowingly ignored)."""
+    return Response(_ANSWERS[status], status=200, mimetype="application/json")
+
+
+def stored(result) -> Response:
+    """The answer for a delivery handed to ``record_and_enqueue``."""
+    return answer("duplicate" if result.is_duplicate else "accepted")
 
 
 @bp.get("/whatsapp")
@@ -61,7 +77,7 @@ def whatsapp_receive():
     if not shop_ids:
         # Signed by Meta but for a number no shop has (removed, or another app's): nothing to keep.
         log.info("whatsapp.webhook_unknown_number", extra={"numbers": len(numbers)})
-        return {"status": "ignored"}, 200
+        return answer("ignored")
     # Meta sends no delivery id; the same body delivered twice is the same delivery.
     result = record_and_enqueue(
         platform="whatsapp",
@@ -70,7 +86,7 @@ def whatsapp_receive():
         body=raw,
         shop_id=shop_ids[0],
     )
-    return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
+    return stored(result)
 
 
 @bp.post("/shopify")
@@ -94,11 +110,11 @@ def shopify_receive():
         raise BadRequestBody("X-Shopify-Topic and X-Shopify-Shop-Domain are required")
     if delivery.topic not in shopify_webhooks.TOPICS:
         log.info("shopify.webhook_topic_ignored", extra={"topic": delivery.topic[:64]})
-        return {"status": "ignored"}, 200
+        return answer("ignored")
     if shop is None:
         # genuine, but for a shop we do not know (never installed, or already redacted)
         log.info("shopify.webhook_unknown_shop", extra={"topic": delivery.topic})
-        return {"status": "ignored"}, 200
+        return answer("ignored")
     require_json_object(raw)  # every topic we take is a JSON object; refusing junk now keeps it out of the queue
     # one merchant action can fire several topics with the same event id: the key has both
     key = f"{shop.id}:{delivery.topic}:{delivery.event_id or hashlib.sha256(raw).hexdigest()}"
@@ -109,8 +125,8 @@ def shopify_receive():
         # the cached shop was deleted a moment ago (shop/redact): it is unknown now
         forget_cached_shops()
         log.info("shopify.webhook_unknown_shop", extra={"topic": delivery.topic})
-        return {"status": "ignored"}, 200
-    return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
+        return answer("ignored")
+    return stored(result)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from markupsafe import escape
 
 from connector.stores import woocommerce as store
 from connector.web.errors import BadRequestBody, json_object as _json_object
+from connector.web.webhooks import answer, stored
 from integrations.base import PayloadError
 from integrations.woocommerce import webhooks as wc_webhooks
 
@@ -72,7 +73,7 @@ def webhook(shop_key: str):
     if wc_webhooks.is_ping(raw, request.headers):
         # sent when a webhook is saved as active; anything but 200 fails the save
         log.info("woocommerce.webhook_ping", extra={"shop_id": shop.id})
-        return {"status": "ping"}, 200
+        return answer("ping")
     if not shop.is_active:
         # not 2xx on purpose: WooCommerce disables a webhook that keeps failing
         return _refuse(410, "store_disconnected", "this store is disconnected")
@@ -81,11 +82,11 @@ def webhook(shop_key: str):
     headers = wc_webhooks.delivery_headers(request.headers)
     if headers.topic not in wc_webhooks.TOPICS:
         log.info("woocommerce.webhook_unknown_topic", extra={"shop_id": shop.id, "topic": (headers.topic or "")[:64]})
-        return {"status": "ignored"}, 200
+        return answer("ignored")
     if payload.get("id") in (None, ""):
         raise BadRequestBody(f"{headers.topic} body has no id")
     result = store.record_delivery(shop, headers.topic, raw, headers.delivery_id)
-    return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
+    return stored(result)
 
 
 @bp.post("/storefront/api/cart")
@@ -114,7 +115,7 @@ def cart_report():
     except PayloadError as error:
         raise BadRequestBody(str(error)) from None
     result = store.record_cart_report(shop, raw)
-    return {"status": "duplicate" if result.is_duplicate else "accepted"}, 200
+    return stored(result)
 
 
 def _refuse(status: int, code: str, message: str):
