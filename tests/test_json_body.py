@@ -19,10 +19,41 @@ def test_integers_stay_exact():
 
 
 def test_the_fast_check_accepts_what_the_standard_library_accepts():
-    # orjson refuses a lone surrogate escape; the receipts are parsed later by the standard library, which reads it
+    # simdjson refuses these; the receipts are parsed later by the standard library, which reads them
     require_json_object(b'{"name": "\\ud83d"}')
     require_json_object(b'{"id": 123456789012345678901234567890}')
     require_json_object(b'{"a": {"b": [1, 2.5, null, true]}}')
+    require_json_object(b'{"a": NaN, "b": 1e400}')
+    require_json_object('{"utf-16": true}'.encode("utf-16"))
+
+
+#: edge cases of the grammar and of UTF-8; the fast check must reach the standard library's verdict on each
+EDGE_CASES = [
+    b'{"a":1}', b' \n{"a":1}\t ', b'{"a":1}\x00', b'{"a":1}\x0c', b'{"a":"\\u12"}', b'{"a":"\\/"}', b'{"a":"\\x41"}',
+    b'{"a":-0}', b'{"a":01}', b'{"a":1.}', b'{"a":.5}', b'{"a":+1}', b'{"a":"\xed\xa0\x80"}', b'{"a":"\xf4\x90\x80\x80"}',
+    b'{"a":"\xc0\xaf"}', b'{"a":"\x01"}', b'{"a":"\x7f"}', b'{"a":tru}', b'{"a":[1,]}', b'{,}', b'{"a":1,}',
+    b'{"a":1,"a":2}', b"{'a':1}", b'\xef\xbb\xbf{"a":1}', b'{"a":Infinity}', b'{"a":"\\ud83d\\ude00"}', b'{}', b'[]',
+    b'{"a":' * 3000 + b'1' + b'}' * 3000, b'[' * 3000 + b']' * 3000,
+]
+
+
+@pytest.mark.parametrize("body", EDGE_CASES)
+def test_the_fast_check_and_the_standard_library_agree(body):
+    def verdict(check):
+        try:
+            check(body)
+        except BadRequestBody as error:
+            return str(error)
+        return "accepted"
+
+    assert verdict(require_json_object) == verdict(json_object)
+
+
+def test_a_body_nested_beyond_the_parsers_depth_is_a_bad_request():
+    deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000  # valid JSON, deeper than any parser here goes
+    for check in (json_object, require_json_object):
+        with pytest.raises(BadRequestBody, match="nested too deeply"):
+            check(deep)
 
 
 @pytest.mark.parametrize("body, reason", [

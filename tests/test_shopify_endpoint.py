@@ -228,6 +228,13 @@ def test_malformed_json_is_400(client, shop, fake_shopify):
     assert _nothing_stored()
 
 
+def test_json_nested_too_deeply_to_parse_is_400_not_500(client, shop, fake_shopify):
+    deep = b'{"id": 1, "a": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001  # valid, but deeper than any parser goes
+    response = deliver(client, deep, topic="orders/paid", shop_domain=shop.domain, secret=fake_shopify.api_secret)
+    assert response.status_code == 400 and "nested too deeply" in response.get_json()["message"]
+    assert _nothing_stored()
+
+
 def test_a_2_mb_forged_body_is_401_and_an_oversized_one_413(client, shop, fake_shopify):
     two_mb = b'{"padding": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     assert deliver(client, two_mb, topic="orders/paid", shop_domain=shop.domain,

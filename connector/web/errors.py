@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 
-import orjson
+import simdjson
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
@@ -24,6 +25,8 @@ def json_object(raw: bytes) -> dict:
         payload = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise BadRequestBody("body is not valid JSON") from None
+    except RecursionError:  # the standard library's parser recurses once per level
+        raise BadRequestBody("body is not valid JSON: nested too deeply") from None
     if not isinstance(payload, dict):
         raise BadRequestBody("body must be a JSON object")
     return payload
@@ -32,19 +35,30 @@ def json_object(raw: bytes) -> dict:
 def require_json_object(raw: bytes) -> None:
     """``BadRequestBody`` unless the body is a JSON object; for views that store it unread.
 
-    orjson checks a webhook body in about a third of the standard library's time, on the
-    path the vendors time. Its verdict is final only when it accepts an object: it refuses
-    lone surrogate escapes, which the standard library (that processes the receipts later)
-    reads, so anything it refuses goes to ``json_object``. Its values are not used: it
-    reads integers beyond 64 bits as floats.
+    simdjson validates a webhook body without building its values (~4 µs for Shopify's
+    11.5 KB orders/paid sample, against ~20 µs for orjson and ~65 µs for the standard
+    library), on the path the vendors time. Its verdict is final only when it accepts an
+    object: it refuses some documents the standard library (which parses the receipts later)
+    reads, such as lone surrogate escapes, integers beyond 64 bits, ``NaN`` or UTF-16, so
+    anything it refuses goes to ``json_object``. tests/test_json_body.py holds the two to the
+    same verdicts.
     """
-    try:
-        payload = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    with _PARSER_LOCK:  # a parser holds one document at a time
+        try:
+            document = _PARSER.parse(raw)
+        except (ValueError, RuntimeError):  # UnicodeDecodeError is a ValueError
+            is_object = None
+        else:
+            is_object = isinstance(document, simdjson.Object)
+            del document  # before the parser is used again
+    if is_object is None:
         json_object(raw)
-        return
-    if not isinstance(payload, dict):
+    elif not is_object:
         raise BadRequestBody("body must be a JSON object")
+
+
+_PARSER = simdjson.Parser()  # reused: its buffers grow to the largest body once
+_PARSER_LOCK = threading.Lock()
 
 
 _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
