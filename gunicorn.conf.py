@@ -20,3 +20,6 @@ worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
+# gunicorn ≥ 25.1 opens a management socket at one path per user ($HOME/.gunicorn/gunicorn.ctl),
+# which two servers on one machine would fight over; nothing here uses it
+control_socket_disable = True

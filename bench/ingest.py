@@ -1,7 +1,8 @@
 """Webhook ingest under gunicorn: the Shopify endpoint against a bare endpoint of the same app.
 
-Both endpoints are served by the same gunicorn (the Procfile's `web` settings: one gthread
-worker per core, 4 threads each) on the same app; wrk (when installed) or this process's
+Both endpoints are served by the same gunicorn, started with the web process's own settings
+(gunicorn.conf.py, as the Procfile runs it: 2 gevent workers unless WEB_CONCURRENCY /
+WEB_WORKER_CLASS say otherwise) on the same app; wrk (when installed) or this process's
 aiohttp client generates the load. Measured:
 
   - max throughput of each endpoint (closed loop, 5 s each: wrk with 32 connections when it
@@ -10,12 +11,14 @@ aiohttp client generates the load. Measured:
   - latency of the webhook endpoint at a fixed 1,000 req/s (open loop: requests start on a
     schedule, whether or not earlier ones have finished), 10 s: ``p50_ms``, ``p99_ms``;
   - durability: after the run, every webhook answered "accepted" must be a committed receipt
-    in the database (``acknowledged`` == ``durable``).
+    in the database (``acknowledged`` <= ``durable``: receipts of requests that wrk cuts off
+    when it stops are durable without being counted as acknowledged).
 
 Every request is a distinct Shopify `orders/paid` delivery (its own event id) with a real
-HMAC over a 5 KB body, for a known shop. No worker runs: processing is not measured here.
+HMAC over Shopify's published sample (11.5 KB; ``--body-bytes`` pads it to a larger size),
+for a known shop. No worker runs: processing is not measured here.
 
-    python bench/ingest.py [--rate 1000] [--seconds 10] [--workers 2]
+    python bench/ingest.py [--rate 1000] [--seconds 10] [--workers 2] [--worker-class gevent]
 
 PostgreSQL is used when BENCH_DATABASE_URL is set, or when a server answers on
 127.0.0.1:5432 (a scratch database `connector_bench` is created); SQLite otherwise. Redis:

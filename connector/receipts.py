@@ -232,7 +232,7 @@ class _GroupCommitWriter:
         statement cache; the parameters here are six known columns, so they are encoded here,
         and the statement for each batch size is prepared once per connection.
         """
-        from psycopg import errors, pq
+        from psycopg import OperationalError, errors, pq
 
         size = len(batch)
         parameters: list[bytes | None] = []
@@ -243,22 +243,26 @@ class _GroupCommitWriter:
         for attempt in (1, 2):
             connection = self._connect()
             name = f"receipts_{size}".encode()
-            if size not in self._prepared:
-                placeholders = ", ".join(
-                    "(" + ", ".join(f"${row * 6 + column}" for column in range(1, 7)) + ", 0)" for row in range(size))
-                prepared = _execute(connection.pgconn, "prepare", name, self.SQL.format(rows=placeholders).encode())
-                if prepared.status != pq.ExecStatus.COMMAND_OK:
-                    self._fail(connection, prepared, attempt)
-                    continue
-                self._prepared.add(size)
-            result = _execute(connection.pgconn, "query_prepared", name, parameters, formats)
+            try:
+                if size not in self._prepared:
+                    placeholders = ", ".join(
+                        "(" + ", ".join(f"${row * 6 + column}" for column in range(1, 7)) + ", 0)"
+                        for row in range(size))
+                    prepared = _execute(connection.pgconn, "prepare", name, self.SQL.format(rows=placeholders).encode())
+                    if prepared.status != pq.ExecStatus.COMMAND_OK:
+                        self._fail(connection, _message(prepared), attempt)
+                        continue
+                    self._prepared.add(size)
+                result = _execute(connection.pgconn, "query_prepared", name, parameters, formats)
+            except OperationalError as error:  # the connection broke while sending or reading
+                self._fail(connection, str(error), attempt)
+                continue
             if result.status == pq.ExecStatus.TUPLES_OK:
                 break
             sqlstate = (result.error_field(pq.DiagnosticField.SQLSTATE) or b"").decode()
             if sqlstate.startswith("23"):  # integrity: a foreign key (a shop deleted meanwhile)
-                raise errors.lookup(sqlstate)(
-                    (result.error_message or b"").decode(errors="replace").strip())
-            self._fail(connection, result, attempt)
+                raise errors.lookup(sqlstate)(_message(result))
+            self._fail(connection, _message(result), attempt)
         ids = {(result.get_value(row, 1).decode(), result.get_value(row, 2).decode()): int(result.get_value(row, 0))
                for row in range(result.ntuples)}
         for slot in batch:
@@ -276,14 +280,18 @@ class _GroupCommitWriter:
             self._prepared = set()
         return self._connection
 
-    def _fail(self, connection, result, attempt: int) -> None:
+    @staticmethod
+    def _fail(connection, message: str, attempt: int) -> None:
         """A statement failed for a reason other than a constraint: drop the connection; retry once."""
-        import psycopg
+        from psycopg import OperationalError
 
-        message = (result.error_message or b"").decode(errors="replace").strip() or "the statement failed"
         connection.close()
         if attempt == 2:
-            raise psycopg.OperationalError(message)
+            raise OperationalError(message or "the statement failed")
+
+
+def _message(result) -> str:
+    return (result.error_message or b"").decode(errors="replace").strip()
 
 
 def _execute(pgconn, kind: str, *arguments):

@@ -101,3 +101,21 @@ def test_a_receipt_waiting_on_the_database_does_not_stall_the_worker(server, app
             (f"{shop.id}:orders/paid:behind-%",)).fetchone()
     assert transactions[0] == 5
     assert transactions[1] < 5  # they queued up together and shared a statement
+
+
+def test_a_lost_writer_connection_is_replaced_under_gevent(server, app_env):
+    shop = make_shop()
+    secret = app_env["SHOPIFY_API_SECRET"]
+    assert _post(server, shop.domain, "before", secret).json() == {"status": "accepted"}
+    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+        # the writer's session: the last statement it ran is the receipts INSERT
+        writers = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                "AND query LIKE 'INSERT INTO webhook_receipts%%' AND pid <> pg_backend_pid()").fetchall()
+        assert len(writers) == 1
+        admin.execute("SELECT pg_terminate_backend(%s)", writers[0])
+    after = _post(server, shop.domain, "after", secret)  # the writer finds out, reconnects and writes it
+    assert after.status_code == 200 and after.json() == {"status": "accepted"}
+    with psycopg.connect(_conninfo()) as reader:
+        keys = {key for (key,) in reader.execute("SELECT dedupe_key FROM webhook_receipts WHERE shop_id = %s",
+                                                 (shop.id,))}
+    assert keys == {f"{shop.id}:orders/paid:before", f"{shop.id}:orders/paid:after"}
