@@ -171,7 +171,7 @@ class _GroupCommitWriter:
                 if any(slot.receipt_id is not None for slot in batch):
                     self._kick(trailing=False)  # one request in 20 ms waits for it: a lone receipt's kick is made
             except Exception:  # noqa: BLE001 - the writer must outlive anything; the sweep finds the receipts
-                log.exception("webhook.kick_failed")
+                log.exception("webhook.writer_failed")
             finally:
                 written.set()
         self.flush_kick()
