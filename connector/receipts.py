@@ -11,7 +11,9 @@ unprocessed receipt. See docs/adr/0006-ingest-path.md.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.dialects.postgresql import insert  # ON CONFLICT … DO NOTHING compiles for SQLite too
 
 from connector.extensions import db
@@ -44,21 +46,33 @@ _INSERT_RECEIPT = (
 )
 
 
+class ReceiptNotWritten(RuntimeError):
+    """The receipt could not be made durable in time (database down or stuck): answer 503, the vendor retries."""
+
+
 def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: bytes, shop_id: int | None) -> ReceiptResult:
     """Store the delivery durably and make sure a drainer will process it; idempotent on ``dedupe_key``.
 
     On PostgreSQL the receipt joins the process's next group commit (``_GroupCommitWriter``):
     one multi-row INSERT in one autocommit statement for every receipt waiting at that
-    moment. It returns once that statement has committed. On SQLite (development, tests) it
-    is one autocommit INSERT of its own, and one kick.
+    moment. It returns once that statement has committed; the kick follows from the
+    writer's kicker. On SQLite (development, tests) it is one autocommit INSERT of its own,
+    then one kick. A key longer than the column keeps its first 63 characters and a hash of
+    the whole (distinct keys stay distinct).
     """
+    if len(dedupe_key) > _KEY_LENGTH:
+        dedupe_key = f"{dedupe_key[:63]}:{hashlib.sha256(dedupe_key.encode()).hexdigest()}"
     values = (platform, dedupe_key, topic, shop_id, body, utcnow())
     engine = db.engine
     if engine.dialect.name == "postgresql":
         receipt_id = _postgres_writer(engine).insert(values)
     else:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            receipt_id = connection.execute(_INSERT_RECEIPT, dict(zip(_COLUMNS, values), attempts=0)).scalar_one_or_none()
+        try:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                receipt_id = connection.execute(
+                    _INSERT_RECEIPT, dict(zip(_COLUMNS, values), attempts=0)).scalar_one_or_none()
+        except OperationalError as error:  # the database is unreachable or locked
+            raise ReceiptNotWritten(f"the receipt was not written: {type(error.orig).__name__}") from error
         if receipt_id is not None:
             _kick()
     if receipt_id is None:
@@ -68,6 +82,7 @@ def record_and_enqueue(*, platform: str, dedupe_key: str, topic: str, body: byte
 
 
 _COLUMNS = ("platform", "dedupe_key", "topic", "shop_id", "body", "received_at")
+_KEY_LENGTH = WebhookReceipt.__table__.c.dedupe_key.type.length  # 128
 
 
 class _Slot:
@@ -92,23 +107,30 @@ class _GroupCommitWriter:
     holds the receipts of many requests, and they share one statement and one WAL flush (on
     the bench machine a commit costs the server ~90 µs of CPU on its own, a row ~25 µs).
 
-    A receipt is answered only after the statement that holds it has committed. Then the
-    writer kicks the drainer (``connector.jobs.kick_ingest``, one Redis round trip) at most
-    once per ``KICK_INTERVAL``: a batch committed sooner after the last kick is covered by
-    one kick at the end of the interval, made by the writer as it waits for more work. When
-    a batch fails on a constraint (a shop deleted a moment ago), its receipts are written
-    one by one so that only the offending one fails. A connection that fails is dropped and
-    the batch is tried once more on a new one (ON CONFLICT makes the retry safe).
+    A receipt is answered only after the statement that holds it has committed. The kicks
+    are made by a second thread (or greenlet), the kicker, so that a slow or unreachable
+    Redis never holds up a commit: after each batch that stored something the writer counts
+    one more commit owing a kick; the kicker makes one ``kick_ingest()`` for all commits
+    counted when it starts, at most once per ``KICK_INTERVAL``. Every commit is thus followed
+    by a kick that starts after it, as the drainer protocol requires.
+
+    When a batch fails on a constraint (a shop deleted a moment ago), its receipts are
+    written one by one so that only the offending one fails. A connection that fails is
+    dropped and the batch is tried once more on a new one (ON CONFLICT makes the retry
+    safe). A statement is cancelled by the server after ``STATEMENT_TIMEOUT`` seconds; a
+    request waits at most ``WAIT_SECONDS`` for its batch, then gets ``ReceiptNotWritten``.
     """
 
     SQL = ("INSERT INTO webhook_receipts (platform, dedupe_key, topic, shop_id, body, received_at, attempts) "
            "VALUES {rows} ON CONFLICT (platform, dedupe_key) DO NOTHING RETURNING id, platform, dedupe_key")
 
     KICK_INTERVAL = 0.02
+    STATEMENT_TIMEOUT = 10  # seconds; a lock or a stuck server must not hold requests for ever
+    WAIT_SECONDS = 25.0  # a batch: the statement, one retry on a new connection, and margin
 
     def __init__(self, conninfo: str, app) -> None:
-        self._conninfo = conninfo
-        self._app = app  # the writer kicks outside any request: it needs the app's Redis
+        self._conninfo = _writer_conninfo(conninfo, self.STATEMENT_TIMEOUT)
+        self._app = app  # the kicker works outside any request: it needs the app's Redis
         self._connection = None  # the writer's own
         self._prepared: set[int] = set()  # batch sizes prepared on the current connection
         self._lock = threading.Lock()
@@ -116,8 +138,11 @@ class _GroupCommitWriter:
         self._written = threading.Event()  # set once the pending batch is written
         self._work = threading.Event()
         self._writer: threading.Thread | None = None
+        self._kicker: threading.Thread | None = None
+        self._kicks = threading.Condition(threading.Lock())
+        self._committed = 0  # batches that stored receipts, each owing a kick
+        self._kicked = 0  # how many of those a kick started after
         self._last_kick = float("-inf")
-        self._kick_owed = False
         self._closing = False
         self.batches = 0  # statistics for tests and benchmarks
         self.receipts = 0
@@ -127,83 +152,89 @@ class _GroupCommitWriter:
         slot = _Slot(values)
         with self._lock:
             if self._closing:
-                raise RuntimeError("the receipt writer is closed")
-            if self._writer is None:
-                self._writer = threading.Thread(target=self._run, name="receipt-writer", daemon=True)
-                self._writer.start()
+                raise ReceiptNotWritten("the receipt writer is closed")
+            if self._writer is None or not self._writer.is_alive():
+                self._start()
             self._pending.append(slot)
             written = self._written
         self._work.set()
-        written.wait()
-        if slot.error is not None:
+        if not written.wait(self.WAIT_SECONDS):
+            raise ReceiptNotWritten(f"no commit within {self.WAIT_SECONDS:.0f} s")
+        if slot.error is None:
+            return slot.receipt_id
+        if isinstance(slot.error, IntegrityError):
             raise slot.error
-        return slot.receipt_id
+        raise ReceiptNotWritten(f"the receipt was not written: {type(slot.error).__name__}") from slot.error
+
+    def _start(self) -> None:
+        """The writer and the kicker of this process (again, if one has died: it logged why)."""
+        self._writer = threading.Thread(target=self._run, name="receipt-writer", daemon=True)
+        self._writer.start()
+        if self._kicker is None or not self._kicker.is_alive():
+            self._kicker = threading.Thread(target=self._kick_loop, name="receipt-kicker", daemon=True)
+            self._kicker.start()
 
     def close(self) -> None:
-        """Stop the writer once the receipts pending are written, and close its connection."""
+        """Stop the writer once the receipts pending are written, make the kicks owed, close the connection."""
         with self._lock:
             self._closing = True
-            writer = self._writer
+            writer, kicker = self._writer, self._kicker
         self._work.set()
-        if writer is not None:
-            writer.join(10)
-        elif self._connection is not None:
+        with self._kicks:
+            self._kicks.notify_all()
+        for thread in (writer, kicker):
+            if thread is not None:
+                thread.join(10)
+        if self._connection is not None:
             self._connection.close()
 
     def _run(self) -> None:
-        while not self._closing or self._pending:
-            with self._lock:
-                kick_in = self._last_kick + self.KICK_INTERVAL - time.monotonic() if self._kick_owed else None
-            if not self._work.wait(None if kick_in is None else max(kick_in, 0.0)):
-                try:
-                    self._kick(trailing=True)
-                except Exception:  # noqa: BLE001 - as below
-                    log.exception("webhook.kick_failed")
-                continue
+        while True:
+            self._work.wait()
             with self._lock:
                 self._work.clear()
+                if self._closing and not self._pending:
+                    return
                 batch, self._pending = self._pending, []
                 written, self._written = self._written, threading.Event()
             if not batch:
                 continue
             try:
                 self._write(batch)
-                if any(slot.receipt_id is not None for slot in batch):
-                    self._kick(trailing=False)  # one request in 20 ms waits for it: a lone receipt's kick is made
-            except Exception:  # noqa: BLE001 - the writer must outlive anything; the sweep finds the receipts
-                log.exception("webhook.writer_failed")
             finally:
                 written.set()
-        self.flush_kick()
-        if self._connection is not None:
-            self._connection.close()
+            if any(slot.receipt_id is not None for slot in batch):
+                with self._kicks:
+                    self._committed += 1
+                    self._kicks.notify_all()
 
-    def _kick(self, *, trailing: bool) -> None:
-        """Kick now unless one was made within ``KICK_INTERVAL``; then owe one at its end."""
-        with self._lock:
-            now = time.monotonic()
-            if trailing and not self._kick_owed:
-                return  # flushed meanwhile
-            if now < self._last_kick + self.KICK_INTERVAL:
-                self._kick_owed = True
-                return
-            self._last_kick, self._kick_owed = now, False
-        with self._app.app_context():
-            _kick()
-
-    def flush_kick(self) -> None:
-        """Make the kick this writer owes (if any) now (tests, before a worker drains in burst mode)."""
-        with self._lock:
-            owed, self._kick_owed = self._kick_owed, False
+    def _kick_loop(self) -> None:
+        while True:
+            with self._kicks:
+                while self._kicked == self._committed:
+                    if self._closing:
+                        return
+                    self._kicks.wait()
+            delay = self._last_kick + self.KICK_INTERVAL - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # the commits counted meanwhile share this kick
+            with self._kicks:
+                covered = self._committed  # every one of these commits happened before the kick below
             self._last_kick = time.monotonic()
-        if owed:
-            with self._app.app_context():
-                _kick()
+            try:
+                with self._app.app_context():
+                    _kick()
+            except Exception:  # noqa: BLE001 - the kicker must outlive anything; the sweep finds the receipts
+                log.exception("webhook.kick_failed")
+            with self._kicks:
+                self._kicked = covered
+                self._kicks.notify_all()
 
-    def forget_kicks(self) -> None:
-        """Drop a kick owed and forget the last one (tests: each starts from a quiet process)."""
-        with self._lock:
-            self._kick_owed, self._last_kick = False, float("-inf")
+    def settle_kicks(self, timeout: float = 5.0) -> bool:
+        """Wait until a kick has started after every commit so far (tests; ≤ ``KICK_INTERVAL`` + a round trip)."""
+        with self._kicks:
+            target = self._committed
+            return self._kicks.wait_for(lambda: self._kicked >= target, timeout)
 
     def _write(self, batch: list[_Slot]) -> None:
         """Write ``batch``; every slot gets its id or its error. Never raises."""
@@ -302,27 +333,36 @@ def _execute(pgconn, kind: str, *arguments):
     server answers, so there the statement is sent and its result read with libpq's
     non-blocking calls, waiting on the socket through gevent's hub. (psycopg's own wait goes
     through gevent's emulated ``poll``: ~100 µs more CPU per statement on the bench machine.)
+    A socket that stays silent past the statement timeout is a dead connection.
     """
     waits = _gevent_waits()
     if waits is None:
         return getattr(pgconn, "prepare" if kind == "prepare" else "exec_prepared")(*arguments)
     wait_read, wait_write = waits
-    from psycopg import OperationalError
+    from psycopg import OperationalError, pq
 
-    pgconn.nonblocking = 1
+    patience = _GroupCommitWriter.STATEMENT_TIMEOUT + 5
     try:
+        pgconn.nonblocking = 1
         getattr(pgconn, f"send_{kind}")(*arguments)
-        while pgconn.flush():
-            wait_write(pgconn.socket)
-        pgconn.consume_input()
-        while pgconn.is_busy():
-            wait_read(pgconn.socket)
+        while pgconn.flush():  # the rest of a large batch: wait until the socket takes more
+            wait_write(pgconn.socket, timeout=patience)
+        result = None
+        while True:  # read to the end: one statement gives one result, then None
             pgconn.consume_input()
-        result = pgconn.get_result()
-        while pgconn.get_result() is not None:  # one statement, one result; read to the end all the same
-            pass
+            while pgconn.is_busy():  # get_result() would block while the server has not finished
+                wait_read(pgconn.socket, timeout=patience)
+                pgconn.consume_input()
+            next_result = pgconn.get_result()
+            if next_result is None:
+                break
+            if result is None:
+                result = next_result
+    except OSError as error:  # gevent's wait timed out (socket.timeout)
+        raise OperationalError(f"no answer from the server in {patience} s") from error
     finally:
-        pgconn.nonblocking = 0
+        if pgconn.status == pq.ConnStatus.OK:  # a broken connection is dropped by the caller
+            pgconn.nonblocking = 0
     if result is None:
         raise OperationalError("the server sent no result")
     return result
@@ -338,8 +378,22 @@ def _gevent_waits():
     return wait_read, wait_write
 
 
+def _writer_conninfo(conninfo: str, statement_timeout: int) -> str:
+    """The writer's connection settings, where the URL does not set them: named after the
+    process (pg_stat_activity tells the writers apart), UTF-8, bounded connect and statements,
+    TCP keepalives so that a silent network is noticed."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    settings = conninfo_to_dict(conninfo)
+    defaults = {"application_name": f"connector-receipts-{os.getpid()}", "client_encoding": "UTF8",
+                "connect_timeout": "10", "keepalives": "1", "keepalives_idle": "30", "keepalives_interval": "10",
+                "keepalives_count": "3", "options": f"-c statement_timeout={statement_timeout * 1000}"}
+    return make_conninfo("", **{**defaults, **settings})
+
+
 _WRITERS: dict[object, _GroupCommitWriter] = {}  # one per engine (per app) and process
 _WRITERS_LOCK = threading.Lock()
+_INHERITED: list[_GroupCommitWriter] = []  # a parent's writers, kept so their connections are never closed here
 
 
 def _postgres_writer(engine) -> _GroupCommitWriter:
@@ -355,6 +409,18 @@ def _postgres_writer(engine) -> _GroupCommitWriter:
     return writer
 
 
+def _after_fork_in_child() -> None:
+    """A forked process starts without writers: the parent's threads did not come along, and
+    its connections belong to the parent (closing one here would end the parent's session)."""
+    global _WRITERS_LOCK
+    _INHERITED.extend(_WRITERS.values())
+    _WRITERS.clear()
+    _WRITERS_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _kick() -> None:
     """The ingest kick; a failure is logged, never raised: the receipts are durable already."""
     from connector.jobs import kick_ingest
@@ -366,13 +432,8 @@ def _kick() -> None:
         log.warning("webhook.kick_failed", exc_info=True)
 
 
-def flush_kicks() -> None:
-    """Make the ingest kicks that this process's writers still owe (if any) now."""
+def settle_kicks(timeout: float = 5.0) -> None:
+    """Wait until this process's writers have kicked after every commit so far (tests, before
+    looking at Redis or running a burst worker). On SQLite each receipt kicks before it returns."""
     for writer in list(_WRITERS.values()):
-        writer.flush_kick()
-
-
-def forget_kicks() -> None:
-    """Drop the kicks this process's writers owe (tests: each starts from a quiet process)."""
-    for writer in list(_WRITERS.values()):
-        writer.forget_kicks()
+        writer.settle_kicks(timeout)

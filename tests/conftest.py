@@ -116,9 +116,9 @@ def ctx(app, sandbox, fake_shopify):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
     from connector.extensions import db, get_redis
 
-    from connector.receipts import forget_kicks
+    from connector.receipts import settle_kicks
 
-    forget_kicks()  # no trailing ingest kick of the previous test lands in this one's Redis
+    settle_kicks()  # no ingest kick the previous test's receipts owe lands in this one's Redis
     with app.app_context():
         with db.engine.begin() as connection:
             for table in reversed(db.metadata.sorted_tables):  # children before parents
@@ -144,9 +144,9 @@ def run_worker(ctx) -> Callable[..., None]:
     from connector.jobs.worker import make_worker
 
     def run() -> None:
-        from connector.receipts import flush_kicks
+        from connector.receipts import settle_kicks
 
-        flush_kicks()  # a web process owes at most one trailing ingest kick, 20 ms away
+        settle_kicks()  # the web process's kicks follow its commits by at most 20 ms
         worker = make_worker(ctx)
         worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
 

@@ -8,9 +8,12 @@ the next one (connector.receipts._GroupCommitWriter, docs/adr/0006-ingest-path.m
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
+
+import psycopg
 
 from connector import receipts
 from connector.extensions import db, get_redis
@@ -56,6 +59,13 @@ def _hold_first_write(writer, monkeypatch) -> tuple[threading.Event, threading.E
     return entered, release
 
 
+def _wait_until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
 def _in_threads(app, calls) -> tuple[list, list]:
     results, errors = [None] * len(calls), [None] * len(calls)
 
@@ -79,8 +89,7 @@ def test_requests_arriving_during_a_write_share_the_next_statement(app, writer, 
     assert entered.wait(10)
     calls = [lambda i=i: writer.insert(_values(shop_id, f"k{i}")) for i in range(6)]
     threads, results, errors = _in_threads(app, calls)
-    while len(writer._pending) < 6:  # all six are queued behind the held write
-        threading.Event().wait(0.005)
+    _wait_until(lambda: len(writer._pending) >= 6)  # all six are queued behind the held write
     assert _stored() == 0  # nothing is committed (or answered) before its statement is
     release.set()
     for thread in first + threads:
@@ -90,6 +99,7 @@ def test_requests_arriving_during_a_write_share_the_next_statement(app, writer, 
     ids = first_results + results
     assert all(isinstance(i, int) for i in ids) and len(set(ids)) == 7
     assert _stored() == 7
+    assert writer.settle_kicks()
     assert get_redis().exists(INGEST_KICK_KEY)  # a drainer is coming
 
 
@@ -99,8 +109,7 @@ def test_the_same_delivery_twice_in_one_batch_is_stored_once(app, writer, monkey
     first, _, _ = _in_threads(app, [lambda: writer.insert(_values(shop_id, "other"))])
     assert entered.wait(10)
     threads, results, errors = _in_threads(app, [lambda: writer.insert(_values(shop_id, "same"))] * 2)
-    while len(writer._pending) < 2:
-        threading.Event().wait(0.005)
+    _wait_until(lambda: len(writer._pending) >= 2)
     release.set()
     for thread in first + threads:
         thread.join(10)
@@ -119,8 +128,7 @@ def test_a_receipt_for_a_vanished_shop_fails_alone(app, writer, monkeypatch):
     calls = [lambda: writer.insert(_values(shop_id, "good-1")), lambda: writer.insert(_values(987654, "orphan")),
              lambda: writer.insert(_values(shop_id, "good-2"))]
     threads, results, errors = _in_threads(app, calls)
-    while len(writer._pending) < 3:
-        threading.Event().wait(0.005)
+    _wait_until(lambda: len(writer._pending) >= 3)
     release.set()
     for thread in first + threads:
         thread.join(10)
@@ -188,3 +196,80 @@ def test_receipt_bodies_are_compressed_with_lz4(app, writer):
                                {"id": receipt_id})
     assert method == "lz4"
     assert db.session.get(WebhookReceipt, receipt_id).body == body
+
+
+def test_a_slow_redis_does_not_hold_up_commits(app, writer, monkeypatch):
+    """The kicker makes the kicks: a Redis that hangs delays the drainer, never the answers."""
+    import connector.jobs
+
+    entered, release = threading.Event(), threading.Event()
+    real_kick = connector.jobs.kick_ingest
+
+    def hanging_kick():
+        entered.set()
+        assert release.wait(10)
+        real_kick()
+
+    monkeypatch.setattr(connector.jobs, "kick_ingest", hanging_kick)
+    shop_id = make_shop().id
+    assert isinstance(writer.insert(_values(shop_id, "one")), int)
+    assert entered.wait(10)  # the kicker is stuck in Redis
+    assert isinstance(writer.insert(_values(shop_id, "two")), int)  # and the next receipt commits all the same
+    assert not get_redis().exists(INGEST_KICK_KEY)
+    release.set()
+    assert writer.settle_kicks()  # both commits are covered by a kick that started after them
+    assert get_redis().exists(INGEST_KICK_KEY)
+    assert _stored() == 2
+
+
+def test_a_database_failure_is_receipt_not_written(app, writer, monkeypatch):
+    def down(batch):
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(writer, "_insert", down)
+    with pytest.raises(receipts.ReceiptNotWritten) as raised:
+        writer.insert(_values(make_shop().id, "lost"))
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+
+
+def test_a_write_that_takes_too_long_is_receipt_not_written(app, writer, monkeypatch):
+    entered, release = _hold_first_write(writer, monkeypatch)
+    monkeypatch.setattr(writer, "WAIT_SECONDS", 0.3)
+    shop_id = make_shop().id
+    with pytest.raises(receipts.ReceiptNotWritten, match="no commit within"):
+        writer.insert(_values(shop_id, "slow"))  # the vendor gets a 503 and delivers it again
+    release.set()
+    _wait_until(lambda: writer.receipts == 1)
+    assert _stored() == 1  # the statement did commit in the end: the redelivery is a duplicate
+    assert writer.insert(_values(shop_id, "slow")) is None
+
+
+def test_a_dead_writer_is_replaced(app, writer):
+    shop_id = make_shop().id
+    assert isinstance(writer.insert(_values(shop_id, "before")), int)
+    first = writer._writer
+    with writer._lock:
+        writer._closing = True  # the writer thread returns, as if it had died
+    writer._work.set()
+    first.join(10)
+    assert not first.is_alive()
+    with writer._lock:
+        writer._closing = False
+    assert isinstance(writer.insert(_values(shop_id, "after")), int)
+    assert writer._writer is not first and _stored() == 2
+
+
+def test_a_key_longer_than_the_column_is_stored_under_a_distinct_fitted_key(ctx):
+    from connector.receipts import record_and_enqueue
+
+    shop_id = make_shop().id
+    stem = "x" * 200
+    first = record_and_enqueue(platform="shopify", dedupe_key=stem + "a", topic="orders/paid", body=b"{}",
+                               shop_id=shop_id)
+    second = record_and_enqueue(platform="shopify", dedupe_key=stem + "b", topic="orders/paid", body=b"{}",
+                                shop_id=shop_id)
+    again = record_and_enqueue(platform="shopify", dedupe_key=stem + "a", topic="orders/paid", body=b"{}",
+                               shop_id=shop_id)
+    assert not first.is_duplicate and not second.is_duplicate and again.is_duplicate
+    keys = set(db.session.scalars(select(WebhookReceipt.dedupe_key)))
+    assert len(keys) == 2 and all(len(key) <= 128 for key in keys)

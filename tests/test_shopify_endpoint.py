@@ -228,6 +228,19 @@ def test_malformed_json_is_400(client, shop, fake_shopify):
     assert _nothing_stored()
 
 
+def test_a_receipt_the_database_cannot_take_is_503_so_shopify_delivers_again(client, shop, fake_shopify, monkeypatch):
+    from connector.receipts import ReceiptNotWritten
+
+    def down(**_):
+        raise ReceiptNotWritten("no commit within 25 s")
+
+    monkeypatch.setattr("connector.web.webhooks.record_and_enqueue", down)
+    response = deliver(client, b'{"id": 1}', topic="orders/paid", shop_domain=shop.domain,
+                       secret=fake_shopify.api_secret)
+    assert response.status_code == 503 and response.get_json()["error"] == "receipt_not_written"
+    assert _nothing_stored()
+
+
 def test_json_nested_too_deeply_to_parse_is_400_not_500(client, shop, fake_shopify):
     deep = b'{"id": 1, "a": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_001  # valid, but deeper than any parser goes
     response = deliver(client, deep, topic="orders/paid", shop_domain=shop.domain, secret=fake_shopify.api_secret)

@@ -63,6 +63,13 @@ def _post(base: str, shop_domain: str, event_id: str, secret: str) -> httpx.Resp
     return httpx.post(f"{base}/webhooks/shopify", content=BODY, headers=headers, timeout=30)
 
 
+def _wait_until(condition, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
 def _conninfo() -> str:
     return db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -81,7 +88,11 @@ def test_a_receipt_waiting_on_the_database_does_not_stall_the_worker(server, app
 
     held = threading.Thread(target=deliver, args=("held",))
     held.start()
-    time.sleep(0.5)  # the held delivery reaches the writer, whose statement now waits on the lock
+    with psycopg.connect(_conninfo(), autocommit=True) as watcher:  # the writer's statement waits on the lock
+        _wait_until(lambda: watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connector-receipts-%%' "
+            "AND application_name <> %s AND wait_event_type = 'Lock'", (f"connector-receipts-{os.getpid()}",),
+        ).fetchone()[0] == 1)
     behind = [threading.Thread(target=deliver, args=(f"behind-{i}",)) for i in range(5)]
     for thread in behind:
         thread.start()
@@ -108,9 +119,9 @@ def test_a_lost_writer_connection_is_replaced_under_gevent(server, app_env):
     secret = app_env["SHOPIFY_API_SECRET"]
     assert _post(server, shop.domain, "before", secret).json() == {"status": "accepted"}
     with psycopg.connect(_conninfo(), autocommit=True) as admin:
-        # the writer's session: the last statement it ran is the receipts INSERT
-        writers = admin.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                                "AND query LIKE 'INSERT INTO webhook_receipts%%' AND pid <> pg_backend_pid()").fetchall()
+        # the gunicorn worker's writer (this process has a writer of its own too)
+        writers = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'connector-receipts-%%' "
+                                "AND application_name <> %s", (f"connector-receipts-{os.getpid()}",)).fetchall()
         assert len(writers) == 1
         admin.execute("SELECT pg_terminate_backend(%s)", writers[0])
     after = _post(server, shop.domain, "after", secret)  # the writer finds out, reconnects and writes it

@@ -418,7 +418,7 @@ def _poll(shop: Shop, client: WooCommerceClient, name: str, topic: str, word: st
             modified = item.get("date_modified_gmt")
             key = (f"{shop.shop_key}:poll:{word}:{item.get('id')}:{modified}" if isinstance(modified, str)
                    else f"{shop.shop_key}:poll:{word}:sha256:{hashlib.sha256(body).hexdigest()}")
-            result = record_and_enqueue(platform=PLATFORM, dedupe_key=key[:128], topic=topic, body=body,
+            result = record_and_enqueue(platform=PLATFORM, dedupe_key=key, topic=topic, body=body,
                                         shop_id=shop.id)
             fed += 0 if result.is_duplicate else 1
         if len(batch) >= CURSOR_CHECKPOINT:

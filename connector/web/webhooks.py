@@ -119,7 +119,7 @@ def shopify_receive():
     # one merchant action can fire several topics with the same event id: the key has both
     key = f"{shop.id}:{delivery.topic}:{delivery.event_id or hashlib.sha256(raw).hexdigest()}"
     try:
-        result = record_and_enqueue(platform="shopify", dedupe_key=key[:128], topic=delivery.topic, body=raw,
+        result = record_and_enqueue(platform="shopify", dedupe_key=key, topic=delivery.topic, body=raw,
                                     shop_id=shop.id)
     except IntegrityError:
         # the cached shop was deleted a moment ago (shop/redact): it is unknown now

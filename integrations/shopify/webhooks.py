@@ -178,6 +178,8 @@ def load_json(raw: bytes | str) -> Any:
         return json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as error:
         raise PayloadError(f"body is not JSON: {type(error).__name__}") from None
+    except RecursionError:  # nested deeper than the parser recurses: never readable, not worth a retry
+        raise PayloadError("body is not JSON: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------

@@ -245,6 +245,8 @@ def load_json(raw: bytes | str) -> Any:
         return json.loads(raw, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as error:
         raise PayloadError("body is not JSON") from error
+    except RecursionError:  # nested deeper than the parser recurses
+        raise PayloadError("body is not JSON: nested too deeply") from None
 
 
 # ---------------------------------------------------------------------------------------
