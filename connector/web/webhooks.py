@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
-from connector.receipts import record_and_enqueue
+from connector.receipts import ReceiptResult, record_and_enqueue
 from connector.web.errors import BadRequestBody, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
@@ -41,7 +41,7 @@ def answer(status: str) -> Response:
     return Response(_ANSWERS[status], status=200, mimetype="application/json")
 
 
-def stored(result) -> Response:
+def stored(result: ReceiptResult) -> Response:
     """The answer for a delivery handed to ``record_and_enqueue``."""
     return answer("duplicate" if result.is_duplicate else "accepted")
 
