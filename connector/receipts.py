@@ -335,16 +335,17 @@ def _execute(pgconn, kind: str, *arguments):
     through gevent's emulated ``poll``: ~100 µs more CPU per statement on the bench machine.)
     A socket that stays silent past the statement timeout is a dead connection.
     """
+    blocking, sending = _LIBPQ_CALLS[kind]
     waits = _gevent_waits()
     if waits is None:
-        return getattr(pgconn, "prepare" if kind == "prepare" else "exec_prepared")(*arguments)
+        return getattr(pgconn, blocking)(*arguments)
     wait_read, wait_write = waits
     from psycopg import OperationalError, pq
 
     patience = _GroupCommitWriter.STATEMENT_TIMEOUT + 5
     try:
         pgconn.nonblocking = 1
-        getattr(pgconn, f"send_{kind}")(*arguments)
+        getattr(pgconn, sending)(*arguments)
         while pgconn.flush():  # the rest of a large batch: wait until the socket takes more
             wait_write(pgconn.socket, timeout=patience)
         result = None
@@ -366,6 +367,10 @@ def _execute(pgconn, kind: str, *arguments):
     if result is None:
         raise OperationalError("the server sent no result")
     return result
+
+
+#: kind → (libpq's blocking call, its non-blocking counterpart), as psycopg's ``PGconn`` names them
+_LIBPQ_CALLS = {"prepare": ("prepare", "send_prepare"), "query_prepared": ("exec_prepared", "send_query_prepared")}
 
 
 def _gevent_waits():
