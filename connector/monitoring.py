@@ -6,10 +6,13 @@ need no exporter of their own. Each scrape costs a handful of statements:
 
 - Redis: one pipeline of ``LLEN`` / ``ZCARD`` per RQ queue and registry (no cleanup, which
   would move jobs), one ``GET`` of the sweep's mark;
-- the database, each source in its own read-only transaction with a statement budget
-  (``STATEMENT_BUDGET_MS``, PostgreSQL), every answer aggregated by ``GROUP BY`` in the
-  database: receipts by outcome, the oldest pending receipt (found through the
-  ``processed_at`` index), messages by status and reason, and the numbers of the shops.
+- the database, each source in its own read-only transaction whose statements PostgreSQL
+  cancels past ``STATEMENT_BUDGET_MS`` (waiting for a lock included), every answer a
+  ``GROUP BY`` in the database, each read through an index so that its cost follows the
+  backlog, not the history: receipts not processed yet and those processed in the last
+  ``RECENT_SECONDS`` (``processed_at``); messages per shop and status (an index-only scan
+  of ``ix_messages_ready``, the one statement that reads every row, narrowly); the queued,
+  sending and failed ones with their reasons and codes (ranges of that index).
 
 A source that fails (a timeout, Redis away) drops only its own families and sets
 ``connector_metrics_source_up{source=...}`` to 0; the scrape itself still answers.
@@ -20,16 +23,17 @@ from the code, never ids), Cloud API error codes and our own WhatsApp numbers'
 
 Semantics worth knowing (Prometheus naming: ``_total`` counters, ``_seconds`` units):
 
-- ``connector_whatsapp_messages_sent_total`` counts messages with a ``sent_at`` (never
-  cleared); ``..._failed_total`` messages whose status is ``failed`` (a late "delivered"
-  from Meta can still lift one, so it may step back by one, which Prometheus reads as a reset).
-  Both are per number of the shop the message belongs to, and listed at 0 for every number,
-  so ``increase()`` sees the first one.
+- ``connector_whatsapp_messages_sent_total``: messages the Cloud API accepted (at ``sent``,
+  ``delivered`` or ``read``, or ``failed`` with a ``sent_at``: reported failed afterwards);
+  ``..._failed_total``: messages at ``failed`` (a late "delivered" from Meta can still lift
+  one, a step back that Prometheus reads as a counter reset). Both count the messages of the
+  shop the number belongs to, and are listed at 0 for every number so that ``increase()``
+  sees the first one.
 - ``connector_whatsapp_refused_messages`` is a state, not a count of events: messages whose
   latest send the Cloud API refused, by code, that wait again (``status="queued"``: to be
-  retried, resumed, or deferred by the governor since; the row keeps ``error_code``) or gave
-  up (``status="failed"``). A refusal retried successfully
-  between two scrapes leaves no trace in the database.
+  retried, resumed, or deferred by the governor since; the row keeps ``error_code``) or
+  gave up (``status="failed"``). A refusal retried successfully between two scrapes leaves
+  no trace in the database.
 """
 
 from __future__ import annotations
@@ -45,12 +49,12 @@ from typing import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import and_, case, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.jobs.queues import QUEUE_NAMES, get_queue
-from connector.models import Message, MessageStatus, WebhookReceipt, WhatsAppAccount
+from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +66,12 @@ SWEEP_LAST_SUCCESS_KEY = "connector:sweep:last_success"
 #: the RQ registries counted besides the queue itself (the list: "queued")
 REGISTRIES = ("scheduled", "started", "deferred", "failed")
 
+#: receipts processed this long ago or less are counted by outcome
+RECENT_SECONDS = 300
+
 _OPEN = (MessageStatus.QUEUED, MessageStatus.SENDING)
+#: a message at one of these was accepted by the Cloud API (statuses only move forward)
+_SENT = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
 
 
 class ConnectorCollector:
@@ -135,51 +144,66 @@ class ConnectorCollector:
 
     def _receipts(self) -> Iterator[Metric]:
         R = WebhookReceipt
-        pending = and_(R.processed_at.is_(None), R.outcome.is_(None))
-        labelled = select(R.platform, case((R.outcome.is_not(None), R.outcome), (pending, "pending"),
-                                           else_="processed").label("outcome")).subquery()
+        since = datetime.fromtimestamp(self.clock() - RECENT_SECONDS, timezone.utc)
         with self._read() as connection:
-            counts = connection.execute(select(labelled.c.platform, labelled.c.outcome, func.count())
-                                        .group_by(labelled.c.platform, labelled.c.outcome)).all()
-            oldest = connection.execute(select(func.min(R.received_at)).where(pending)).scalar()
-        family = GaugeMetricFamily(
-            f"{PREFIX}_webhook_receipts", "Stored webhook receipts by platform and outcome (the receipt's "
-            "outcome column; pending: not processed yet).", labels=["platform", "outcome"])
-        for platform, outcome, count in counts:
-            family.add_metric([platform, outcome], count)
-        yield family
-        age = 0.0 if oldest is None else max(0.0, self.clock() - _as_utc(oldest).timestamp())
+            # both through the processed_at index: the backlog, and the last few minutes' traffic
+            waiting = connection.execute(select(R.platform, R.outcome, func.count(), func.min(R.received_at))
+                                         .where(R.processed_at.is_(None)).group_by(R.platform, R.outcome)).all()
+            recent = connection.execute(select(R.platform, R.outcome, func.count())
+                                        .where(R.processed_at >= since).group_by(R.platform, R.outcome)).all()
+        unprocessed = GaugeMetricFamily(
+            f"{PREFIX}_webhook_receipts_unprocessed", "Receipts not processed yet, by platform and outcome "
+            "(pending: waiting for a drainer or its retry; any other value: the outcome column).",
+            labels=["platform", "outcome"])
+        oldest = None
+        for platform, outcome, count, received in waiting:
+            unprocessed.add_metric([platform, outcome or "pending"], count)
+            if outcome is None and received is not None:
+                oldest = _as_utc(received) if oldest is None else min(oldest, _as_utc(received))
+        yield unprocessed
+        processed = GaugeMetricFamily(
+            f"{PREFIX}_webhook_receipts_recent", f"Receipts processed in the last {RECENT_SECONDS} s, by platform and "
+            "outcome (the outcome column).", labels=["platform", "outcome"])
+        for platform, outcome, count in recent:
+            processed.add_metric([platform, outcome or "processed"], count)
+        yield processed
+        age = 0.0 if oldest is None else max(0.0, self.clock() - oldest.timestamp())
         yield GaugeMetricFamily(f"{PREFIX}_webhook_receipt_oldest_pending_age_seconds",
-                                "Age of the oldest receipt not processed yet; 0 when none waits.", value=age)
+                                "Age of the oldest pending receipt; 0 when none waits.", value=age)
 
     def _messages(self) -> Iterator[Metric]:
         M = Message
-        rows = select(
-            M.shop_id, M.status, M.sent_at,
-            case((M.status.in_(_OPEN), M.status_reason), else_=None).label("reason"),
-            case((M.status.in_((MessageStatus.FAILED, MessageStatus.QUEUED)), M.error_code), else_=None).label("code"),
-        ).subquery()
-        keys = (rows.c.shop_id, rows.c.status, rows.c.reason, rows.c.code)
         with self._read() as connection:
-            groups = connection.execute(select(*keys, func.count(), func.count(rows.c.sent_at))
-                                        .group_by(*keys)).all()
             numbers = dict(connection.execute(select(WhatsAppAccount.shop_id, WhatsAppAccount.phone_number_id)).all())
+            shop_ids = connection.execute(select(Shop.id)).scalars().all()
+            # every row, but read from the (shop_id, status, due_at) index alone
+            per_status = connection.execute(select(M.shop_id, M.status, func.count())
+                                            .group_by(M.shop_id, M.status)).all()
+            # the rows that wait or failed, reached by ranges of that index (shop, status)
+            detail = connection.execute(
+                select(M.shop_id, M.status, M.status_reason, M.error_code, func.count(), func.count(M.sent_at))
+                .where(M.shop_id.in_(shop_ids), M.status.in_(_OPEN + (MessageStatus.FAILED,)))
+                .group_by(M.shop_id, M.status, M.status_reason, M.error_code)).all() if shop_ids else []
 
         by_status: Counter[str] = Counter({status.value: 0 for status in MessageStatus})
-        waiting: Counter[tuple[str, str]] = Counter()
         sent: Counter[str] = Counter({number: 0 for number in numbers.values()})
         failed: Counter[str] = Counter({number: 0 for number in numbers.values()})
-        refusals: Counter[tuple[str, str, str]] = Counter()
-        for shop_id, status, reason, code, count, sent_count in groups:
+        for shop_id, status, count in per_status:
             by_status[status] += count
+            number = numbers.get(shop_id)  # None: a shop without a WhatsApp number sends nothing
+            if number is not None and status in _SENT:
+                sent[number] += count
+        waiting: Counter[tuple[str, str]] = Counter()
+        refusals: Counter[tuple[str, str, str]] = Counter()
+        for shop_id, status, reason, code, count, sent_count in detail:
             if status in _OPEN:
                 waiting[(status, reason or "none")] += count
             number = numbers.get(shop_id)
             if number is None:
-                continue  # a shop without a WhatsApp number sends nothing
-            sent[number] += sent_count
+                continue
             if status == MessageStatus.FAILED:
                 failed[number] += count
+                sent[number] += sent_count  # accepted, then reported failed by Meta's webhook
             if status == MessageStatus.FAILED or (status == MessageStatus.QUEUED and code is not None):
                 refusals[(number, "none" if code is None else str(code), status)] += count
 
@@ -191,7 +215,7 @@ class ConnectorCollector:
         yield _counter("whatsapp_messages_failed", "Messages that failed for good per WhatsApp number.",
                        ["phone_number_id"], failed)
         yield _gauge("whatsapp_refused_messages", "Messages whose latest send the Cloud API refused, by error "
-                     "code: waiting to be retried or resumed (queued), or given up (failed).",
+                     "code: waiting again (queued) or given up (failed).",
                      ["phone_number_id", "code", "status"], refusals)
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from connector.extensions import db, get_redis
 from connector.jobs.queues import INGEST, MAINTENANCE, SEND, get_queue
 from connector.models import Message, MessageStatus, WebhookReceipt, utcnow
-from connector.monitoring import SWEEP_LAST_SUCCESS_KEY, ConnectorCollector
+from connector.monitoring import RECENT_SECONDS, SWEEP_LAST_SUCCESS_KEY, ConnectorCollector
 from tests.factories import make_contact, make_shop, order_confirmation
 
 TOKEN = "metrics-token-for-tests-0123456789"
@@ -131,11 +131,14 @@ def test_13_13_receipts_by_outcome_and_the_oldest_pending_age(ctx, client, metri
     assert value(samples, "connector_webhook_receipt_oldest_pending_age_seconds") == 0.0  # nothing waits
 
     for index in range(3):
-        _receipt(shop, f"p{index}", outcome="processed", processed=True, age_seconds=3600)
-    _receipt(shop, "s", outcome="stale", processed=True, age_seconds=3600)
+        _receipt(shop, f"p{index}", outcome="processed", processed=True, age_seconds=30)
+    _receipt(shop, "s", outcome="stale", processed=True, age_seconds=60)
     _receipt(shop, "n", outcome="no_events", processed=True)
+    _receipt(shop, "i", outcome="ignored", processed=True)
+    _receipt(shop, "dp", outcome="dead", processed=True)
     _receipt(shop, "w", outcome="unknown_shop", processed=True, platform="whatsapp")
-    _receipt(shop, "d", outcome="dead", processed=False, age_seconds=7200)  # given up: not "pending"
+    _receipt(shop, "long-ago", outcome="processed", processed=True, age_seconds=RECENT_SECONDS + 60)
+    _receipt(shop, "d", outcome="dead", processed=False, age_seconds=7200)  # given up, left unprocessed
     _receipt(shop, "old", outcome=None, processed=False, age_seconds=400)  # the oldest still waiting
     _receipt(shop, "new", outcome=None, processed=False, age_seconds=5)
     _receipt(shop, "woo", outcome=None, processed=False, age_seconds=60, platform="woocommerce")
@@ -144,12 +147,16 @@ def test_13_13_receipts_by_outcome_and_the_oldest_pending_age(ctx, client, metri
     before = time.time()
     samples = scrape(client)
     after = time.time()
-    expected = {("shopify", "processed"): 3, ("shopify", "stale"): 1, ("shopify", "no_events"): 1,
-                ("whatsapp", "unknown_shop"): 1, ("shopify", "dead"): 1, ("shopify", "pending"): 2,
-                ("woocommerce", "pending"): 1}
-    found = {(dict(labels)["platform"], dict(labels)["outcome"]): count
-             for (name, labels), count in samples.items() if name == "connector_webhook_receipts"}
-    assert found == expected
+
+    def family(name: str) -> dict[tuple[str, str], float]:
+        return {(dict(labels)["platform"], dict(labels)["outcome"]): count
+                for (sample, labels), count in samples.items() if sample == name}
+
+    assert family("connector_webhook_receipts_recent") == {
+        ("shopify", "processed"): 3, ("shopify", "stale"): 1, ("shopify", "no_events"): 1, ("shopify", "ignored"): 1,
+        ("shopify", "dead"): 1, ("whatsapp", "unknown_shop"): 1}
+    assert family("connector_webhook_receipts_unprocessed") == {
+        ("shopify", "pending"): 2, ("woocommerce", "pending"): 1, ("shopify", "dead"): 1}
     age = value(samples, "connector_webhook_receipt_oldest_pending_age_seconds")
     assert 400 - 1 <= age <= 400 + (after - before) + 5
 
@@ -172,11 +179,13 @@ def test_13_13_messages_by_status_and_deferral_reason(ctx, client, metrics_token
             ("suppressed", "no_marketing_consent"), ("cancelled", "contact_ordered")]
     for index, (status, reason) in enumerate(rows):
         _message(shop, contact, f"a{index}", status, reason, sent=status in ("sent", "delivered", "read"))
+    _message(shop, contact, "f0", "failed", "error:131026", code=131026)  # refused at send
+    _message(shop, contact, "f1", "failed", "error:131000", code=131000, sent=True)  # accepted, failed later
     _message(other, other_contact, "b0", "queued", "quiet_hours")
     db.session.commit()
 
     samples = scrape(client)
-    statuses = {"queued": 5, "sending": 2, "sent": 1, "delivered": 1, "read": 1, "failed": 0, "suppressed": 1,
+    statuses = {"queued": 5, "sending": 2, "sent": 1, "delivered": 1, "read": 1, "failed": 2, "suppressed": 1,
                 "cancelled": 1}
     for status, count in statuses.items():
         assert value(samples, "connector_messages", status=status) == count, status
@@ -184,8 +193,11 @@ def test_13_13_messages_by_status_and_deferral_reason(ctx, client, metrics_token
                for (name, labels), count in samples.items() if name == "connector_messages_waiting"}
     assert waiting == {("queued", "quiet_hours"): 3, ("queued", "frequency_cap"): 1, ("queued", "none"): 1,
                        ("sending", "in_doubt:timeout"): 1, ("sending", "none"): 1}
-    assert value(samples, "connector_whatsapp_messages_sent_total", phone_number_id="1000001") == 3
+    assert value(samples, "connector_whatsapp_messages_sent_total", phone_number_id="1000001") == 4
     assert value(samples, "connector_whatsapp_messages_sent_total", phone_number_id="2000002") == 0
+    assert value(samples, "connector_whatsapp_messages_failed_total", phone_number_id="1000001") == 2
+    assert value(samples, "connector_whatsapp_refused_messages", phone_number_id="1000001", code="131000",
+                 status="failed") == 1
 
 
 def test_13_13_sends_and_refusals_per_number_through_the_sandbox(ctx, client, metrics_token, drain, run_worker,
@@ -252,7 +264,7 @@ def test_13_13_a_failing_source_drops_only_its_own_families(ctx, metrics_token):
     assert value(samples, "connector_metrics_source_up", source="sweep") == 0
     assert value(samples, "connector_metrics_source_up", source="receipts") == 1
     assert "connector_queue_jobs" not in names(samples)
-    assert value(samples, "connector_webhook_receipts", platform="shopify", outcome="processed") == 1
+    assert value(samples, "connector_webhook_receipts_recent", platform="shopify", outcome="processed") == 1
 
 
 def test_13_13_a_scrape_never_waits_on_the_database_past_its_budget(ctx, client, metrics_token):
