@@ -63,6 +63,8 @@ class Settings:
     #: first retry delay of a retryable send failure; doubles per attempt
     retry_base_seconds: float = 2.0
     log_level: str = "INFO"
+    #: the bearer token GET /metrics asks for; unset: /metrics answers 404
+    metrics_token: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -124,7 +126,10 @@ def load_settings(
         shopify_api_secret=value("SHOPIFY_API_SECRET"),
         shopify_admin_base_url=(value("SHOPIFY_ADMIN_BASE_URL") or "").rstrip("/") or None,
         log_level=(value("LOG_LEVEL") or "INFO").upper(),
+        metrics_token=value("METRICS_TOKEN"),
     )
+    if settings.metrics_token is not None and len(settings.metrics_token) < 16:
+        raise ConfigError("METRICS_TOKEN must be at least 16 characters (make one with: openssl rand -hex 32)")
     if env == "production" and settings.shopify_admin_base_url:
         raise ConfigError("SHOPIFY_ADMIN_BASE_URL is for development and tests; unset it in production")
     if value("SHOPIFY_SCOPES"):
