@@ -25,6 +25,7 @@ def run_dev(*, port: int, sandbox_port: int) -> None:
     os.environ.setdefault("WHATSAPP_API_BASE_URL", f"http://127.0.0.1:{sandbox_port}")
     app = create_app()
     settings = app.config["CONNECTOR"]
+    app.config["MIGRATIONS_QUIET"] = True
     with app.app_context():
         upgrade()  # development only; production runs migrations in the Procfile's release step
 
