@@ -21,6 +21,13 @@ TEMPLATES_DIR = Path(str(PACKAGE_DATA / "templates"))
 MIGRATIONS_DIR = Path(str(PACKAGE_DATA / "migrations"))
 
 
+def default_instance_path() -> str:
+    """``CONNECTOR_INSTANCE_PATH``, else ``instance/`` in the working folder: the SQLite file and the
+    development secrets belong to the folder the command runs in, not to the package (an
+    installed wheel lives in site-packages)."""
+    return os.environ.get("CONNECTOR_INSTANCE_PATH") or str(Path.cwd() / "instance")
+
+
 def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     """Build the app. ``config_overrides`` use environment variable names."""
     from connector import crypto, logs
@@ -29,9 +36,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     from connector.web import register_blueprints
     from connector.web.errors import register_error_handlers
 
-    # instance/ (the SQLite file, development secrets) belongs to the folder the command runs in,
-    # not to the package: an installed wheel lives in site-packages
-    instance_path = os.environ.get("CONNECTOR_INSTANCE_PATH") or str(Path.cwd() / "instance")
+    instance_path = default_instance_path()
     app = Flask(
         __name__,
         instance_path=instance_path,
