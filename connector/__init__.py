@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import os
+from importlib.resources import files
 from pathlib import Path
 from typing import Mapping
 
@@ -13,7 +14,18 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+#: what ships inside the package (the wheel carries it as package data): the admin page and the
+#: template catalogue, and the Alembic migrations
+PACKAGE_DATA = files("connector")
+TEMPLATES_DIR = Path(str(PACKAGE_DATA / "templates"))
+MIGRATIONS_DIR = Path(str(PACKAGE_DATA / "migrations"))
+
+
+def default_instance_path() -> str:
+    """``CONNECTOR_INSTANCE_PATH``, else ``instance/`` in the working folder: the SQLite file and the
+    development secrets belong to the folder the command runs in, not to the package (an
+    installed wheel lives in site-packages)."""
+    return os.environ.get("CONNECTOR_INSTANCE_PATH") or str(Path.cwd() / "instance")
 
 
 def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
@@ -24,11 +36,11 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     from connector.web import register_blueprints
     from connector.web.errors import register_error_handlers
 
-    instance_path = os.environ.get("CONNECTOR_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
+    instance_path = default_instance_path()
     app = Flask(
         __name__,
         instance_path=instance_path,
-        template_folder=str(PROJECT_ROOT / "templates"),
+        template_folder=str(TEMPLATES_DIR),
     )
     settings = load_settings(overrides=config_overrides, instance_path=app.instance_path)
     logs.configure(settings.log_level)
@@ -36,7 +48,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     crypto.install_keyring(settings.encryption_keys)
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     register_blueprints(app)
     register_error_handlers(app)
     return app

@@ -3,16 +3,33 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
 from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
-from connector import create_app
+from connector import create_app, default_instance_path, devenv, embedded_redis
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+def _create_cli_app():
+    """The app of one command; in development it talks to what `connector dev` in this folder runs."""
+    taken = devenv.adopt(default_instance_path())
+    if taken:
+        shown = ", ".join(f"{name}={_without_password(value)}" for name, value in taken.items())
+        click.echo(f"connector: using the `connector dev` running in this folder: {shown}", err=True)
+    embedded_redis.on_start = lambda url: click.echo(
+        "connector: REDIS_URL is unset and no `connector dev` runs in this folder: started a private Redis "
+        "for this command only (what it queues ends with it)", err=True)
+    return create_app()
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+@click.group(cls=FlaskGroup, create_app=_create_cli_app, add_version_option=False)
 def cli() -> None:
     """WhatsApp commerce connector for Shopify and WooCommerce."""
 

@@ -139,6 +139,7 @@ class Story:
         from connector.jobs.worker import make_worker
         from connector.models import Cart
 
+        self.app.config["MIGRATIONS_QUIET"] = True
         upgrade()
         self.worker = make_worker(self.app)
         self.http = httpx.Client(base_url=self.base_url, timeout=10)

@@ -1,7 +1,9 @@
 """``connector dev``: web + worker (with scheduler) + sandbox Cloud API, one process tree.
 
 Runs on embedded defaults (SQLite in the instance folder, a private redis-server) unless
-``DATABASE_URL`` / ``REDIS_URL`` are set. Ctrl-C (or SIGTERM) stops every child; if one
+``DATABASE_URL`` / ``REDIS_URL`` are set. What it runs against (database, Redis, Cloud API
+base URL, app URL) is recorded in the instance folder, where the other ``connector`` commands of
+the same folder find it (connector/devenv.py). Ctrl-C (or SIGTERM) stops every child; if one
 child dies, the others are stopped too and the command exits non-zero.
 """
 
@@ -18,13 +20,14 @@ import time
 def run_dev(*, port: int, sandbox_port: int) -> None:
     from flask_migrate import upgrade
 
-    from connector import create_app, embedded_redis
+    from connector import create_app, devenv, embedded_redis
 
     os.environ["REDIS_URL"] = embedded_redis.ensure_url(os.environ.get("REDIS_URL"))
     os.environ.setdefault("APP_URL", f"http://127.0.0.1:{port}")
     os.environ.setdefault("WHATSAPP_API_BASE_URL", f"http://127.0.0.1:{sandbox_port}")
     app = create_app()
     settings = app.config["CONNECTOR"]
+    app.config["MIGRATIONS_QUIET"] = True
     with app.app_context():
         upgrade()  # development only; production runs migrations in the Procfile's release step
 
@@ -36,10 +39,15 @@ def run_dev(*, port: int, sandbox_port: int) -> None:
         "web": [connector, "run", "--port", str(port), "--no-reload"],
         "worker": [connector, "worker"],
     }
+    environment = {"DATABASE_URL": settings.database_url, "REDIS_URL": os.environ["REDIS_URL"],
+                   "WHATSAPP_API_BASE_URL": settings.whatsapp_api_base_url, "APP_URL": settings.app_url}
+    os.environ.update(environment)  # the children are told, not left to work it out
+    recorded = devenv.record(app.instance_path, environment)
     processes = {name: subprocess.Popen(command) for name, command in children.items()}
-    print(f"connector dev: web http://127.0.0.1:{port}  sandbox {settings.whatsapp_api_base_url}\n"
-          f"  DATABASE_URL={settings.database_url}\n  REDIS_URL={os.environ['REDIS_URL']}\n"
-          "  (export those two to use `connector ...` from another terminal; Ctrl-C stops all)", flush=True)
+    print(f"connector dev: web {settings.app_url}  sandbox {settings.whatsapp_api_base_url}\n"
+          + "".join(f"  {name}={value}\n" for name, value in environment.items())
+          + f"  (recorded in {recorded}: other `connector` commands run in this folder use them while this\n"
+          "   runs, unless those variables are set; Ctrl-C stops all)", flush=True)
 
     stopping = False
 
@@ -59,6 +67,7 @@ def run_dev(*, port: int, sandbox_port: int) -> None:
                     stopping = True
             time.sleep(0.2)
     finally:
+        devenv.forget(app.instance_path)
         for process in processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -22,12 +22,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
 _PR_SET_PDEATHSIG = 1
 _lock = threading.Lock()
 _server: "EmbeddedRedis | None" = None
+#: called with the URL when a private server is started (the CLI says so on the terminal)
+on_start: "Callable[[str], None] | None" = None
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -116,4 +119,6 @@ def ensure_url(configured: str | None) -> str:
             atexit.register(_server.stop)
             os.environ["REDIS_URL"] = _server.url
             log.info("redis.embedded_started", extra={"socket": str(_server.socket_path)})
+            if on_start is not None:
+                on_start(_server.url)
         return _server.url

@@ -60,8 +60,9 @@ def request_opt_in(shop: Shop, contact: Contact, *, source: str, text_shown: str
 
 
 def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id: str | None, reply_wamid: str,
-                        at: datetime) -> str | None:
-    """A YES/NO tap on the confirmation. Only the latest, unexpired pending opt-in counts."""
+                        at: datetime, typed_text: str | None = None) -> str | None:
+    """A YES/NO tap on the confirmation, or the same answer typed (``typed_text``, kept as
+    evidence). Only the latest, unexpired pending opt-in counts."""
     if contact.marketing_consent != CONSENT_PENDING:
         return None  # answered already, expired, or the shopper said STOP since
     latest = _latest_pending(contact)
@@ -73,6 +74,8 @@ def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id
     question = db.session.scalar(select(Message.id).where(
         Message.shop_id == contact.shop_id, Message.idempotency_key == f"optin:{contact.id}:{latest.id}"))
     evidence = {"pending_event_id": latest.id, "confirmation_message_id": question, "reply_wamid": reply_wamid}
+    if typed_text is not None:
+        evidence["typed_text"] = typed_text[:200]
     if action == YES:
         consent.record(contact, consent.MARKETING, CONSENT_GRANTED, "double_opt_in", at=at,
                        text_shown=latest.text_shown, evidence=evidence)
@@ -81,6 +84,19 @@ def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id
     consent.record(contact, consent.MARKETING, CONSENT_NONE, "double_opt_in_declined", at=at, evidence=evidence)
     confirm(shop, contact, "optin_declined", key=f"optin-declined:{latest.id}")
     return "optin_declined"
+
+
+def hint_pending(shop: Shop, contact: Contact, at: datetime) -> str | None:
+    """Something other than an answer while the question is pending: say once how to answer."""
+    if contact.marketing_consent != CONSENT_PENDING:
+        return None
+    latest = _latest_pending(contact)
+    if latest is None or at - latest.occurred_at > OPTIN_TTL:
+        return None
+    key = f"optin-hint:{latest.id}"
+    if db.session.scalar(select(Message.id).where(Message.shop_id == contact.shop_id, Message.idempotency_key == key)):
+        return None  # hinted already: the rest is conversation
+    return "optin_hint" if confirm(shop, contact, "optin_hint", key=key) else None
 
 
 def opt_out(shop: Shop, contact: Contact, *, source: str, at: datetime, evidence: dict | None = None) -> bool:

@@ -13,7 +13,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from connector import PROJECT_ROOT, create_app
+from connector import MIGRATIONS_DIR, create_app
 from connector.models import Base
 
 
@@ -21,7 +21,7 @@ def test_single_head():
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
     heads = ScriptDirectory.from_config(config).get_heads()
     assert len(heads) == 1, f"several migration heads: {heads}"
 

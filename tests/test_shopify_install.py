@@ -271,6 +271,8 @@ def test_data_exports_are_listed_and_served_only_to_their_own_shop(client, fake_
     assert download.status_code == 200 and download.get_json() == {"contacts": [1]}
     assert download.headers["Cache-Control"] == "no-store"
     assert client.get(f"/admin/api/data-exports/{theirs.id}", headers=headers).status_code == 404
+    # the API itself wants a session token; the page downloads through an authenticated fetch
+    # (tests/test_admin_page_browser.py)
     assert client.get(f"/admin/api/data-exports/{mine.id}").status_code == 401
 
 

@@ -1,4 +1,4 @@
-"""The WhatsApp template catalogue: versioned files in ``templates/whatsapp/``, per language.
+"""The WhatsApp template catalogue: versioned files in ``connector/templates/whatsapp/`` (package data), per language.
 
 Each ``<name>.json`` holds one template: ``name``, ``version``, ``category``,
 ``parameter_format`` (always ``NAMED``), the language-neutral ``buttons`` (what each
@@ -20,11 +20,12 @@ import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib.resources import files
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
-CATALOGUE_DIR = Path(__file__).resolve().parents[2] / "templates" / "whatsapp"
+CATALOGUE_DIR = Path(str(files("connector") / "templates" / "whatsapp"))  # package data
 TEXTS_FILE = "texts.json"
 #: every template and every text exists in all of these (Meta's language codes)
 LANGUAGES = ("en", "de", "es", "fr", "it", "nl", "pt_BR")

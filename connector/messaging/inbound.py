@@ -19,6 +19,7 @@ from connector.messaging import keywords
 from connector.messaging.auto_reply import auto_reply
 from connector.messaging.catalogue import parse_reply_payload
 from connector.models import Contact, InboundRecord, Message, Shop, utcnow
+from connector.models.contacts import CONSENT_PENDING
 from connector.phones import InvalidPhoneError, normalise
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,16 @@ def _act_on(shop: Shop, contact: Contact, event: InboundMessage) -> str | None:
     if intent == keywords.OPT_IN:
         return "opt_in" if optin.opt_back_in(shop, contact, source="keyword", at=event.occurred_at,
                                              evidence=evidence) else None
+    if contact.marketing_consent == CONSENT_PENDING and event.text:
+        # YES / JA / SÍ … typed instead of tapped counts as the tap; anything else gets a hint, once
+        answer = keywords.answer_of(event.text)
+        if answer is not None:
+            return optin.answer_confirmation(shop, contact, optin.YES if answer == keywords.ANSWER_YES else optin.NO,
+                                             pending_id=None, reply_wamid=event.wamid, at=event.occurred_at,
+                                             typed_text=event.text)
+        hinted = optin.hint_pending(shop, contact, event.occurred_at)
+        if hinted:
+            return hinted
     return auto_reply(shop, contact, event.occurred_at)
 
 

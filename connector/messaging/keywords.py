@@ -17,6 +17,9 @@ import unicodedata
 
 OPT_OUT = "opt_out"
 OPT_IN = "opt_in"
+#: typed answers to a pending double opt-in question (only read while one is pending)
+ANSWER_YES = "answer_yes"
+ANSWER_NO = "answer_no"
 
 #: words per intent; the language is not needed to act, only to answer (the contact's locale)
 _WORDS: dict[str, tuple[str, ...]] = {
@@ -47,7 +50,31 @@ _WORDS: dict[str, tuple[str, ...]] = {
     ),
 }
 
+#: what a shopper types instead of tapping the confirmation's buttons: yes/no words and the
+#: buttons' own titles in the catalogue's languages (templates/whatsapp/optin_confirmation.json)
+_ANSWERS: dict[str, tuple[str, ...]] = {
+    ANSWER_YES: (
+        "yes", "y", "yes please", "yes subscribe", "yes i do", "yep", "yeah",  # en
+        "ja", "ja bitte", "ja gerne", "ja anmelden", "jawohl",  # de (nl "ja" too)
+        "si", "si por favor", "si suscribirme", "si quiero", "claro",  # es (it "si" too)
+        "oui", "oui merci", "oui je m abonne", "oui je m'abonne",  # fr
+        "si grazie", "si iscrivimi", "certo",  # it
+        "ja graag", "ja aanmelden", "jazeker",  # nl
+        "sim", "sim quero", "sim quero receber", "sim por favor",  # pt_BR
+    ),
+    ANSWER_NO: (
+        "no", "n", "no thanks", "no thank you", "nope",  # en
+        "nein", "nein danke",  # de
+        "no gracias",  # es
+        "non", "non merci",  # fr
+        "no grazie",  # it
+        "nee", "nee bedankt", "nee dank je",  # nl
+        "nao", "nao obrigado", "nao obrigada", "agora nao",  # pt_BR
+    ),
+}
+
 _NORMALISED: dict[str, str] = {}
+_ANSWERS_NORMALISED: dict[str, str] = {}
 
 
 def _normalise(text: str) -> str:
@@ -58,9 +85,17 @@ def _normalise(text: str) -> str:
     return plain.strip(" .!¡?¿,;:-_*\"'()[]")
 
 
+def _normalise_answer(text: str) -> str:
+    """As ``_normalise``, and inner punctuation read as a space ("Ja, anmelden!" = "ja anmelden")."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", _normalise(text))).strip()
+
+
 for _intent, _words in _WORDS.items():
     for _word in _words:
         _NORMALISED[_normalise(_word)] = _intent
+for _answer, _words in _ANSWERS.items():
+    for _word in _words:
+        _ANSWERS_NORMALISED[_normalise_answer(_word)] = _answer
 
 
 def intent_of(text: str | None) -> str | None:
@@ -68,3 +103,11 @@ def intent_of(text: str | None) -> str | None:
     if not text or len(text) > 40:  # a keyword is a short message, never a paragraph
         return None
     return _NORMALISED.get(_normalise(text))
+
+
+def answer_of(text: str | None) -> str | None:
+    """``ANSWER_YES``, ``ANSWER_NO`` or ``None`` for a whole message typed as an answer to the
+    double opt-in question ("JA", "Sí", "oui !", "ja graag")."""
+    if not text or len(text) > 40:
+        return None
+    return _ANSWERS_NORMALISED.get(_normalise_answer(text))

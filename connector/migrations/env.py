@@ -13,6 +13,10 @@ config = context.config
 # This line sets up loggers basically.
 # keep the app's own loggers working when migrations run inside a process (tests, CLI)
 fileConfig(config.config_file_name, disable_existing_loggers=False)
+if current_app.config.get("MIGRATIONS_QUIET"):
+    # `connector demo` and `connector dev` tell their own story; Alembic's steps stay out of it
+    for name in ("alembic", "flask_migrate"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 logger = logging.getLogger('alembic.env')
 
 
