@@ -123,7 +123,7 @@ def test_13_2_the_loopback_allowance_admits_loopback_only(store, resolver):
         with WooCommerceClient(target, key, secret, egress=EgressPolicy(allow_loopback=True)) as api:
             with pytest.raises(WooCommerceAddressRefusedError):
                 api.index()
-    assert [request.path for request in store.requests] == ["/wp-json/wc/v3"]  # the refused ones never connected
+    assert [request.path.rstrip("/") for request in store.requests] == ["/wp-json/wc/v3"]  # the refused ones never connected
 
 
 def test_13_2_dns_rebinding_is_refused_at_connection_time(client, app_url, production, resolver):
@@ -141,7 +141,7 @@ def test_13_2_dns_rebinding_is_refused_at_connection_time(client, app_url, produ
 
     with wc_store.client_for(shop) as api, pytest.raises(WooCommerceAddressRefusedError):
         api.system_status()
-    assert resolver.calls.count("rebind.example.com") >= 2  # resolved again for the connection, and checked
+    assert [host.rstrip(".") for host in resolver.calls].count("rebind.example.com") >= 2  # resolved again for the connection, and checked
 
 
 def test_13_2_loopback_allowance_is_explicit_and_never_in_production(tmp_path):
