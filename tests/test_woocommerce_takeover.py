@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
+import subprocess
 import time
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -22,6 +25,8 @@ from connector.extensions import db, get_redis
 from connector.models import Shop
 from tests.woocommerce_support import app_url, pending_connections, store  # noqa: F401 (fixtures)
 
+PLUGIN_FUNCTIONS = (Path(__file__).resolve().parent.parent / "integrations" / "woocommerce" / "wordpress-plugin"
+                    / "whatsapp-commerce-connector" / "includes" / "functions.php")
 FORGED = {"key_id": 9, "consumer_key": "ck_" + "1" * 40, "consumer_secret": "cs_" + "2" * 40,
           "key_permissions": "read_write"}
 
@@ -195,3 +200,16 @@ def test_13_1_hostile_callback_bodies_are_400(client, app_url, body):
     answer = client.post("/woocommerce/callback", data=body, content_type="application/json")
     assert answer.status_code == 400
     assert shop_count() == 0
+
+
+@pytest.mark.skipif(shutil.which("php") is None, reason="php not installed: apt-get install php-cli to test the WordPress plugin")
+def test_13_1_the_link_the_plugin_signs_starts_a_reconnect(client, app_url, store):
+    shop = connect_for_real(client, store)
+    code = (f"require {json.dumps(str(PLUGIN_FUNCTIONS))}; echo wcc_reconnect_url('https://connector.example', "
+            f"{json.dumps(shop.shop_key)}, {json.dumps(shop.credentials['webhook_secret'])}, time(), bin2hex(random_bytes(16)));")
+    link = subprocess.run([shutil.which("php"), "-r", code], capture_output=True, text=True, timeout=30, check=True).stdout
+    parts = urlsplit(link)
+    assert parts.path == "/woocommerce/reconnect"
+    answer = client.get(f"{parts.path}?{parts.query}")
+    assert answer.status_code == 302 and "/wc-auth/v1/authorize" in answer.headers["Location"]
+    assert client.get(f"{parts.path}?{parts.query}").status_code == 403  # once only
