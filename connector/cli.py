@@ -235,16 +235,47 @@ def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> 
     click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
 
 
+@shops_group.command("reconnect")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
+@needs_schema
+def shops_reconnect(shop_ref: str) -> None:
+    """Print a link that reconnects a WooCommerce store (new REST keys, approved at the store).
+
+    The operator's way to replace the keys of a connected store; the store's admin has the
+    Reconnect button of the plugin's settings page. The keys are kept only if they work."""
+    _reconnect(shop_ref)
+
+
+def _reconnect(shop_ref: str) -> None:
+    from connector.shops import ShopError, find_shop
+    from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
+
+    try:
+        url = start_reconnect(find_shop(shop_ref))
+    except (ShopError, WooCommerceConnectError) as error:
+        _fail(error)
+    click.echo("Open this link as the store's admin within an hour, and approve:")
+    click.echo(url)
+
+
 @shops_group.command("list")
 @needs_schema
 def shops_list() -> None:
     from connector.extensions import db
     from connector.models import Shop
+    from connector.stores.woocommerce import store_problem
 
     for shop in db.session.scalars(select(Shop).order_by(Shop.id)):
         state = f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused else ("active" if shop.is_active else "inactive")
         number = shop.whatsapp.phone_number_id if shop.whatsapp else "-"
-        click.echo(f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}")
+        line = f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}"
+        problem = store_problem(shop) if shop.platform == "woocommerce" and shop.is_active else None
+        if problem:
+            error = str(problem["last_error"])
+            kind = "keys refused" if error.startswith("auth:") else "address refused" if error.startswith("refused:") else "unreachable"
+            line += (f"\tstore {kind} since {problem['failing_since'] or '?'} ({problem['failure_count'] or 1} tries, "
+                     f"next try {problem['next_try_at'] or 'next sweep'}): {error}")
+        click.echo(line)
 
 
 @cli.group("whatsapp", cls=AppGroup)

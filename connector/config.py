@@ -65,6 +65,9 @@ class Settings:
     log_level: str = "INFO"
     #: the bearer token GET /metrics asks for; unset: /metrics answers 404
     metrics_token: str | None = None
+    #: WooCommerce stores on loopback addresses may be called (dev and tests: the fake store);
+    #: ALLOW_LOOPBACK_STORES, on by default outside production and refused in production
+    allow_loopback_stores: bool = False
 
     @property
     def is_production(self) -> bool:
@@ -153,7 +156,12 @@ def load_settings(
         if not seconds > 0:  # also refuses nan
             raise ConfigError(f"RETRY_BASE_SECONDS must be positive, not {seconds}")
         settings = replace(settings, retry_base_seconds=seconds)
-    return settings
+    loopback = (value("ALLOW_LOOPBACK_STORES") or ("0" if env == "production" else "1")).lower()
+    if loopback not in ("1", "true", "yes", "0", "false", "no"):
+        raise ConfigError(f"ALLOW_LOOPBACK_STORES must be 1 or 0, not {loopback!r}")
+    if env == "production" and loopback in ("1", "true", "yes"):
+        raise ConfigError("ALLOW_LOOPBACK_STORES is for development and tests; unset it in production")
+    return replace(settings, allow_loopback_stores=loopback in ("1", "true", "yes"))
 
 
 def flask_config(settings: Settings) -> dict[str, object]:

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 
 from connector.extensions import db
 from connector.models import Shop, WhatsAppAccount, utcnow
+from connector.stores.woocommerce_connect import WooCommerceConnectError, connect_with_keys
 
 # Shopify accepts only *.myshopify.com shop domains: ../shared/reference/platforms.md §1.2
 _SHOPIFY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]\.myshopify\.com$")
@@ -29,16 +30,6 @@ def shopify_domain(raw: str) -> str:
     return host
 
 
-def woocommerce_url(raw: str) -> str:
-    parts = urlsplit(raw.strip())
-    local = parts.hostname in ("localhost", "127.0.0.1")
-    if parts.scheme != "https" and not (parts.scheme == "http" and local):
-        raise ShopError("a WooCommerce store URL must be https:// (its REST keys travel in headers)")
-    if not parts.hostname:
-        raise ShopError(f"{raw!r} is not a store URL")
-    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
-
-
 def add_shopify(domain: str, access_token: str, *, api_secret: str | None = None) -> Shop:
     """A store connected with a custom-app Admin API token (self-hosters).
 
@@ -54,9 +45,17 @@ def add_shopify(domain: str, access_token: str, *, api_secret: str | None = None
 
 
 def add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> Shop:
+    """A store connected by REST keys: the URL must be https:// and not an internal address
+    (resolved now, checked again on every connection); keys replacing working ones must
+    authenticate against the store first (``connector.stores.woocommerce_connect``)."""
     if not consumer_key.startswith("ck_") or not consumer_secret.startswith("cs_"):
         raise ShopError("WooCommerce REST keys start with ck_ (key) and cs_ (secret)")
-    return _upsert("woocommerce", woocommerce_url(url), {"consumer_key": consumer_key, "consumer_secret": consumer_secret})
+    if "://" not in url:
+        raise ShopError("a WooCommerce store URL must be https:// (its REST keys travel in headers)")
+    try:
+        return connect_with_keys(url, consumer_key, consumer_secret)
+    except WooCommerceConnectError as error:
+        raise ShopError(str(error)) from None
 
 
 def _upsert(platform: str, domain: str, credentials: dict) -> Shop:

@@ -23,6 +23,11 @@ SECRET = "cs_" + "b" * 40
         ("  https://store.example.com:8443/  ", "https://store.example.com:8443"),
         ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
         ("http://localhost:8080/", "http://localhost:8080"),
+        # one spelling per store (13.1: no second shop for a variant of a connected store's URL)
+        ("https://store.example.com:443/", "https://store.example.com"),
+        ("http://store.example.com:80", "http://store.example.com"),
+        ("https://Store.Example.COM./shop//", "https://store.example.com/shop"),
+        ("https://store.example.com//shop///", "https://store.example.com/shop"),
     ],
 )
 def test_normalise_store_url(raw, expected):
@@ -32,7 +37,8 @@ def test_normalise_store_url(raw, expected):
 @pytest.mark.parametrize(
     "raw",
     ["", "   ", "ftp://store.example.com", "https://", "https://user:pw@store.example.com", "not a url",
-     "https://store", "https://-bad-.example.com", "javascript:alert(1)", "https://store.example.com:99999"],
+     "https://store", "https://-bad-.example.com", "javascript:alert(1)", "https://store.example.com:99999",
+     "https://store..example.com", "https://store.example.com/a/../admin"],
 )
 def test_normalise_store_url_rejects_non_urls(raw):
     with pytest.raises(ValueError):

@@ -13,10 +13,14 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from integrations.egress import EgressPolicy
 from integrations.woocommerce import webhooks
 from integrations.woocommerce.auth import authorize_url, parse_callback
 from integrations.woocommerce.client import WooCommerceApiError, WooCommerceAuthError, WooCommerceClient
 from tests.fakes.woocommerce import FakeWooCommerce
+
+#: the fake store listens on 127.0.0.1: the explicit allowance development and tests have
+LOOPBACK = EgressPolicy(allow_loopback=True)
 
 T0 = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
@@ -69,7 +73,7 @@ def store(clock):
 @pytest.fixture
 def client(store):
     key, secret = store.issue_keys()
-    with WooCommerceClient(store.base_url, key, secret, timeout=5.0) as api:
+    with WooCommerceClient(store.base_url, key, secret, timeout=5.0, egress=LOOPBACK) as api:
         yield api
 
 
@@ -86,7 +90,7 @@ def test_connect_flow_delivers_working_keys(store, receiver):
     assert store.authorize_requests[0]["scope"] == "read_write"
     path, body, _ = receiver.received[0]
     keys = parse_callback(body, expected_user_id="u_1")
-    with WooCommerceClient(store.base_url, keys.consumer_key, keys.consumer_secret) as api:
+    with WooCommerceClient(store.base_url, keys.consumer_key, keys.consumer_secret, egress=LOOPBACK) as api:
         assert api.system_status()["environment"]["version"] == "10.1.0"
         assert api.index()["namespace"] == "wc/v3"
 
@@ -96,7 +100,7 @@ def test_callback_that_fails_gets_the_keys_revoked(store, receiver):
     url = authorize_url(store.base_url, app_name="WA", user_id="u_2", return_url="https://c.example/done", callback_url=receiver.url + "/cb")
     assert httpx.get(url).headers["Location"].endswith("success=0&user_id=u_2")
     keys = parse_callback(receiver.received[0][1])
-    with WooCommerceClient(store.base_url, keys.consumer_key, keys.consumer_secret) as api, pytest.raises(WooCommerceAuthError):
+    with WooCommerceClient(store.base_url, keys.consumer_key, keys.consumer_secret, egress=LOOPBACK) as api, pytest.raises(WooCommerceAuthError):
         api.system_status()
 
 
@@ -111,7 +115,7 @@ def test_keys_travel_in_the_authorization_header_only(store, client):
 
 
 def test_wrong_keys_raise_auth_error(store):
-    with WooCommerceClient(store.base_url, "ck_" + "0" * 40, "cs_" + "0" * 40) as api:
+    with WooCommerceClient(store.base_url, "ck_" + "0" * 40, "cs_" + "0" * 40, egress=LOOPBACK) as api:
         with pytest.raises(WooCommerceAuthError) as caught:
             api.list_webhooks()
     assert caught.value.status == 401 and caught.value.code == "woocommerce_rest_cannot_view"
@@ -127,7 +131,7 @@ def test_no_answer_is_a_retryable_api_error():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    with WooCommerceClient(f"http://127.0.0.1:{port}", "ck_x", "cs_x", timeout=2.0) as api:
+    with WooCommerceClient(f"http://127.0.0.1:{port}", "ck_x", "cs_x", timeout=2.0, egress=LOOPBACK) as api:
         with pytest.raises(WooCommerceApiError) as caught:
             api.index()
     assert caught.value.status is None and caught.value.is_retryable

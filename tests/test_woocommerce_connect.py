@@ -75,11 +75,18 @@ def test_connect_flow_end_to_end(client, app_url, store, drain):
 
 
 def test_reconnecting_keeps_the_secret_and_does_not_duplicate_webhooks(client, app_url, store, drain):
-    for _ in range(2):
-        approved = httpx.get(start(client, store.base_url).headers["Location"], follow_redirects=False, timeout=30)
-        assert "success=1" in approved.headers["Location"]
-        drain(lambda: len(store.webhooks()) >= 3)
+    from connector.stores.woocommerce_connect import start_reconnect
+
+    approved = httpx.get(start(client, store.base_url).headers["Location"], follow_redirects=False, timeout=30)
+    assert "success=1" in approved.headers["Location"]
+    drain(lambda: len(store.webhooks()) >= 3)
     shop = db.session.scalars(select(Shop).where(Shop.platform == "woocommerce")).one()
+    # a connected store is reconnected by the operator (or the plugin's signed start), not by /connect
+    assert start(client, store.base_url).status_code == 409
+    approved = httpx.get(start_reconnect(shop), follow_redirects=False, timeout=30)
+    assert "success=1" in approved.headers["Location"]
+    drain(lambda: len(store.webhooks()) >= 3)
+    db.session.expire_all()
     assert len(store.webhooks()) == 3
     assert {store.state.webhooks[hook["id"]]["_secret"] for hook in store.webhooks()} == {shop.credentials["webhook_secret"]}
     assert store.state.keys[shop.credentials["consumer_key"]]  # the newest keys are kept

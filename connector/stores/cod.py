@@ -64,10 +64,9 @@ def _apply(shop: Shop, order_id: str, confirm: bool) -> None:
             else:
                 client.execute(_ORDER_CANCEL, {"orderId": gid("Order", order_id)})
     elif shop.platform == "woocommerce":
-        from integrations.woocommerce.client import WooCommerceClient
+        from connector.stores.woocommerce import client_for  # through the SSRF guard, like every store call
 
-        credentials = shop.credentials
-        with WooCommerceClient(shop.domain, credentials["consumer_key"], credentials["consumer_secret"]) as client:
+        with client_for(shop) as client:
             body = ({"meta_data": [{"key": "_wcc_cod_confirmed", "value": "yes"}]} if confirm
                     else {"status": "cancelled"})
             client.request("PUT", f"orders/{order_id}", json=body).raise_for_status()

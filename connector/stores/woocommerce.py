@@ -10,8 +10,12 @@ module knows our tables and Redis. What it keeps per shop:
 - ``Shop.sync_state``: ``cursors`` (catch-up position per resource, ``catchup.Cursor``),
   ``webhooks`` (topic → id of our active webhook), ``verified_at``, ``woocommerce_version``,
   ``last_catchup_at``, ``last_error``.
+- ``Shop.sync_state`` when the store is in trouble (``STORE_PROBLEM_FIELDS``): ``last_error``,
+  ``failing_since``, ``failure_count``, ``next_try_at``; cleared by the next success.
 - Redis: a pending connection per wc-auth ``user_id`` (one hour, single use), the per-shop
   catch-up lock and slot flags.
+
+Connecting and reconnecting (who may, with what proof) is ``woocommerce_connect.py``.
 
 See docs/woocommerce.md for the whole picture and the reasons.
 """
@@ -26,10 +30,9 @@ import secrets
 import time
 import zlib
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from redis.exceptions import LockError
 from sqlalchemy import func, select
@@ -37,24 +40,31 @@ from sqlalchemy import func, select
 from connector.extensions import db, get_redis, settings
 from connector.models import Shop, WebhookReceipt, utcnow
 from connector.receipts import ReceiptResult, record_and_enqueue
-from connector.shops import woocommerce_url
 from connector.stores import ShopContext
 from integrations.base import SignatureInvalidError
+from integrations.egress import EgressPolicy
 from integrations.woocommerce import catchup
 from integrations.woocommerce import webhooks as wc_webhooks
-from integrations.woocommerce.auth import authorize_url, is_loopback_host, normalise_store_url, parse_callback
-from integrations.woocommerce.client import WooCommerceAuthError, WooCommerceClient
+from integrations.woocommerce.client import (
+    WooCommerceAddressRefusedError,
+    WooCommerceApiError,
+    WooCommerceAuthError,
+    WooCommerceClient,
+)
 
 log = logging.getLogger(__name__)
 
 PLATFORM = "woocommerce"
 #: what the merchant sees on WooCommerce's "connect an app" screen
 APP_NAME = "WhatsApp Commerce Connector"
-#: a pending connection (authorize → callback) lives this long
-PENDING_TTL_SECONDS = 3600
 #: each store is caught up once per slot of this length (WooCommerce never retries deliveries)
 CATCHUP_INTERVAL_SECONDS = 300
 CATCHUP_JOB_TIMEOUT_SECONDS = 600
+#: a store in trouble is tried again after this, doubling per failure, at most the cap
+RETRY_FIRST_SECONDS = CATCHUP_INTERVAL_SECONDS
+RETRY_CAP_SECONDS = 3600
+#: the sync_state fields that describe a store in trouble; a success removes them
+STORE_PROBLEM_FIELDS = ("last_error", "failing_since", "failure_count", "next_try_at")
 #: the cursor is saved after every this many listed items, so a long catch-up keeps its progress
 CURSOR_CHECKPOINT = 100
 #: receipts of the WordPress plugin's cart reports
@@ -62,108 +72,13 @@ CART_TOPIC = "cart.updated"
 #: catch-up listings, as (cursor name, topic their items are parsed as, dedupe-key word)
 POLLED = (("orders", "order.updated", "order"), ("products", "product.updated", "product"))
 
-_PENDING_KEY = "connector:woocommerce:pending:{}"
 _LOCK_KEY = "connector:woocommerce:catchup:lock:{}"
 _SLOT_KEY = "connector:woocommerce:catchup:slot:{}:{}"
 #: X-WC-Webhook-Delivery-ID is wp_hash() output (hex); anything else is replaced by a digest
 _DELIVERY_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
-class WooCommerceConnectError(ValueError):
-    """A connection cannot start or complete as asked. ``status`` and ``code`` are the HTTP answer."""
-
-    status = 400
-    code = "bad_request"
-
-
-class StoreUrlError(WooCommerceConnectError):
-    code = "invalid_store_url"
-
-
-class ConnectionUnknownError(WooCommerceConnectError):
-    """The callback's ``user_id`` is not a pending connection of ours (unknown, used or expired)."""
-
-    status = 403
-    code = "connection_unknown"
-
-
-class AppUrlError(WooCommerceConnectError):
-    """APP_URL cannot receive WooCommerce's callback (it must be https)."""
-
-    status = 500
-    code = "app_url_not_https"
-
-
-# -- connecting (wc-auth) ---------------------------------------------------------------------
-
-def start_connection(raw_store_url: str) -> str:
-    """Remember a pending connection under a fresh unguessable ``user_id``; return the
-    store's ``/wc-auth/v1/authorize`` URL to send the merchant to."""
-    store_url = store_url_of(raw_store_url)
-    app_url = settings().app_url
-    user_id = secrets.token_urlsafe(24)
-    try:
-        url = authorize_url(store_url, app_name=APP_NAME, user_id=user_id,
-                            return_url=f"{app_url}/woocommerce/return",
-                            callback_url=f"{app_url}/woocommerce/callback")
-    except ValueError as error:
-        raise AppUrlError(f"APP_URL cannot receive WooCommerce's callback: {error}") from None
-    pending = {"store_url": store_url, "created_at": utcnow().isoformat()}
-    get_redis().set(_PENDING_KEY.format(user_id), json.dumps(pending), ex=PENDING_TTL_SECONDS)
-    log.info("woocommerce.connect_started")
-    return url
-
-
-def store_url_of(raw: str | None) -> str:
-    """The store's base URL: https (plain http only for a loopback store outside production)."""
-    try:
-        url = woocommerce_url(normalise_store_url(raw or ""))
-    except ValueError as error:
-        raise StoreUrlError(str(error)) from None
-    if settings().is_production and is_loopback_host(urlsplit(url).hostname or ""):
-        raise StoreUrlError("a WooCommerce store URL must be a public https:// address")
-    return url
-
-
-def complete_connection(raw_body: bytes) -> Shop:
-    """Keep the keys WooCommerce POSTed to the callback and queue the store's set-up.
-
-    The body is unsigned: it is trusted only because it echoes a ``user_id`` we made for a
-    pending connection, which is consumed here (single use). Raises ``PayloadError`` (400)
-    for a malformed body and :class:`ConnectionUnknownError` (403) for an unknown id;
-    nothing is stored in either case. The REST check and the webhooks are made by the
-    set-up job, after the answer (docs/woocommerce.md: why not inside this request).
-    """
-    keys = parse_callback(raw_body)
-    pending = get_redis().getdel(_PENDING_KEY.format(keys.user_id))
-    if pending is None:
-        raise ConnectionUnknownError("unknown or expired connection (start again from /woocommerce/connect)")
-    store_url = json.loads(pending)["store_url"]
-    shop = db.session.scalars(select(Shop).where(Shop.platform == PLATFORM, Shop.domain == store_url)).first()
-    was_live = shop is not None and shop.is_active
-    if shop is None:
-        shop = Shop(platform=PLATFORM, domain=store_url, settings={}, time_zone="UTC", locale="en")
-        db.session.add(shop)
-    credentials = dict(shop.credentials)
-    credentials.update(consumer_key=keys.consumer_key, consumer_secret=keys.consumer_secret, key_id=keys.key_id,
-                       key_permissions=keys.key_permissions)
-    credentials.setdefault("webhook_secret", new_webhook_secret())
-    shop.credentials = credentials
-    state = dict(shop.sync_state or {})
-    if not was_live or "cursors" not in state:
-        # a new (or revived) store is caught up from now on: its past orders are not news
-        state["cursors"] = _start_cursors()
-    state.pop("verified_at", None)  # new keys: the set-up job checks them
-    shop.sync_state = state
-    shop.is_active = True
-    shop.uninstalled_at = None
-    db.session.commit()
-    log.info("woocommerce.connected", extra={"shop_id": shop.id, "key_id": keys.key_id})
-    from connector.jobs.catchup import enqueue_setup
-
-    enqueue_setup(shop.id, key_id=keys.key_id)
-    return shop
-
+# -- connecting: connector/stores/woocommerce_connect.py --------------------------------------
 
 def new_webhook_secret() -> str:
     """A per-store secret. Alphanumeric on purpose: WooCommerce passes the stored secret
@@ -171,7 +86,8 @@ def new_webhook_secret() -> str:
     return secrets.token_hex(32)
 
 
-def _start_cursors() -> dict:
+def start_cursors() -> dict:
+    """Catch-up cursors of a store connected now: its past orders are not news."""
     start = catchup.Cursor.start(utcnow().replace(microsecond=0)).to_json()
     return {name: dict(start) for name, _, _ in POLLED}
 
@@ -216,9 +132,16 @@ def delivery_url(shop: Shop) -> str:
     return f"{settings().app_url}/webhooks/woocommerce/{shop.shop_key}"
 
 
+def egress_policy() -> EgressPolicy:
+    """Where store calls may go: public addresses, and loopback when ALLOW_LOOPBACK_STORES."""
+    return EgressPolicy(allow_loopback=settings().allow_loopback_stores)
+
+
 def client_for(shop: Shop) -> WooCommerceClient:
+    """The store's REST client (every connection through the SSRF guard)."""
     credentials = shop.credentials
-    return WooCommerceClient(shop.domain, credentials.get("consumer_key", ""), credentials.get("consumer_secret", ""))
+    return WooCommerceClient(shop.domain, credentials.get("consumer_key", ""), credentials.get("consumer_secret", ""),
+                             egress=egress_policy())
 
 
 # -- receiving --------------------------------------------------------------------------------
@@ -295,10 +218,13 @@ def schedule_catchups() -> int:
     from connector.jobs.catchup import catch_up_woocommerce_store
     from connector.jobs.queues import MAINTENANCE, enqueue
 
-    shop_ids = db.session.scalars(
-        select(Shop.id).where(Shop.platform == PLATFORM, Shop.is_active.is_(True)).order_by(Shop.id)
+    rows = db.session.execute(
+        select(Shop.id, Shop.sync_state).where(Shop.platform == PLATFORM, Shop.is_active.is_(True)).order_by(Shop.id)
     ).all()
     db.session.commit()
+    moment = utcnow()
+    # a store in trouble waits for its next try (back-off), whatever its slot says
+    shop_ids = [shop_id for shop_id, state in rows if not _waits(state or {}, moment)]
     if not shop_ids:
         return 0
     now = int(time.time())
@@ -315,6 +241,21 @@ def schedule_catchups() -> int:
     return queued
 
 
+def _waits(state: Mapping[str, Any], now: datetime) -> bool:
+    next_try = _moment(state.get("next_try_at"))
+    return next_try is not None and next_try > now
+
+
+def _moment(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=utcnow().tzinfo)
+
+
 def _slot_offset(shop_id: int) -> int:
     return zlib.crc32(str(shop_id).encode()) % CATCHUP_INTERVAL_SECONDS
 
@@ -323,8 +264,10 @@ def catch_up(shop_id: int) -> dict:
     """Check the keys (first run), repair our webhooks, feed what changed since the cursor.
 
     One run per store at a time (a Redis lock; a second run finds it taken and leaves).
-    Network failures and 5xx raise, and the next slot tries again; rejected keys are
-    recorded in ``sync_state["last_error"]`` and end the run.
+    A store that does not answer (no connection, timeout, DNS failure, 429, 5xx), whose
+    address the SSRF guard refuses, or that rejects the keys is a state of the shop, not a
+    failed job: :func:`_record_trouble` keeps it in ``sync_state`` with the next try, and the
+    run ends. Anything else (a bug) raises and fails the job.
     """
     lock = get_redis().lock(_LOCK_KEY.format(shop_id), timeout=CATCHUP_JOB_TIMEOUT_SECONDS + 60)
     if not lock.acquire(blocking=False):
@@ -360,13 +303,45 @@ def _catch_up(shop_id: int) -> dict:
             for name, topic, word in POLLED:
                 report[name] = _poll(shop, client, name, topic, word)
         except WooCommerceAuthError as error:
-            _update_state(shop, last_error=f"auth: {error}"[:300], verified_at=None)
-            db.session.commit()
+            _record_trouble(shop, f"auth: {error}", verified_at=None)
             log.warning("woocommerce.keys_refused", extra={"shop_id": shop.id, "status": error.status})
             return {"outcome": "auth_failed"}
-    _update_state(shop, last_catchup_at=utcnow().isoformat(), last_error=None)
+        except WooCommerceAddressRefusedError as error:
+            _record_trouble(shop, f"refused: {error}")
+            log.warning("woocommerce.store_refused", extra={"shop_id": shop.id})
+            return {"outcome": "refused"}
+        except WooCommerceApiError as error:
+            if not error.is_retryable:  # a 4xx we caused: a bug, not the store's state
+                raise
+            count = _record_trouble(shop, f"unreachable: {error}")
+            log.warning("woocommerce.store_unreachable", extra={"shop_id": shop.id, "status": error.status,
+                                                               "failure_count": count})
+            return {"outcome": "unreachable"}
+    shop.sync_state = {name: value for name, value in (shop.sync_state or {}).items() if name not in STORE_PROBLEM_FIELDS}
+    _update_state(shop, last_catchup_at=utcnow().isoformat())
     db.session.commit()
     return report
+
+
+def _record_trouble(shop: Shop, error: str, **changes: Any) -> int:
+    """Keep the store's trouble on the shop: the error, since when, how often, the next try
+    (``RETRY_FIRST_SECONDS`` doubling per failure, at most ``RETRY_CAP_SECONDS``); commit."""
+    state = shop.sync_state or {}
+    now = utcnow()
+    count = int(state.get("failure_count") or 0) + 1
+    wait = min(RETRY_CAP_SECONDS, RETRY_FIRST_SECONDS * 2 ** min(count - 1, 16))
+    _update_state(shop, last_error=error[:300], failing_since=state.get("failing_since") or now.isoformat(),
+                  failure_count=count, next_try_at=(now + timedelta(seconds=wait)).isoformat(), **changes)
+    db.session.commit()
+    return count
+
+
+def store_problem(shop: Shop) -> dict | None:
+    """The store's recorded trouble (``STORE_PROBLEM_FIELDS``), or ``None`` when it is fine."""
+    state = shop.sync_state or {}
+    if not state.get("last_error"):
+        return None
+    return {name: state.get(name) for name in STORE_PROBLEM_FIELDS}
 
 
 def repair_webhooks(shop: Shop, client: WooCommerceClient) -> dict:

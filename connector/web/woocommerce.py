@@ -2,8 +2,9 @@
 
 | route | answers |
 | --- | --- |
-| ``GET /woocommerce/connect?store_url=`` | 302 to the store's ``/wc-auth/v1/authorize``; bad URL 400 |
-| ``POST /woocommerce/callback`` | the keys WooCommerce POSTs: exactly 200 once kept; unknown ``user_id`` 403 |
+| ``GET /woocommerce/connect?store_url=`` | 302 to the store's ``/wc-auth/v1/authorize``; bad or internal URL 400; store connected already 409 |
+| ``GET /woocommerce/reconnect?store=&ts=&nonce=&sig=`` | the plugin's signed reconnect: 302 to authorize; unsigned 401, wrong/expired/replayed 403 |
+| ``POST /woocommerce/callback`` | the keys WooCommerce POSTs: exactly 200 once checked and kept; unknown ``user_id`` or keys the store refuses 403 |
 | ``GET /woocommerce/return`` | where WooCommerce sends the merchant's browser afterwards |
 | ``POST /webhooks/woocommerce/<shop_key>`` | deliveries and their unsigned creation ping |
 | ``POST /storefront/api/cart`` | the WordPress plugin's signed cart reports |
@@ -21,6 +22,7 @@ from flask import Blueprint, Response, jsonify, redirect, request
 from markupsafe import escape
 
 from connector.stores import woocommerce as store
+from connector.stores import woocommerce_connect as connecting
 from connector.web.errors import BadRequestBody, json_object as _json_object
 from connector.web.webhooks import answer, stored
 from integrations.base import PayloadError
@@ -33,8 +35,8 @@ log = logging.getLogger(__name__)
 HEADER_STORE_KEY = "X-WCC-Store-Key"
 
 
-@bp.errorhandler(store.WooCommerceConnectError)
-def _connect_error(error: store.WooCommerceConnectError):
+@bp.errorhandler(connecting.WooCommerceConnectError)
+def _connect_error(error: connecting.WooCommerceConnectError):
     log.info("http.rejected", extra={"path": request.path, "status": error.status, "reason": error.code})
     return jsonify(error=error.code, message=str(error)), error.status
 
@@ -43,13 +45,19 @@ def _connect_error(error: store.WooCommerceConnectError):
 
 @bp.get("/woocommerce/connect")
 def connect():
-    return redirect(store.start_connection(request.args.get("store_url")), code=302)
+    return redirect(connecting.start_connection(request.args.get("store_url")), code=302)
+
+
+@bp.get("/woocommerce/reconnect")
+def reconnect():
+    # started from the plugin's settings page, signed with the store's shared secret
+    return redirect(connecting.start_plugin_reconnect(request.args), code=302)
 
 
 @bp.post("/woocommerce/callback")
 def callback():
     # WooCommerce deletes the keys unless the answer is exactly 200 (class-wc-auth.php)
-    shop = store.complete_connection(request.get_data(cache=False))
+    shop = connecting.complete_connection(request.get_data(cache=False))
     return jsonify(status="connected", shop_key=shop.shop_key), 200
 
 

@@ -8,6 +8,11 @@ Keys always travel in the ``Authorization`` header, never in the query string. P
 http is refused except for loopback hosts (the fake store in tests): WooCommerce only
 accepts Basic auth over TLS, and would expect OAuth 1.0a otherwise.
 
+Every connection goes through the SSRF guard (``integrations.egress``): the store's host is
+resolved when the socket is opened and an internal address is refused
+(:class:`WooCommerceAddressRefusedError`) before anything is sent. The default policy admits
+public addresses only; the connector passes its own (``ALLOW_LOOPBACK_STORES``).
+
 Collections are paged (``per_page`` at most 100; ``X-WP-TotalPages``), from
 ``WC_REST_CRUD_Controller::get_collection_params`` in
 plugins/woocommerce/includes/rest-api/Controllers/Version3/class-wc-rest-crud-controller.php,
@@ -26,10 +31,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from integrations.base import AdapterError, PayloadError
+from integrations.egress import EgressPolicy, EgressRefusedError, GuardedTransport
 from integrations.woocommerce.auth import is_loopback_host, normalise_store_url
 from integrations.woocommerce.webhooks import load_json
 
-__all__ = ["API_PATH", "WooCommerceApiError", "WooCommerceAuthError", "WooCommerceClient", "WooCommerceError"]
+__all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", "WooCommerceAuthError", "WooCommerceClient",
+           "WooCommerceError"]
 
 #: the pinned REST namespace
 API_PATH = "/wp-json/wc/v3"
@@ -68,6 +75,18 @@ class WooCommerceAuthError(WooCommerceApiError):
         return False
 
 
+class WooCommerceAddressRefusedError(WooCommerceApiError):
+    """The store's host is, or resolves to, an internal address: nothing was sent.
+
+    Not retryable as a request, but a state of the store rather than a bug: its DNS may be
+    fixed later, so the catch-up records it and tries again with back-off.
+    """
+
+    @property
+    def is_retryable(self) -> bool:
+        return False
+
+
 class WooCommerceClient:
     """One store's REST API. Create one per store and job; close it (or use ``with``)."""
 
@@ -78,7 +97,7 @@ class WooCommerceClient:
         consumer_secret: str,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
+        egress: EgressPolicy = EgressPolicy(),
     ) -> None:
         base = normalise_store_url(store_url)
         parts = urlsplit(base)
@@ -91,7 +110,7 @@ class WooCommerceClient:
             base_url=base + API_PATH,
             auth=httpx.BasicAuth(consumer_key, consumer_secret),
             timeout=timeout,
-            transport=transport,
+            transport=GuardedTransport(egress),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             follow_redirects=False,
         )
@@ -111,6 +130,8 @@ class WooCommerceClient:
         """Send one request under ``/wp-json/wc/v3``; raise the typed errors on failure."""
         try:
             response = self._http.request(method, path, params=params, json=_jsonable(json))
+        except EgressRefusedError as error:
+            raise WooCommerceAddressRefusedError(f"refused {method} {path}: {error}") from error
         except httpx.TimeoutException as error:
             raise WooCommerceApiError(f"timeout on {method} {path}") from error
         except httpx.TransportError as error:

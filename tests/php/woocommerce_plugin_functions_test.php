@@ -38,6 +38,15 @@ check( 'widget', 'https://c.example/storefront/widget.js?shop=my%20store', wcc_w
 // Signature: WooCommerce core's own vector (empty secret, body "secret").
 check( 'core vector', 'GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs=', wcc_sign( 'secret', '' ) );
 
+// Reconnect link: the HMAC the connector checks (integrations/woocommerce/auth.py reconnect_signature).
+$reconnect = wcc_reconnect_url( 'https://c.example', 'store-key-1', 'shared-secret', 1777629733, 'abcdef0123456789' );
+check(
+	'reconnect url',
+	'https://c.example/woocommerce/reconnect?store=store-key-1&ts=1777629733&nonce=abcdef0123456789&sig=' . hash_hmac( 'sha256', "wcc-reconnect-v1\nstore-key-1\n1777629733\nabcdef0123456789", 'shared-secret' ),
+	$reconnect
+);
+check( 'reconnect sig', 64, strlen( substr( $reconnect, strpos( $reconnect, 'sig=' ) + 4 ) ) );
+
 // Report body.
 $report = wcc_build_cart_report(
 	array(

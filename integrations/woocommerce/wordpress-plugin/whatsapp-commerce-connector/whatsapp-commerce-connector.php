@@ -134,11 +134,60 @@ function wcc_add_settings_page() {
 
 /** Render the settings page. */
 function wcc_render_settings_page() {
+	if ( ! current_user_can( 'manage_woocommerce' ) ) {
+		return;
+	}
 	echo '<div class="wrap"><h1>' . esc_html__( 'WhatsApp Commerce', 'whatsapp-commerce-connector' ) . '</h1><form method="post" action="options.php">';
 	settings_fields( 'wcc' );
 	do_settings_sections( 'wcc' );
 	submit_button();
-	echo '</form></div>';
+	echo '</form>';
+	if ( wcc_can_reconnect( wcc_settings() ) ) {
+		echo '<h2>' . esc_html__( 'Reconnect', 'whatsapp-commerce-connector' ) . '</h2>';
+		echo '<p>' . esc_html__( 'Give the connector new REST API keys for this store, for example after the keys were revoked. You approve the keys on the next screen; the connector keeps them only if they work.', 'whatsapp-commerce-connector' ) . '</p>';
+		echo '<form method="post" action="' . esc_url( admin_url( 'admin-post.php' ) ) . '">';
+		echo '<input type="hidden" name="action" value="wcc_reconnect" />';
+		wp_nonce_field( 'wcc_reconnect' );
+		submit_button( __( 'Reconnect store', 'whatsapp-commerce-connector' ), 'secondary', 'wcc_reconnect_submit', false );
+		echo '</form>';
+	}
+	echo '</div>';
+}
+
+/**
+ * Whether the settings hold what a signed reconnect needs.
+ *
+ * @param array $settings Plugin settings.
+ * @return bool
+ */
+function wcc_can_reconnect( $settings ) {
+	return '' !== $settings['connector_url'] && '' !== $settings['store_key'] && '' !== $settings['shared_secret'];
+}
+
+add_action( 'admin_post_wcc_reconnect', 'wcc_handle_reconnect' );
+
+/** Send the admin to the connector with a reconnect signed by the shared secret. */
+function wcc_handle_reconnect() {
+	if ( ! current_user_can( 'manage_woocommerce' ) ) {
+		wp_die( esc_html__( 'Sorry, you are not allowed to reconnect this store.', 'whatsapp-commerce-connector' ), '', array( 'response' => 403 ) );
+	}
+	check_admin_referer( 'wcc_reconnect' );
+	$settings = wcc_settings();
+	if ( ! wcc_can_reconnect( $settings ) ) {
+		wp_safe_redirect( admin_url( 'options-general.php?page=wcc' ) );
+		exit;
+	}
+	$url  = wcc_reconnect_url( $settings['connector_url'], $settings['store_key'], $settings['shared_secret'], time(), bin2hex( random_bytes( 16 ) ) );
+	$host = wp_parse_url( $settings['connector_url'], PHP_URL_HOST );
+	add_filter(
+		'allowed_redirect_hosts',
+		static function ( $hosts ) use ( $host ) {
+			$hosts[] = $host; // only the connector this store is configured with
+			return $hosts;
+		}
+	);
+	wp_safe_redirect( $url );
+	exit;
 }
 
 /*

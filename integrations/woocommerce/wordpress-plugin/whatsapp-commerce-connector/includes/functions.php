@@ -83,6 +83,33 @@ function wcc_widget_url( $connector_url, $store_key ) {
 }
 
 /**
+ * The signed link that starts a reconnect at the connector: new REST keys for this store.
+ *
+ * The connector only lets a store that is already connected be reconnected when the start is
+ * signed with the store's current shared secret: HMAC-SHA256 (hex) of
+ * "wcc-reconnect-v1\n{store key}\n{timestamp}\n{nonce}". The link is good for five minutes
+ * and once (the nonce); the keys are kept only if they work against this store.
+ *
+ * @param string $connector_url Normalised connector URL.
+ * @param string $store_key     Store key from the settings.
+ * @param string $secret        Shared secret from the settings.
+ * @param int    $timestamp     Unix seconds, now.
+ * @param string $nonce         16 to 64 random letters and digits.
+ * @return string
+ */
+function wcc_reconnect_url( $connector_url, $store_key, $secret, $timestamp, $nonce ) {
+	$timestamp = (int) $timestamp;
+	$message   = "wcc-reconnect-v1\n" . $store_key . "\n" . $timestamp . "\n" . $nonce;
+	$query     = array(
+		'store' => $store_key,
+		'ts'    => $timestamp,
+		'nonce' => $nonce,
+		'sig'   => hash_hmac( 'sha256', $message, $secret ),
+	);
+	return $connector_url . '/woocommerce/reconnect?' . http_build_query( $query, '', '&', PHP_QUERY_RFC3986 );
+}
+
+/**
  * Money as a decimal string with two or more places, never a float in JSON.
  *
  * @param mixed $amount Amount.
