@@ -21,7 +21,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     from connector import crypto, logs
     from connector.config import flask_config, load_settings
     from connector.extensions import db, migrate
-    from connector.web import register_blueprints
+    from connector.web import register_blueprints, security
     from connector.web.errors import register_error_handlers
 
     instance_path = os.environ.get("CONNECTOR_INSTANCE_PATH") or str(PROJECT_ROOT / "instance")
@@ -39,6 +39,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"))
     register_blueprints(app)
     register_error_handlers(app)
+    security.install(app, trusted_proxy_count=settings.trusted_proxy_count)
     return app
 
 
