@@ -18,8 +18,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from connector.extensions import settings
 from connector.web.errors import is_storable_text
 
-#: answers read by programs, not people: they never need to tell another site where they came from
-_API_PREFIXES = ("/admin/api/", "/storefront/", "/webhooks/", "/healthz", "/woocommerce/callback")
+#: answers read by programs, not people, and short links (the shop's page must not learn a
+#: link's code): none of them needs to tell another site where the visitor came from
+_NO_REFERRER_PREFIXES = ("/admin/api/", "/storefront/", "/webhooks/", "/healthz", "/woocommerce/callback", "/l/")
 #: one year; browsers only honour it over HTTPS, and production is served over HTTPS only.
 #: No includeSubDomains: the connector's host says nothing about its siblings.
 HSTS = "max-age=31536000"
@@ -45,14 +46,14 @@ def refuse_unstorable_url_values() -> None:
 def add_security_headers(response: Response) -> Response:
     """``nosniff`` everywhere; a referrer policy; HSTS in production; admin API never cached.
 
-    A view's own choice stands (a short link's ``no-referrer``, the embedded admin page's
-    per-shop ``frame-ancestors`` policy); only the admin API's ``Cache-Control`` is forced,
+    A view's own choice stands (the embedded admin page's per-shop ``frame-ancestors``
+    policy, a short link's ``Cache-Control``); only the admin API's ``Cache-Control`` is forced,
     since its answers hold the shop's data and must not be kept by a browser or proxy.
     """
     headers = response.headers
     headers.setdefault("X-Content-Type-Options", "nosniff")
-    is_api = request.path.startswith(_API_PREFIXES)
-    headers.setdefault("Referrer-Policy", "no-referrer" if is_api else "strict-origin-when-cross-origin")
+    no_referrer = request.path.startswith(_NO_REFERRER_PREFIXES)
+    headers.setdefault("Referrer-Policy", "no-referrer" if no_referrer else "strict-origin-when-cross-origin")
     if request.path.startswith("/admin/api/"):
         headers["Cache-Control"] = "no-store"
     if settings().is_production:
