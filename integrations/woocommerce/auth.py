@@ -158,7 +158,9 @@ def parse_callback(body: dict | bytes | str, *, expected_user_id: str | None = N
     if isinstance(body, (bytes, str)):
         try:
             data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            # RecursionError: nested thousands deep; ValueError also covers integers past
+            # Python's 4,300-digit conversion limit
             raise PayloadError("callback body is not JSON") from error
     if not isinstance(data, dict):
         raise PayloadError("callback body is not an object")
