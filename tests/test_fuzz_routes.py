@@ -94,7 +94,8 @@ def _templates(world: dict) -> dict[str, list[dict]]:
                                               "title": "T", "sku": "", "image_url": ""}],
             "subtotal": "6.00", "total": "6.00", "completed": False}
     return {
-        "/webhooks/shopify": [_fixture("shopify", "orders_paid__sample"), _fixture("shopify", "checkouts_create__sample")],
+        "/webhooks/shopify": [_fixture("shopify", "orders_paid__sample"),
+                              _fixture("shopify", "checkouts_create__sample")],
         "/webhooks/whatsapp": whatsapp,
         "/webhooks/woocommerce/<shop_key>": [_fixture("woocommerce", "order.updated__processing")],
         "/storefront/api/cart": [cart],

@@ -9,8 +9,9 @@
 | ``POST /storefront/api/cart`` | the WordPress plugin's signed cart reports |
 
 Webhook order, as every endpoint (STYLE.md): raw body → store → signature → parse →
-receipt → commit → enqueue → 2xx; a cart report finds its store without parsing the body. Errors are JSON: unknown store 404, missing signature
-401, wrong signature 403, bad body 400, too large 413 (``MAX_CONTENT_LENGTH``).
+receipt → commit → enqueue → 2xx; a cart report finds its store without parsing the body.
+Errors are JSON: unknown store 404, missing signature 401, wrong signature 403, bad body
+400, too large 413 (``MAX_CONTENT_LENGTH``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 from flask import Blueprint, Response, jsonify, redirect, request
 from markupsafe import escape
 
+from connector.models import Shop
 from connector.stores import woocommerce as store
 from connector.web.errors import BadRequestBody, json_object as _json_object
 from connector.web.webhooks import answer, stored
@@ -135,7 +137,7 @@ def _store_named_early(raw: bytes) -> str | None:
     return match.group(1).decode("ascii") if match else None
 
 
-def _names_shop(named: str, shop) -> bool:
+def _names_shop(named: str, shop: Shop) -> bool:
     """Does the body's ``store`` name this shop? Compared as text first, so a key that cannot be
     this shop's (a NUL, a surrogate, another key) is refused without reaching a query."""
     if named.lower() != (shop.shop_key or "").lower():
