@@ -33,7 +33,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     from connector import crypto, logs
     from connector.config import flask_config, load_settings
     from connector.extensions import db, migrate
-    from connector.web import register_blueprints
+    from connector.web import register_blueprints, security
     from connector.web.errors import register_error_handlers
 
     instance_path = default_instance_path()
@@ -51,6 +51,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     register_blueprints(app)
     register_error_handlers(app)
+    security.install(app, trusted_proxy_count=settings.trusted_proxy_count)
     return app
 
 

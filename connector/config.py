@@ -52,6 +52,8 @@ class Settings:
     shopify_admin_base_url: str | None = None
     #: largest webhook body accepted, in bytes (Meta batches up to 1,000 updates per POST)
     max_webhook_bytes: int = 3 * 1024 * 1024
+    #: proxies in front of the web process whose X-Forwarded-For / -Proto hop is believed (0: none)
+    trusted_proxy_count: int = 0
     #: how long a claimed message may stay "sending" before the sweep treats it as in doubt
     send_lease_seconds: int = 120
     #: a dispatcher's lock on its shop lapses this long after its worker dies
@@ -135,6 +137,11 @@ def load_settings(
         raise ConfigError("METRICS_TOKEN must be at least 16 characters (make one with: openssl rand -hex 32)")
     if env == "production" and settings.shopify_admin_base_url:
         raise ConfigError("SHOPIFY_ADMIN_BASE_URL is for development and tests; unset it in production")
+    if value("TRUSTED_PROXY_COUNT"):
+        hops = value("TRUSTED_PROXY_COUNT")
+        if not (hops.isascii() and hops.isdigit()):
+            raise ConfigError(f"TRUSTED_PROXY_COUNT must be a whole number of proxies (0 or more), not {hops!r}")
+        settings = replace(settings, trusted_proxy_count=int(hops))
     if value("SHOPIFY_SCOPES"):
         settings = replace(settings, shopify_scopes=value("SHOPIFY_SCOPES"))
     for env_name, field_name in _INT_FIELDS.items():

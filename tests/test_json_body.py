@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from connector.web.errors import BadRequestBody, json_object, require_json_object
+from connector.web.errors import (BadRequestBody, is_storable_text, json_object, require_json_object,
+                                   storable_json_object)
 
 
 def test_an_object_is_returned_as_parsed():
@@ -65,3 +66,23 @@ def test_a_body_nested_beyond_the_parsers_depth_is_a_bad_request():
 def test_anything_else_is_a_bad_request(body, reason, check):
     with pytest.raises(BadRequestBody, match=reason):
         check(body)
+
+
+@pytest.mark.parametrize("check", [json_object, require_json_object])
+def test_13_3_integers_past_the_digit_limit_are_a_bad_request(check):
+    # json.loads raises a plain ValueError (not JSONDecodeError) beyond 4,300 digits
+    with pytest.raises(BadRequestBody, match="not valid JSON"):
+        check(b'{"id": 1' + b"0" * 5000 + b"}")
+
+
+@pytest.mark.parametrize("body", [b'{"a": "\\u0000"}', b'{"a": ["x\\udfff"]}', b'{"\\ud800": 1}',
+                                  b'{"a": {"b": "\\u0000"}}'])
+def test_13_3_our_api_refuses_text_no_column_stores(body):
+    json_object(body)  # a webhook body is taken as it is; its adapter cleans the text
+    with pytest.raises(BadRequestBody, match="NUL character or an unpaired surrogate"):
+        storable_json_object(body)
+
+
+def test_a_surrogate_pair_is_ordinary_text():
+    assert storable_json_object(b'{"a": "\\ud83d\\ude00"}') == {"a": "\U0001F600"}
+    assert is_storable_text("\U0001F600") and not is_storable_text("a\x00") and not is_storable_text("\udfff")

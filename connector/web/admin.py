@@ -2,7 +2,8 @@
 
 Every request carries ``Authorization: Bearer <session token>``: a JWT signed with our app
 secret, naming the shop (``dest``) and the staff member (``sub``), valid for a minute. It is
-verified on each request (no cookies inside the Shopify admin iframe). When the shop has no
+verified on each request (no cookies inside the Shopify admin iframe). Every answer of the
+API is ``Cache-Control: no-store`` (set for all of them in connector/web/security.py). When the shop has no
 usable offline token yet (first open after install, or after an uninstall), the session
 token is traded for one by token exchange.
 https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens
@@ -148,5 +149,4 @@ def data_export(export_id: int):
         return jsonify(error="not_found", message="no such export"), 404
     response = current_app.response_class(export.content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="customer-export-{export.id}.json"'
-    response.headers["Cache-Control"] = "no-store"
     return response

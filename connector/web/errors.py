@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
+from typing import Any
 
 import simdjson
 from flask import Flask, jsonify, request
@@ -21,16 +23,57 @@ class BadRequestBody(ValueError):
 
 
 def json_object(raw: bytes) -> dict:
-    """The body as a JSON object, or ``BadRequestBody`` (a 400). Integers stay exact."""
+    """The body as a JSON object, or ``BadRequestBody`` (a 400). Integers stay exact.
+
+    The one reader of request bodies: every way the standard library refuses a document is a
+    400 here, including the two that are not ``JSONDecodeError``: ``RecursionError`` (it
+    recurses once per level of nesting) and the plain ``ValueError`` of an integer longer
+    than Python's 4,300-digit conversion limit (``sys.get_int_max_str_digits``).
+    """
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequestBody("body is not valid JSON") from None
     except RecursionError:  # the standard library's parser recurses once per level
         raise BadRequestBody("body is not valid JSON: nested too deeply") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, and integers beyond the digit limit
+        raise BadRequestBody("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise BadRequestBody("body must be a JSON object")
     return payload
+
+
+#: what no text column takes: NUL (PostgreSQL refuses it in text) and lone surrogates (not
+#: encodable as UTF-8, so psycopg cannot send them). JSON reaches both only through \u escapes.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable_text(value: str) -> bool:
+    """False for text with a NUL or a lone surrogate: it must not reach a query."""
+    return _UNSTORABLE.search(value) is None
+
+
+def storable_json_object(raw: bytes) -> dict:
+    """:func:`json_object` for our own API: ``BadRequestBody`` when any key or string holds
+    text no column can store, so nothing of it reaches a query or a row."""
+    payload = json_object(raw)
+    if not _all_storable(payload):
+        raise BadRequestBody("body holds a NUL character or an unpaired surrogate")
+    return payload
+
+
+def _all_storable(value: Any) -> bool:
+    # iterative: a body nested as deep as the parser allows must not exhaust the stack here
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not is_storable_text(item):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
 
 
 def require_json_object(raw: bytes) -> None:

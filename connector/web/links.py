@@ -24,7 +24,6 @@ def follow_link(code: str):
         abort(404)
     response = redirect(target, code=302)
     response.headers["Cache-Control"] = "no-store"  # every click must reach us to be counted
-    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

@@ -11,6 +11,7 @@ question (source ``back_in_stock_form``); alerts go only to contacts who answere
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from flask import Blueprint, jsonify, request
@@ -20,10 +21,11 @@ from connector.automations.back_in_stock import subscribe
 from connector.automations.common import contact_for
 from connector.events import Customer
 from connector.extensions import db
-from connector.models import Shop
+from connector.models import Contact, Shop
 from connector.models.contacts import CONSENT_GRANTED
 from connector.phones import InvalidPhoneError, may_be_mobile, normalise
 from connector.ratelimit import Limit, hit
+from connector.web.errors import BadRequestBody, storable_json_object
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
@@ -37,11 +39,26 @@ def _bad(field: str, message: str):
     return jsonify({"error": "invalid", "field": field, "message": message}), 400
 
 
+def _request_object():
+    """``(body, None)`` for a JSON object of storable text, else ``(None, the 400 that says why)``.
+
+    Read with the shared reader (connector/web/errors.py), not ``request.get_json``: Flask's
+    lets ``RecursionError`` through on deep nesting, and knows nothing of the NUL characters
+    and lone surrogates that no text column takes.
+    """
+    if not request.is_json:
+        return None, _bad("body", "a JSON object is required (Content-Type: application/json)")
+    try:
+        return storable_json_object(request.get_data(cache=False)), None
+    except BadRequestBody as error:
+        return None, _bad("body", str(error))
+
+
 @bp.post("/api/back-in-stock")
 def back_in_stock_subscribe():
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return _bad("body", "a JSON object is required")
+    data, refused = _request_object()
+    if refused is not None:
+        return refused
     unknown = sorted(set(data) - _FIELDS)
     if unknown:
         return _bad(unknown[0], "unknown field")
@@ -54,6 +71,9 @@ def back_in_stock_subscribe():
     for field, limit in (("locale", 16), ("country", 2)):
         if data.get(field) is not None and (not isinstance(data[field], str) or len(data[field]) > limit):
             return _bad(field, f"must be a string of at most {limit} characters")
+    if data.get("consent_text") is not None and (not isinstance(data["consent_text"], str)
+                                                 or len(data["consent_text"]) > 1000):
+        return _bad("consent_text", "must be a string of at most 1000 characters")
     shop = db.session.scalars(select(Shop).where(Shop.shop_key == data["shop_key"])).first()
     if shop is None or not shop.is_active:
         return jsonify({"error": "not_found"}), 404
@@ -61,14 +81,14 @@ def back_in_stock_subscribe():
         phone = normalise(data["phone"], data.get("country") or shop.country)
     except InvalidPhoneError:
         return _bad("phone", "not a valid phone number")
-    contact = contact_for(shop, Customer(phone=phone.e164, locale=data.get("locale"), country=data.get("country")))
-    if data.get("consent_text") is not None and (not isinstance(data["consent_text"], str)
-                                                 or len(data["consent_text"]) > 1000):
-        return _bad("consent_text", "must be a string of at most 1000 characters")
-    if contact.marketing_consent != CONSENT_GRANTED:
+    # the limits come before anything is written: a refused request leaves no contact behind
+    known_consent = db.session.scalar(select(Contact.marketing_consent).where(
+        Contact.shop_id == shop.id, Contact.phone_e164 == phone.e164))
+    if known_consent != CONSENT_GRANTED:
         refused = _rate_limited(shop, phone.e164)
         if refused is not None:
             return refused
+    contact = contact_for(shop, Customer(phone=phone.e164, locale=data.get("locale"), country=data.get("country")))
     subscription, created = subscribe(shop, contact, data["variant_id"], data.get("product_id"))
     if contact.marketing_consent != CONSENT_GRANTED and shop.whatsapp is not None:
         # a storefront opt-in: the alert is marketing, so it waits for the shopper's YES
@@ -76,7 +96,7 @@ def back_in_stock_subscribe():
 
         request_opt_in(shop, contact, source="back_in_stock_form",
                        text_shown=data.get("consent_text") or BACK_IN_STOCK_CONSENT_TEXT,
-                       evidence={"variant_id": data["variant_id"]})
+                       evidence={"variant_id": data["variant_id"], **_visitor_evidence()})
     return jsonify({"status": "subscribed", "subscription_id": subscription.id,
                     "expires_at": subscription.expires_at.isoformat(),
                     "consent": contact.marketing_consent}), 201 if created else 200
@@ -86,7 +106,9 @@ def back_in_stock_subscribe():
 
 #: the endpoint makes the merchant pay for a template; these keep it from being a way to spam
 #: arbitrary numbers or run up the bill (per visitor address, per phone, per shop)
-OPTIN_LIMITS = (Limit("optin_ip", 5, 600), Limit("optin_phone", 3, 24 * 3600), Limit("optin_shop", 500, 3600))
+#: the shop's limit is pooled: one visitor over their own limit never uses up everyone's
+OPTIN_LIMITS = (Limit("optin_ip", 5, 600), Limit("optin_phone", 3, 24 * 3600),
+                Limit("optin_shop", 500, 3600, pooled=True))
 OPTIN_SOURCES = ("widget_popup", "checkout_checkbox", "back_in_stock_form")
 _OPTIN_FIELDS = {"shop_key", "phone", "consent_text", "source", "locale", "country"}
 
@@ -98,9 +120,9 @@ def opt_in():
     429 with ``Retry-After`` beyond the limits."""
     from connector.optin import PENDING_ALREADY, request_opt_in
 
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return _bad("body", "a JSON object is required")
+    data, refused = _request_object()
+    if refused is not None:
+        return refused
     unknown = sorted(set(data) - _OPTIN_FIELDS)
     if unknown:
         return _bad(unknown[0], "unknown field")
@@ -129,8 +151,7 @@ def opt_in():
         return refused
     contact = contact_for(shop, Customer(phone=phone.e164, locale=data.get("locale"), country=phone.country))
     queued = request_opt_in(shop, contact, source=source, text_shown=data["consent_text"].strip(),
-                            evidence={"ip_hash": _digest(request.remote_addr or ""),
-                                      "user_agent": (request.user_agent.string or "")[:200]})
+                            evidence=_visitor_evidence())
     if queued is None:
         return jsonify({"status": "already_subscribed"}), 200
     if queued == PENDING_ALREADY:
@@ -153,7 +174,11 @@ def _rate_limited(shop: Shop, e164: str):
     return response
 
 
-def _digest(value: str) -> str:
-    import hashlib
+def _visitor_evidence() -> dict:
+    """Who asked, for the consent ledger: the visitor's address (hashed) and browser. Behind
+    a proxy the address is the client's, as far as ``TRUSTED_PROXY_COUNT`` hops are trusted."""
+    return {"ip_hash": _digest(request.remote_addr or ""), "user_agent": (request.user_agent.string or "")[:200]}
 
+
+def _digest(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:32]

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
 from connector.receipts import ReceiptResult, record_and_enqueue
-from connector.web.errors import BadRequestBody, json_object as _json_object, require_json_object
+from connector.web.errors import BadRequestBody, is_storable_text, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
@@ -65,12 +65,15 @@ def whatsapp_receive():
         numbers = whatsapp_webhooks.phone_number_ids(payload)
     except WhatsAppPayloadError as error:
         raise BadRequestBody(str(error)) from None
+    # an id with a NUL or a lone surrogate is no shop's, and must not reach a query
+    numbers = [number for number in numbers if is_storable_text(number)]
     shop_ids = db.session.scalars(
         select(WhatsAppAccount.shop_id).where(WhatsAppAccount.phone_number_id.in_(numbers))
     ).all() if numbers else []
     if not shop_ids:
         # account-level changes (template status updates) name the WhatsApp Business Account, not a number
-        wabas = [str(entry.get("id")) for entry in payload.get("entry") or [] if isinstance(entry, dict)]
+        wabas = [str(entry.get("id")) for entry in payload.get("entry") or [] if isinstance(entry, dict)
+                 and is_storable_text(str(entry.get("id")))]
         shop_ids = db.session.scalars(
             select(WhatsAppAccount.shop_id).where(WhatsAppAccount.waba_id.in_(wabas))
         ).all() if wabas else []

@@ -10,17 +10,20 @@
 | ``POST /storefront/api/cart`` | the WordPress plugin's signed cart reports |
 
 Webhook order, as every endpoint (STYLE.md): raw body → store → signature → parse →
-receipt → commit → enqueue → 2xx. Errors are JSON: unknown store 404, missing signature
-401, wrong signature 403, bad body 400, too large 413 (``MAX_CONTENT_LENGTH``).
+receipt → commit → enqueue → 2xx; a cart report finds its store without parsing the body.
+Errors are JSON: unknown store 404, missing signature 401, wrong signature 403, bad body
+400, too large 413 (``MAX_CONTENT_LENGTH``).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Blueprint, Response, jsonify, redirect, request
 from markupsafe import escape
 
+from connector.models import Shop
 from connector.stores import woocommerce as store
 from connector.stores import woocommerce_connect as connecting
 from connector.web.errors import BadRequestBody, json_object as _json_object
@@ -99,24 +102,22 @@ def webhook(shop_key: str):
 
 @bp.post("/storefront/api/cart")
 def cart_report():
+    """The plugin's signed cart report. Nothing of an unsigned body is parsed: the store (whose
+    secret checks the signature) is named by the ``X-WCC-Store-Key`` header, else found by
+    :func:`_store_named_early` in the first bytes of the body; only a genuine body is read."""
     raw = request.get_data(cache=False)
-    payload = None
-    store_key = request.headers.get(HEADER_STORE_KEY)
+    store_key = request.headers.get(HEADER_STORE_KEY) or _store_named_early(raw)
     if not store_key:
-        payload = _json_object(raw)  # the plugin names its store in the body
-        store_key = payload.get("store") if isinstance(payload.get("store"), str) else None
-    if not store_key:
-        raise BadRequestBody("the report names no store")
-    shop = store.shop_by_plugin_key(store_key)
+        raise BadRequestBody(f"the report names no store ({HEADER_STORE_KEY} header, or \"store\" first in the body)")
+    shop = store.shop_by_plugin_key(store_key) if _STORE_KEY.fullmatch(store_key) else None
     if shop is None:
         return _refuse(404, "unknown_store", "no WooCommerce store has this key")
     if not shop.is_active:
         return _refuse(410, "store_disconnected", "this store is disconnected")
     wc_webhooks.verify_cart_report(raw, request.headers, store.webhook_secret(shop))
-    if payload is None:
-        payload = _json_object(raw)
+    payload = _json_object(raw)
     named = payload.get("store")
-    if isinstance(named, str) and named and store.shop_by_plugin_key(named) is not shop:
+    if isinstance(named, str) and named and not _names_shop(named, shop):
         raise BadRequestBody("the report names another store")
     try:
         store.check_cart_report(shop, payload)
@@ -124,6 +125,32 @@ def cart_report():
         raise BadRequestBody(str(error)) from None
     result = store.record_cart_report(shop, raw)
     return stored(result)
+
+
+#: store keys: ours are lowercase hex; older ones mixed case (see ``store.shop_by_plugin_key``)
+_STORE_KEY = re.compile(r"[0-9A-Za-z_-]{1,64}")
+#: the plugin encodes ``{"version":1,"store":"<key>",...`` (its wcc_build_cart_report), so the
+#: key is near the start; only this much of an unverified body is looked at
+_STORE_FIELD = re.compile(rb'"store"\s*:\s*"([0-9A-Za-z_-]{1,64})"')
+_STORE_FIELD_WITHIN = 256
+
+
+def _store_named_early(raw: bytes) -> str | None:
+    """The ``store`` field near the start of an unverified body, found without parsing it.
+
+    A match elsewhere (inside another string, say) can only name a store whose secret then
+    fails to verify the signature; once genuine, the parsed body must name the same store.
+    """
+    match = _STORE_FIELD.search(raw, 0, _STORE_FIELD_WITHIN)
+    return match.group(1).decode("ascii") if match else None
+
+
+def _names_shop(named: str, shop: Shop) -> bool:
+    """Does the body's ``store`` name this shop? Compared as text first, so a key that cannot be
+    this shop's (a NUL, a surrogate, another key) is refused without reaching a query."""
+    if named.lower() != (shop.shop_key or "").lower():
+        return False
+    return named == shop.shop_key or store.shop_by_plugin_key(named) is shop
 
 
 def _refuse(status: int, code: str, message: str):
