@@ -560,13 +560,14 @@ class Sandbox:
                                      user_message="Only approved, rejected or paused templates can be edited.")
                 if record["status"] == "APPROVED":
                     if category != record["category"]:
-                        raise GraphError(100, "The category of an approved template cannot be changed.",
-                                         message="Invalid parameter", user_title="Category can't be changed")
+                        rule = "The category of an approved template cannot be changed."
+                        raise GraphError(100, rule, message="Invalid parameter", user_title="Category can't be changed",
+                                         user_message=rule)
                     recent = [t for t in record["edits"] if now - t < 30 * 86400]
                     if len(recent) >= 10 or any(now - t < 86400 for t in recent):
-                        raise GraphError(100, "An approved template can be edited once in 24 hours and ten "
-                                              "times in 30 days.", message="Invalid parameter",
-                                         user_title="Edit limit reached")
+                        rule = "An approved template can be edited once in 24 hours and ten times in 30 days."
+                        raise GraphError(100, rule, message="Invalid parameter", user_title="Edit limit reached",
+                                         user_message=rule)
                     record["edits"] = recent + [now]
                 record["body"] = {**record["body"], "components": body["components"], "category": category}
                 record["category"], record["status"] = category, "PENDING"
@@ -660,7 +661,9 @@ class Sandbox:
         value = {"event": event, "message_template_id": int(record["id"]),
                  "message_template_name": record["name"], "message_template_language": record["language"],
                  "reason": reason, "message_template_category": record["category"]}
-        envelope = {"object": WEBHOOK_OBJECT, "entry": [{"id": record["waba_id"], "time": int(time.time()),
+        with self._lock:  # a later verdict on the same template never repeats an earlier body byte for byte
+            record["webhook_time"] = max(int(time.time()), record.get("webhook_time", 0) + 1)
+        envelope = {"object": WEBHOOK_OBJECT, "entry": [{"id": record["waba_id"], "time": record["webhook_time"],
                     "changes": [{"value": value, "field": "message_template_status_update"}]}]}
         await self._deliver(json.dumps(envelope, separators=(",", ":")).encode())
 
