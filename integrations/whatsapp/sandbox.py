@@ -48,6 +48,11 @@ _VERSION = r"{version:v\d+\.\d+}"
 _MAX_UPLOAD = 110 * 1024 * 1024  # Meta accepts documents up to 100 MB; aiohttp's default is 1 MB
 
 
+def _is_media_id(object_id: str) -> bool:
+    """Media ids the sandbox hands out are ``10**15 + n`` (16 digits); any other id is a business number."""
+    return len(object_id) == 16 and object_id.isdigit()
+
+
 def _json(data: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=status,
                         content_type="application/json")
@@ -254,14 +259,10 @@ class Sandbox:
     def set_number(self, phone_number_id: str, **fields: Any) -> None:
         """Set fields of a phone number's node as ``GET /{phone-number-id}`` answers them,
         e.g. ``messaging_limit_tier="TIER_10K"`` or
-        ``whatsapp_business_manager_messaging_limit="TIER_2K"``; a value of None removes one."""
+        ``whatsapp_business_manager_messaging_limit="TIER_2K"``; None leaves a field out of the
+        answer (as Meta does for the per-number tier it is retiring)."""
         with self._lock:
-            number = self._numbers.setdefault(phone_number_id, {})
-            for key, value in fields.items():
-                if value is None:
-                    number.pop(key, None)
-                else:
-                    number[key] = value
+            self._numbers.setdefault(phone_number_id, {}).update(fields)
 
     def set_template_verdict(self, name: str, event: str | None = "REJECTED", reason: str = "INVALID_FORMAT") -> None:
         """Make every later review of template ``name`` end with ``event`` (None: approve again)."""
@@ -443,9 +444,7 @@ class Sandbox:
         async def work() -> dict[str, Any]:
             self._edge_and_auth(request)
             media_id = request.match_info["media_id"]
-            with self._lock:
-                is_media = media_id in self._media
-            if not is_media:
+            if not _is_media_id(media_id):  # the sandbox's media ids are 16 digits from 10**15; others are numbers
                 return self._number_node(media_id, request.query.get("fields"))
             data, mime, digest = self._media_or_error(media_id)
             return {"messaging_product": "whatsapp", "url": f"{request.scheme}://{request.host}/_sandbox/media/"
@@ -647,7 +646,7 @@ class Sandbox:
         if not wanted:  # Graph's default fields of the node
             wanted = ["verified_name", "code_verification_status", "display_phone_number", "quality_rating",
                       "platform_type", "throughput"]
-        return {"id": phone_number_id, **{f: node[f] for f in wanted if f in node}}
+        return {"id": phone_number_id, **{f: node[f] for f in wanted if node.get(f) is not None}}
 
     async def _review_template(self, record: dict[str, Any]) -> None:
         await asyncio.sleep(self.template_review_delay)
