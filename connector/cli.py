@@ -289,7 +289,8 @@ def whatsapp_group() -> None:
 @click.option("--access-token", required=True)
 @click.option("--waba-id", default=None)
 @click.option("--throughput", type=int, default=None, help="Messages per second Meta allows this number (80 by default).")
-@click.option("--messaging-limit", type=int, default=None, help="Unique recipients per 24 h (0 = unlimited).")
+@click.option("--messaging-limit", type=int, default=None,
+              help="Your own ceiling on unique recipients per 24 h, under the limit read from Meta (0 removes it).")
 @needs_schema
 def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, messaging_limit) -> None:
     from connector.shops import ShopError, find_shop, set_whatsapp
@@ -300,8 +301,18 @@ def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, m
                                waba_id=waba_id, throughput_per_second=throughput, messaging_limit=limit)
     except ShopError as error:
         _fail(error)
+    from connector.messaging.limits import limit_state
+
+    state = limit_state(account.shop)
+    if state.get("meta_known") and not state.get("last_error"):
+        meta = state.get("meta")
+        learnt = f"Meta says {meta if meta is not None else 'unlimited'}"
+    else:
+        learnt = f"not read from Meta: {state.get('last_error') or 'no answer'}; retried daily"
+    ceiling = f", your ceiling {state['override']}" if state.get("override") else ""
     click.echo(f"shop {account.shop_id}: WhatsApp number {account.phone_number_id} "
-               f"({account.throughput_per_second} msg/s, limit {account.messaging_limit or 'unlimited'})")
+               f"({account.throughput_per_second} msg/s, limit {account.messaging_limit or 'unlimited'} "
+               f"recipients a day; {learnt}{ceiling})")
 
 
 @whatsapp_group.command("resume")

@@ -15,11 +15,16 @@ def templates_group() -> None:
 
 @templates_group.command("sync")
 @click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
-@click.option("--header-handle", default=None, help="Resumable Upload handle of a sample document for media headers")
+@click.option("--header-handle", default=None,
+              help="Resumable Upload handle of your own sample for media headers (default: sync uploads one)")
 @click.option("--only", multiple=True, help="template name (repeatable); default: all")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
 def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...], as_json: bool) -> None:
-    """Submit the catalogue's templates to the shop's WABA and record their status."""
+    """Create or edit the catalogue's templates at the shop's WABA and record their status.
+
+    Exits 1 when any template failed (an error, a missing sample, an edit Meta refused),
+    after saying which and why on stderr.
+    """
     from connector.automations.templates import sync_templates
 
     shop = _shop(shop_ref)
@@ -30,9 +35,15 @@ def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...]
     for result in results:
         if as_json:
             click.echo(json.dumps({"name": result.name, "language": result.language, "status": result.status,
-                                   "detail": result.detail}))
+                                   "detail": result.detail, "failed": result.failed}))
         else:
             click.echo(f"{result.name:28} {result.language:6} {result.status}" + (f"  ({result.detail})" if result.detail else ""))
+    failed = [result for result in results if result.failed]
+    if failed:
+        click.echo(f"{len(failed)} of {len(results)} template(s) failed:", err=True)
+        for result in failed:
+            click.echo(f"  {result.name} {result.language}: {result.detail}", err=True)
+        raise SystemExit(1)
 
 
 @templates_group.command("status")

@@ -44,6 +44,8 @@ class Settings:
     whatsapp_app_secret: str
     whatsapp_verify_token: str
     whatsapp_api_base_url: str
+    #: the Meta app's id: Resumable Upload sessions (template sample media) hang off it
+    whatsapp_app_id: str | None = None
     shopify_api_key: str | None = None
     shopify_api_secret: str | None = None
     shopify_scopes: str = ("read_orders,write_orders,read_fulfillments,read_products,read_inventory,"
@@ -127,6 +129,7 @@ def load_settings(
         whatsapp_app_secret=secret("WHATSAPP_APP_SECRET"),
         whatsapp_verify_token=secret("WHATSAPP_VERIFY_TOKEN"),
         whatsapp_api_base_url=(value("WHATSAPP_API_BASE_URL") or default_api).rstrip("/"),
+        whatsapp_app_id=value("WHATSAPP_APP_ID"),
         shopify_api_key=value("SHOPIFY_API_KEY"),
         shopify_api_secret=value("SHOPIFY_API_SECRET"),
         shopify_admin_base_url=(value("SHOPIFY_ADMIN_BASE_URL") or "").rstrip("/") or None,

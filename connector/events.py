@@ -292,8 +292,28 @@ class ShopUninstalled:
     shop_domain: str
 
 
+@dataclass(frozen=True, slots=True)
+class MessagingLimitChanged:
+    """Meta reported the messaging limit of a WhatsApp Business Account's portfolio.
+
+    Since October 2025 the limit belongs to the business portfolio and every number in it
+    shares it, so the event names the WABA, not a number. ``limit`` is unique recipients
+    per moving 24 h (None: unlimited); ``known`` is False when the webhook only reported a
+    throughput change (``THROUGHPUT_UPGRADE``), which ``throughput_event`` then names.
+    https://developers.facebook.com/docs/whatsapp/messaging-limits
+    """
+
+    waba_id: str
+    source: str
+    known: bool
+    limit: int | None = None
+    occurred_at: datetime | None = None
+    throughput_event: str | None = None
+
+
 Event = (
     MessageStatusChanged
+    | MessagingLimitChanged
     | InboundMessage
     | MarketingPreferenceChanged
     | UnhandledChange

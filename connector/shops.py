@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import or_, select
 
 from connector.extensions import db
+from connector.messaging import limits
 from connector.models import Shop, WhatsAppAccount, utcnow
 from connector.stores.woocommerce_connect import WooCommerceConnectError, connect_with_keys
 
@@ -108,9 +109,15 @@ def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id
     account.waba_id = waba_id or account.waba_id
     if throughput_per_second is not None:
         account.throughput_per_second = throughput_per_second
+    db.session.flush()
     if messaging_limit != "keep":
-        account.messaging_limit = messaging_limit
+        # an explicit value is the operator's ceiling under Meta's limit (None removes it)
+        limits.set_override(shop, account, messaging_limit)
+        if messaging_limit is None and not limits.limit_state(shop).get("meta_known"):
+            account.messaging_limit = None
     db.session.commit()
+    # what Meta says the portfolio may reach; on failure the limit above stays and the daily refresh retries
+    limits.refresh_from_meta(shop, account)
     _wake(shop)  # messages that waited for a number go now
     return account
 

@@ -178,7 +178,8 @@ def test_whatsapp_set_stores_the_account_with_the_token_encrypted(run):
     account = db.session.scalars(select(WhatsAppAccount)).one()
     assert (account.shop_id, account.phone_number_id, account.waba_id) == (first.id, "123", "W")
     assert account.access_token == "EAAG-secret-token"
-    assert account.throughput_per_second == 80 and account.messaging_limit == 1000
+    # the limit is read from Meta (the sandbox's portfolio is at TIER_2K), issue 14.6
+    assert account.throughput_per_second == 80 and account.messaging_limit == 2000
     stored = raw_column("whatsapp_accounts", "access_token", account.id)
     assert stored and "EAAG-secret-token" not in stored
 
@@ -201,8 +202,9 @@ def test_whatsapp_set_again_updates_the_account(run):
     assert account.access_token == "new"
     assert account.waba_id == "W"  # kept
     assert account.throughput_per_second == 250
-    assert account.messaging_limit is None  # 0 means unlimited
-    assert "unlimited" in result.output
+    # 0 removes the operator's ceiling: the limit is Meta's (the sandbox's TIER_2K), issue 14.6
+    assert account.messaging_limit == 2000
+    assert "Meta says 2000" in result.output
 
 
 def test_whatsapp_set_refuses_a_number_already_connected_to_another_shop(run):

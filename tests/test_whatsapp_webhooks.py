@@ -19,6 +19,7 @@ from connector.events import (
     MarketingPreferenceChanged,
     MessageError,
     MessageStatusChanged,
+    MessagingLimitChanged,
     UnhandledChange,
 )
 from integrations.whatsapp.errors import (
@@ -272,6 +273,23 @@ EXPECTED: dict[str, list[Any]] = {
     ],
     "message_template_status_update__approved": [
         UnhandledChange(field="message_template_status_update", details={"reason": "field_not_handled"})
+    ],
+    # issue 14.6: the portfolio's messaging limit, named by the WABA (entry id)
+    "phone_number_quality_update__throughput_upgrade": [
+        MessagingLimitChanged(waba_id="102290129340398", source="phone_number_quality_update", known=False,
+                              occurred_at=at(1748454394), throughput_event="THROUGHPUT_UPGRADE")
+    ],
+    "phone_number_quality_update__portfolio_limit": [
+        MessagingLimitChanged(waba_id="102290129340398", source="phone_number_quality_update", known=True,
+                              limit=2000, occurred_at=at(1739321024), throughput_event="THROUGHPUT_UPGRADE")
+    ],
+    "business_capability_update__portfolio_limit": [
+        MessagingLimitChanged(waba_id="524126980791429", source="business_capability_update", known=True,
+                              limit=2000, occurred_at=at(1739321024))
+    ],
+    "business_capability_update__unlimited": [
+        MessagingLimitChanged(waba_id="102290129340398", source="business_capability_update", known=True,
+                              limit=None, occurred_at=at(1739321024))
     ],
 }
 

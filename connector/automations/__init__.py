@@ -23,6 +23,7 @@ from connector.events import (
     InboundMessage,
     MarketingPreferenceChanged,
     MessageStatusChanged,
+    MessagingLimitChanged,
     OrderCancelled,
     OrderPaid,
     OrderPlaced,
@@ -34,6 +35,7 @@ from connector.events import (
 from connector.automations import back_in_stock, carts, orders, shipping, templates
 from connector.extensions import db
 from connector.messaging.inbound import apply_marketing_preference, record_inbound
+from connector.messaging.limits import on_messaging_limit_changed
 from connector.messaging.statuses import apply_status
 from connector.models import WebhookReceipt, WhatsAppAccount
 from connector.privacy import handle_customer_redact, handle_data_request
@@ -47,6 +49,7 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     MessageStatusChanged: (apply_status,),
     InboundMessage: (record_inbound,),
     MarketingPreferenceChanged: (apply_marketing_preference,),
+    MessagingLimitChanged: (on_messaging_limit_changed,),
     UnhandledChange: (),
     ShopUninstalled: (uninstall_shop,),
     ShopRedact: (redact_shop,),
@@ -72,13 +75,21 @@ def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
         ).all()
     ) if numbers else {}
     templates.apply_status_updates(json.loads(receipt.body))
+    # account-level events (the portfolio's limit) name a WABA: every shop on it is concerned
+    wabas = {event.waba_id for event in events if hasattr(event, "waba_id")}
+    by_waba: dict[str, list[int]] = {}
+    for waba_id, shop_id in db.session.execute(select(WhatsAppAccount.waba_id, WhatsAppAccount.shop_id).where(
+            WhatsAppAccount.waba_id.in_(wabas))).all() if wabas else ():
+        by_waba.setdefault(waba_id, []).append(shop_id)
     for event in events:
         shop_id = shops.get(getattr(event, "phone_number_id", None))
-        if shop_id is None:
+        shop_ids = [shop_id] if shop_id is not None else by_waba.get(getattr(event, "waba_id", None), [])
+        if not shop_ids:
             log.info("whatsapp.event_skipped", extra={"receipt_id": receipt.id, "event": type(event).__name__})
             continue
-        for handler in EVENT_HANDLERS[type(event)]:
-            handler(shop_id, event)
+        for target in shop_ids:
+            for handler in EVENT_HANDLERS[type(event)]:
+                handler(target, event)
 
 
 #: platform slug → how its receipts become events

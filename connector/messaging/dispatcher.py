@@ -41,7 +41,8 @@ from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.pacing import Pacer
 from connector.messaging.statuses import apply_error_consequences, pause_sending
-from connector.models import Contact, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
+from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
+from connector.models.messages import MessageKind
 from integrations.whatsapp import payloads
 from integrations.whatsapp.errors import Disposition, WhatsAppError, classify
 from integrations.whatsapp.sender import AsyncSender
@@ -62,6 +63,11 @@ MIN_SLICE_SECONDS = 2.0
 YIELD_CHECK_SECONDS = 0.5
 
 M = Message.__table__
+
+#: a template message whose template is not approved in its language waits with this reason;
+#: the approval webhook makes it due at once, this recheck only covers a lost webhook
+TEMPLATE_NOT_APPROVED = "template_not_approved"
+TEMPLATE_RECHECK = timedelta(hours=1)
 
 
 def lock_key(shop_id: int) -> str:
@@ -373,7 +379,14 @@ class Dispatcher:
         to_send: list[tuple[_Claimed, bool]] = []
         deferred: list[dict] = []
         suppressed: list[dict] = []
+        approvals = _template_approvals(self.shop_id)
         for row in claimed:
+            if approvals is not None and row.kind == MessageKind.TEMPLATE and \
+                    approvals.get((row.template_name, row.language)) != "APPROVED":
+                # Meta refuses a template not approved in this language (132001): wait for the verdict
+                deferred.append({"_id": row.candidate.message_id, "_due": now + TEMPLATE_RECHECK,
+                                 "_reason": TEMPLATE_NOT_APPROVED})
+                continue
             verdict = self.governor.judge(row.candidate, now)
             if verdict.action == SEND:
                 self.governor.record_send(row.candidate, now, verdict.counts_toward_tier)
@@ -505,6 +518,14 @@ class Dispatcher:
             .group_by(M.c.contact_id)
         ).all()
         return {contact_id: _aware(first) for contact_id, first in rows}
+
+
+def _template_approvals(shop_id: int) -> dict[tuple[str, str], str] | None:
+    """(template, language) -> Meta's status, as ``templates sync`` recorded it; None for a shop
+    that never synced (its templates are managed at Meta directly, so nothing is known here)."""
+    rows = db.session.execute(select(TemplateApproval.name, TemplateApproval.language, TemplateApproval.status)
+                              .where(TemplateApproval.shop_id == shop_id)).all()
+    return {(name, language): status for name, language, status in rows} or None
 
 
 def _aware(value: datetime | None) -> datetime | None:

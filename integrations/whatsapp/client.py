@@ -1,4 +1,4 @@
-"""Synchronous Cloud API client (httpx): single sends, media upload, template creation.
+"""Synchronous Cloud API client (httpx): single sends, media, templates, the number's limits.
 
 One client per WhatsApp number, explicit timeouts, the token in a header, the pinned Graph
 version in every URL. Errors come back as typed exceptions from ``errors.py`` that say
@@ -32,6 +32,7 @@ class WhatsAppClient:
         transport: httpx.BaseTransport | None = None,
     ):
         self.phone_number_id = phone_number_id
+        self._access_token = access_token
         self._http = httpx.Client(
             base_url=f"{base_url.rstrip('/')}/{GRAPH_API_VERSION}/",
             headers={"Authorization": f"Bearer {access_token}"},
@@ -124,6 +125,64 @@ class WhatsAppClient:
         data = self._request("POST", f"{waba_id}/message_templates", json=payload)
         if not isinstance(data, dict) or not data.get("id"):
             raise WhatsAppApiError.unexpected("template creation response carries no id")
+        return data
+
+    def find_templates(self, waba_id: str, name: str) -> list[dict[str, Any]]:
+        """The WABA's templates called ``name``, every language (``GET /{waba-id}/message_templates``).
+
+        Used when Meta refuses a creation because the name and language exist (subcode
+        2388024): the existing template's id is what an edit needs.
+        """
+        data = self._request("GET", f"{waba_id}/message_templates",
+                             params={"name": name, "fields": "id,name,language,status,category", "limit": 100})
+        items = data.get("data") if isinstance(data, dict) else None
+        return [item for item in items if isinstance(item, dict) and item.get("name") == name] if isinstance(
+            items, list) else []
+
+    def edit_template(self, template_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Replace an existing template's content (``POST /{template-id}``); Meta reviews it again.
+
+        ``payload`` carries ``components`` (and ``category``, which Meta lets change only on a
+        rejected or paused template). Only APPROVED, REJECTED and PAUSED templates can be
+        edited; an approved one once a day and ten times in 30 days. Answer: ``{"success": true}``.
+        https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates#edit-a-message-template
+        """
+        data = self._request("POST", str(template_id), json=payload)
+        if not isinstance(data, dict) or data.get("success") is not True:
+            raise WhatsAppApiError.unexpected("template edit response does not say success")
+        return data
+
+    def upload_sample(self, app_id: str, content: bytes, *, mime_type: str, filename: str) -> str:
+        """Upload a sample file with Graph's Resumable Upload API and return its handle.
+
+        Two steps: ``POST /{app-id}/uploads?file_name=&file_length=&file_type=`` opens a
+        session (``{"id": "upload:..."}``), then ``POST /{session-id}`` with the bytes,
+        ``file_offset: 0`` and ``Authorization: OAuth <token>`` answers ``{"h": "<handle>"}``.
+        A template's media header takes the handle as ``example.header_handle``.
+        https://developers.facebook.com/docs/graph-api/guides/upload
+        """
+        session = self._request("POST", f"{app_id}/uploads",
+                                params={"file_name": filename, "file_length": len(content), "file_type": mime_type})
+        session_id = session.get("id") if isinstance(session, dict) else None
+        if not isinstance(session_id, str) or not session_id.startswith("upload:"):
+            raise WhatsAppApiError.unexpected("upload session response carries no upload: id")
+        # absolute URL: a relative "upload:..." would read as a URL scheme
+        data = self._request("POST", f"{self._http.base_url}{session_id}", content=content,
+                             headers={"Authorization": f"OAuth {self._access_token}", "file_offset": "0",
+                                      "Content-Type": "application/octet-stream"})
+        handle = data.get("h") if isinstance(data, dict) else None
+        if not isinstance(handle, str) or not handle:
+            raise WhatsAppApiError.unexpected("upload response carries no file handle")
+        return handle
+
+    def phone_number(self, fields: tuple[str, ...]) -> dict[str, Any]:
+        """The business number's node (``GET /{phone-number-id}?fields=...``), e.g. its limits.
+
+        https://developers.facebook.com/docs/whatsapp/messaging-limits#via-api
+        """
+        data = self._request("GET", self.phone_number_id, params={"fields": ",".join(fields)})
+        if not isinstance(data, dict):
+            raise WhatsAppApiError.unexpected("phone number response is not an object")
         return data
 
     def _request(self, method: str, path: str, **kwargs: Any) -> Any:

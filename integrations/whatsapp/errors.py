@@ -255,8 +255,14 @@ class WhatsAppApiError(WhatsAppError):
         fbtrace_id: str | None = None,
         error_type: str | None = None,
         rule: ErrorRule | None = None,
+        subcode: int | None = None,
+        user_message: str = "",
     ) -> None:
         self.code = code
+        #: Graph's ``error_subcode``: with code 100 it tells e.g. a duplicate template (2388024)
+        self.subcode = subcode
+        #: Graph's ``error_user_msg`` (or ``error_user_title``): what Meta tells a person to fix
+        self.user_message = user_message
         self.http_status = http_status
         self.title = title
         self.details = details
@@ -346,6 +352,8 @@ def error_from_response(http_status: int, body: bytes | str | Mapping[str, Any] 
         details=_as_text(details),
         fbtrace_id=_as_text(error.get("fbtrace_id")) or None,
         error_type=_as_text(error.get("type")) or None,
+        subcode=_as_int(error.get("error_subcode")),
+        user_message=_as_text(error.get("error_user_msg")) or _as_text(error.get("error_user_title")),
     )
 
 

@@ -10,6 +10,8 @@ webhooks (sent, delivered, read, or failed) to the app. Faults are injected on d
 In-process: ``url = Sandbox(webhook_url=...).start()``; standalone:
 ``python -m integrations.whatsapp.sandbox --port 8025 --webhook-url URL``.
 Control endpoints live under ``/_sandbox/`` (faults, reset, messages, stats, limits, inbound).
+Templates (create, list, edit with Meta's edit rules), Resumable Upload sessions for their
+sample media, and the phone number's node with its messaging limit answer as Graph does.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ log = logging.getLogger(__name__)
 
 _VERSION = r"{version:v\d+\.\d+}"
 _MAX_UPLOAD = 110 * 1024 * 1024  # Meta accepts documents up to 100 MB; aiohttp's default is 1 MB
+
+
+def _is_media_id(object_id: str) -> bool:
+    """Media ids the sandbox hands out are ``10**15 + n`` (16 digits); any other id is a business number."""
+    return len(object_id) == 16 and object_id.isdigit()
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -101,6 +108,12 @@ class Sandbox:
         self._post_slots: asyncio.Semaphore | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._templates: list[dict[str, Any]] = []
+        #: template name -> (event, reason) its reviews end with instead of APPROVED
+        self._template_verdicts: dict[str, tuple[str, str]] = {}
+        self._upload_sessions: dict[str, dict[str, Any]] = {}  # "upload:..." -> declared file
+        self._handles: dict[str, tuple[bytes, str]] = {}  # Resumable Upload handle -> (bytes, mime)
+        #: phone number id -> {"messaging_limit_tier", "whatsapp_business_manager_messaging_limit", ...}
+        self._numbers: dict[str, dict[str, Any]] = {}
         #: seconds after a template is created until its APPROVED status webhook is posted
         self.template_review_delay = 0.05
 
@@ -242,6 +255,27 @@ class Sandbox:
                 self._throughput.overrides.pop(phone_number_id, None)
             else:
                 self._throughput.overrides[phone_number_id] = throughput_per_second
+
+    def set_number(self, phone_number_id: str, **fields: Any) -> None:
+        """Set fields of a phone number's node as ``GET /{phone-number-id}`` answers them,
+        e.g. ``messaging_limit_tier="TIER_10K"`` or
+        ``whatsapp_business_manager_messaging_limit="TIER_2K"``; None leaves a field out of the
+        answer (as Meta does for the per-number tier it is retiring)."""
+        with self._lock:
+            self._numbers.setdefault(phone_number_id, {}).update(fields)
+
+    def set_template_verdict(self, name: str, event: str | None = "REJECTED", reason: str = "INVALID_FORMAT") -> None:
+        """Make every later review of template ``name`` end with ``event`` (None: approve again)."""
+        with self._lock:
+            if event is None:
+                self._template_verdicts.pop(name, None)
+            else:
+                self._template_verdicts[name] = (event, reason)
+
+    def uploaded(self, handle: str) -> tuple[bytes, str] | None:
+        """The bytes and MIME type behind a Resumable Upload handle, or None."""
+        with self._lock:
+            return self._handles.get(handle)
 
     def reset(self) -> None:
         """Clear messages, media, faults (latency too), limiter windows, stats, pending webhooks.
@@ -405,10 +439,13 @@ class Sandbox:
         return await self._answer(work)
 
     async def handle_media_info(self, request: web.Request) -> web.StreamResponse:
-        """``GET /{version}/{media_id}``: Meta's media object with a download URL."""
+        """``GET /{version}/{id}``: Meta's media object with a download URL; any other id is a
+        business phone number's node (``?fields=messaging_limit_tier,...``)."""
         async def work() -> dict[str, Any]:
             self._edge_and_auth(request)
             media_id = request.match_info["media_id"]
+            if not _is_media_id(media_id):  # the sandbox's media ids are 16 digits from 10**15; others are numbers
+                return self._number_node(media_id, request.query.get("fields"))
             data, mime, digest = self._media_or_error(media_id)
             return {"messaging_product": "whatsapp", "url": f"{request.scheme}://{request.host}/_sandbox/media/"
                     f"{media_id}", "mime_type": mime, "sha256": digest, "file_size": len(data), "id": media_id}
@@ -456,11 +493,17 @@ class Sandbox:
             with self._lock:
                 for existing in self._templates:
                     if (existing["waba_id"], existing["name"], existing["language"]) == (waba_id, name, body["language"]):
-                        # Meta: a name+language that exists already is refused (subcode 2388024)
-                        raise GraphError(100, "Content in this language already exists.", details="2388024")
+                        # Meta refuses a name + language that exists: code 100, subcode 2388024; the
+                        # existing one can only be edited (POST /{template-id})
+                        raise GraphError(
+                            100, f"Content in {body['language']} already exists for template {name}.",
+                            message="Invalid parameter", subcode=2388024,
+                            user_title="Content in This Language Already Exists",
+                            user_message=f"There is already {body['language']} content for this template. "
+                                         "You can create a new template and try again.")
                 template_id = str(10**15 + secrets.randbelow(9 * 10**15))
                 record = {"id": template_id, "waba_id": waba_id, "name": name, "language": body["language"],
-                          "category": category, "status": "PENDING", "body": body}
+                          "category": category, "status": "PENDING", "body": body, "edits": []}
                 self._templates.append(record)
             task = asyncio.get_running_loop().create_task(self._review_template(record))
             self._tasks.add(task)
@@ -473,16 +516,153 @@ class Sandbox:
         with self._lock:
             return [dict(t) for t in self._templates]
 
+    async def handle_list_templates(self, request: web.Request) -> web.StreamResponse:
+        """``GET /{version}/{waba_id}/message_templates?name=``: the WABA's templates, Graph's list shape."""
+        async def work() -> dict[str, Any]:
+            self._edge_and_auth(request)
+            waba_id, name = request.match_info["waba_id"], request.query.get("name")
+            with self._lock:
+                found = [{"id": t["id"], "name": t["name"], "language": t["language"], "status": t["status"],
+                          "category": t["category"]}
+                         for t in self._templates if t["waba_id"] == waba_id and (not name or t["name"] == name)]
+            return {"data": found, "paging": {"cursors": {"before": "MAZDZD", "after": "MjQZD"}}}
+        return await self._answer(work)
+
+    async def handle_edit_template(self, request: web.Request) -> web.StreamResponse:
+        """``POST /{version}/{template_id}``: edit a template the way Meta allows.
+
+        Only APPROVED, REJECTED and PAUSED templates can be edited; an approved one keeps its
+        category and may be edited once in 24 hours and ten times in 30 days. The edit goes
+        back to review (PENDING) and its verdict arrives as a status webhook.
+        https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates#edit-a-message-template
+        """
+        async def work() -> dict[str, Any]:
+            self._edge_and_auth(request)
+            template_id = request.match_info["object_id"]
+            try:
+                body = json.loads(await request.read())
+            except ValueError:
+                raise GraphError(100, "The request body is not valid JSON.") from None
+            if not isinstance(body, dict) or not isinstance(body.get("components"), list):
+                raise GraphError(100, "Invalid parameter: components are required.")
+            now = time.time()
+            with self._lock:
+                record = next((t for t in self._templates if t["id"] == template_id), None)
+                if record is None:
+                    raise GraphError(100, f"Unsupported post request. Object with ID '{template_id}' does not exist.",
+                                     subcode=33)
+                category = body.get("category") or record["category"]
+                validate_template({**record["body"], "components": body["components"], "category": category})
+                if record["status"] not in ("APPROVED", "REJECTED", "PAUSED"):
+                    raise GraphError(100, f"A template with status {record['status']} cannot be edited.",
+                                     message="Invalid parameter", user_title="Template can't be edited",
+                                     user_message="Only approved, rejected or paused templates can be edited.")
+                if record["status"] == "APPROVED":
+                    if category != record["category"]:
+                        rule = "The category of an approved template cannot be changed."
+                        raise GraphError(100, rule, message="Invalid parameter", user_title="Category can't be changed",
+                                         user_message=rule)
+                    recent = [t for t in record["edits"] if now - t < 30 * 86400]
+                    if len(recent) >= 10 or any(now - t < 86400 for t in recent):
+                        rule = "An approved template can be edited once in 24 hours and ten times in 30 days."
+                        raise GraphError(100, rule, message="Invalid parameter", user_title="Edit limit reached",
+                                         user_message=rule)
+                    record["edits"] = recent + [now]
+                record["body"] = {**record["body"], "components": body["components"], "category": category}
+                record["category"], record["status"] = category, "PENDING"
+            task = asyncio.get_running_loop().create_task(self._review_template(record))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return {"success": True}
+        return await self._answer(work)
+
+    async def handle_upload_session(self, request: web.Request) -> web.StreamResponse:
+        """``POST /{version}/{app_id}/uploads?file_name=&file_length=&file_type=``: a Resumable Upload session.
+
+        https://developers.facebook.com/docs/graph-api/guides/upload
+        """
+        async def work() -> dict[str, Any]:
+            self._edge_and_auth(request)
+            query = request.query
+            length, mime = query.get("file_length", ""), query.get("file_type", "")
+            if not length.isdigit() or int(length) <= 0:
+                raise GraphError(100, "Invalid parameter: file_length must be the file's size in bytes.")
+            if mime not in ("application/pdf", "image/jpeg", "image/jpg", "image/png", "video/mp4"):
+                raise GraphError(100, "Invalid parameter: file_type must be application/pdf, image/jpeg, "
+                                      "image/jpg, image/png or video/mp4.")
+            session_id = "upload:" + secrets.token_urlsafe(24)
+            with self._lock:
+                self._upload_sessions[session_id] = {"app_id": request.match_info["app_id"], "length": int(length),
+                                                     "type": mime, "name": query.get("file_name") or "file",
+                                                     "data": b""}
+            return {"id": session_id}
+        return await self._answer(work)
+
+    async def handle_upload_data(self, request: web.Request) -> web.StreamResponse:
+        """``POST /{version}/upload:...`` (bytes, ``file_offset``, ``Authorization: OAuth``) → ``{"h"}``;
+        ``GET`` on the same path answers how far an interrupted upload got (``file_offset``)."""
+        async def work() -> dict[str, Any]:
+            self._edge_and_auth_upload(request)
+            session_id = request.match_info["session_id"]
+            with self._lock:
+                session = self._upload_sessions.get(session_id)
+            if session is None:
+                raise GraphError(100, f"Unsupported request. Object with ID '{session_id}' does not exist.",
+                                 subcode=33)
+            if request.method == "GET":
+                return {"id": session_id, "file_offset": len(session["data"])}
+            offset = request.headers.get("file_offset", "")
+            if not offset.isdigit() or int(offset) != len(session["data"]):
+                raise GraphError(100, f"Invalid parameter: file_offset must be {len(session['data'])}.")
+            data = session["data"] + await request.read()
+            if len(data) > session["length"]:
+                raise GraphError(100, "Invalid parameter: more bytes than file_length.")
+            with self._lock:
+                session["data"] = data
+                if len(data) < session["length"]:
+                    return {"id": session_id, "file_offset": len(data)}
+                handle = f"4::{session['type'].replace('/', '-')}:" + secrets.token_urlsafe(32)
+                self._handles[handle] = (data, session["type"])
+                del self._upload_sessions[session_id]
+            return {"h": handle}
+        return await self._answer(work)
+
+    def _edge_and_auth_upload(self, request: web.Request) -> None:
+        """Graph's upload step takes ``Authorization: OAuth <token>``, not Bearer."""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "OAuth" or not token.strip():
+            raise GraphError(190, "Invalid OAuth access token - the upload step needs 'Authorization: OAuth <token>'",
+                             message="Invalid OAuth access token - Cannot parse access token")
+
+    def _number_node(self, phone_number_id: str, fields: str | None) -> dict[str, Any]:
+        """A business number's node: what Meta shows for a fresh number, unless :meth:`set_number` said else."""
+        with self._lock:
+            node = {"id": phone_number_id, "display_phone_number": self.display_phone_number,
+                    "verified_name": "Sandbox Shop", "quality_rating": "GREEN", "code_verification_status": "VERIFIED",
+                    "platform_type": "CLOUD_API", "throughput": {"level": "STANDARD"},
+                    "messaging_limit_tier": "TIER_1K", "whatsapp_business_manager_messaging_limit": "TIER_2K",
+                    **self._numbers.get(phone_number_id, {})}
+        wanted = [f.strip() for f in (fields or "").split(",") if f.strip()]
+        if not wanted:  # Graph's default fields of the node
+            wanted = ["verified_name", "code_verification_status", "display_phone_number", "quality_rating",
+                      "platform_type", "throughput"]
+        return {"id": phone_number_id, **{f: node[f] for f in wanted if node.get(f) is not None}}
+
     async def _review_template(self, record: dict[str, Any]) -> None:
         await asyncio.sleep(self.template_review_delay)
         with self._lock:
-            record["status"] = "APPROVED"
+            if record["status"] != "PENDING":
+                return
+            event, reason = self._template_verdicts.get(record["name"], ("APPROVED", "NONE"))
+            record["status"] = event
         if not self.webhook_url:
             return
-        value = {"event": "APPROVED", "message_template_id": int(record["id"]),
+        value = {"event": event, "message_template_id": int(record["id"]),
                  "message_template_name": record["name"], "message_template_language": record["language"],
-                 "reason": "NONE", "message_template_category": record["category"]}
-        envelope = {"object": WEBHOOK_OBJECT, "entry": [{"id": record["waba_id"], "time": int(time.time()),
+                 "reason": reason, "message_template_category": record["category"]}
+        with self._lock:  # a later verdict on the same template never repeats an earlier body byte for byte
+            record["webhook_time"] = max(int(time.time()), record.get("webhook_time", 0) + 1)
+        envelope = {"object": WEBHOOK_OBJECT, "entry": [{"id": record["waba_id"], "time": record["webhook_time"],
                     "changes": [{"value": value, "field": "message_template_status_update"}]}]}
         await self._deliver(json.dumps(envelope, separators=(",", ":")).encode())
 
@@ -571,6 +751,10 @@ class Sandbox:
             self._rejected.clear()
             self._webhooks.clear()
             self._templates.clear()
+            self._template_verdicts.clear()
+            self._upload_sessions.clear()
+            self._handles.clear()
+            self._numbers.clear()
 
     async def handle_health(self, request: web.Request) -> web.Response:
         """``GET /_sandbox/health``."""
@@ -612,6 +796,11 @@ def make_app(sandbox: Sandbox) -> web.Application:
     app.router.add_post(f"/{_VERSION}/{{phone_number_id}}/messages", sandbox.handle_send)
     app.router.add_post(f"/{_VERSION}/{{phone_number_id}}/media", sandbox.handle_media_upload)
     app.router.add_post(f"/{_VERSION}/{{waba_id}}/message_templates", sandbox.handle_create_template)
+    app.router.add_get(f"/{_VERSION}/{{waba_id}}/message_templates", sandbox.handle_list_templates)
+    app.router.add_post(f"/{_VERSION}/{{app_id}}/uploads", sandbox.handle_upload_session)
+    app.router.add_post(f"/{_VERSION}/{{session_id:upload:[A-Za-z0-9_-]+}}", sandbox.handle_upload_data)
+    app.router.add_get(f"/{_VERSION}/{{session_id:upload:[A-Za-z0-9_-]+}}", sandbox.handle_upload_data)
+    app.router.add_post(rf"/{_VERSION}/{{object_id:\d+}}", sandbox.handle_edit_template)
     app.router.add_get(rf"/{_VERSION}/{{media_id:\d+}}", sandbox.handle_media_info)
     app.router.add_delete(rf"/{_VERSION}/{{media_id:\d+}}", sandbox.handle_media_delete)
     app.router.add_get(r"/_sandbox/media/{media_id:\d+}", sandbox.handle_media_download)

@@ -82,8 +82,10 @@ class GraphError(Exception):
     """A Graph API error answer: ``code``, optional ``details`` and the HTTP status to use."""
 
     def __init__(self, code: int, details: str | None = None, http_status: int | None = None,
-                 message: str | None = None) -> None:
+                 message: str | None = None, *, subcode: int | None = None, user_title: str | None = None,
+                 user_message: str | None = None) -> None:
         super().__init__(code, details)
+        self.subcode, self.user_title, self.user_message = subcode, user_title, user_message
         title, default_details = ERRORS.get(code, ("Unknown error", "Unknown error."))
         self.code = code
         self.details = details or default_details
@@ -92,9 +94,16 @@ class GraphError(Exception):
 
     def body(self) -> dict[str, Any]:
         """The Graph error envelope, fbtrace_id fresh each time as Meta's is."""
-        return {"error": {"message": self.message, "type": "OAuthException", "code": self.code,
-                          "error_data": {"messaging_product": "whatsapp", "details": self.details},
-                          "fbtrace_id": secrets.token_urlsafe(16)[:22]}}
+        error: dict[str, Any] = {"message": self.message, "type": "OAuthException", "code": self.code,
+                                 "error_data": {"messaging_product": "whatsapp", "details": self.details},
+                                 "fbtrace_id": secrets.token_urlsafe(16)[:22]}
+        if self.subcode is not None:  # Graph's business-management errors carry a subcode and user texts
+            error.update(error_subcode=self.subcode, is_transient=False)
+        if self.user_title:
+            error["error_user_title"] = self.user_title
+        if self.user_message:
+            error["error_user_msg"] = self.user_message
+        return {"error": error}
 
     def status_error(self) -> dict[str, Any]:
         """The same error as an item of ``statuses[].errors`` in a failed status webhook."""

@@ -26,6 +26,7 @@ from connector.events import (
     MarketingPreferenceChanged,
     MessageError,
     MessageStatusChanged,
+    MessagingLimitChanged,
     UnhandledChange,
 )
 from integrations.whatsapp.consts import (
@@ -41,6 +42,7 @@ from integrations.whatsapp.errors import (
     WhatsAppPayloadError,
 )
 from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts
+from integrations.whatsapp.types import parse_messaging_limit
 
 __all__ = ["answer_challenge", "parse", "phone_number_ids", "sign", "verify_signature"]
 
@@ -132,9 +134,24 @@ def parse(payload: dict) -> list[Event]:
     ``object == "whatsapp_business_account"`` and a list ``entry``.
     """
     events: list[Event] = []
-    for change in _changes(payload):
+    for entry, change in _entry_changes(payload):
+        field = change.get("field")
+        account_parser = _ACCOUNT_FIELD_PARSERS.get(field) if isinstance(field, str) else None
+        if account_parser is not None:
+            events.append(account_parser(entry, change))
+            continue
         events.extend(_parse_change(change))
     return events
+
+
+def _entry_changes(payload: dict) -> Iterator[tuple[dict, dict]]:
+    """Each change with its entry (whose id is the WABA id for account-level fields)."""
+    next(iter(_changes(payload)), None)  # the same envelope checks, raised before anything is read
+    for entry in payload["entry"]:
+        entry = entry if isinstance(entry, dict) else {}
+        changes = entry.get("changes")
+        for change in changes if isinstance(changes, list) else ():
+            yield entry, change if isinstance(change, dict) else {}
 
 
 def _changes(payload: dict) -> Iterator[dict]:
@@ -347,6 +364,44 @@ def _parse_user_preferences_value(value: dict, context: _Context) -> list[Event]
 _FIELD_PARSERS: dict[str, Callable[[dict, _Context], list[Event]]] = {
     "messages": _parse_messages_value,
     "user_preferences": _parse_user_preferences_value,
+}
+
+
+# ---------------------------------------------------------------------------------------
+# Account-level fields: the portfolio's messaging limit. They name the WABA (entry id) and
+# carry no phone number metadata.
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/phone_number_quality_update
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/business_capability_update
+# ---------------------------------------------------------------------------------------
+
+
+def _parse_limit_change(entry: dict, change: dict) -> Event:
+    field, entry_id = str(change.get("field")), _id_text(entry.get("id"))
+    value = change.get("value")
+    if not isinstance(value, dict):
+        return _unhandled(field, "value_not_object")
+    if not entry_id:
+        return _unhandled(field, "waba_id_missing")
+    # the portfolio's limit; current_limit / max_daily_conversation_per_phone are the
+    # per-number fields Meta removes in 2026, read only when the portfolio field is absent
+    limit = parse_messaging_limit(value.get("max_daily_conversations_per_business"))
+    event = _text(value.get("event")) or None
+    if limit is None and "old_limit" in value:  # old_limit comes only with a messaging-limit change
+        limit = parse_messaging_limit(value.get("current_limit"))
+    if limit is None and field == "business_capability_update":
+        limit = parse_messaging_limit(value.get("max_daily_conversation_per_phone"))
+    throughput = event if event and event.startswith("THROUGHPUT") else None
+    if limit is None and throughput is None:
+        return _unhandled(field, "nothing_to_parse", value_keys=sorted(value))
+    return MessagingLimitChanged(waba_id=entry_id, source=field, known=limit is not None,
+                                 limit=limit.recipients if limit else None,
+                                 occurred_at=_timestamp(entry.get("time")), throughput_event=throughput)
+
+
+#: account-level webhook ``field`` → parser of the change (with its entry id)
+_ACCOUNT_FIELD_PARSERS: dict[str, Callable[[dict, dict], Event]] = {
+    "phone_number_quality_update": _parse_limit_change,
+    "business_capability_update": _parse_limit_change,
 }
 
 
