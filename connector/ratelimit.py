@@ -1,9 +1,12 @@
-"""Fixed-window rate limits in Redis, for public endpoints that cost the merchant money.
+"""Sliding-window rate limits in Redis, for public endpoints that cost the merchant money.
 
 ``POST /storefront/api/opt-in`` sends a paid confirmation template to the number it is given:
 without limits it would let anyone spam arbitrary numbers from the merchant's account and
-run up its bill. Each limit is a counter per (name, subject, window) that expires with its
-window; ``hit`` counts one attempt and reports whether the caller is still within every limit.
+run up its bill. Each limit keeps a counter per (name, subject, window); an attempt is judged
+by the current window's count plus the previous window's, weighted by how much of the previous
+window still lies inside the last ``seconds`` (the usual sliding-window estimate). So a client
+cannot double its allowance by straddling a window boundary, as a plain fixed window lets it.
+``hit`` counts one attempt and reports whether the caller is still within every limit.
 
 Two kinds of limit: a per-client one (an address, a phone number) counts every attempt of its
 client, refused ones included; a *pooled* one (``Limit(pooled=True)``: the shop's, shared by
@@ -43,25 +46,37 @@ def _key(limit: Limit, subject: str, window: int) -> str:
     return f"connector:rate:{limit.name}:{digest}:{window}"
 
 
-#: One round trip, atomic: the per-client counters (the first ARGV[1] keys) are incremented
-#: unconditionally; only when none is over its limit are the pooled counters checked, and only
-#: when all of those have room are they incremented. Returns the 1-based index of the first
-#: key that refused, 0 when admitted. ARGV: per-client count, then (limit, seconds) per key.
+#: One round trip, atomic. Each limit has two keys: its current window's counter, then the
+#: previous window's. The per-client counters are incremented unconditionally; only when none of
+#: them is over its limit are the pooled ones checked, and only when all of those have room are
+#: they incremented. Returns the 1-based index of the first limit that refused, 0 when admitted.
+#: ARGV: the number of per-client limits, then (count, seconds, weight of the previous window)
+#: per limit.
 _HIT_SCRIPT = """
 local clients = tonumber(ARGV[1])
+local limits = #KEYS / 2
+local function over(i, current, inclusive)
+  local previous = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  local estimate = current + previous * tonumber(ARGV[3 * i + 1])
+  local allowed = tonumber(ARGV[3 * i - 1])
+  if inclusive then return estimate >= allowed end
+  return estimate > allowed
+end
+local function count(i)
+  local value = redis.call('INCR', KEYS[2 * i - 1])
+  if value == 1 then redis.call('EXPIRE', KEYS[2 * i - 1], 2 * tonumber(ARGV[3 * i]) + 1) end
+  return value
+end
 local refused = 0
 for i = 1, clients do
-  local count = redis.call('INCR', KEYS[i])
-  if count == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) + 1) end
-  if refused == 0 and count > tonumber(ARGV[2 * i]) then refused = i end
+  local value = count(i)
+  if refused == 0 and over(i, value, false) then refused = i end
 end
 if refused > 0 then return refused end
-for i = clients + 1, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[2 * i]) then return i end
+for i = clients + 1, limits do
+  if over(i, tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0'), true) then return i end
 end
-for i = clients + 1, #KEYS do
-  if redis.call('INCR', KEYS[i]) == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[2 * i + 1]) + 1) end
-end
+for i = clients + 1, limits do count(i) end
 return 0
 """
 #: built once (its SHA-1 too); EVALSHA, loaded on first use by each Redis server
@@ -77,13 +92,15 @@ def hit(redis, limits: list[tuple[Limit, str]], *, now: float | None = None) -> 
     """
     moment = time.time() if now is None else now
     ordered = [item for item in limits if not item[0].pooled] + [item for item in limits if item[0].pooled]
-    windows = [int(moment // limit.seconds) for limit, _ in ordered]
-    keys = [_key(limit, subject, window) for (limit, subject), window in zip(ordered, windows)]
-    arguments: list[int] = [len(ordered) - sum(1 for limit, _ in ordered if limit.pooled)]
-    for limit, _ in ordered:
-        arguments += [limit.count, limit.seconds]
+    keys: list[str] = []
+    arguments: list[float] = [len(ordered) - sum(1 for limit, _ in ordered if limit.pooled)]
+    for limit, subject in ordered:
+        window, into = divmod(moment, limit.seconds)
+        keys += [_key(limit, subject, int(window)), _key(limit, subject, int(window) - 1)]
+        arguments += [limit.count, limit.seconds, 1.0 - into / limit.seconds]
     refused = int(_HIT(keys=keys, args=arguments, client=redis))
     if refused:
-        limit, window = ordered[refused - 1][0], windows[refused - 1]
-        return Decision(False, limit, max(1, int((window + 1) * limit.seconds - moment)))
+        limit = ordered[refused - 1][0]
+        # at the latest when the current window ends the estimate has dropped by its previous part
+        return Decision(False, limit, max(1, int(limit.seconds - moment % limit.seconds)))
     return Decision(True, limits[0][0], 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from connector.messaging.keywords import OPT_IN, OPT_OUT, intent_of
@@ -90,3 +92,17 @@ def test_13_5_pooled_limit_counts_only_what_the_client_limits_admit(ctx):
     assert [k for k in redis.keys("connector:rate:pool:*")] and int(redis.get(next(iter(
         redis.keys("connector:rate:pool:*"))))) == 3
     assert hit(redis, [(per_ip, "198.51.100.4"), (pool, "shop-1")], now=now + 60).allowed
+
+
+def test_a_window_boundary_does_not_double_the_allowance(ctx):
+    """Straddling a window boundary does not reset a client's count (the sliding estimate)."""
+    from connector.extensions import get_redis
+    from connector.ratelimit import Limit, hit
+
+    per_ip = Limit("boundary_ip", 5, 600)
+    boundary = (int(time.time()) // 600 + 1) * 600
+    before = [hit(get_redis(), [(per_ip, "198.51.100.1")], now=boundary - 0.5).allowed for _ in range(5)]
+    after = [hit(get_redis(), [(per_ip, "198.51.100.1")], now=boundary + 0.5).allowed for _ in range(2)]
+    assert before == [True] * 5 and after == [False, False]
+    # once the previous window has slid out, the client is admitted again
+    assert hit(get_redis(), [(per_ip, "198.51.100.1")], now=boundary + 600 * 0.75).allowed  # 2 + 0.25 × 5 + 1 ≤ 5
