@@ -259,17 +259,30 @@ def _reconnect(shop_ref: str) -> None:
 
 
 @shops_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per shop.")
 @needs_schema
-def shops_list() -> None:
+def shops_list(as_json: bool) -> None:
+    """Every shop: platform, domain, key, WhatsApp number, state, store trouble."""
     from connector.extensions import db
     from connector.models import Shop
     from connector.stores.woocommerce import store_problem
 
-    for shop in db.session.scalars(select(Shop).order_by(Shop.id)):
+    shops = db.session.scalars(select(Shop).order_by(Shop.id)).all()
+    if not shops and not as_json:
+        click.echo("no shops yet: connect one with `connector shops add shopify|woocommerce ...` "
+                   "(or install the app / connect the store)")
+    for shop in shops:
         state = f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused else ("active" if shop.is_active else "inactive")
         number = shop.whatsapp.phone_number_id if shop.whatsapp else "-"
-        line = f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}"
         problem = store_problem(shop) if shop.platform == "woocommerce" and shop.is_active else None
+        if as_json:
+            click.echo(json.dumps({
+                "id": shop.id, "platform": shop.platform, "domain": shop.domain, "shop_key": shop.shop_key,
+                "active": shop.is_active, "sending_paused": shop.is_sending_paused,
+                "sending_paused_reason": shop.sending_paused_reason, "whatsapp_phone_number_id": number
+                if shop.whatsapp else None, "store_problem": problem}, sort_keys=True, default=str))
+            continue
+        line = f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}"
         if problem:
             error = str(problem["last_error"])
             kind = "keys refused" if error.startswith("auth:") else "address refused" if error.startswith("refused:") else "unreachable"
@@ -357,6 +370,9 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
     if shop.is_sending_paused:
         click.echo(f"SENDING PAUSED since {shop.sending_paused_at:%Y-%m-%d %H:%M} UTC: {shop.sending_paused_reason}"
                    " (fix it, then `connector whatsapp resume --shop ...`)")
+    if not rows:
+        click.echo(f"no messages{' with status ' + status if status else ''} for this shop yet")
+        return
     click.echo(f"{'id':>6}  {'created (UTC)':16}  {'automation':20} {'template':28} {'lang':6} {'status':10} reason")
     for row in rows:
         click.echo(f"{row['id']:>6}  {row['created_at'][:16].replace('T', ' '):16}  {row['automation'][:20]:20} "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+from collections.abc import Callable, Iterator
 
 import click
 
@@ -27,3 +29,15 @@ def needs_schema(command):
         return command(*args, **kwargs)
 
     return run
+
+
+@contextlib.contextmanager
+def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr while it is a terminal; silent when piped (stdout stays data).
+
+    Yields ``advance(n=1)``."""
+    if length <= 0 or not sys.stderr.isatty():
+        yield lambda steps=1: None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr, show_eta=True, show_pos=True) as bar:
+        yield lambda steps=1: bar.update(steps)

@@ -12,7 +12,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from connector.cli_common import _fail, needs_schema
+from connector.cli_common import _fail, needs_schema, progress
 
 
 @click.group("contacts", cls=AppGroup)
@@ -91,8 +91,10 @@ def conversation_command(shop_ref: str, phone: str | None, email: str | None, cu
     from connector.conversations import thread
 
     shop, contacts = _resolve(shop_ref, phone, email, customer_id)
+    shown = 0
     for contact in contacts:
         for entry in thread(shop.id, contact.id):
+            shown += 1
             if as_json:
                 click.echo(json.dumps(entry, ensure_ascii=False))
                 continue
@@ -100,6 +102,8 @@ def conversation_command(shop_ref: str, phone: str | None, email: str | None, cu
             note = entry.get("handled_as") or entry.get("status") or ""
             click.echo(f"{entry['at'][:19].replace('T', ' ')} {arrow} {entry['text'] or '[' + entry['kind'] + ']'}"
                        + (f"  ({note})" if note else ""))
+    if not shown and not as_json:
+        click.echo("no messages with this customer yet")
 
 
 @contacts_group.command("import")
@@ -131,7 +135,10 @@ def import_command(shop_ref: str, csv_path: str, purpose: str, consent_text: str
 
     imported = skipped = 0
     with open(csv_path, newline="", encoding="utf-8") as handle:
+        rows = sum(1 for _ in csv.DictReader(handle))
+    with open(csv_path, newline="", encoding="utf-8") as handle, progress(rows, "contacts") as advance:
         for line, row in enumerate(csv.DictReader(handle), start=2):
+            advance()
             try:
                 phone = normalise((row.get("phone") or "").strip(), shop.country)
             except InvalidPhoneError:

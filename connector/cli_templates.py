@@ -7,6 +7,8 @@ import json
 import click
 from flask.cli import AppGroup
 
+from connector.cli_common import progress
+
 
 @click.group("templates", cls=AppGroup)
 def templates_group() -> None:
@@ -25,11 +27,13 @@ def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...]
     Exits 1 when any template failed (an error, a missing sample, an edit Meta refused),
     after saying which and why on stderr.
     """
-    from connector.automations.templates import sync_templates
+    from connector.automations.templates import sync_size, sync_templates
 
     shop = _shop(shop_ref)
     try:
-        results = sync_templates(shop, header_handle=header_handle, only=list(only) or None)
+        with progress(sync_size(list(only) or None), "templates") as advance:
+            results = sync_templates(shop, header_handle=header_handle, only=list(only) or None,
+                                     on_result=lambda _result: advance())
     except ValueError as error:
         raise click.ClickException(str(error)) from None
     for result in results:
@@ -48,7 +52,8 @@ def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...]
 
 @templates_group.command("status")
 @click.option("--shop", "shop_ref", required=True, help="Shop id, key or domain.")
-def status_command(shop_ref: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per line")
+def status_command(shop_ref: str, as_json: bool) -> None:
     """The approval status of every submitted template."""
     from sqlalchemy import select
 
@@ -59,7 +64,14 @@ def status_command(shop_ref: str) -> None:
     rows = db.session.scalars(select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
                               .order_by(TemplateApproval.name, TemplateApproval.language)).all()
     for row in rows:
+        if as_json:
+            click.echo(json.dumps({"name": row.name, "language": row.language, "version": row.version,
+                                   "status": row.status, "reason": row.reason, "category": row.category,
+                                   "meta_template_id": row.meta_template_id}, sort_keys=True))
+            continue
         click.echo(f"{row.name:28} {row.language:6} v{row.version} {row.status}" + (f" ({row.reason})" if row.reason else ""))
+    if not rows and not as_json:
+        click.echo("no template submitted yet: run `connector templates sync --shop ...`")
 
 
 def _shop(reference: str):

@@ -25,6 +25,7 @@ for it (reason ``template_not_approved``) and wakes the shop's dispatcher.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fpdf import FPDF
@@ -65,8 +66,16 @@ class SyncResult:
     failed: bool = False
 
 
-def sync_templates(shop: Shop, *, header_handle: str | None = None, only: list[str] | None = None) -> list[SyncResult]:
-    """Create or edit the shop's templates at Meta so that they match the catalogue."""
+def sync_size(only: list[str] | None = None) -> int:
+    """How many (template, language) pairs ``sync_templates`` goes through."""
+    cat = catalogue.load_catalogue()
+    return sum(len(cat.get(name).languages) for name in cat.names if not only or name in only)
+
+
+def sync_templates(shop: Shop, *, header_handle: str | None = None, only: list[str] | None = None,
+                   on_result: Callable[[SyncResult], None] | None = None) -> list[SyncResult]:
+    """Create or edit the shop's templates at Meta so that they match the catalogue
+    (``on_result`` is told of each pair as it is done: the CLI's progress bar)."""
     account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == shop.id)).first()
     if account is None or not account.waba_id:
         raise ValueError("the shop has no WhatsApp account with a WABA id (connector whatsapp set --waba-id)")
@@ -86,6 +95,8 @@ def sync_templates(shop: Shop, *, header_handle: str | None = None, only: list[s
             definition = cat.get(name)
             for language in definition.languages:
                 results.append(_sync_one(client, account.waba_id, shop.id, definition, language, samples))
+                if on_result is not None:
+                    on_result(results[-1])
     return results
 
 
