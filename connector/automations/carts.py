@@ -12,7 +12,9 @@ Every step links (a tracked short link) to a prefilled cart with exactly the car
 The sequence stops — its queued rows become ``cancelled`` with a reason — when:
 
 - an order carries the cart's token (``converted``), or the same contact orders anything,
-  through any checkout or device (``contact_ordered``): ``stop_for_order``;
+  through any checkout or device (``contact_ordered``), or the same store customer does —
+  the same customer id or e-mail (trimmed, lowercased), whatever phone the order carries,
+  if any (``customer_ordered``): ``stop_for_order``;
 - the contact starts a newer cart (``newer_cart``);
 - the checkout completes (``checkout_completed``);
 - the contact opts out: ``revoke_marketing`` suppresses every queued marketing row.
@@ -30,9 +32,10 @@ from sqlalchemy import or_, select, update
 from connector.automations.common import automation_settings, contact_for, first_name, is_enabled, queue_template
 from connector.automations.links import safe_target
 from connector.dbutil import insert_or_ignore
-from connector.events import CheckoutUpdated, Order
+from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
 from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
+from connector.privacy import email_hash
 from integrations.shopify.carts import cart_permalink
 from integrations.woocommerce.carts import cart_link
 
@@ -156,15 +159,33 @@ def stop_for_order(shop: Shop, order: Order, contact: Contact | None) -> None:
     for cart in matched:
         cart.converted_order_id = order.order_id
     _stop(shop.id, [c for c in matched if c.status == Cart.OPEN], Cart.CONVERTED, "converted")
-    others = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
-                                                   Cart.contact_id.in_(contact_ids))).all() if contact_ids else []
-    _stop(shop.id, others, Cart.CONVERTED, "contact_ordered")
-    if contact_ids:
+    same_customer = same_customer_contacts(shop.id, order.customer) - contact_ids
+    for ids, reason in ((contact_ids, "contact_ordered"), (same_customer, "customer_ordered")):
+        if not ids:
+            continue
+        others = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
+                                                       Cart.contact_id.in_(ids))).all()
+        _stop(shop.id, others, Cart.CONVERTED, reason)
         # anything of this automation still waiting for these people, whichever cart it came from
         db.session.execute(update(Message).where(
-            Message.shop_id == shop.id, Message.contact_id.in_(contact_ids), Message.automation == AUTOMATION,
+            Message.shop_id == shop.id, Message.contact_id.in_(ids), Message.automation == AUTOMATION,
             Message.status == MessageStatus.QUEUED).values(
-                status=MessageStatus.CANCELLED, status_reason="contact_ordered", updated_at=utcnow()))
+                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow()))
+
+
+def same_customer_contacts(shop_id: int, customer: Customer | None) -> set[int]:
+    """The shop's contacts the store knows as this customer: the same customer id, or the same
+    e-mail (trimmed, lowercased; contacts keep only its hash), whatever phone they used."""
+    if customer is None:
+        return set()
+    conditions = []
+    if customer.platform_customer_id and customer.platform_customer_id.strip():
+        conditions.append(Contact.platform_customer_id == customer.platform_customer_id.strip()[:64])
+    if customer.email and customer.email.strip():
+        conditions.append(Contact.email_hash == email_hash(customer.email))
+    if not conditions:
+        return set()
+    return set(db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id, or_(*conditions))))
 
 
 def _stop(shop_id: int, carts: list[Cart], status: str, reason: str) -> None:
