@@ -8,6 +8,7 @@ import dataclasses
 from sqlalchemy import select, update
 
 from connector.extensions import db
+from connector.jobs import kick_dispatcher
 from connector.models import Cart, Message, MessageStatus, utcnow
 from tests.automation_events import OrderPlaced, apply, checkout, customer, order, timedelta
 from tests.factories import make_contact, make_shop
@@ -59,3 +60,74 @@ def test_14_4_sequence_stops_when_the_same_customer_orders_by_customer_id_or_ema
     db.session.commit()
     drain(lambda: True)
     assert len(sandbox.messages()) == 3
+
+
+CAPPED = {"governor": {**SETTINGS["governor"], "frequency_caps": {"marketing": {"max_messages": 1, "per_hours": 24}}},
+          "automations": SETTINGS["automations"]}
+
+
+def _capped_shopper(phone_number_id: str):
+    """A shop capping marketing at one message a day, and a shopper who got one an hour ago."""
+    from connector.messaging.outbox import queue_message
+
+    shop = make_shop(phone_number_id=phone_number_id, settings=CAPPED)
+    contact = make_contact(shop, "+4915123456789")
+    earlier = queue_message(shop=shop, contact=contact, idempotency_key="campaign:1", automation="campaign",
+                            purpose="marketing", kind="template", template_name="back_in_stock", language="de",
+                            content={"body": {}}).message
+    earlier.status, earlier.sent_at = MessageStatus.SENT, utcnow() - timedelta(hours=1)
+    db.session.commit()
+    return shop, earlier
+
+
+def _time_passes(earlier: Message, *due_now: Message) -> None:
+    """A day later: the earlier send has left the cap's window and these rows are due."""
+    earlier.sent_at = utcnow() - timedelta(hours=25)
+    for offset, row in enumerate(due_now):
+        row.due_at = utcnow() - timedelta(seconds=10 - offset)
+    db.session.commit()
+    kick_dispatcher(earlier.shop_id)  # what the wake-up scheduled for the deferral does, a day early
+
+
+def _cart_sends(sandbox) -> list[str]:
+    return [m["payload"]["template"]["name"] for m in sandbox.messages()
+            if m["payload"].get("template", {}).get("name", "").startswith("cart_reminder")]
+
+
+def test_14_5_a_capped_step_overtaken_by_the_next_step_is_superseded(ctx, drain, sandbox):
+    shop, earlier = _capped_shopper("3000006")
+    apply(shop, checkout("cart-capped"))
+    step1, step2, _ = _steps(shop, "cart-capped")
+    assert drain(lambda: db.session.get(Message, step1.id).status_reason == "frequency_cap")
+    assert db.session.get(Message, step1.id).status == MessageStatus.QUEUED  # deferred by the cap, ~23 h
+
+    _time_passes(earlier, step2, step1)  # by the time the cap lets step 1 through, step 2 is due too
+    assert drain(lambda: db.session.get(Message, step2.id).sent_at is not None)
+    db.session.expire_all()
+    first = db.session.get(Message, step1.id)
+    assert (first.status, first.status_reason, first.sent_at) == ("cancelled", "superseded", None)
+    assert _cart_sends(sandbox) == ["cart_reminder_2"]  # the later step only, not both back to back
+
+
+def test_14_5_a_deferred_step_whose_cart_converted_meanwhile_is_superseded(ctx, drain, sandbox):
+    shop, earlier = _capped_shopper("3000007")
+    apply(shop, checkout("cart-bought"))
+    step1, step2, step3 = _steps(shop, "cart-bought")
+    assert drain(lambda: db.session.get(Message, step1.id).status_reason == "frequency_cap")
+
+    # the order arrives while a dispatcher holds step 1 (claimed: "sending"), so the carts'
+    # cancellation, which only touches queued rows, misses it; the dispatcher then defers it back
+    db.session.execute(update(Message).where(Message.id == step1.id).values(status=MessageStatus.SENDING))
+    db.session.commit()
+    apply(shop, OrderPlaced(order("9201", cart_tokens=("cart-bought",))))
+    db.session.expire_all()
+    assert [m.status for m in (db.session.get(Message, step2.id), db.session.get(Message, step3.id))] == [
+        "cancelled", "cancelled"]
+    db.session.execute(update(Message).where(Message.id == step1.id).values(status=MessageStatus.QUEUED))
+    db.session.commit()
+
+    _time_passes(earlier, db.session.get(Message, step1.id))
+    assert drain(lambda: db.session.get(Message, step1.id).status != MessageStatus.QUEUED)
+    first = db.session.get(Message, step1.id)
+    assert (first.status, first.status_reason) == ("cancelled", "superseded")
+    assert _cart_sends(sandbox) == []  # nothing about a cart she already bought

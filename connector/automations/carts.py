@@ -19,6 +19,10 @@ The sequence stops — its queued rows become ``cancelled`` with a reason — wh
 - the checkout completes (``checkout_completed``);
 - the contact opts out: ``revoke_marketing`` suppresses every queued marketing row.
 
+A step that waited (deferred by the governor) until the next step overtook it, or whose cart
+stopped while the dispatcher held it, is cancelled as ``superseded`` when the dispatcher
+next claims it (``connector.messaging.sequences``).
+
 No sequence starts within ``quiet_after_order_seconds`` (24 h) of the contact's last order.
 """
 
@@ -34,6 +38,7 @@ from connector.automations.links import safe_target
 from connector.dbutil import insert_or_ignore
 from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
+from connector.messaging.sequences import step_key
 from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
 from connector.privacy import email_hash
 from integrations.shopify.carts import cart_permalink
@@ -97,7 +102,7 @@ def _schedule(shop: Shop, contact: Contact, cart: Cart, event: CheckoutUpdated, 
     started = cart.created_at
     for step, delay in enumerate(delays, start=1):
         last = step == len(delays)
-        key = f"cart:{cart.id}:step:{step}"
+        key = step_key(cart.id, step)
         existing = db.session.scalar(select(Message).where(Message.shop_id == shop.id, Message.idempotency_key == key))
         if existing is not None:
             # the cart changed since the step was queued: its link must still open the cart as it is now

@@ -40,6 +40,7 @@ from connector.extensions import db
 from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.pacing import Pacer
+from connector.messaging.sequences import cancel_superseded
 from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
 from integrations.whatsapp import payloads
@@ -373,7 +374,10 @@ class Dispatcher:
         to_send: list[tuple[_Claimed, bool]] = []
         deferred: list[dict] = []
         suppressed: list[dict] = []
+        moot = cancel_superseded(self.shop_id, [row.candidate for row in claimed], now)  # overtaken steps
         for row in claimed:
+            if row.candidate.message_id in moot:
+                continue
             verdict = self.governor.judge(row.candidate, now)
             if verdict.action == SEND:
                 self.governor.record_send(row.candidate, now, verdict.counts_toward_tier)
