@@ -86,7 +86,7 @@ def cod_decision(shop: Shop, contact: Contact, action: str, *, order_id: str | N
     confirm = action == "cod_confirm"
     try:
         _apply(shop, order.order_id, confirm)
-    except (AdapterError, ShopNotConnectedError, LookupError) as error:
+    except (AdapterError, ShopNotConnectedError, LookupError, ValueError) as error:  # LookupError: no API, no keys
         if _is_refusal(error):
             # the store said no: recorded as refused, the order stays as it is (and keeps its revenue)
             log.warning("cod.decision_refused", extra={"shop_id": shop.id, "confirm": confirm,
@@ -102,7 +102,7 @@ def cod_decision(shop: Shop, contact: Contact, action: str, *, order_id: str | N
 
 def _is_refusal(error: Exception) -> bool:
     """The store answered and said no (a mutation's user errors, a 4xx), as opposed to no
-    usable answer (network, 429, 5xx) or no way to ask (no token, no API for the platform)."""
+    usable answer (network, 429, 5xx) or no way to ask (no token, no keys, no API for the platform)."""
     if isinstance(error, (ShopifyUserError, ShopifyAuthError)):
         return True
     if isinstance(error, (ShopifyApiError, WooCommerceApiError)):
