@@ -119,9 +119,13 @@ def _ask_cod(shop: Shop, contact: Contact | None, order: Order) -> None:
               "order_total": format_money(order.total, order.currency, contact.locale or shop.locale)}
     question = queue_template(shop=shop, contact=contact, automation=cod.AUTOMATION, template=cod.TEMPLATE,
                               key=cod.question_key(order.order_id), params=params, reply_context=order.order_id)
-    delay = automation_settings(shop, cod.AUTOMATION).get("reminder_delay_seconds")
-    if not delay or float(delay) <= 0 or question.message.status == MessageStatus.CANCELLED:
+    try:
+        delay = float(automation_settings(shop, cod.AUTOMATION).get("reminder_delay_seconds") or 0)
+    except (TypeError, ValueError):
+        log.warning("cod.reminder_skipped", extra={"shop_id": shop.id, "reason": "bad_reminder_delay_seconds"})
+        return
+    if not delay > 0 or question.message.status == MessageStatus.CANCELLED:
         return  # no reminder wanted, or the question is already moot (answered, paid, ...)
     queue_template(shop=shop, contact=contact, automation=cod.AUTOMATION, template=cod.TEMPLATE,
                    key=cod.reminder_key(order.order_id), params=params, reply_context=order.order_id,
-                   due_at=utcnow() + timedelta(seconds=float(delay)))
+                   due_at=utcnow() + timedelta(seconds=delay))
