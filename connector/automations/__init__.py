@@ -58,7 +58,7 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     OrderPlaced: (orders.on_order_placed,),
     OrderPaid: (orders.on_order_paid,),
     OrderCancelled: (orders.on_order_cancelled,),
-    FulfillmentUpdated: (shipping.on_fulfillment_updated,),
+    FulfillmentUpdated: (shipping.on_fulfillment_updated, orders.on_order_fulfilled),
     CustomerRedact: (handle_customer_redact,),
     CustomerDataRequest: (handle_data_request,),
 }

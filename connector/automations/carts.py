@@ -12,10 +12,16 @@ Every step links (a tracked short link) to a prefilled cart with exactly the car
 The sequence stops — its queued rows become ``cancelled`` with a reason — when:
 
 - an order carries the cart's token (``converted``), or the same contact orders anything,
-  through any checkout or device (``contact_ordered``): ``stop_for_order``;
+  through any checkout or device (``contact_ordered``), or the same store customer does —
+  the same customer id or e-mail (trimmed, lowercased), whatever phone the order carries,
+  if any (``customer_ordered``): ``stop_for_order``;
 - the contact starts a newer cart (``newer_cart``);
 - the checkout completes (``checkout_completed``);
 - the contact opts out: ``revoke_marketing`` suppresses every queued marketing row.
+
+A step that waited (deferred by the governor) until the next step overtook it, or whose cart
+stopped while the dispatcher held it, is cancelled as ``superseded`` when the dispatcher
+next claims it (``connector.messaging.sequences``).
 
 No sequence starts within ``quiet_after_order_seconds`` (24 h) of the contact's last order.
 """
@@ -30,9 +36,11 @@ from sqlalchemy import or_, select, update
 from connector.automations.common import automation_settings, contact_for, first_name, is_enabled, queue_template
 from connector.automations.links import safe_target
 from connector.dbutil import insert_or_ignore
-from connector.events import CheckoutUpdated, Order
+from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
+from connector.messaging.sequences import step_key
 from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
+from connector.privacy import email_hash
 from integrations.shopify.carts import cart_permalink
 from integrations.woocommerce.carts import cart_link
 
@@ -94,7 +102,7 @@ def _schedule(shop: Shop, contact: Contact, cart: Cart, event: CheckoutUpdated, 
     started = cart.created_at
     for step, delay in enumerate(delays, start=1):
         last = step == len(delays)
-        key = f"cart:{cart.id}:step:{step}"
+        key = step_key(cart.id, step)
         existing = db.session.scalar(select(Message).where(Message.shop_id == shop.id, Message.idempotency_key == key))
         if existing is not None:
             # the cart changed since the step was queued: its link must still open the cart as it is now
@@ -156,15 +164,33 @@ def stop_for_order(shop: Shop, order: Order, contact: Contact | None) -> None:
     for cart in matched:
         cart.converted_order_id = order.order_id
     _stop(shop.id, [c for c in matched if c.status == Cart.OPEN], Cart.CONVERTED, "converted")
-    others = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
-                                                   Cart.contact_id.in_(contact_ids))).all() if contact_ids else []
-    _stop(shop.id, others, Cart.CONVERTED, "contact_ordered")
-    if contact_ids:
+    same_customer = same_customer_contacts(shop.id, order.customer) - contact_ids
+    for ids, reason in ((contact_ids, "contact_ordered"), (same_customer, "customer_ordered")):
+        if not ids:
+            continue
+        others = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
+                                                       Cart.contact_id.in_(ids))).all()
+        _stop(shop.id, others, Cart.CONVERTED, reason)
         # anything of this automation still waiting for these people, whichever cart it came from
         db.session.execute(update(Message).where(
-            Message.shop_id == shop.id, Message.contact_id.in_(contact_ids), Message.automation == AUTOMATION,
+            Message.shop_id == shop.id, Message.contact_id.in_(ids), Message.automation == AUTOMATION,
             Message.status == MessageStatus.QUEUED).values(
-                status=MessageStatus.CANCELLED, status_reason="contact_ordered", updated_at=utcnow()))
+                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow()))
+
+
+def same_customer_contacts(shop_id: int, customer: Customer | None) -> set[int]:
+    """The shop's contacts the store knows as this customer: the same customer id, or the same
+    e-mail (trimmed, lowercased; contacts keep only its hash), whatever phone they used."""
+    if customer is None:
+        return set()
+    conditions = []
+    if customer.platform_customer_id and customer.platform_customer_id.strip():
+        conditions.append(Contact.platform_customer_id == customer.platform_customer_id.strip()[:64])
+    if customer.email and customer.email.strip():
+        conditions.append(Contact.email_hash == email_hash(customer.email))
+    if not conditions:
+        return set()
+    return set(db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id, or_(*conditions))))
 
 
 def _stop(shop_id: int, carts: list[Cart], status: str, reason: str) -> None:

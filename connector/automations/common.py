@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 #: every automation's defaults; a shop overrides them in ``shop.settings["automations"][name]``
 DEFAULTS: dict[str, dict[str, Any]] = {
     "order_confirmation": {"enabled": True, "trigger": "paid", "invoice_link_days": 30, "invoice_prefix": ""},
+    # the cash-on-delivery question (Confirm / Cancel), and one reminder if unanswered after the delay
+    # (0 or None: no reminder)
+    "cod_confirmation": {"enabled": True, "reminder_delay_seconds": 4 * 3600},
     "shipping_updates": {"enabled": True},
     "abandoned_cart": {
         "enabled": True,
@@ -115,11 +118,12 @@ class Link:
 
 def queue_template(*, shop: Shop, contact: Contact, automation: str, template: str, key: str,
                    params: dict[str, Any], links: list[str] | None = None, header: dict | None = None,
-                   due_at: datetime | None = None) -> QueuedMessage:
+                   due_at: datetime | None = None, reply_context: str | None = None) -> QueuedMessage:
     """Render ``template`` in the contact's language and queue it under ``key``.
 
     Each URL in ``links`` (one per URL button, in order) becomes a tracked short link;
-    the button carries its code as the URL suffix.
+    the button carries its code as the URL suffix. ``reply_context`` is appended to each
+    quick reply's payload (the order id of a COD question).
     """
     from connector.automations import links as short_links
 
@@ -128,7 +132,8 @@ def queue_template(*, shop: Shop, contact: Contact, automation: str, template: s
     codes = [short_links.short_link(shop=shop, contact=contact, link_key=f"{key}:button:{index}", target=url,
                                     automation=automation, template=template).code
              for index, url in enumerate(links or [])]
-    content = catalogue.render_content(definition, language, params, header=header, button_suffixes=codes)
+    content = catalogue.render_content(definition, language, params, header=header, button_suffixes=codes,
+                                       reply_context=reply_context)
     queued = queue_message(shop=shop, contact=contact, idempotency_key=key, automation=automation,
                            purpose=definition.purpose, kind="template", template_name=template,
                            language=language, content=content, due_at=due_at)

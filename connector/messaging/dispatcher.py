@@ -40,6 +40,7 @@ from connector.extensions import db
 from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.pacing import Pacer
+from connector.messaging.sequences import cancel_superseded
 from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
 from connector.models.messages import MessageKind
@@ -380,7 +381,10 @@ class Dispatcher:
         deferred: list[dict] = []
         suppressed: list[dict] = []
         approvals = _template_approvals(self.shop_id)
+        moot = cancel_superseded(self.shop_id, [row.candidate for row in claimed], now)  # overtaken steps
         for row in claimed:
+            if row.candidate.message_id in moot:
+                continue
             if approvals is not None and row.kind == MessageKind.TEMPLATE and \
                     approvals.get((row.template_name, row.language)) != "APPROVED":
                 # Meta refuses a template not approved in this language (132001): wait for the verdict

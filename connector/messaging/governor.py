@@ -8,6 +8,9 @@
 6. throughput per phone number (``pacing.Pacer``, applied by the dispatcher at send time)
 7. pair rate: one message per recipient every ~6 s
 
+Before the gates, the dispatcher cancels sequence steps that became moot while they waited
+(``connector.messaging.sequences``: reason ``superseded``); the governor never sees them.
+
 A gate that says "not now" defers the message to the moment it would pass, with the reason;
 a gate that says "never" suppresses it with the reason. Nothing is dropped silently.
 

@@ -1,10 +1,23 @@
-"""Cash-on-delivery decisions a shopper taps on WhatsApp, carried out in the store.
+"""Cash on delivery: the question the shopper answers on WhatsApp, and the answer carried out
+in the store.
 
-The ``cod_confirmation`` template's quick replies carry ``cod_confirm:<order id>`` /
-``cod_cancel:<order id>``. A decision counts only for an order of the same contact; it is
-applied through the store's API (Shopify: a tag, or ``orderCancel``; WooCommerce: an order
-note and meta, or the status ``cancelled``). A store that cannot be reached leaves the
-decision recorded on the inbound message for the merchant to act on.
+The question (template ``cod_confirmation``, automation ``cod_confirmation``) is queued by
+``connector.automations.orders`` under ``order:{id}:cod_confirmation``, its one reminder
+under ``order:{id}:cod_reminder``; both are cancelled here (``stop_asking``) once the
+shopper answers, or the order is cancelled, paid or fulfilled.
+
+The template's quick replies carry ``cod_confirm:<order id>`` / ``cod_cancel:<order id>``.
+A decision counts only for an order of the same contact; it is applied through the store's
+API (Shopify: a tag, or ``orderCancel``; WooCommerce: an order meta, or the status
+``cancelled``). What came of it is recorded on the inbound message (``handled_as``):
+
+- ``cod_confirm`` / ``cod_cancel``: the store applied it (a cancel also ends the order's
+  revenue in the funnel: ``orders.cancelled_at``);
+- ``cod_confirm_refused`` / ``cod_cancel_refused``: the store answered no (Shopify's
+  ``orderCancelUserErrors`` or any mutation's user errors, a WooCommerce 4xx). Nothing is
+  marked: the order stays as it is and keeps counting;
+- ``cod_confirm_pending`` / ``cod_cancel_pending``: the store could not be reached (network,
+  429, 5xx), for the merchant to act on.
 """
 
 from __future__ import annotations
@@ -12,13 +25,20 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from connector.extensions import db
-from connector.models import Contact, OrderRecord, Shop
+from connector.models import Contact, Message, MessageStatus, OrderRecord, Shop, utcnow
+from connector.stores.shopify import ShopNotConnectedError, graphql
+from integrations.base import AdapterError
+from integrations.shopify.client import gid
+from integrations.shopify.errors import ShopifyApiError, ShopifyAuthError, ShopifyUserError
+from integrations.woocommerce.client import WooCommerceApiError
 
 log = logging.getLogger(__name__)
 
+AUTOMATION = "cod_confirmation"
+TEMPLATE = "cod_confirmation"
 CONFIRMED_TAG = "whatsapp-cod-confirmed"
 
 _TAGS_ADD = """
@@ -26,13 +46,34 @@ mutation TagsAdd($id: ID!, $tags: [String!]!) {
   tagsAdd(id: $id, tags: $tags) { userErrors { field message } }
 }
 """
+# https://shopify.dev/docs/api/admin-graphql/latest/mutations/orderCancel: its errors come in
+# ``orderCancelUserErrors`` (``userErrors`` is deprecated there), read by GraphQLClient.execute
 _ORDER_CANCEL = """
 mutation OrderCancel($orderId: ID!) {
   orderCancel(orderId: $orderId, reason: CUSTOMER, refund: false, restock: true, notifyCustomer: true) {
-    orderCancelUserErrors { field message }
+    orderCancelUserErrors { field message code }
   }
 }
 """
+
+
+def question_key(order_id: str) -> str:
+    return f"order:{order_id}:cod_confirmation"
+
+
+def reminder_key(order_id: str) -> str:
+    return f"order:{order_id}:cod_reminder"
+
+
+def stop_asking(shop_id: int, order_id: str, reason: str) -> int:
+    """Cancel the order's COD question and reminder if they still wait; how many were cancelled."""
+    cancelled = db.session.execute(update(Message).where(
+        Message.shop_id == shop_id, Message.idempotency_key.in_([question_key(order_id), reminder_key(order_id)]),
+        Message.status == MessageStatus.QUEUED).values(
+            status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow())).rowcount
+    if cancelled:
+        log.info("cod.question_stopped", extra={"shop_id": shop_id, "reason": reason, "cancelled": cancelled})
+    return cancelled
 
 
 def cod_decision(shop: Shop, contact: Contact, action: str, *, order_id: str | None, at: datetime) -> str | None:
@@ -41,10 +82,16 @@ def cod_decision(shop: Shop, contact: Contact, action: str, *, order_id: str | N
     if order is None or order.contact_id != contact.id:
         log.info("cod.decision_ignored", extra={"shop_id": shop.id, "reason": "not_this_contacts_order"})
         return None
+    stop_asking(shop.id, order.order_id, "answered")  # whatever the store says, she answered
     confirm = action == "cod_confirm"
     try:
         _apply(shop, order.order_id, confirm)
-    except Exception as error:  # the decision is kept on the inbound message either way
+    except (AdapterError, ShopNotConnectedError, LookupError, ValueError) as error:  # LookupError: no API, no keys
+        if _is_refusal(error):
+            # the store said no: recorded as refused, the order stays as it is (and keeps its revenue)
+            log.warning("cod.decision_refused", extra={"shop_id": shop.id, "confirm": confirm,
+                                                       "error": type(error).__name__})
+            return f"{action}_refused"
         log.warning("cod.store_update_failed", extra={"shop_id": shop.id, "error": type(error).__name__})
         return f"{action}_pending"
     if not confirm:
@@ -53,11 +100,18 @@ def cod_decision(shop: Shop, contact: Contact, action: str, *, order_id: str | N
     return action
 
 
+def _is_refusal(error: Exception) -> bool:
+    """The store answered and said no (a mutation's user errors, a 4xx), as opposed to no
+    usable answer (network, 429, 5xx) or no way to ask (no token, no keys, no API for the platform)."""
+    if isinstance(error, (ShopifyUserError, ShopifyAuthError)):
+        return True
+    if isinstance(error, (ShopifyApiError, WooCommerceApiError)):
+        return not error.is_retryable
+    return False
+
+
 def _apply(shop: Shop, order_id: str, confirm: bool) -> None:
     if shop.platform == "shopify":
-        from connector.stores.shopify import graphql
-        from integrations.shopify.client import gid
-
         with graphql(shop) as client:
             if confirm:
                 client.execute(_TAGS_ADD, {"id": gid("Order", order_id), "tags": [CONFIRMED_TAG]})
@@ -69,6 +123,6 @@ def _apply(shop: Shop, order_id: str, confirm: bool) -> None:
         with client_for(shop) as client:
             body = ({"meta_data": [{"key": "_wcc_cod_confirmed", "value": "yes"}]} if confirm
                     else {"status": "cancelled"})
-            client.request("PUT", f"orders/{order_id}", json=body).raise_for_status()
+            client.request("PUT", f"/orders/{order_id}", json=body)  # a 4xx or 5xx raises
     else:
         raise LookupError(f"no COD handling for {shop.platform}")

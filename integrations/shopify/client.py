@@ -374,12 +374,18 @@ class GraphQLClient:
 
 
 def _raise_for_user_errors(data: Mapping[str, Any]) -> None:
-    """Mutations answer 200 with ``<mutation>.userErrors``; treat a non-empty list as failure."""
+    """Mutations answer 200 with their user errors; treat a non-empty list as failure.
+
+    Most call the field ``userErrors``; some name it after themselves (``orderCancel`` →
+    ``orderCancelUserErrors``, ``customerCreate`` → ``customerUserErrors``), so every key
+    ending in ``UserErrors`` counts.
+    https://shopify.dev/docs/api/admin-graphql/latest/mutations/orderCancel
+    """
     for name, result in data.items():
-        user_errors = _dict(result).get("userErrors")
-        if isinstance(user_errors, list) and user_errors:
-            messages = "; ".join(str(_dict(error).get("message", "")) for error in user_errors)
-            raise ShopifyUserError(f"{name}: {messages}", errors=user_errors)
+        for key, user_errors in _dict(result).items():
+            if key.lower().endswith("usererrors") and isinstance(user_errors, list) and user_errors:
+                messages = "; ".join(str(_dict(error).get("message", "")) for error in user_errors)
+                raise ShopifyUserError(f"{name}: {messages}", errors=user_errors)
 
 
 def _is_throttled(errors: object) -> bool:

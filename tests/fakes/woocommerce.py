@@ -6,7 +6,8 @@ Serves, on ``http://127.0.0.1:<port>`` in a thread:
   merchant approves, POSTs fresh keys to ``callback_url`` (needs exactly 200, else the
   keys are revoked) and redirects to ``return_url?success=1|0&user_id=...``;
 - ``/wp-json/wc/v3``: index, ``system_status``, webhooks CRUD, orders and products with
-  ``modified_after`` / ``orderby=modified`` / paging, variations, coupons; every REST
+  ``modified_after`` / ``orderby=modified`` / paging, order updates (``PUT /orders/<id>``,
+  refused on demand with ``refuse_order_updates``), variations, coupons; every REST
   call needs HTTP Basic auth with a key the store issued.
 
 Helpers drive the store from a test: :meth:`FakeWooCommerce.add_order`,
@@ -92,6 +93,8 @@ class FakeWooCommerce:
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
         self.pings: list[tuple[str, int | None]] = []
+        #: ``(status, code, message)``: every REST update of an order answers this error instead
+        self.refuse_order_updates: tuple[int, str, str] | None = None
         self._lock = threading.RLock()
         self._server = None
         self._thread: threading.Thread | None = None
@@ -340,6 +343,8 @@ class FakeWooCommerce:
                 return _json({"environment": {"home_url": self.base_url, "site_url": self.base_url, "version": self.version}})
             if parts[0] == "webhooks":
                 return self._webhooks(request, parts[1:])
+            if parts[0] == "orders" and len(parts) == 2 and method in ("PUT", "POST", "PATCH"):
+                return self._update_order(request, _int(parts[1]))
             if parts[0] == "orders":
                 return self._collection(request, self.state.orders, parts[1:])
             if parts[0] == "products" and len(parts) >= 3 and parts[2] == "variations":
@@ -389,6 +394,25 @@ class FakeWooCommerce:
             del self.state.webhooks[hook["id"]]
             return _json(_public(hook))
         return _error(405, "rest_no_route", "Method not allowed.")
+
+    def _update_order(self, request: Request, order_id: int) -> Response:
+        """``PUT /orders/<id>``: fields replaced, ``meta_data`` entries set by key (as
+        ``WC_Data::update_meta_data`` does); or the refusal set in ``refuse_order_updates``."""
+        order = self.state.orders.get(order_id)
+        if order is None:
+            return _error(404, "woocommerce_rest_shop_order_invalid_id", "Invalid ID.")
+        if self.refuse_order_updates is not None:
+            return _error(*self.refuse_order_updates)
+        body = request.get_json(silent=True) or {}
+        fields = {key: value for key, value in body.items() if key != "meta_data"}
+        meta = [dict(item) for item in order.get("meta_data") or []]
+        for item in body.get("meta_data") or []:
+            existing = next((m for m in meta if m.get("key") == item.get("key")), None)
+            if existing is not None:
+                existing["value"] = item.get("value")
+            else:
+                meta.append({"id": self._next_id(), "key": item.get("key"), "value": item.get("value")})
+        return _json(self._update(self.state.orders, order_id, {**fields, "meta_data": meta}))
 
     def _collection(self, request: Request, table: dict[int, dict], rest: list[str]) -> Response:
         if rest:
