@@ -377,4 +377,5 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
     for row in rows:
         click.echo(f"{row['id']:>6}  {row['created_at'][:16].replace('T', ' '):16}  {row['automation'][:20]:20} "
                    f"{(row['template'] or '-')[:28]:28} {(row['language'] or '-'):6} {row['status']:10} "
-                   f"{row['status_reason'] or ''}")
+                   f"{row['status_reason'] or ''}"
+                   + (f" (due {row['due_at'][:16].replace('T', ' ')})" if row["status"] == "queued" and row["due_at"] else ""))

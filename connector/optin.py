@@ -21,7 +21,8 @@ from sqlalchemy import select
 from connector import consent
 from connector.extensions import db
 from connector.messaging import catalogue
-from connector.messaging.outbox import QueuedMessage, queue_message
+from connector.messaging.governor import AWAITING_CONSENT
+from connector.messaging.outbox import QueuedMessage, queue_message, release_waiting
 from connector.models import Contact, Message, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
 
@@ -79,6 +80,7 @@ def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id
     if action == YES:
         consent.record(contact, consent.MARKETING, CONSENT_GRANTED, "double_opt_in", at=at,
                        text_shown=latest.text_shown, evidence=evidence)
+        release_waiting(shop.id, contact.id, AWAITING_CONSENT)
         confirm(shop, contact, "optin_confirmed", key=f"optin-confirmed:{latest.id}")
         return "optin_confirmed"
     consent.record(contact, consent.MARKETING, CONSENT_NONE, "double_opt_in_declined", at=at, evidence=evidence)
@@ -120,6 +122,7 @@ def opt_back_in(shop: Shop, contact: Contact, *, source: str, at: datetime, evid
     if require_previous_grant and consent.last_granted_by(contact.id, consent.MARKETING) is None:
         return False
     entry = consent.record(contact, consent.MARKETING, CONSENT_GRANTED, source, at=at, evidence=evidence)
+    release_waiting(shop.id, contact.id, AWAITING_CONSENT)
     confirm(shop, contact, "resumed", key=f"resumed:{entry.id}")
     return True
 

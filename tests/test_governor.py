@@ -116,7 +116,13 @@ def test_partial_quiet_hours_setting_keeps_default_purposes():
 # -- gate 1: consent ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state", ["none", "pending", "revoked"])
+def test_14_15_marketing_to_a_pending_opt_in_waits_for_the_answer():
+    verdict = governor(NO_QUIET).judge(candidate(marketing_consent="pending"), NOON)
+    assert (verdict.action, verdict.reason) == (DEFER, "awaiting_consent")
+    assert verdict.until == NOON + timedelta(minutes=30)
+
+
+@pytest.mark.parametrize("state", ["none", "revoked"])
 def test_marketing_without_consent_is_suppressed(state):
     verdict = governor(NO_QUIET).judge(candidate(marketing_consent=state), NOON)
     assert verdict.action == SUPPRESS

@@ -64,3 +64,29 @@ def test_14_15_a_typed_yes_without_a_pending_question_is_only_a_message(client, 
     assert _contact().marketing_consent == CONSENT_NONE
     assert db.session.scalars(select(InboundRecord.handled_as)).all() == [None]
     assert _texts(sandbox) == []
+
+
+def test_14_15_a_marketing_message_waits_for_the_opt_in_with_its_reason_and_due_time(ctx, client, drain, sandbox):
+    from connector.cli import cli
+    from connector.models import Message, MessageStatus
+    from tests.factories import order_confirmation
+    from tests.test_consent import _confirmation, _reply_button
+
+    shop = make_shop()
+    _ask(client, shop)
+    assert drain(lambda: len(sandbox.messages()) == 1)  # the question
+    order_confirmation(shop, _contact(), key="campaign:1:reminder", automation="back_in_stock", purpose="marketing")
+
+    def waiting():
+        db.session.expire_all()
+        return db.session.scalars(select(Message).where(Message.idempotency_key == "campaign:1:reminder")).one()
+
+    assert drain(lambda: waiting().status_reason == "awaiting_consent")
+    row = waiting()
+    assert row.status == MessageStatus.QUEUED and row.due_at > row.created_at  # waits, not suppressed
+    listing = ctx.test_cli_runner().invoke(cli, ["outbox", "--shop", str(shop.id)]).output
+    assert "awaiting_consent (due " in listing
+
+    wamid, yes = _confirmation(sandbox)
+    _reply_button(sandbox, yes, title="Yes, subscribe", context_wamid=wamid, wamid="wamid.yes-release")
+    assert drain(lambda: waiting().status in (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ))

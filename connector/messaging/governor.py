@@ -31,6 +31,10 @@ from connector.models.messages import MessageKind, Purpose
 
 SERVICE_WINDOW = timedelta(hours=24)
 TIER_WINDOW = timedelta(hours=24)
+#: a marketing message to a contact whose double opt-in is unanswered waits with this reason,
+#: looked at again this often (a YES releases it at once)
+AWAITING_CONSENT = "awaiting_consent"
+AWAITING_CONSENT_RECHECK = timedelta(minutes=30)
 
 DEFAULT_POLICY_SETTINGS = {
     "quiet_hours": {"enabled": True, "start": "21:00", "end": "08:00", "purposes": ["marketing"]},
@@ -150,6 +154,10 @@ class Governor:
 
     def _consent(self, c: Candidate, now: datetime, window_open: bool) -> Verdict | None:
         if c.purpose == Purpose.MARKETING:
+            if c.marketing_consent == CONSENT_PENDING:
+                # the double opt-in question is out: wait for the answer (a YES releases the row at
+                # once, optin.py); a NO or the question's expiry suppresses it at the next look
+                return Verdict(DEFER, AWAITING_CONSENT, now + AWAITING_CONSENT_RECHECK)
             if c.marketing_consent != CONSENT_GRANTED:
                 return Verdict(SUPPRESS, "no_marketing_consent")
             if c.marketing_paused_until and c.marketing_paused_until > now:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -225,3 +225,18 @@ def _wake(rows: list[dict[str, Any]], results: list[QueuedMessage], now: datetim
     for shop_id in due_now:
         kick_dispatcher(shop_id)
     kick_dispatchers_at((shop_id, due_at) for (shop_id, _second), due_at in sorted(later.items()))
+
+
+def release_waiting(shop_id: int, contact_id: int, reason: str) -> int:
+    """Make the contact's messages that wait with ``reason`` due now and wake the dispatcher
+    (a YES to the opt-in releases what waited ``awaiting_consent``). Commits nothing itself."""
+    from connector.jobs import kick_dispatcher
+
+    now = utcnow()
+    released = db.session.execute(
+        update(Message).where(Message.shop_id == shop_id, Message.contact_id == contact_id,
+                              Message.status == MessageStatus.QUEUED, Message.status_reason == reason)
+        .values(due_at=now, updated_at=now).returning(Message.id)).scalars().all()
+    if released:
+        kick_dispatcher(shop_id)  # a kick before the commit only finds the rows a moment later (the sweep too)
+    return len(released)
