@@ -6,7 +6,8 @@ transaction commits, this module's hook kicks ``resolve_inventory_lookups`` for 
 (one queued job per shop is enough for any number of items). The job asks Shopify with
 short timeouts behind the shop's circuit breaker and re-applies the waiting receipts; when
 Shopify does not answer it schedules itself for later. The sweep kicks shops whose job was
-lost (``kick_pending_lookups``).
+lost (``kick_pending_lookups``). The job runs on ``ingest``, never on a sending worker: a
+look-up that waits for its timeout holds up receipts a little, never a send.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from connector.extensions import db, get_redis
-from connector.jobs.queues import MAINTENANCE, enqueue
+from connector.jobs.queues import INGEST, enqueue
 from connector.models import Shop, utcnow
 from connector.stores import WAITING_OUTCOMES
 from connector.stores import shopify as shopify_store
@@ -40,12 +41,12 @@ def kick_inventory_lookups(shop_id: int, *, in_seconds: float = 0) -> None:
     """Make sure a look-up job is coming for the shop, now or in ``in_seconds``."""
     if in_seconds > 0:
         second = math.ceil((utcnow() + timedelta(seconds=in_seconds)).timestamp())
-        enqueue(resolve_inventory_lookups, shop_id, queue=MAINTENANCE, timeout=JOB_TIMEOUT_SECONDS,
+        enqueue(resolve_inventory_lookups, shop_id, queue=INGEST, timeout=JOB_TIMEOUT_SECONDS,
                 job_id=f"inventory-lookups-{shop_id}-at-{second}", at=datetime.fromtimestamp(second, utcnow().tzinfo),
                 unique=True)
         return
     if get_redis().set(_kick_key(shop_id), 1, nx=True, ex=KICK_TTL_SECONDS):
-        enqueue(resolve_inventory_lookups, shop_id, queue=MAINTENANCE, timeout=JOB_TIMEOUT_SECONDS)
+        enqueue(resolve_inventory_lookups, shop_id, queue=INGEST, timeout=JOB_TIMEOUT_SECONDS)
 
 
 def resolve_inventory_lookups(shop_id: int) -> dict:
