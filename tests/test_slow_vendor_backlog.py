@@ -205,3 +205,20 @@ def test_13_11_ingest_backlog_never_starves_sending(ctx, sandbox):
     _wait(lambda: any(record["callback_data"] == str(second.id) for record in sandbox.messages()), 15,
           "the send role did not send")
     assert get_queue(INGEST).count >= 18
+
+
+def test_13_11_sweep_brings_back_a_lookup_lost_with_redis(client, shop, fake_shopify, run_worker):
+    from connector.jobs import drain_receipts, sweep
+
+    fake_shopify.hang()
+    deliver(client, fake_shopify, "inventory_levels_update__sample", "inventory_levels/update", "evt-stock")
+    drain_receipts()  # the receipt ends pending; its look-up job is queued...
+    assert db.session.scalars(select(WebhookReceipt)).one().outcome == "lookup_pending"
+    get_redis().flushdb()  # ...and lost with Redis
+    fake_shopify.answer()
+    fake_shopify.inventory_items[ITEM] = (PRODUCT, VARIANT)
+
+    assert sweep()["inventory_lookups"] == 1
+    run_worker()
+    db.session.expire_all()
+    assert db.session.scalars(select(WebhookReceipt)).one().outcome == "processed"

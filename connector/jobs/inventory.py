@@ -81,8 +81,15 @@ def resolve_inventory_lookups(shop_id: int) -> dict:
     return vars(report)
 
 
-def kick_pending_lookups(now: datetime) -> int:
-    """For the sweep: kick every shop that still has receipts waiting for a look-up."""
+#: the sweep looks for lost look-up jobs at most this often (the query reads a day of receipts);
+#: the flag goes with Redis, so a Redis that comes back empty gets the search at its first sweep
+PENDING_SEARCH_SECONDS = 300
+
+
+def kick_pending_lookups(now: datetime) -> int | None:
+    """For the sweep: kick every shop that still has receipts waiting for a look-up (None: not searched)."""
+    if not get_redis().set("connector:shopify:lookups:searched", 1, nx=True, ex=PENDING_SEARCH_SECONDS):
+        return None
     shops = shopify_store.pending_lookup_shops(now)
     db.session.commit()
     for shop_id in shops:
