@@ -40,6 +40,10 @@ WATCH_INTERVAL_SECONDS = 5.0
 class ConnectorWorker(SimpleWorker):
     """A SimpleWorker that wraps every job in the connector app's context and watches the schedule."""
 
+    #: while Redis is away, try again at least this often (RQ's default backs off to 60 s, so a
+    #: worker would notice a Redis that came back up to a minute late)
+    max_connection_wait_time = 5.0
+
     def __init__(self, *args, app: Flask, **kwargs):
         self.app = app
         self._is_burst = False
