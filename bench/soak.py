@@ -119,10 +119,11 @@ async def load(base_url: str, rate: float, seconds: float, on_tick) -> dict:
     deliveries = Deliveries()
     statuses: dict[str, int] = {}
     failures: list[str] = []
+    errors_by: dict[str, int] = {}  # "topic @30s" → count: where and when errors happen
 
     async def fire(session, at: float) -> None:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
-        headers, body, _topic = deliveries.next()
+        headers, body, topic = deliveries.next()
         try:
             async with session.post(base_url + "/webhooks/shopify", data=body, headers=headers,
                                     timeout=aiohttp.ClientTimeout(total=30)) as response:
@@ -133,6 +134,9 @@ async def load(base_url: str, rate: float, seconds: float, on_tick) -> dict:
             if len(failures) < 5:
                 failures.append(repr(error))
         statuses[key] = statuses.get(key, 0) + 1
+        if key != "accepted":
+            slot = f"{topic} @{int((time.monotonic() - start) // 30) * 30}s"
+            errors_by[slot] = errors_by.get(slot, 0) + 1
 
     # a new connection per delivery, as Shopify's senders do: reusing one that gunicorn closes
     # after its keep-alive second races the next request ("Can not write request body")
@@ -155,7 +159,7 @@ async def load(base_url: str, rate: float, seconds: float, on_tick) -> dict:
             await asyncio.gather(*pending)
         elapsed = time.monotonic() - start
     return {"requests": total, "achieved_req_per_s": round(total / elapsed, 1), "statuses": statuses,
-            "failures": failures}
+            "failures": failures, "errors_by_topic_and_time": errors_by}
 
 
 # -- processes -------------------------------------------------------------------------------------
@@ -322,6 +326,7 @@ def main() -> int:
         "longest_send_gap_s": round(longest_gap(arrivals, load_started, load_ended), 2),
         "rss_growth_ratio": max(growth.values()) if growth else None, "rss_growth": growth,
         "rss_kb_end": readings["end"], "failures": figures["failures"],
+        "errors_by_topic_and_time": figures["errors_by_topic_and_time"],
     }
     result["goals_met"] = bool(result["errors"] == 0 and result["processed_lag_p99_s"] <= 5.0
                                and result["longest_send_gap_s"] < 30 and result["rss_growth_ratio"] is not None
