@@ -20,10 +20,6 @@ worker_class = os.environ.get("WEB_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = 30
-# gunicorn's async workers bound the read of every request head, the first one included, by
-# `keepalive` (gevent.Timeout in workers/base_async.py); at the default 2 s a CPU-starved web
-# process dropped about 1 % of webhooks mid-request in bench/soak.py (0 with 10 s)
-keepalive = 10
 # gunicorn ≥ 25.1 opens a management socket at one path per user ($HOME/.gunicorn/gunicorn.ctl),
 # which two servers on one machine would fight over; nothing here uses it
 control_socket_disable = True

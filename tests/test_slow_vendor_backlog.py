@@ -133,7 +133,7 @@ def test_13_11_unanswered_inventory_lookup_holds_up_no_receipt_and_resolves_late
 
 def test_13_11_breaker_opens_after_failures_skips_the_shop_and_closes_on_success(
         client, shop, fake_shopify, run_worker, monkeypatch):
-    from connector.stores import shopify as shopify_store
+    from connector.stores import shopify_lookups as shopify_store
 
     monkeypatch.setattr(shopify_store.ShopBreaker, "COOLDOWN_SECONDS", 0.5)
     fake_shopify.fail_next(503, shopify_store.ShopBreaker.FAILURES + 1)  # three to open, one in half-open

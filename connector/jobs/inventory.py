@@ -25,6 +25,7 @@ from connector.jobs.queues import INGEST, enqueue
 from connector.models import Shop, utcnow
 from connector.stores import WAITING_OUTCOMES
 from connector.stores import shopify as shopify_store
+from connector.stores import shopify_lookups
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +61,14 @@ def resolve_inventory_lookups(shop_id: int) -> dict:
         kick_inventory_lookups(shop_id, in_seconds=2)  # another worker is on it; look again after it
         return {"skipped": "busy"}
     try:
-        waiting = shopify_store.ShopBreaker(redis, shop_id).open_for()
+        waiting = shopify_lookups.ShopBreaker(redis, shop_id).open_for()
         if waiting:
             # kicks from new receipts would only find the breaker open: hold them until it closes
             redis.set(_kick_key(shop_id), 1, px=max(1, int(waiting * 1000)))
             kick_inventory_lookups(shop_id, in_seconds=waiting)
             return {"breaker_open_s": round(waiting, 1)}
         redis.delete(_kick_key(shop_id))  # receipts deferred from now on kick the next run
-        report = shopify_store.resolve_lookups(shop)
+        report = shopify_lookups.resolve_lookups(shop)
     finally:
         try:
             lock.release()
@@ -90,7 +91,7 @@ def kick_pending_lookups(now: datetime) -> int | None:
     """For the sweep: kick every shop that still has receipts waiting for a look-up (None: not searched)."""
     if not get_redis().set("connector:shopify:lookups:searched", 1, nx=True, ex=PENDING_SEARCH_SECONDS):
         return None
-    shops = shopify_store.pending_lookup_shops(now)
+    shops = shopify_lookups.pending_lookup_shops(now)
     db.session.commit()
     for shop_id in shops:
         kick_inventory_lookups(shop_id)
