@@ -41,6 +41,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -294,6 +295,7 @@ def main() -> int:
         receipts = _wait_for_receipts(env, figures["statuses"].get("accepted", 0), args.drain_seconds)
         arrivals = [record["received_at"] for record in sandbox.messages()]
     finally:
+        descendants = [pid for process in processes.values() for pid in process_tree(process.pid)[1:]]
         for process in processes.values():
             if process.poll() is None:
                 process.terminate()
@@ -302,6 +304,11 @@ def main() -> int:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        for pid in descendants:  # a worker's forked scheduler must not outlive Redis
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         shopify.stop()
         sandbox.stop()
         if redis_server is not None:
