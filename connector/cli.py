@@ -11,6 +11,7 @@ from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
 from connector import create_app, default_instance_path, devenv, embedded_redis
+from connector.jobs.queues import QUEUE_NAMES
 
 
 def _create_cli_app():
@@ -46,13 +47,20 @@ def main() -> None:
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--name", default=None, help="Worker name (defaults to RQ's).")
-def worker_command(burst: bool, name: str | None) -> None:
+@click.option("--queues", default=",".join(QUEUE_NAMES), show_default=True,
+              help="Comma-separated queues this worker takes jobs from, in turn (the Procfile's roles).")
+def worker_command(burst: bool, name: str | None, queues: str) -> None:
     """An RQ worker with the scheduler (SimpleWorker class), for production."""
     from flask import current_app
 
     from connector.jobs.worker import run_worker
 
-    run_worker(current_app._get_current_object(), burst=burst, name=name)
+    names = [queue.strip() for queue in queues.split(",") if queue.strip()]
+    unknown = sorted(set(names) - set(QUEUE_NAMES))
+    if unknown or not names:
+        raise click.BadParameter(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; "
+                                 f"choose from {', '.join(QUEUE_NAMES)}", param_hint="--queues")
+    run_worker(current_app._get_current_object(), burst=burst, name=name, queues=names)
 
 
 @cli.command("dev", with_appcontext=False)

@@ -85,6 +85,13 @@ def _wakeup_id(shop_id: int, second: int) -> str:
     return f"dispatch-{shop_id}-at-{second}"
 
 
+#: Unix time (float seconds, as a string) at the end of the last sweep that finished; read by metrics
+SWEEP_LAST_SUCCESS_KEY = "connector:sweep:last_success"
+#: present while a sweep is queued or scheduled; it expires two intervals after the sweep's due
+#: time, so a sweep lost with Redis (or with a worker killed mid-sweep) is noticed (ADR 0011)
+SWEEP_SCHEDULED_KEY = "connector:sweep:scheduled"
+
+
 def schedule_sweep(delay_seconds: float = 0) -> None:
     """Make sure the next sweep is scheduled (deterministic id per time slot: one per slot)."""
     interval = settings().sweep_interval_seconds
@@ -92,6 +99,21 @@ def schedule_sweep(delay_seconds: float = 0) -> None:
     slot = int(due.timestamp()) // interval
     enqueue(sweep, queue=MAINTENANCE, timeout=300, job_id=f"sweep-{slot}", at=due if delay_seconds else None,
             unique=True)
+    get_redis().set(SWEEP_SCHEDULED_KEY, slot, ex=math.ceil(delay_seconds) + 2 * interval + 5)
+
+
+def ensure_sweep() -> bool:
+    """Schedule a sweep now if none is known to be coming; True when one had to be made.
+
+    The sweep reschedules itself from its own job, and that job lives in Redis: a Redis that
+    comes back empty (or a worker killed mid-sweep) loses the whole chain. Every worker calls
+    this on its own loop (``ConnectorWorker``), so the chain is rebuilt within seconds.
+    """
+    if get_redis().exists(SWEEP_SCHEDULED_KEY):
+        return False
+    schedule_sweep()
+    log.warning("sweep.rescheduled", extra={"reason": "no_sweep_scheduled"})
+    return True
 
 
 # -- the jobs ---------------------------------------------------------------------------------
@@ -260,6 +282,11 @@ def sweep() -> dict:
         from connector.stores.woocommerce import schedule_catchups
 
         catchups = schedule_catchups()
-        return {"catchups": catchups, "resumed_restocks": resumed_restocks, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
+        # 8. inventory look-ups whose job was lost (they run off the receipt's path: ADR 0012)
+        from connector.jobs.inventory import kick_pending_lookups
+
+        lookups = kick_pending_lookups(now)
+        get_redis().set(SWEEP_LAST_SUCCESS_KEY, repr(time.time()))
+        return {"catchups": catchups, "inventory_lookups": lookups, "resumed_restocks": resumed_restocks, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
     finally:
         schedule_sweep(delay_seconds=config.sweep_interval_seconds)

@@ -17,6 +17,10 @@ from connector.ordering import is_stale
 
 log = logging.getLogger(__name__)
 
+#: ``Session.info`` key: receipt id → its outcome, for a receipt whose events wait for a job of
+#: their own (a Shopify inventory look-up: ADR 0012); the job re-applies the receipt later
+WAITING_OUTCOMES = "store_receipts_waiting"
+
 
 @dataclass(frozen=True)
 class ShopContext:
@@ -48,7 +52,7 @@ def process_store_receipt(receipt: WebhookReceipt) -> str:
         return "unknown_shop"
     events = _store_events()[receipt.platform](receipt, shop)
     if not events:
-        return "no_events"
+        return db.session.info.get(WAITING_OUTCOMES, {}).pop(receipt.id, "no_events")
     stale = 0
     for event in events:
         if is_stale(shop.id, event):

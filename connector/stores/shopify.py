@@ -18,7 +18,7 @@ from sqlalchemy import select
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, get_redis, settings
 from connector.models import Shop, Variant, WebhookReceipt, utcnow
-from connector.stores import ShopContext
+from connector.stores import WAITING_OUTCOMES, ShopContext
 from integrations.shopify import client as shopify_client
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.shopify.client import GraphQLClient, TokenSet
@@ -197,27 +197,43 @@ class ParseContext(ShopContext):
 
     shop_domain: str | None = None
     received_at: datetime | None = None
+    receipt_id: int | None = None
 
     def variant_for_inventory_item(self, inventory_item_id: str) -> tuple[str, str] | None:
-        return variant_for_inventory_item(self.shop, inventory_item_id)
+        return variant_for_inventory_item(self.shop, inventory_item_id, receipt_id=self.receipt_id)
 
 
-def variant_for_inventory_item(shop: Shop, inventory_item_id: str) -> tuple[str, str] | None:
-    """(product id, variant id) of an inventory item: from the cache, else asked once via GraphQL."""
+def variant_for_inventory_item(shop: Shop, inventory_item_id: str, *, receipt_id: int | None = None
+                               ) -> tuple[str, str] | None:
+    """(product id, variant id) of an inventory item from the cache; else ``None``, with the
+    look-up deferred to its own job (``resolve_lookups``).
+
+    Never calls Shopify: a receipt must not wait for a vendor (ADR 0012). The receipt that
+    asked ends as ``lookup_pending``; the job re-applies it once the item is known.
+    """
     row = db.session.execute(
         select(Variant.product_id, Variant.variant_id)
         .where(Variant.shop_id == shop.id, Variant.inventory_item_id == str(inventory_item_id))
     ).first()
     if row is not None:
         return row.product_id, row.variant_id
-    try:
-        with graphql(shop) as client:
-            found = shopify_client.variant_for_inventory_item(client, inventory_item_id)
-    except ShopNotConnectedError:
-        return None
-    if found is not None:
-        remember_variants(shop, {str(inventory_item_id): found})
-    return found
+    defer_lookup(db.session, shop.id, receipt_id)
+    return None
+
+
+# -- inventory look-ups, off the receipt's path (ADR 0012; the look-ups: shopify_lookups.py) --
+
+#: outcome of a receipt whose stock event waits for its inventory item's variant
+LOOKUP_PENDING = "lookup_pending"
+#: ``Session.info`` key: shops with receipts deferred in the transaction (kicked after commit)
+DEFERRED_LOOKUPS = "shopify_deferred_lookups"
+
+
+def defer_lookup(session, shop_id: int, receipt_id: int | None) -> None:
+    """Note that the transaction leaves a receipt of ``shop_id`` waiting for a look-up."""
+    session.info.setdefault(DEFERRED_LOOKUPS, set()).add(shop_id)
+    if receipt_id is not None:
+        session.info.setdefault(WAITING_OUTCOMES, {})[receipt_id] = LOOKUP_PENDING
 
 
 def remember_variants(shop: Shop, items: dict[str, tuple[str, str]]) -> None:
@@ -239,7 +255,7 @@ def receipt_events(receipt: WebhookReceipt, shop: Shop) -> list:
     payload = shopify_webhooks.load_json(receipt.body)
     if receipt.topic == "products/update":
         remember_variants(shop, shopify_webhooks.inventory_item_map(payload))
-    context = ParseContext(shop=shop, shop_domain=shop.domain, received_at=receipt.received_at)
+    context = ParseContext(shop=shop, shop_domain=shop.domain, received_at=receipt.received_at, receipt_id=receipt.id)
     return shopify_webhooks.parse(receipt.topic, payload, context)
 
 

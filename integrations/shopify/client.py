@@ -38,6 +38,7 @@ from integrations.coerce import as_dict as _dict, as_list as _list
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "LOOKUP_TIMEOUT",
     "GraphQLClient",
     "TokenSet",
     "admin_base_url",
@@ -55,6 +56,9 @@ log = logging.getLogger(__name__)
 
 #: Shopify answers Admin API calls in well under a second; 10 s read leaves room for big queries
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+#: for look-ups a job can retry later (an inventory item's variant): a Shopify that does not
+#: answer within a few seconds is treated as down, not waited for
+LOOKUP_TIMEOUT = httpx.Timeout(3.0, connect=2.0)
 
 
 def admin_base_url(shop: str, base_url: str | None = None) -> str:

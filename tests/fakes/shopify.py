@@ -7,6 +7,8 @@ receives is recorded in ``calls``. Knobs for failure paths:
 - ``expire_access_token(token)``: the next GraphQL call with it gets a 401;
 - ``throttle_next(n, ...)``: the next ``n`` GraphQL calls answer ``THROTTLED`` with cost extensions;
 - ``fail_next(status, n)``: the next ``n`` GraphQL calls answer ``status`` (429, 500, ...);
+- ``hang()`` / ``answer()``: GraphQL calls get no answer (held open, up to ``hang_limit``
+  seconds, then dropped) until ``answer()``; ``hanging_calls`` counts the calls held;
 - ``session_token(...)``: an App Bridge session token signed with the app secret.
 
 GraphQL queries are recognised by the root field they use (``webhookSubscriptions``,
@@ -94,9 +96,14 @@ class FakeShopify:
     #: inventory item id → (product id, variant id), numeric strings
     inventory_items: dict[str, tuple[str, str]] = field(default_factory=dict)
     graphql_handlers: list[GraphQLHandler] = field(default_factory=list)
+    #: longest a hung call is held before the connection is dropped (the client gave up long before)
+    hang_limit: float = 60.0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._answering = threading.Event()
+        self._answering.set()
+        self.hanging_calls = 0
         self._server = None
         self._thread: threading.Thread | None = None
         self._ids = itertools.count(1)
@@ -111,6 +118,7 @@ class FakeShopify:
         return self
 
     def stop(self) -> None:
+        self._answering.set()  # let held calls go, so the server's threads can end
         if self._server is not None:
             self._server.shutdown()
             self._server = None
@@ -137,6 +145,8 @@ class FakeShopify:
             self.codes: set[str] = set()
             self._throttles: list[dict[str, float]] = []
             self._failures: list[int] = []
+            self.hanging_calls = 0
+        self._answering.set()
 
     # --- knobs -------------------------------------------------------------------------
 
@@ -168,6 +178,14 @@ class FakeShopify:
 
     def fail_next(self, status: int, count: int = 1) -> None:
         self._failures += [status] * count
+
+    def hang(self) -> None:
+        """From now on GraphQL calls get no answer (as a Shopify that is down but accepts connections)."""
+        self._answering.clear()
+
+    def answer(self) -> None:
+        """Answer GraphQL calls again (calls still held are dropped: their clients have given up)."""
+        self._answering.set()
 
     def session_token(self, *, user_id: str = "42", lifetime: int = 60, now: float | None = None, **claims: Any) -> str:
         """An App Bridge session token for this shop, signed HS256 with the app secret."""
@@ -251,6 +269,12 @@ class FakeShopify:
         return _json(answer)
 
     def _graphql(self, request: Request, body: dict) -> Response:
+        if not self._answering.is_set():
+            with self._lock:
+                self.hanging_calls += 1
+            self._answering.wait(self.hang_limit)
+            # the caller timed out long ago: drop the connection rather than answer late
+            return Response(status=504)
         token = self.tokens.get(request.headers.get(ACCESS_TOKEN_HEADER, ""))
         if token is None or token.revoked or (token.expires_at is not None and token.expires_at < time.time()):
             return _json({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}, 401)
