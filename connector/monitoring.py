@@ -53,6 +53,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from connector.jobs import SWEEP_LAST_SUCCESS_KEY  # Unix time of the sweep's last successful run
 from connector.jobs.queues import QUEUE_NAMES, get_queue
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount
 
@@ -61,8 +62,6 @@ log = logging.getLogger(__name__)
 PREFIX = "connector"
 #: one statement of a scrape may take this long (PostgreSQL) before it is cancelled
 STATEMENT_BUDGET_MS = 1500
-#: Unix time (as a string) of the sweep's last successful run, set by the sweep
-SWEEP_LAST_SUCCESS_KEY = "connector:sweep:last_success"
 #: the RQ registries counted besides the queue itself (the list: "queued")
 REGISTRIES = ("scheduled", "started", "deferred", "failed")
 

@@ -114,3 +114,14 @@ def test_14_6_the_limit_is_read_again_once_a_day(ctx, sandbox, run_worker):
     run_worker()
     assert account().messaging_limit == 100000
     assert schedule_limit_refreshes() == 0  # checked less than a day ago
+
+
+def test_14_6_the_sweep_reads_the_limit_once_a_day(ctx, sandbox, run_worker):
+    from connector.jobs import sweep
+
+    make_shop()
+    sandbox.set_number("1000001", whatsapp_business_manager_messaging_limit="TIER_10K")
+    assert sweep()["limit_reads"] == 1
+    run_worker()
+    assert account().messaging_limit == 10000
+    assert sweep()["limit_reads"] == 0  # read today already

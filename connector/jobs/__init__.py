@@ -286,7 +286,11 @@ def sweep() -> dict:
         from connector.jobs.inventory import kick_pending_lookups
 
         lookups = kick_pending_lookups(now)
+        # 9. the messaging limit Meta gives each number, read again once a day (14.6)
+        from connector.messaging.limits import schedule_limit_refreshes
+
+        limit_reads = schedule_limit_refreshes(now)
         get_redis().set(SWEEP_LAST_SUCCESS_KEY, repr(time.time()))
-        return {"catchups": catchups, "inventory_lookups": lookups, "resumed_restocks": resumed_restocks, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
+        return {"catchups": catchups, "inventory_lookups": lookups, "limit_reads": limit_reads, "resumed_restocks": resumed_restocks, "expired_optins": expired_optins, "privacy_purged": purged, "requeued_in_doubt": len(requeued), "kicked_shops": len(shops), "receipts_waiting": waiting}
     finally:
         schedule_sweep(delay_seconds=config.sweep_interval_seconds)
