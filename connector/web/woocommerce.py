@@ -22,7 +22,7 @@ from markupsafe import escape
 
 from connector.stores import woocommerce as store
 from connector.web.errors import BadRequestBody, json_object as _json_object
-from connector.web.webhooks import answer, stored
+from connector.web.webhooks import answer, database_lookup, stored
 from integrations.base import PayloadError
 from integrations.woocommerce import webhooks as wc_webhooks
 
@@ -67,7 +67,8 @@ def connect_return():
 @bp.post("/webhooks/woocommerce/<shop_key>")
 def webhook(shop_key: str):
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413
-    shop = store.shop_by_key(shop_key)
+    with database_lookup():
+        shop = store.shop_by_key(shop_key)
     if shop is None:
         return _refuse(404, "unknown_store", "no WooCommerce store has this key")
     if wc_webhooks.is_ping(raw, request.headers):
@@ -99,7 +100,8 @@ def cart_report():
         store_key = payload.get("store") if isinstance(payload.get("store"), str) else None
     if not store_key:
         raise BadRequestBody("the report names no store")
-    shop = store.shop_by_plugin_key(store_key)
+    with database_lookup():
+        shop = store.shop_by_plugin_key(store_key)
     if shop is None:
         return _refuse(404, "unknown_store", "no WooCommerce store has this key")
     if not shop.is_active:
@@ -108,13 +110,16 @@ def cart_report():
     if payload is None:
         payload = _json_object(raw)
     named = payload.get("store")
-    if isinstance(named, str) and named and store.shop_by_plugin_key(named) is not shop:
+    with database_lookup():
+        other = store.shop_by_plugin_key(named) if isinstance(named, str) and named else shop
+    if other is not shop:
         raise BadRequestBody("the report names another store")
     try:
         store.check_cart_report(shop, payload)
     except PayloadError as error:
         raise BadRequestBody(str(error)) from None
-    result = store.record_cart_report(shop, raw)
+    with database_lookup():  # its first report also marks the plugin as seen
+        result = store.record_cart_report(shop, raw)
     return stored(result)
 
 

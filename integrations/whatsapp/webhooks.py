@@ -40,7 +40,7 @@ from integrations.whatsapp.errors import (
     SignatureMissingError,
     WhatsAppPayloadError,
 )
-from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts
+from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts, storable
 
 __all__ = ["answer_challenge", "parse", "phone_number_ids", "sign", "verify_signature"]
 
@@ -134,7 +134,7 @@ def parse(payload: dict) -> list[Event]:
     events: list[Event] = []
     for change in _changes(payload):
         events.extend(_parse_change(change))
-    return events
+    return [storable(event) for event in events]
 
 
 def _changes(payload: dict) -> Iterator[dict]:
