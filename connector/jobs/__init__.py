@@ -25,6 +25,7 @@ from connector.dbutil import claim_rows
 from connector.extensions import db, get_redis, settings
 from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue, get_queue
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount, utcnow
+from connector.receipts import DEAD
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def process_receipt(receipt_id: int) -> str:
             values["claimed_until"] = now + timedelta(seconds=delay)
             outcome = "failed"
         elif kind == receipt_failures.DETERMINISTIC or attempts + 1 >= RECEIPT_MAX_ATTEMPTS:
-            values.update(attempts=attempts + 1, claimed_until=None, processed_at=now, outcome="dead")
+            values.update(attempts=attempts + 1, claimed_until=None, processed_at=now, outcome=DEAD)
             if kind != receipt_failures.DETERMINISTIC:
                 values["error"] = f"retries exhausted: {reason}"[:500]
             delay = None
