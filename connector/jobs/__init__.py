@@ -258,9 +258,17 @@ def dispatch_outbox(shop_id: int) -> dict:
 
     config = settings()
     send_queue = get_queue(SEND)
-    report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=config.send_lease_seconds,
-                           retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds,
-                           others_waiting=lambda: send_queue.count > 0)
+    try:
+        report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=config.send_lease_seconds,
+                               retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds,
+                               others_waiting=lambda: send_queue.count > 0)
+    except Exception as error:
+        # the database went away (or its pool ran dry) under the dispatcher: this job was the
+        # shop's wake-up, so without another one its due rows would wait for the next sweep
+        if receipt_failures.classify(error) == receipt_failures.TRANSIENT:
+            db.session.rollback()
+            kick_dispatcher(shop_id, at=utcnow() + timedelta(seconds=DRAIN_RETRY_SECONDS))
+        raise
     if report.out_of_time:
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900)
     elif not report.paused and not report.idle:  # a shop that cannot send is woken by `whatsapp set`

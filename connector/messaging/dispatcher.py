@@ -43,14 +43,28 @@ from connector.messaging.pacing import Pacer
 from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
 from integrations.whatsapp import payloads
-from integrations.whatsapp.errors import Disposition, WhatsAppError, classify
+from integrations.whatsapp.errors import (
+    ERROR_RULES,
+    HTTP_429_RULE,
+    HTTP_5XX_RULE,
+    TRANSPORT_RULE,
+    Disposition,
+    WhatsAppError,
+    classify,
+)
 from integrations.whatsapp.sender import AsyncSender
 
 log = logging.getLogger(__name__)
 
 KICK_TTL_SECONDS = 120
+#: sends whose outcome was unknown (in doubt) are tried at most this many times in all
 MAX_ATTEMPTS = 12
-MAX_BACKOFF_SECONDS = 900
+#: a retryable failure (429, 5xx, no connection) is tried again up to this many times: about
+#: an hour and a half once the back-off sits at its cap, so a long Cloud API outage does not
+#: fail the messages it holds, and a short one does not hold them for long
+MAX_RETRIES = 250
+#: the back-off doubles from RETRY_BASE_SECONDS up to this, then stays there (jittered below it)
+MAX_BACKOFF_SECONDS = 30.0
 #: a dispatcher hands the worker back after this long and re-kicks itself
 TIME_BUDGET_SECONDS = 240.0
 FLUSH_EVERY = 200
@@ -62,6 +76,26 @@ MIN_SLICE_SECONDS = 2.0
 YIELD_CHECK_SECONDS = 0.5
 
 M = Message.__table__
+
+#: retry reasons that say "the number could not send just now" (throttled, Graph or the network
+#: down) rather than anything about the recipient or a wait Meta imposes: a successful send from
+#: the same number proves them over, so their rows become due at once (``Dispatcher._release_waiting``)
+RELEASED_BY_SUCCESS = frozenset(
+    f"retry:{rule.name}" for rule in (*ERROR_RULES.values(), HTTP_429_RULE, HTTP_5XX_RULE, TRANSPORT_RULE)
+    if rule.disposition is Disposition.RETRYABLE and (rule.retry_after_seconds or 0) <= 1
+    and rule.name != "pair_rate_limit_hit"
+)
+
+
+def backoff_seconds(attempts: int, *, base: float, retry_after: float | None) -> float:
+    """How long a send that failed for the ``attempts``-th time waits before its next try.
+
+    Doubling from ``base``, capped at ``MAX_BACKOFF_SECONDS``, with "equal jitter" (a uniform
+    draw in the upper half) so a storm's failures do not all come back in the same second.
+    A wait Meta prescribes (``retry_after``, e.g. 60 s for maintenance) is a floor, never cut.
+    """
+    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** min(max(attempts - 1, 0), 30))
+    return max(random.uniform(ceiling / 2, ceiling), retry_after or 0.0)
 
 
 def lock_key(shop_id: int) -> str:
@@ -81,13 +115,15 @@ class DispatchReport:
     failed: int = 0
     retried: int = 0
     in_doubt: int = 0
+    #: rows backing off after a failure of the number, made due at once by a later success
+    released: int = 0
     paused: bool = False
     #: the shop cannot send at all (inactive, no WhatsApp number): nothing to reschedule
     idle: bool = False
     out_of_time: bool = False
 
     def add(self, other: "DispatchReport") -> None:
-        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried", "in_doubt"):
+        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried", "in_doubt", "released"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paused |= other.paused
         self.idle |= other.idle
@@ -188,6 +224,7 @@ class Dispatcher:
         self.governor = Governor(policy, tier_recipients=self._tier_recipients(now, policy))
         self._contacts_seen: set[int] = set()
         self._results: list[tuple] = []
+        self._may_release = True  # rows may still back off from an earlier run's failures
         self._shop, self._account = shop, account
         self._started = time.monotonic()
         self._yield_checked = self._started
@@ -424,14 +461,30 @@ class Dispatcher:
             self.report.sent += len(sent)
         for _, row, error, rule in (r for r in results if r[0] == "error"):
             self._record_error(row, error, rule, now)
+        if sent and self._may_release:
+            self._release_waiting(now)
         db.session.commit()
+
+    def _release_waiting(self, now: datetime) -> None:
+        """A send just went through: rows backing off after a failure of the number (429, 5xx,
+        network) are due again now instead of at the end of their back-off."""
+        self._may_release = False
+        released = db.session.execute(
+            update(M).where(M.c.shop_id == self.shop_id, M.c.status == MessageStatus.QUEUED, M.c.due_at > now,
+                            M.c.status_reason.in_(sorted(RELEASED_BY_SUCCESS)))
+            .values(due_at=now, updated_at=now)
+        ).rowcount
+        if released:
+            self.report.released += released
+            log.info("dispatch.released_after_success", extra={"shop_id": self.shop_id, "count": released})
 
     def _record_error(self, row: _Claimed, error: WhatsAppError, rule, now: datetime) -> None:
         message_id = row.candidate.message_id
         code = getattr(error, "code", None)
         attempts = row.attempts + 1
         where = and_(M.c.id == message_id, M.c.status == MessageStatus.SENDING)
-        if getattr(error, "in_doubt", False) and attempts < MAX_ATTEMPTS:
+        in_doubt = getattr(error, "in_doubt", False)
+        if in_doubt and attempts < MAX_ATTEMPTS:
             # Graph may have taken this one (timeout, dropped connection, bare 5xx from an edge).
             # Retrying now could send it twice, so it is treated like a send whose worker died:
             # it stays "sending" under a fresh lease, Meta's status webhook (which echoes the
@@ -443,10 +496,9 @@ class Dispatcher:
             log.warning("dispatch.in_doubt", extra={"shop_id": self.shop_id, "message_id": message_id,
                                                      "rule": rule.name, "attempt": attempts})
             return
-        if rule.disposition == Disposition.RETRYABLE and attempts < MAX_ATTEMPTS:
-            delay = max(rule.retry_after_seconds or 0.0,
-                        min(MAX_BACKOFF_SECONDS, self.retry_base_seconds * 2 ** (attempts - 1)))
-            delay *= random.uniform(1.0, 1.25)  # spread retries so a storm does not come back in step
+        if rule.disposition == Disposition.RETRYABLE and attempts < MAX_RETRIES and not in_doubt:
+            delay = backoff_seconds(attempts, base=self.retry_base_seconds, retry_after=rule.retry_after_seconds)
+            self._may_release = True  # the next success for this number brings it forward
             db.session.execute(update(M).where(where).values(
                 status=MessageStatus.QUEUED, attempts=attempts, due_at=now + timedelta(seconds=delay),
                 claimed_until=None, status_reason=f"retry:{rule.name}", error_code=code, updated_at=now))
