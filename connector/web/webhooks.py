@@ -97,7 +97,7 @@ def whatsapp_receive():
             shop_ids = db.session.scalars(
                 select(WhatsAppAccount.shop_id).where(WhatsAppAccount.waba_id.in_(wabas))
             ).all() if wabas else []
-    db.session.close()  # the read is over: its connection goes back to the pool before the receipt write
+    db.session.commit()  # end the read: its connection goes back to the pool before the receipt write
     if not shop_ids:
         # Signed by Meta but for a number no shop has (removed, or another app's): nothing to keep.
         log.info("whatsapp.webhook_unknown_number", extra={"numbers": len(numbers)})
@@ -124,7 +124,7 @@ def shopify_receive():
     delivery = shopify_webhooks.delivery_headers(request.headers)
     with database_lookup():
         shop = _shopify_shop(delivery.shop_domain)
-    db.session.close()  # only plain values were read: the connection goes back to the pool
+    db.session.commit()  # end the read (plain values only): its connection goes back to the pool
     secrets = [s for s in ((shop.api_secret if shop else None), settings().shopify_api_secret) if s]
     if not secrets:
         return _shopify_unauthorized("no secret to verify this shop's webhooks with")
