@@ -463,5 +463,5 @@ def receipt_rows(shop_id: int, *, dead_only: bool = False, limit: int = 100) -> 
         query = query.where(WebhookReceipt.outcome == DEAD)
     rows = db.session.scalars(query.order_by(WebhookReceipt.id.desc()).limit(limit)).all()
     return [{"id": r.id, "platform": r.platform, "topic": r.topic, "state": receipt_state(r), "attempts": r.attempts,
-             "received_at": r.received_at.isoformat(), "processed_at": r.processed_at.isoformat() if r.processed_at else None,
-             "error": r.error} for r in rows]
+             "received_at": r.received_at.isoformat(),
+             "processed_at": r.processed_at.isoformat() if r.processed_at else None, "error": r.error} for r in rows]

@@ -69,7 +69,8 @@ from connector.events import (
 )
 from connector.phones import InvalidPhoneError, normalise
 from integrations.base import ParseContext, PayloadError, SignatureInvalidError, SignatureMissingError
-from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, as_list as _list, clean_tree, dicts as _dicts, storable
+from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, as_list as _list, dicts as _dicts
+from integrations.coerce import clean_tree, storable
 
 __all__ = [
     "TOPICS",
