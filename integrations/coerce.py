@@ -7,6 +7,7 @@ these and gets the type it needs or an empty/None answer, never an exception.
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass, replace
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from integrations.base import PayloadError
@@ -63,6 +64,8 @@ TEXT_LIMITS: dict[str, int] = {
 }
 #: codes of a fixed shape (ISO 4217 currency, ISO 3166 country): anything else is no code
 CODE_LENGTHS: dict[str, int] = {"currency": 3, "country": 2}
+#: money columns are NUMERIC(14, 2): an amount must stay below this
+MONEY_LIMIT = Decimal(10) ** 12
 #: phone numbers become E.164 (at most 15 digits and a "+") before they reach an event
 PHONE_LIMIT = 20
 _PHONE_FIELDS = frozenset({"phone", "from_phone", "recipient_phone"})
@@ -114,6 +117,8 @@ def _fit(value: Any, name: str | None) -> Any:
         return value if all(a is b for a, b in zip(fitted, value)) else fitted
     if isinstance(value, dict):
         return clean_tree(value)
+    if isinstance(value, Decimal) and (not value.is_finite() or abs(value) >= MONEY_LIMIT):
+        raise PayloadError(f"{name} is not an amount: {value:.3g}"[:120])
     return value
 
 

@@ -99,6 +99,7 @@ def _poison_bodies() -> tuple[list[tuple], list[tuple]]:
     dead = [
         ("shopify", "orders/paid", changed(order, lambda p: p.update(id="9" * 80))),  # orders.order_id is 64
         ("shopify", "orders/paid", changed(order, lambda p: p.update(id={"$numberLong": "1"}))),  # object for an id
+        ("shopify", "orders/paid", changed(order, lambda p: p.update(id=820982911946154601, total_price="1e20"))),
         ("shopify", "checkouts/create", changed(checkout, lambda p: set_line(p, "variant_id", "7" * 70))),
         ("shopify", "products/update", changed(product, lambda p: p["variants"][0].update(id="5" * 90))),
         ("woocommerce", "order.created", changed(wc_order, lambda p: p.update(id="8" * 70))),
