@@ -183,8 +183,9 @@ def _claim_receipts(limit: int) -> list[int]:
 def process_receipt(receipt_id: int) -> str:
     """Parse one stored webhook into neutral events and apply them, in one transaction.
 
-    Returns the outcome ("processed", "stale", ..., "dead", or "failed" when it will be retried). A failure rolls
-    the receipt's work back and is judged by ``connector.receipt_failures.classify``:
+    Returns the outcome ("processed", "stale", ..., "dead", or "failed" when it will be
+    retried). A failure rolls the receipt's work back and is judged by
+    ``connector.receipt_failures.classify``:
 
     - deterministic (the body's fault: ``PayloadError``, a value the database refuses, ...):
       the receipt ends at once: ``outcome = "dead"``, ``processed_at`` set, ``error`` says why;
