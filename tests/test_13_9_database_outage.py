@@ -165,3 +165,36 @@ def test_13_9_a_paid_order_whose_processing_lost_the_database_is_confirmed_promp
     finally:
         with worker_app.app_context():
             db.engine.dispose()
+
+
+def test_13_9_a_dispatcher_that_loses_the_database_comes_back_without_waiting_for_the_sweep(
+        ctx, shops, app_env, database_url, proxy, sandbox):
+    """The dispatcher job is the shop's wake-up: if the database fails under it, another one is scheduled."""
+    from connector.jobs.worker import make_worker
+    from tests.factories import make_contact, order_confirmation
+
+    shopify, _ = shops
+    message = order_confirmation(shopify, make_contact(shopify)).message  # kicks the shop's dispatcher
+    outage_app = _app_through(app_env, database_url, proxy, broken_sqlite=proxy is None)
+    if proxy is not None:
+        proxy.cut()
+    try:
+        make_worker(outage_app).work(burst=True, with_scheduler=True, logging_level="CRITICAL")
+    finally:
+        with outage_app.app_context():
+            db.engine.dispose()
+    assert sandbox.messages() == []
+    if proxy is not None:
+        proxy.restore()
+    # the database is back; nothing else happens (no new message, no sweep): the wake-up must have been kept
+    worker_app = _app_through(app_env, database_url, proxy)
+    returned = time.monotonic()
+    try:
+        while not sandbox.messages() and time.monotonic() - returned < CATCH_UP_SECONDS:
+            make_worker(worker_app).work(burst=True, with_scheduler=True, logging_level="CRITICAL")
+            time.sleep(0.3)
+    finally:
+        with worker_app.app_context():
+            db.engine.dispose()
+    assert [record["callback_data"] for record in sandbox.messages()] == [str(message.id)], \
+        f"not sent {time.monotonic() - returned:.0f} s after the database returned"
