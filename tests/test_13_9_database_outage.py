@@ -198,3 +198,34 @@ def test_13_9_a_dispatcher_that_loses_the_database_comes_back_without_waiting_fo
             db.engine.dispose()
     assert [record["callback_data"] for record in sandbox.messages()] == [str(message.id)], \
         f"not sent {time.monotonic() - returned:.0f} s after the database returned"
+
+
+def test_13_9_rows_claimed_but_not_sent_when_the_database_failed_are_sent_after_it_returns(
+        ctx, shops, sandbox, run_worker, monkeypatch):
+    """The claim committed, then the database went away before any request left: those rows
+    go out with the next dispatcher, not after their lease and a sweep."""
+    from connector.messaging import dispatcher
+    from tests.factories import make_contact, order_confirmation
+
+    shopify, _ = shops
+    message = order_confirmation(shopify, make_contact(shopify)).message
+    judge = dispatcher.Dispatcher._judge
+    failed = []
+
+    def lose_the_database(self, claimed):
+        if not failed:
+            failed.append(True)
+            raise OperationalError("UPDATE messages ...", {}, sqlite3.OperationalError("server closed the connection"))
+        return judge(self, claimed)
+
+    monkeypatch.setattr(dispatcher.Dispatcher, "_judge", lose_the_database)
+    monkeypatch.setattr(dispatcher, "LINGER_SECONDS", 0.0)
+    run_worker()
+    assert failed
+    db.session.expire_all()
+    assert db.session.get(Message, message.id).status == MessageStatus.SENDING  # claimed, never sent
+    returned = time.monotonic()
+    while not sandbox.messages() and time.monotonic() - returned < CATCH_UP_SECONDS:
+        run_worker()
+        time.sleep(0.3)
+    assert [record["callback_data"] for record in sandbox.messages()] == [str(message.id)]

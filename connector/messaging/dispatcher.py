@@ -34,6 +34,8 @@ from typing import Any, Callable
 from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.dbutil import claim_rows
 from connector.extensions import db
@@ -104,6 +106,21 @@ def lock_key(shop_id: int) -> str:
 
 def kick_key(shop_id: int) -> str:
     return f"connector:dispatch:kick:{shop_id}"
+
+
+def unsent_key(shop_id: int) -> str:
+    """Rows a dispatcher had claimed but not yet sent when the database failed under it."""
+    return f"connector:dispatch:unsent:{shop_id}"
+
+
+#: how long the ids of claimed-but-unsent rows are kept for the next dispatcher (the sweep
+#: re-queues such rows anyway once their lease is over)
+UNSENT_TTL_SECONDS = 86400
+
+
+def _database_failed(error: BaseException) -> bool:
+    return isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 @dataclass
@@ -232,7 +249,18 @@ class Dispatcher:
         # enough rows to stay cheap, and a claimed row waits at most ~2 s for its turn
         self._batch = self.batch_size or max(20, min(1000, account.throughput_per_second * 2))
         db.session.commit()  # end the read transaction: the drain commits in small steps
-        asyncio.run(self._drain(settings().whatsapp_api_base_url))
+        self._unsent: set[int] = set()
+        self._give_back_unsent()
+        try:
+            asyncio.run(self._drain(settings().whatsapp_api_base_url))
+        except Exception as error:
+            if _database_failed(error) and self._unsent and self.redis is not None:
+                # nothing can be written now; these rows never left, so the next dispatcher may
+                # put them back at once instead of waiting for their lease and the sweep
+                self.redis.sadd(unsent_key(self.shop_id), *sorted(self._unsent))
+                self.redis.expire(unsent_key(self.shop_id), UNSENT_TTL_SECONDS)
+                log.warning("dispatch.database_lost", extra={"shop_id": self.shop_id, "unsent": len(self._unsent)})
+            raise
         log.info("dispatch.finished", extra={"shop_id": self.shop_id, **{k: v for k, v in vars(self.report).items()}})
         return self.report
 
@@ -277,6 +305,7 @@ class Dispatcher:
                     body = json.dumps(payloads.message_payload(
                         to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
                         language=row.language, callback_data=str(row.candidate.message_id))).encode()
+                    self._unsent.discard(row.candidate.message_id)  # from here on it may reach Meta
                     task = asyncio.create_task(self._send_one(sender, pacer, row, body, counts))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
@@ -379,6 +408,7 @@ class Dispatcher:
                                                 "claimed_until": now + timedelta(seconds=self.lease_seconds)},
                          M.c.status == MessageStatus.QUEUED)
         db.session.commit()
+        self._unsent.update(ids)
         if not ids:
             return []
         C = Contact.__table__
@@ -521,6 +551,23 @@ class Dispatcher:
         log.info("dispatch.failed", extra={"shop_id": self.shop_id, "message_id": message_id, "rule": rule.name,
                                             "code": code})
         apply_error_consequences(self._shop, row.candidate.contact_id, rule, now)
+
+    def _give_back_unsent(self) -> None:
+        """Re-queue the rows an earlier dispatcher of this shop claimed but never sent (it lost
+        the database). Only this shop's dispatcher holds its rows, under the lock we hold."""
+        if self.redis is None:
+            return
+        ids = [int(value) for value in self.redis.smembers(unsent_key(self.shop_id))]
+        if not ids:
+            return
+        given_back = db.session.execute(
+            update(M).where(M.c.shop_id == self.shop_id, M.c.id.in_(ids), M.c.status == MessageStatus.SENDING,
+                            M.c.wamid.is_(None))
+            .values(status=MessageStatus.QUEUED, claimed_until=None, updated_at=utcnow())
+        ).rowcount
+        db.session.commit()
+        self.redis.delete(unsent_key(self.shop_id))
+        log.info("dispatch.unsent_given_back", extra={"shop_id": self.shop_id, "count": given_back})
 
     def _release(self, rows: list[_Claimed]) -> None:
         """Give claimed-but-unsent rows back (the account was paused mid-batch)."""
