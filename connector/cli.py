@@ -387,3 +387,34 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
                    f"{(row['template'] or '-')[:28]:28} {(row['language'] or '-'):6} {row['status']:10} "
                    f"{row['status_reason'] or ''}"
                    + (f" (due {row['due_at'][:16].replace('T', ' ')})" if row["status"] == "queued" and row["due_at"] else ""))
+
+
+# -- webhook receipts --------------------------------------------------------------------------
+
+@cli.command("receipts")
+@click.option("--shop", "shop_ref", required=True, help="Shop id, domain or key.")
+@click.option("--dead", "dead_only", is_flag=True, help="Only receipts that will never be processed, with why.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.option("--limit", default=100, show_default=True, type=int)
+@needs_schema
+def receipts_command(shop_ref: str, dead_only: bool, as_json: bool, limit: int) -> None:
+    """The shop's stored webhooks, newest first: state, attempts and, for failures, the reason."""
+    from connector.receipts import receipt_rows
+    from connector.shops import ShopError, find_shop
+
+    try:
+        shop = find_shop(shop_ref)
+    except ShopError as error:
+        _fail(error)
+    rows = receipt_rows(shop.id, dead_only=dead_only, limit=limit)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, sort_keys=True))
+        return
+    if not rows:
+        click.echo(f"shop {shop.id}: no {'dead ' if dead_only else ''}receipts")
+        return
+    click.echo(f"{'id':>8}  {'received (UTC)':19}  {'platform':11} {'topic':24} {'state':10} {'tries':>5}  error")
+    for row in rows:
+        click.echo(f"{row['id']:>8}  {row['received_at'][:19].replace('T', ' '):19}  {row['platform']:11} "
+                   f"{row['topic'][:24]:24} {row['state'][:10]:10} {row['attempts']:>5}  {row['error'] or ''}")

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.dialects.postgresql import insert  # ON CONFLICT … DO NOTHING compiles for SQLite too
 
@@ -28,6 +28,9 @@ from connector.extensions import db
 from connector.models import WebhookReceipt, utcnow
 
 log = logging.getLogger(__name__)
+
+#: the outcome of a receipt that will never be processed (its reason is in ``error``)
+DEAD = "dead"
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,3 +445,23 @@ def settle_kicks(timeout: float = 5.0) -> None:
     looking at Redis or running a burst worker). On SQLite each receipt kicks before it returns."""
     for writer in list(_WRITERS.values()):
         writer.settle_kicks(timeout)
+
+
+# -- the read side, for operators (``connector receipts``) --------------------------------------
+
+def receipt_state(receipt: WebhookReceipt) -> str:
+    """``dead``, the outcome of a finished receipt, ``retrying`` (failed before) or ``waiting``."""
+    if receipt.processed_at is not None:
+        return receipt.outcome or "processed"
+    return "retrying" if receipt.error else "waiting"
+
+
+def receipt_rows(shop_id: int, *, dead_only: bool = False, limit: int = 100) -> list[dict]:
+    """The shop's receipts, newest first, as plain dicts (never the body: it may hold personal data)."""
+    query = select(WebhookReceipt).where(WebhookReceipt.shop_id == shop_id)
+    if dead_only:
+        query = query.where(WebhookReceipt.outcome == DEAD)
+    rows = db.session.scalars(query.order_by(WebhookReceipt.id.desc()).limit(limit)).all()
+    return [{"id": r.id, "platform": r.platform, "topic": r.topic, "state": receipt_state(r), "attempts": r.attempts,
+             "received_at": r.received_at.isoformat(),
+             "processed_at": r.processed_at.isoformat() if r.processed_at else None, "error": r.error} for r in rows]

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from connector import receipt_failures
 from connector.dbutil import claim_rows
 from connector.extensions import db, get_redis, settings
 from connector.jobs.queues import INGEST, MAINTENANCE, SEND, enqueue, get_queue
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount, utcnow
+from connector.receipts import DEAD
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,7 @@ RECEIPT_MAX_ATTEMPTS = 10
 INGEST_KICK_KEY = "connector:ingest:kick"
 INGEST_KICK_TTL_SECONDS = 60
 RECEIPT_BATCH = 50
-RECEIPT_LEASE_SECONDS = 300
+RECEIPT_LEASE_SECONDS = 300  # a drainer stopped by an outage hands its leases on (drain_receipts)
 DRAIN_TIME_BUDGET_SECONDS = 60.0
 
 
@@ -118,28 +123,67 @@ def ensure_sweep() -> bool:
 
 # -- the jobs ---------------------------------------------------------------------------------
 
-def drain_receipts(time_budget: float = DRAIN_TIME_BUDGET_SECONDS) -> dict:
+#: a drainer stopped by an outage comes back this soon (an RQ scheduled job: Redis is not the database)
+DRAIN_RETRY_SECONDS = 3
+#: delay before a receipt whose processing hit a transient failure is tried again: a quarter
+#: of its age, between these bounds (a receipt minutes old is not retried every second)
+TRANSIENT_RETRY_MIN_SECONDS = 2.0
+TRANSIENT_RETRY_MAX_SECONDS = 60.0
+#: the back-off of unexplained failures doubles up to this
+UNKNOWN_RETRY_MAX_SECONDS = 600
+
+
+def drain_receipts(time_budget: float = DRAIN_TIME_BUDGET_SECONDS, release: list[int] | None = None) -> dict:
     """Process stored webhook receipts, oldest first, until none is left (or time is up).
 
     Several drainers may run at once (one per worker): each claims a batch under a lease
     (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so no receipt is processed twice at a time.
     The kick flag is cleared before each claim, so a receipt committed after that claim
     finds the flag free and queues the next drainer.
+
+    When the database goes away mid-batch, nothing can be written, not even the failure:
+    the drainer schedules another one ``DRAIN_RETRY_SECONDS`` later, handing it the ids it
+    still holds (``release``), and fails. That drainer frees those leases first, so the
+    receipts are taken again as soon as the database answers, not when the lease runs out.
     """
     redis = get_redis()
     started = time.monotonic()
     outcomes: Counter[str] = Counter()
-    while True:
-        redis.delete(INGEST_KICK_KEY)
-        claimed = _claim_receipts(RECEIPT_BATCH)
-        if not claimed:
-            break
-        for receipt_id in claimed:
-            outcomes[process_receipt(receipt_id)] += 1
-        if time.monotonic() - started > time_budget:
-            kick_ingest()  # hand the worker back; the next drainer carries on
-            break
+    held: list[int] = list(release or [])
+    try:
+        if held:
+            _release_receipts(held)
+            held = []
+        while True:
+            redis.delete(INGEST_KICK_KEY)
+            claimed = _claim_receipts(RECEIPT_BATCH)
+            if not claimed:
+                break
+            held = list(claimed)
+            for receipt_id in claimed:
+                outcomes[process_receipt(receipt_id)] += 1
+                held.remove(receipt_id)
+            if time.monotonic() - started > time_budget:
+                kick_ingest()  # hand the worker back; the next drainer carries on
+                break
+    except Exception as error:
+        if receipt_failures.classify(error) != receipt_failures.TRANSIENT:
+            raise
+        db.session.rollback()
+        at = utcnow() + timedelta(seconds=DRAIN_RETRY_SECONDS)
+        enqueue(drain_receipts, time_budget, held, queue=INGEST, timeout=int(DRAIN_TIME_BUDGET_SECONDS * 2 + 60),
+                job_id=f"drain-retry-{int(at.timestamp())}", at=at, unique=True)
+        log.warning("receipts.drain_interrupted", extra={"error": type(error).__name__, "held": len(held),
+                                                         "retry_in_s": DRAIN_RETRY_SECONDS})
+        raise
     return dict(outcomes)
+
+
+def _release_receipts(ids: list[int]) -> None:
+    """End the leases of receipts a failed drainer held (it could not record anything)."""
+    db.session.execute(update(WebhookReceipt).where(WebhookReceipt.id.in_(ids), WebhookReceipt.processed_at.is_(None))
+                       .values(claimed_until=None))
+    db.session.commit()
 
 
 def _claim_receipts(limit: int) -> list[int]:
@@ -161,9 +205,18 @@ def _claim_receipts(limit: int) -> list[int]:
 def process_receipt(receipt_id: int) -> str:
     """Parse one stored webhook into neutral events and apply them, in one transaction.
 
-    Returns the outcome ("processed", "stale", ...). A failure rolls the receipt's work
-    back, records the error and holds the receipt back with a growing delay; after
-    ``RECEIPT_MAX_ATTEMPTS`` it is left for an operator (``error`` says why).
+    Returns the outcome ("processed", "stale", ..., "dead", or "failed" when it will be
+    retried). A failure rolls the receipt's work back and is judged by
+    ``connector.receipt_failures.classify``:
+
+    - deterministic (the body's fault: ``PayloadError``, a value the database refuses, ...):
+      the receipt ends at once: ``outcome = "dead"``, ``processed_at`` set, ``error`` says why;
+    - transient (database, Redis, a vendor's 5xx or silence): tried again after a short,
+      capped delay, and the attempt is not counted;
+    - anything else: tried again with a doubling delay, and ``dead`` after
+      ``RECEIPT_MAX_ATTEMPTS`` attempts.
+
+    A failure that cannot be recorded (the database is gone) propagates to the drainer.
     """
     from connector.automations import RECEIPT_PROCESSORS
 
@@ -184,17 +237,42 @@ def process_receipt(receipt_id: int) -> str:
         return outcome
     except Exception as error:
         db.session.rollback()
-        attempts = db.session.scalar(select(WebhookReceipt.attempts).where(WebhookReceipt.id == receipt_id)) or 0
-        delay = min(3600, 5 * 2 ** attempts)
-        db.session.execute(
-            update(WebhookReceipt).where(WebhookReceipt.id == receipt_id).values(
-                attempts=WebhookReceipt.attempts + 1, error=f"{type(error).__name__}: {error}"[:500],
-                claimed_until=utcnow() + timedelta(seconds=delay))
-        )
+        kind = receipt_failures.classify(error)
+        if kind == receipt_failures.TRANSIENT and isinstance(error, (DBAPIError, PoolTimeoutError)):
+            # the database itself failed: recording that would fail too, or hide an outage
+            # behind per-receipt back-off; the drainer stops and comes back (drain_receipts)
+            raise
+        state = db.session.execute(select(WebhookReceipt.attempts, WebhookReceipt.received_at)
+                                   .where(WebhookReceipt.id == receipt_id)).first()
+        attempts, received_at = (state.attempts or 0, state.received_at) if state else (0, None)
+        now = utcnow()
+        reason = receipt_failures.describe(error)
+        values: dict = {"error": reason}
+        if kind == receipt_failures.TRANSIENT:
+            age = (now - received_at).total_seconds() if received_at else 0.0
+            delay = min(TRANSIENT_RETRY_MAX_SECONDS, max(TRANSIENT_RETRY_MIN_SECONDS, age / 4))
+            delay *= random.uniform(0.8, 1.2)
+            values["claimed_until"] = now + timedelta(seconds=delay)
+            outcome = "failed"
+        elif kind == receipt_failures.DETERMINISTIC or attempts + 1 >= RECEIPT_MAX_ATTEMPTS:
+            values.update(attempts=attempts + 1, claimed_until=None, processed_at=now, outcome=DEAD)
+            if kind != receipt_failures.DETERMINISTIC:
+                values["error"] = f"retries exhausted: {reason}"[:500]
+            delay = None
+            outcome = "dead"
+        else:
+            delay = min(UNKNOWN_RETRY_MAX_SECONDS, 5 * 2 ** attempts) * random.uniform(0.8, 1.2)
+            values.update(attempts=attempts + 1, claimed_until=now + timedelta(seconds=delay))
+            outcome = "failed"
+        db.session.execute(update(WebhookReceipt).where(WebhookReceipt.id == receipt_id,
+                                                        WebhookReceipt.processed_at.is_(None)).values(**values))
         db.session.commit()
-        log.warning("receipt.failed", extra={"receipt_id": receipt_id, "error": type(error).__name__,
-                                             "attempt": attempts + 1, "retry_in_s": delay}, exc_info=True)
-        return "failed"
+        log.warning("receipt.dead" if outcome == "dead" else "receipt.failed",
+                    extra={"receipt_id": receipt_id, "error": type(error).__name__, "failure": kind,
+                           "attempt": values.get("attempts", attempts),
+                           "retry_in_s": None if delay is None else round(delay, 1)},
+                    exc_info=kind != receipt_failures.TRANSIENT)
+        return outcome
 
 
 def dispatch_outbox(shop_id: int) -> dict:
@@ -203,9 +281,17 @@ def dispatch_outbox(shop_id: int) -> dict:
 
     config = settings()
     send_queue = get_queue(SEND)
-    report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=config.send_lease_seconds,
-                           retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds,
-                           others_waiting=lambda: send_queue.count > 0)
+    try:
+        report = dispatch_shop(shop_id, redis=get_redis(), lease_seconds=config.send_lease_seconds,
+                               retry_base_seconds=config.retry_base_seconds, lock_seconds=config.dispatch_lock_seconds,
+                               others_waiting=lambda: send_queue.count > 0)
+    except Exception as error:
+        # the database went away (or its pool ran dry) under the dispatcher: this job was the
+        # shop's wake-up, so without another one its due rows would wait for the next sweep
+        if receipt_failures.classify(error) == receipt_failures.TRANSIENT:
+            db.session.rollback()
+            kick_dispatcher(shop_id, at=utcnow() + timedelta(seconds=DRAIN_RETRY_SECONDS))
+        raise
     if report.out_of_time:
         enqueue(dispatch_outbox, shop_id, queue=SEND, timeout=900)
     elif not report.paused and not report.idle:  # a shop that cannot send is woken by `whatsapp set`

@@ -34,6 +34,8 @@ from typing import Any, Callable
 from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import and_, bindparam, case, func, select, update
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.dbutil import claim_rows
 from connector.extensions import db
@@ -45,14 +47,28 @@ from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
 from connector.models.messages import MessageKind
 from integrations.whatsapp import payloads
-from integrations.whatsapp.errors import Disposition, WhatsAppError, classify
+from integrations.whatsapp.errors import (
+    ERROR_RULES,
+    HTTP_429_RULE,
+    HTTP_5XX_RULE,
+    TRANSPORT_RULE,
+    Disposition,
+    WhatsAppError,
+    classify,
+)
 from integrations.whatsapp.sender import AsyncSender
 
 log = logging.getLogger(__name__)
 
 KICK_TTL_SECONDS = 120
+#: sends whose outcome was unknown (in doubt) are tried at most this many times in all
 MAX_ATTEMPTS = 12
-MAX_BACKOFF_SECONDS = 900
+#: a retryable failure (429, 5xx, no connection) is tried again up to this many times: about
+#: an hour and a half once the back-off sits at its cap, so a long Cloud API outage does not
+#: fail the messages it holds, and a short one does not hold them for long
+MAX_RETRIES = 250
+#: the back-off doubles from RETRY_BASE_SECONDS up to this, then stays there (jittered below it)
+MAX_BACKOFF_SECONDS = 30.0
 #: a dispatcher hands the worker back after this long and re-kicks itself
 TIME_BUDGET_SECONDS = 240.0
 FLUSH_EVERY = 200
@@ -70,6 +86,26 @@ M = Message.__table__
 TEMPLATE_NOT_APPROVED = "template_not_approved"
 TEMPLATE_RECHECK = timedelta(hours=1)
 
+#: retry reasons that say "the number could not send just now" (throttled, Graph or the network
+#: down) rather than anything about the recipient or a wait Meta imposes: a successful send from
+#: the same number proves them over, so their rows become due at once (``Dispatcher._release_waiting``)
+RELEASED_BY_SUCCESS = frozenset(
+    f"retry:{rule.name}" for rule in (*ERROR_RULES.values(), HTTP_429_RULE, HTTP_5XX_RULE, TRANSPORT_RULE)
+    if rule.disposition is Disposition.RETRYABLE and (rule.retry_after_seconds or 0) <= 1
+    and rule.name != "pair_rate_limit_hit"
+)
+
+
+def backoff_seconds(attempts: int, *, base: float, retry_after: float | None) -> float:
+    """How long a send that failed for the ``attempts``-th time waits before its next try.
+
+    Doubling from ``base``, capped at ``MAX_BACKOFF_SECONDS``, with "equal jitter" (a uniform
+    draw in the upper half) so a storm's failures do not all come back in the same second.
+    A wait Meta prescribes (``retry_after``, e.g. 60 s for maintenance) is a floor, never cut.
+    """
+    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** min(max(attempts - 1, 0), 30))
+    return max(random.uniform(ceiling / 2, ceiling), retry_after or 0.0)
+
 
 def lock_key(shop_id: int) -> str:
     return f"connector:dispatch:lock:{shop_id}"
@@ -77,6 +113,21 @@ def lock_key(shop_id: int) -> str:
 
 def kick_key(shop_id: int) -> str:
     return f"connector:dispatch:kick:{shop_id}"
+
+
+def unsent_key(shop_id: int) -> str:
+    """Rows a dispatcher had claimed but not yet sent when the database failed under it."""
+    return f"connector:dispatch:unsent:{shop_id}"
+
+
+#: how long the ids of claimed-but-unsent rows are kept for the next dispatcher (the sweep
+#: re-queues such rows anyway once their lease is over)
+UNSENT_TTL_SECONDS = 86400
+
+
+def _database_failed(error: BaseException) -> bool:
+    return isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 @dataclass
@@ -88,13 +139,15 @@ class DispatchReport:
     failed: int = 0
     retried: int = 0
     in_doubt: int = 0
+    #: rows backing off after a failure of the number, made due at once by a later success
+    released: int = 0
     paused: bool = False
     #: the shop cannot send at all (inactive, no WhatsApp number): nothing to reschedule
     idle: bool = False
     out_of_time: bool = False
 
     def add(self, other: "DispatchReport") -> None:
-        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried", "in_doubt"):
+        for name in ("claimed", "sent", "deferred", "suppressed", "failed", "retried", "in_doubt", "released"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.paused |= other.paused
         self.idle |= other.idle
@@ -195,6 +248,7 @@ class Dispatcher:
         self.governor = Governor(policy, tier_recipients=self._tier_recipients(now, policy))
         self._contacts_seen: set[int] = set()
         self._results: list[tuple] = []
+        self._may_release = True  # rows may still back off from an earlier run's failures
         self._shop, self._account = shop, account
         self._started = time.monotonic()
         self._yield_checked = self._started
@@ -202,7 +256,18 @@ class Dispatcher:
         # enough rows to stay cheap, and a claimed row waits at most ~2 s for its turn
         self._batch = self.batch_size or max(20, min(1000, account.throughput_per_second * 2))
         db.session.commit()  # end the read transaction: the drain commits in small steps
-        asyncio.run(self._drain(settings().whatsapp_api_base_url))
+        self._unsent: set[int] = set()
+        self._give_back_unsent()
+        try:
+            asyncio.run(self._drain(settings().whatsapp_api_base_url))
+        except Exception as error:
+            if _database_failed(error) and self._unsent and self.redis is not None:
+                # nothing can be written now; these rows never left, so the next dispatcher may
+                # put them back at once instead of waiting for their lease and the sweep
+                self.redis.sadd(unsent_key(self.shop_id), *sorted(self._unsent))
+                self.redis.expire(unsent_key(self.shop_id), UNSENT_TTL_SECONDS)
+                log.warning("dispatch.database_lost", extra={"shop_id": self.shop_id, "unsent": len(self._unsent)})
+            raise
         log.info("dispatch.finished", extra={"shop_id": self.shop_id, **{k: v for k, v in vars(self.report).items()}})
         return self.report
 
@@ -247,6 +312,7 @@ class Dispatcher:
                     body = json.dumps(payloads.message_payload(
                         to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
                         language=row.language, callback_data=str(row.candidate.message_id))).encode()
+                    self._unsent.discard(row.candidate.message_id)  # from here on it may reach Meta
                     task = asyncio.create_task(self._send_one(sender, pacer, row, body, counts))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
@@ -349,6 +415,7 @@ class Dispatcher:
                                                 "claimed_until": now + timedelta(seconds=self.lease_seconds)},
                          M.c.status == MessageStatus.QUEUED)
         db.session.commit()
+        self._unsent.update(ids)
         if not ids:
             return []
         C = Contact.__table__
@@ -441,14 +508,30 @@ class Dispatcher:
             self.report.sent += len(sent)
         for _, row, error, rule in (r for r in results if r[0] == "error"):
             self._record_error(row, error, rule, now)
+        if sent and self._may_release:
+            self._release_waiting(now)
         db.session.commit()
+
+    def _release_waiting(self, now: datetime) -> None:
+        """A send just went through: rows backing off after a failure of the number (429, 5xx,
+        network) are due again now instead of at the end of their back-off."""
+        self._may_release = False
+        released = db.session.execute(
+            update(M).where(M.c.shop_id == self.shop_id, M.c.status == MessageStatus.QUEUED, M.c.due_at > now,
+                            M.c.status_reason.in_(sorted(RELEASED_BY_SUCCESS)))
+            .values(due_at=now, updated_at=now)
+        ).rowcount
+        if released:
+            self.report.released += released
+            log.info("dispatch.released_after_success", extra={"shop_id": self.shop_id, "count": released})
 
     def _record_error(self, row: _Claimed, error: WhatsAppError, rule, now: datetime) -> None:
         message_id = row.candidate.message_id
         code = getattr(error, "code", None)
         attempts = row.attempts + 1
         where = and_(M.c.id == message_id, M.c.status == MessageStatus.SENDING)
-        if getattr(error, "in_doubt", False) and attempts < MAX_ATTEMPTS:
+        in_doubt = getattr(error, "in_doubt", False)
+        if in_doubt and attempts < MAX_ATTEMPTS:
             # Graph may have taken this one (timeout, dropped connection, bare 5xx from an edge).
             # Retrying now could send it twice, so it is treated like a send whose worker died:
             # it stays "sending" under a fresh lease, Meta's status webhook (which echoes the
@@ -460,10 +543,9 @@ class Dispatcher:
             log.warning("dispatch.in_doubt", extra={"shop_id": self.shop_id, "message_id": message_id,
                                                      "rule": rule.name, "attempt": attempts})
             return
-        if rule.disposition == Disposition.RETRYABLE and attempts < MAX_ATTEMPTS:
-            delay = max(rule.retry_after_seconds or 0.0,
-                        min(MAX_BACKOFF_SECONDS, self.retry_base_seconds * 2 ** (attempts - 1)))
-            delay *= random.uniform(1.0, 1.25)  # spread retries so a storm does not come back in step
+        if rule.disposition == Disposition.RETRYABLE and attempts < MAX_RETRIES and not in_doubt:
+            delay = backoff_seconds(attempts, base=self.retry_base_seconds, retry_after=rule.retry_after_seconds)
+            self._may_release = True  # the next success for this number brings it forward
             db.session.execute(update(M).where(where).values(
                 status=MessageStatus.QUEUED, attempts=attempts, due_at=now + timedelta(seconds=delay),
                 claimed_until=None, status_reason=f"retry:{rule.name}", error_code=code, updated_at=now))
@@ -486,6 +568,23 @@ class Dispatcher:
         log.info("dispatch.failed", extra={"shop_id": self.shop_id, "message_id": message_id, "rule": rule.name,
                                             "code": code})
         apply_error_consequences(self._shop, row.candidate.contact_id, rule, now)
+
+    def _give_back_unsent(self) -> None:
+        """Re-queue the rows an earlier dispatcher of this shop claimed but never sent (it lost
+        the database). Only this shop's dispatcher holds its rows, under the lock we hold."""
+        if self.redis is None:
+            return
+        ids = [int(value) for value in self.redis.smembers(unsent_key(self.shop_id))]
+        if not ids:
+            return
+        given_back = db.session.execute(
+            update(M).where(M.c.shop_id == self.shop_id, M.c.id.in_(ids), M.c.status == MessageStatus.SENDING,
+                            M.c.wamid.is_(None))
+            .values(status=MessageStatus.QUEUED, claimed_until=None, updated_at=utcnow())
+        ).rowcount
+        db.session.commit()
+        self.redis.delete(unsent_key(self.shop_id))
+        log.info("dispatch.unsent_given_back", extra={"shop_id": self.shop_id, "count": given_back})
 
     def _release(self, rows: list[_Claimed]) -> None:
         """Give claimed-but-unsent rows back (the account was paused mid-batch)."""

@@ -11,15 +11,18 @@ import hashlib
 import json
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.extensions import db, settings
 from connector.models import Shop, WhatsAppAccount
-from connector.receipts import ReceiptResult, record_and_enqueue
+from connector.receipts import ReceiptNotWritten, ReceiptResult, record_and_enqueue
 from connector.web.errors import BadRequestBody, is_storable_text, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
@@ -39,6 +42,25 @@ _ANSWERS = {status: json.dumps({"status": status}, separators=(",", ":")).encode
 def answer(status: str) -> Response:
     """``{"status": …}`` with 200: the delivery was taken (or knowingly ignored)."""
     return Response(_ANSWERS[status], status=200, mimetype="application/json")
+
+
+@contextmanager
+def database_lookup() -> Iterator[None]:
+    """Wrap the reads an ingest view makes before the receipt is written (the shop, its number).
+
+    When the database cannot answer them, nothing was stored and the vendor must deliver
+    again: the same 503 ``receipt_not_written`` as when the receipt INSERT itself fails,
+    never a 500.
+    """
+    try:
+        yield
+    except (DBAPIError, PoolTimeoutError) as error:
+        unreachable = isinstance(error, (OperationalError, PoolTimeoutError)) or error.connection_invalidated
+        if not unreachable:
+            raise
+        db.session.rollback()
+        cause = error.orig if isinstance(error, DBAPIError) else error
+        raise ReceiptNotWritten(f"the shop could not be looked up: {type(cause).__name__}") from error
 
 
 def stored(result: ReceiptResult) -> Response:
@@ -67,16 +89,18 @@ def whatsapp_receive():
         raise BadRequestBody(str(error)) from None
     # an id with a NUL or a lone surrogate is no shop's, and must not reach a query
     numbers = [number for number in numbers if is_storable_text(number)]
-    shop_ids = db.session.scalars(
-        select(WhatsAppAccount.shop_id).where(WhatsAppAccount.phone_number_id.in_(numbers))
-    ).all() if numbers else []
-    if not shop_ids:
-        # account-level changes (template status updates) name the WhatsApp Business Account, not a number
-        wabas = [str(entry.get("id")) for entry in payload.get("entry") or [] if isinstance(entry, dict)
-                 and is_storable_text(str(entry.get("id")))]
+    with database_lookup():
         shop_ids = db.session.scalars(
-            select(WhatsAppAccount.shop_id).where(WhatsAppAccount.waba_id.in_(wabas))
-        ).all() if wabas else []
+            select(WhatsAppAccount.shop_id).where(WhatsAppAccount.phone_number_id.in_(numbers))
+        ).all() if numbers else []
+        if not shop_ids:
+            # account-level changes (template status updates) name the WhatsApp Business Account, not a number
+            wabas = [str(entry.get("id")) for entry in payload.get("entry") or [] if isinstance(entry, dict)
+                     and is_storable_text(str(entry.get("id")))]
+            shop_ids = db.session.scalars(
+                select(WhatsAppAccount.shop_id).where(WhatsAppAccount.waba_id.in_(wabas))
+            ).all() if wabas else []
+    db.session.commit()  # end the read: its connection goes back to the pool before the receipt write
     if not shop_ids:
         # Signed by Meta but for a number no shop has (removed, or another app's): nothing to keep.
         log.info("whatsapp.webhook_unknown_number", extra={"numbers": len(numbers)})
@@ -101,7 +125,9 @@ def shopify_receive():
     """
     raw = request.get_data(cache=False)
     delivery = shopify_webhooks.delivery_headers(request.headers)
-    shop = _shopify_shop(delivery.shop_domain)
+    with database_lookup():
+        shop = _shopify_shop(delivery.shop_domain)
+    db.session.commit()  # end the read (plain values only): its connection goes back to the pool
     secrets = [s for s in ((shop.api_secret if shop else None), settings().shopify_api_secret) if s]
     if not secrets:
         return _shopify_unauthorized("no secret to verify this shop's webhooks with")

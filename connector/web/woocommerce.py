@@ -27,7 +27,7 @@ from connector.models import Shop
 from connector.stores import woocommerce as store
 from connector.stores import woocommerce_connect as connecting
 from connector.web.errors import BadRequestBody, json_object as _json_object
-from connector.web.webhooks import answer, stored
+from connector.web.webhooks import answer, database_lookup, stored
 from integrations.base import PayloadError
 from integrations.woocommerce import webhooks as wc_webhooks
 
@@ -78,7 +78,8 @@ def connect_return():
 @bp.post("/webhooks/woocommerce/<shop_key>")
 def webhook(shop_key: str):
     raw = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH: werkzeug answers 413
-    shop = store.shop_by_key(shop_key)
+    with database_lookup():
+        shop = store.shop_by_key(shop_key)
     if shop is None:
         return _refuse(404, "unknown_store", "no WooCommerce store has this key")
     if wc_webhooks.is_ping(raw, request.headers):
@@ -109,7 +110,8 @@ def cart_report():
     store_key = request.headers.get(HEADER_STORE_KEY) or _store_named_early(raw)
     if not store_key:
         raise BadRequestBody(f"the report names no store ({HEADER_STORE_KEY} header, or \"store\" first in the body)")
-    shop = store.shop_by_plugin_key(store_key) if _STORE_KEY.fullmatch(store_key) else None
+    with database_lookup():
+        shop = store.shop_by_plugin_key(store_key) if _STORE_KEY.fullmatch(store_key) else None
     if shop is None:
         return _refuse(404, "unknown_store", "no WooCommerce store has this key")
     if not shop.is_active:
@@ -117,13 +119,16 @@ def cart_report():
     wc_webhooks.verify_cart_report(raw, request.headers, store.webhook_secret(shop))
     payload = _json_object(raw)
     named = payload.get("store")
-    if isinstance(named, str) and named and not _names_shop(named, shop):
+    with database_lookup():
+        names_another = isinstance(named, str) and named and not _names_shop(named, shop)
+    if names_another:
         raise BadRequestBody("the report names another store")
     try:
         store.check_cart_report(shop, payload)
     except PayloadError as error:
         raise BadRequestBody(str(error)) from None
-    result = store.record_cart_report(shop, raw)
+    with database_lookup():  # its first report also marks the plugin as seen
+        result = store.record_cart_report(shop, raw)
     return stored(result)
 
 

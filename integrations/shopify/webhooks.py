@@ -53,7 +53,7 @@ from integrations.shopify.consts import (
     TRIGGERED_AT_HEADER,
     WEBHOOK_ID_HEADER,
 )
-from integrations.coerce import text as _text, as_dict as _dict, as_list as _list, dicts as _dicts
+from integrations.coerce import text as _text, as_dict as _dict, as_list as _list, clean_tree, dicts as _dicts, storable
 
 __all__ = [
     "COMPLIANCE_TOPICS",
@@ -175,7 +175,7 @@ def load_json(raw: bytes | str) -> Any:
     body is not JSON.
     """
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return clean_tree(json.loads(raw, parse_float=Decimal))
     except (ValueError, UnicodeDecodeError) as error:
         raise PayloadError(f"body is not JSON: {type(error).__name__}") from None
     except RecursionError:  # nested deeper than the parser recurses: never readable, not worth a retry
@@ -205,7 +205,7 @@ def parse(topic: str, payload: Any, context: ParseContext) -> list[Event]:
         return []
     if not isinstance(payload, dict):
         raise PayloadError(f"{topic} payload is not an object")
-    return parser(payload, context)
+    return [storable(event) for event in parser(payload, context)]
 
 
 def updated_at_of(topic: str, payload: Any) -> datetime | None:

@@ -275,9 +275,13 @@ class WhatsAppApiError(WhatsAppError):
     def in_doubt(self) -> bool:
         """A 5xx without a Graph error body: an edge in front of Graph answered, not Graph.
 
-        Graph may have accepted the message behind it, so a retry could send it twice.
+        Graph may have accepted the message behind it, so a retry could send it twice. Not so
+        for 503: "the server is currently unable to handle the request"
+        (https://www.rfc-editor.org/rfc/rfc9110#name-503-service-unavailable), a refusal
+        before any work, where 502 and 504 report an upstream that may have done it.
         """
-        return self.code is None and self.http_status is not None and self.http_status >= 500
+        return (self.code is None and self.http_status is not None and self.http_status >= 500
+                and self.http_status != 503)
 
     @classmethod
     def unexpected(cls, details: str, *, http_status: int | None = None) -> WhatsAppApiError:

@@ -95,6 +95,10 @@ class Sandbox:
         self._throughput = ThroughputLimiter(throughput_per_second)
         self._pairs = PairLimiter(pair_burst, pair_interval_seconds)
         self._faults: list[Fault] = []
+        #: how many requests a fault hit, and when the last one was hit (``time.time()``), so a
+        #: test or benchmark can measure recovery from the moment a storm of faults ended
+        self._faults_applied = 0
+        self._last_fault_at: float | None = None
         self._messages: list[dict[str, Any]] = []
         self._media: dict[str, tuple[bytes, str, str]] = {}  # id -> (bytes, mime, sha256)
         self._rejected: collections.Counter[str] = collections.Counter()
@@ -292,6 +296,7 @@ class Sandbox:
             return {"accepted": len(self._messages), "rejected": dict(self._rejected),
                     "media": len(self._media), "webhooks": dict(self._webhooks),
                     "pending_faults": sum(f.count for f in self._faults),
+                    "faults_applied": self._faults_applied, "last_fault_at": self._last_fault_at,
                     "latency_ms": self._latency * 1000.0, "api_versions": sorted(self._versions)}
 
     def post_inbound(self, phone_number_id: str, value: dict[str, Any], *, field: str | None = None) -> int:
@@ -330,6 +335,8 @@ class Sandbox:
         if self._faults:
             with self._lock:
                 fault = take_fault(self._faults, "http")
+                if fault is not None:
+                    self._note_fault()
             if fault is not None:
                 if fault.status == 429:
                     raise GraphError(130429, "Too many requests (injected).", http_status=429)
@@ -387,6 +394,7 @@ class Sandbox:
             if self._faults:
                 fault = take_fault(self._faults, "error", wa_id)
                 if fault is not None:
+                    self._note_fault()
                     raise GraphError(fault.code, fault.details, fault.http_status)
             if not self._throughput.allows(pnid, now):
                 raise GraphError(130429)
@@ -397,6 +405,8 @@ class Sandbox:
             if self._faults:
                 failure = take_fault(self._faults, "status_failure", wa_id)
                 lost = take_fault(self._faults, "lost_reply", wa_id)
+                if failure is not None or lost is not None:
+                    self._note_fault()
             wamid = new_wamid(wa_id)
             record = {"wamid": wamid, "phone_number_id": pnid, "to": to, "type": mtype, "payload": body,
                       "received_at": time.time(), "callback_data": body.get("biz_opaque_callback_data"),
@@ -721,6 +731,11 @@ class Sandbox:
             self._last_giveup_log = now
             log.warning("gave up on status webhooks to %s (%d so far)", self.webhook_url, self._webhooks["gave_up"])
 
+    def _note_fault(self) -> None:
+        """Count one applied fault (the caller holds the lock)."""
+        self._faults_applied += 1
+        self._last_fault_at = time.time()
+
     def _count(self, outcome: str) -> None:
         with self._lock:
             self._webhooks[outcome] += 1
@@ -745,6 +760,7 @@ class Sandbox:
             self._messages.clear()
             self._media.clear()
             self._faults.clear()
+            self._faults_applied, self._last_fault_at = 0, None
             self._latency = self._initial_latency
             self._throughput.reset()
             self._pairs.reset()

@@ -41,7 +41,7 @@ from integrations.whatsapp.errors import (
     SignatureMissingError,
     WhatsAppPayloadError,
 )
-from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts
+from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts, storable
 from integrations.whatsapp.types import parse_messaging_limit
 
 __all__ = ["answer_challenge", "parse", "phone_number_ids", "sign", "verify_signature"]
@@ -141,7 +141,7 @@ def parse(payload: dict) -> list[Event]:
             events.append(account_parser(entry, change))
             continue
         events.extend(_parse_change(change))
-    return events
+    return [storable(event) for event in events]
 
 
 def _entry_changes(payload: dict) -> Iterator[tuple[dict, dict]]:

@@ -70,6 +70,7 @@ from connector.events import (
 from connector.phones import InvalidPhoneError, normalise
 from integrations.base import ParseContext, PayloadError, SignatureInvalidError, SignatureMissingError
 from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, as_list as _list, dicts as _dicts
+from integrations.coerce import clean_tree, storable
 
 __all__ = [
     "TOPICS",
@@ -242,7 +243,7 @@ def load_json(raw: bytes | str) -> Any:
     Raises :class:`PayloadError` when the body is not JSON.
     """
     try:
-        return json.loads(raw, parse_float=Decimal)
+        return clean_tree(json.loads(raw, parse_float=Decimal))
     except (ValueError, UnicodeDecodeError) as error:
         raise PayloadError("body is not JSON") from error
     except RecursionError:  # nested deeper than the parser recurses
@@ -268,7 +269,7 @@ def parse(topic: str, payload: Any, context: ParseContext) -> list[Event]:
         return []
     if not isinstance(payload, dict) or _id_text(payload.get("id")) is None:
         raise PayloadError(f"{topic} body is not an object with an id")
-    return parser(payload, context)
+    return [storable(event) for event in parser(payload, context)]
 
 
 # ---------------------------------------------------------------------------------------
@@ -520,7 +521,8 @@ def parse_variation(payload: Any, parent_id: str, context: ParseContext) -> Stoc
     if not isinstance(payload, dict):
         return None
     image = _text(_dict(payload.get("image")).get("src"))
-    return _stock_event(payload, parent_id or None, image)
+    event = _stock_event(clean_tree(payload), parent_id or None, image)
+    return None if event is None else storable(event)
 
 
 def _stock_event(payload: dict, product_id: str | None, image_url: str | None) -> StockChanged | None:
@@ -612,7 +614,7 @@ def parse_cart_report(payload: Any, context: ParseContext) -> CheckoutUpdated:
     everything else is optional. The phone is read with the report's ``country``, then
     the shop's, and dropped when unusable.
     """
-    body = _dict(payload)
+    body = clean_tree(_dict(payload))
     cart_token = _text(body.get("cart_token"))
     updated_at = _iso(body.get("updated_at"))
     if not isinstance(payload, dict) or cart_token is None or updated_at is None:
@@ -622,7 +624,7 @@ def parse_cart_report(payload: Any, context: ParseContext) -> CheckoutUpdated:
     customer_id = _id_text(body.get("customer_id"))
     lines = tuple(_cart_lines(body.get("lines")))
     subtotal = body.get("subtotal")
-    return CheckoutUpdated(
+    return storable(CheckoutUpdated(
         platform=PLATFORM,
         cart_token=cart_token,
         updated_at=updated_at,
@@ -645,7 +647,7 @@ def parse_cart_report(payload: Any, context: ParseContext) -> CheckoutUpdated:
         recovery_url=_text(body.get("recovery_url")),
         completed_at=updated_at if body.get("completed") is True else None,
         created_at=_iso(body.get("created_at")),
-    )
+    ))
 
 
 def _cart_lines(lines: object) -> Iterator[LineItem]:
