@@ -35,7 +35,7 @@ def cli() -> None:
     """WhatsApp commerce connector for Shopify and WooCommerce."""
 
 
-from connector.cli_common import _fail, needs_schema  # noqa: E402  (shared with the other command modules)
+from connector.cli_common import _fail, needs_schema, shop_or_fail  # noqa: E402  (shared with the other command modules)
 
 
 def main() -> None:
@@ -161,15 +161,12 @@ def shops_disconnect(shop_ref: str, yes: bool) -> None:
     the data is erased after the platform's schedule (see docs/privacy.md)."""
     from connector.events import ShopUninstalled
     from connector.extensions import db
-    from connector.shops import ShopError, find_shop
+    from connector.shops import ShopError
     from connector.stores.lifecycle import uninstall_shop
 
     if not yes:
         _fail(ShopError("this stops all sending for the shop; add --yes to confirm"))
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     uninstall_shop(shop.id, ShopUninstalled(platform=shop.platform, shop_domain=shop.domain))
     db.session.commit()
     click.echo(f"shop {shop.id} {shop.domain} disconnected")
@@ -181,14 +178,11 @@ def shops_disconnect(shop_ref: str, yes: bool) -> None:
 def shops_plugin_settings(shop_ref: str) -> None:
     """What to enter in the WordPress plugin's settings page (includes the shared secret)."""
     from connector.extensions import settings
-    from connector.shops import ShopError, find_shop
+    from connector.shops import ShopError
     from connector.extensions import db
     from connector.stores.woocommerce import new_webhook_secret
 
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     if shop.platform != "woocommerce":
         _fail(ShopError("only WooCommerce stores use the WordPress plugin"))
     if not shop.credentials.get("webhook_secret"):  # the set-up job would make the same one
@@ -204,12 +198,9 @@ def shops_plugin_settings(shop_ref: str) -> None:
 @needs_schema
 def shops_subscribe(shop_ref: str) -> None:
     """Create (or check) a token-connected Shopify shop's webhook subscriptions."""
-    from connector.shops import ShopError, find_shop
+    from connector.shops import ShopError
 
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     if shop.platform != "shopify":
         _fail(ShopError("only Shopify shops subscribe through the Admin API; WooCommerce webhooks are made on connect"))
     _subscribe_shopify(shop)
@@ -342,12 +333,9 @@ def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, m
 def whatsapp_resume(shop_ref: str) -> None:
     """Lift a pause set by an account-level Cloud API error (after fixing its cause)."""
     from connector.jobs import kick_dispatcher
-    from connector.shops import ShopError, find_shop, resume_sending
+    from connector.shops import resume_sending
 
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     resume_sending(shop)
     kick_dispatcher(shop.id)
     click.echo(f"shop {shop.id}: sending resumed")
@@ -364,12 +352,8 @@ def whatsapp_resume(shop_ref: str) -> None:
 def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int) -> None:
     """The shop's messages, newest first."""
     from connector.messaging.reports import outbox_rows
-    from connector.shops import ShopError, find_shop
 
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     rows = outbox_rows(shop.id, status=status, limit=limit)
     if as_json:
         for row in rows:
@@ -400,12 +384,8 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
 def receipts_command(shop_ref: str, dead_only: bool, as_json: bool, limit: int) -> None:
     """The shop's stored webhooks, newest first: state, attempts and, for failures, the reason."""
     from connector.receipts import receipt_rows
-    from connector.shops import ShopError, find_shop
 
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     rows = receipt_rows(shop.id, dead_only=dead_only, limit=limit)
     if as_json:
         for row in rows:

@@ -15,6 +15,16 @@ def _fail(error: Exception) -> None:
     sys.exit(2)
 
 
+def shop_or_fail(reference: str):
+    """The shop a command names (id, domain or key), or its error on stderr and exit 2."""
+    from connector.shops import ShopError, find_shop
+
+    try:
+        return find_shop(reference)
+    except ShopError as error:
+        _fail(error)
+
+
 def needs_schema(command):
     """Commands that read or write tables say what to do when the database is still empty."""
 

@@ -12,7 +12,7 @@ import json
 import click
 from flask.cli import AppGroup
 
-from connector.cli_common import _fail, needs_schema, progress
+from connector.cli_common import _fail, needs_schema, progress, shop_or_fail
 
 
 @click.group("contacts", cls=AppGroup)
@@ -29,14 +29,10 @@ def _who(command):
 
 def _resolve(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None):
     from connector.privacy import find_contacts
-    from connector.shops import ShopError, find_shop
 
     if sum(value is not None for value in (phone, email, customer_id)) != 1:
         _fail(click.UsageError("give exactly one of --phone, --email, --customer-id"))
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     return shop, find_contacts(shop.id, customer_id=customer_id, phone=phone, email=email)
 
 
@@ -125,12 +121,8 @@ def import_command(shop_ref: str, csv_path: str, purpose: str, consent_text: str
     from connector.extensions import db
     from connector.models.contacts import CONSENT_GRANTED, CONSENT_REVOKED
     from connector.phones import InvalidPhoneError, normalise
-    from connector.shops import ShopError, find_shop
 
-    try:
-        shop = find_shop(shop_ref)
-    except ShopError as error:
-        _fail(error)
+    shop = shop_or_fail(shop_ref)
     from connector.automations.common import contact_for
 
     imported = skipped = 0

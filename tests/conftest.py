@@ -170,3 +170,21 @@ def drain(ctx, run_worker) -> Callable[..., bool]:
             time.sleep(0.05)
 
     return until
+
+
+@pytest.fixture
+def run(ctx, monkeypatch):
+    """Invoke ``connector <args>`` in the test app's context; returns the Click result."""
+    from connector.cli import cli
+
+    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)  # FlaskGroup sets it: restore after the test
+    runner = ctx.test_cli_runner()
+
+    def invoke(*args: str):
+        result = runner.invoke(cli, list(args))
+        from connector.extensions import db
+
+        db.session.expire_all()  # the command committed in its own way: read afresh
+        return result
+
+    return invoke

@@ -48,3 +48,19 @@ def order_confirmation(shop: Shop, contact: Contact, key: str = "order:1001:conf
     )
     options.update(overrides)
     return queue_message(**options)
+
+
+def make_shopify_and_woocommerce(shopify_domain: str, woo_domain: str, *, phone_number_id: str,
+                                 shopify_time_zone: str = "UTC", shopify_locale: str = "en") -> tuple[Shop, Shop]:
+    """A custom-app Shopify shop with a WhatsApp number, and a WooCommerce store beside it."""
+    shopify = Shop(platform="shopify", domain=shopify_domain, settings={}, time_zone=shopify_time_zone,
+                   locale=shopify_locale, country="DE")
+    shopify.credentials = {"kind": "custom_app", "access_token": "shpat_test"}
+    woo = Shop(platform="woocommerce", domain=woo_domain, settings={}, time_zone="UTC", locale="en", country="DE")
+    woo.credentials = {"consumer_key": "ck_x", "consumer_secret": "cs_x", "webhook_secret": "wc-secret"}
+    db.session.add_all([shopify, woo])
+    db.session.flush()
+    db.session.add(WhatsAppAccount(shop_id=shopify.id, phone_number_id=phone_number_id, waba_id="102290129340398",
+                                   access_token="EAAG-test-token", throughput_per_second=80))
+    db.session.commit()
+    return shopify, woo

@@ -18,11 +18,12 @@ from sqlalchemy import select, update
 
 from connector import receipt_failures
 from connector.extensions import db
-from connector.models import Contact, Message, Shop, WebhookReceipt, WhatsAppAccount
+from connector.models import Contact, Message, WebhookReceipt
 from connector.stores import woocommerce as wc_store
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
 from integrations.woocommerce.webhooks import signature as woocommerce_signature
+from tests.factories import make_shopify_and_woocommerce
 
 FIXTURES = Path(__file__).parent / "fixtures" / "payloads"
 NUMBER = "106540352242922"  # the phone_number_id of the WhatsApp fixtures
@@ -34,18 +35,8 @@ def _fixture(platform: str, name: str) -> dict:
 
 @pytest.fixture
 def shops(ctx, fake_shopify):
-    shopify = Shop(platform="shopify", domain=fake_shopify.shop_domain, settings={}, time_zone="Europe/Berlin",
-                   locale="de", country="DE")
-    shopify.credentials = {"kind": "custom_app", "access_token": "shpat_test"}
-    woo = Shop(platform="woocommerce", domain="https://poison-store.example", settings={}, time_zone="UTC",
-               locale="en", country="DE")
-    woo.credentials = {"consumer_key": "ck_x", "consumer_secret": "cs_x", "webhook_secret": "wc-secret"}
-    db.session.add_all([shopify, woo])
-    db.session.flush()
-    db.session.add(WhatsAppAccount(shop_id=shopify.id, phone_number_id=NUMBER, waba_id="102290129340398",
-                                   access_token="EAAG-test-token", throughput_per_second=80))
-    db.session.commit()
-    return shopify, woo
+    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://poison-store.example", phone_number_id=NUMBER,
+                                        shopify_time_zone="Europe/Berlin", shopify_locale="de")
 
 
 def _shopify(client, shop, fake_shopify, topic: str, payload: dict, event_id: str):

@@ -19,10 +19,11 @@ from sqlalchemy.exc import OperationalError
 
 from connector import events as ev
 from connector.extensions import db
-from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount
+from connector.models import Message, MessageStatus, Shop, WebhookReceipt
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
 from integrations.woocommerce.webhooks import sign_cart_report, signature as woocommerce_signature
+from tests.factories import make_shopify_and_woocommerce
 from tests.fakes.tcp_proxy import TcpProxy
 
 FIXTURES = "tests/fixtures/payloads"
@@ -60,18 +61,8 @@ def _app_through(app_env, database_url, proxy, *, broken_sqlite: bool = False):
 
 @pytest.fixture
 def shops(ctx, fake_shopify):
-    shopify = Shop(platform="shopify", domain=fake_shopify.shop_domain, settings={}, time_zone="UTC", locale="en",
-                   country="DE")
-    shopify.credentials = {"kind": "custom_app", "access_token": "shpat_test"}
-    woo = Shop(platform="woocommerce", domain="https://outage-store.example", settings={}, time_zone="UTC",
-               locale="en", country="DE")
-    woo.credentials = {"consumer_key": "ck", "consumer_secret": "cs", "webhook_secret": "wc-secret"}
-    db.session.add_all([shopify, woo])
-    db.session.flush()
-    db.session.add(WhatsAppAccount(shop_id=shopify.id, phone_number_id=NUMBER, waba_id="102290129340398",
-                                   access_token="EAAG-test-token", throughput_per_second=80))
-    db.session.commit()
-    return shopify, woo
+    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://outage-store.example", phone_number_id=NUMBER,
+                                        shopify_time_zone="UTC", shopify_locale="en")
 
 
 def _requests(shopify: Shop, woo: Shop, secret: str) -> dict[str, tuple[str, bytes, dict]]:

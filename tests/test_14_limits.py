@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 
-from connector.cli import cli
 from connector.extensions import db
 from connector.models import Message, Shop, WhatsAppAccount
 from tests.factories import make_contact, make_shop, order_confirmation
@@ -21,18 +19,6 @@ from tests.test_whatsapp_endpoint import post
 
 FIXTURES = Path(__file__).parent / "fixtures" / "payloads" / "whatsapp"
 
-
-@pytest.fixture
-def run(ctx, monkeypatch):
-    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
-    runner = ctx.test_cli_runner()
-
-    def invoke(*args: str):
-        result = runner.invoke(cli, list(args))
-        db.session.expire_all()
-        return result
-
-    return invoke
 
 
 def account() -> WhatsAppAccount:

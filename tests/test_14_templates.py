@@ -16,7 +16,6 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from connector.cli import cli
 from connector.extensions import db
 from connector.messaging import catalogue
 from connector.models import Message, TemplateApproval
@@ -25,19 +24,6 @@ from tests.factories import make_contact, make_shop
 
 LANGUAGES = 7  # every catalogue template exists in seven languages
 
-
-@pytest.fixture
-def run(ctx, monkeypatch):
-    """Invoke ``connector <args>`` in the test app's context; returns the Click result."""
-    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)
-    runner = ctx.test_cli_runner()
-
-    def invoke(*args: str):
-        result = runner.invoke(cli, list(args))
-        db.session.expire_all()
-        return result
-
-    return invoke
 
 
 @pytest.fixture

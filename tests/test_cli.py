@@ -8,24 +8,10 @@ import json
 import pytest
 from sqlalchemy import func, select, text
 
-from connector.cli import cli
 from connector.extensions import db
 from connector.models import Message, Shop, WhatsAppAccount, utcnow
 from tests.factories import make_contact, make_shop, order_confirmation
 
-
-@pytest.fixture
-def run(ctx, monkeypatch):
-    """Invoke ``connector <args>`` in the test app's context; returns the Click result."""
-    monkeypatch.delenv("FLASK_RUN_FROM_CLI", raising=False)  # FlaskGroup sets it: restore after the test
-    runner = ctx.test_cli_runner()
-
-    def invoke(*args: str):
-        result = runner.invoke(cli, list(args))
-        db.session.expire_all()  # the command committed in its own way: read afresh
-        return result
-
-    return invoke
 
 
 def shop_count() -> int:

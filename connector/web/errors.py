@@ -88,8 +88,8 @@ def require_json_object(raw: bytes) -> None:
     same verdicts. One window is left: simdjson accepts up to 1,024 levels of nesting, the
     standard library's parser recurses once per level and stops near 1,000 frames. Such a
     body (signed by the vendor, so never seen in practice) is stored, and the drainer fails to
-    read it (``PayloadError``) and after its retries leaves it with that error recorded;
-    checking depth first would cost more than the parse.
+    read it (``PayloadError``) and ends the receipt at once as ``dead`` with that reason
+    (connector/receipt_failures.py); checking depth first would cost more than the parse.
     """
     with _PARSER_LOCK:  # a parser holds one document at a time
         try:
