@@ -37,8 +37,10 @@ def app_bridge_stand_in(session_token: str) -> str:
     """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module, not per session: Playwright's sync API keeps an asyncio loop running in this
+    thread while it is open, and the dispatcher's own ``asyncio.run()`` refuses to start under it."""
     from playwright.sync_api import sync_playwright
 
     if not os.path.exists(CHROMIUM):
