@@ -394,7 +394,7 @@ def receipts_command(shop_ref: str, dead_only: bool, as_json: bool, limit: int) 
     if not rows:
         click.echo(f"shop {shop.id}: no {'dead ' if dead_only else ''}receipts")
         return
-    click.echo(f"{'id':>8}  {'received (UTC)':19}  {'platform':11} {'topic':24} {'state':10} {'tries':>5}  error")
+    click.echo(f"{'id':>8}  {'received (UTC)':19}  {'platform':11} {'topic':24} {'state':24} {'tries':>5}  error")
     for row in rows:
         click.echo(f"{row['id']:>8}  {row['received_at'][:19].replace('T', ' '):19}  {row['platform']:11} "
-                   f"{row['topic'][:24]:24} {row['state'][:10]:10} {row['attempts']:>5}  {row['error'] or ''}")
+                   f"{row['topic'][:24]:24} {row['state'][:24]:24} {row['attempts']:>5}  {row['error'] or ''}")

@@ -18,6 +18,7 @@ from connector.messaging import catalogue
 from connector.messaging.outbox import QueuedMessage, queue_message
 from connector.models import Contact, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
+from connector import receipt_notes
 from connector.phones import InvalidPhoneError, normalise
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,10 @@ def automation_settings(shop: Shop, name: str) -> dict[str, Any]:
 
 
 def is_enabled(shop: Shop, name: str) -> bool:
-    return bool(shop.is_active and automation_settings(shop, name)["enabled"])
+    enabled = bool(shop.is_active and automation_settings(shop, name)["enabled"])
+    if not enabled:
+        receipt_notes.note(receipt_notes.AUTOMATION_OFF)
+    return enabled
 
 
 def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: str | None = None,
@@ -66,10 +70,12 @@ def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: 
     double opt-in that turns it into granted is the consent flow's job.
     """
     if customer is None or not customer.phone:
+        receipt_notes.note(receipt_notes.NO_PHONE)
         return None
     try:
         phone = normalise(customer.phone, customer.country or shop.country)
     except InvalidPhoneError:
+        receipt_notes.note(receipt_notes.INVALID_PHONE)
         return None
     now = now or utcnow()
     name = " ".join(part for part in (customer.first_name, customer.last_name) if part) or None

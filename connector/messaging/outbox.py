@@ -23,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
+from connector import receipt_notes
 from connector.dbutil import insert_rows_ignoring
 from connector.extensions import db
 from connector.models import Contact, Message, MessageKind, MessageStatus, Purpose, Shop, utcnow
@@ -116,6 +117,10 @@ def queue_messages(items: Iterable[OutboxItem]) -> list[QueuedMessage]:
         results.append(QueuedMessage(messages[key], first_of[key] == index and key in new_ids))
     _log(rows, results)
     _wake(rows, results, now)
+    fresh = sum(1 for queued in results if queued.is_new)
+    receipt_notes.queued(fresh)
+    if fresh < len(results):
+        receipt_notes.note(receipt_notes.ALREADY_QUEUED)
     return results
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 from connector.extensions import db
 from connector.models import Shop, WebhookReceipt
+from connector import receipt_notes
 from connector.ordering import is_stale
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,10 @@ def process_store_receipt(receipt: WebhookReceipt) -> str:
     shop = db.session.get(Shop, receipt.shop_id) if receipt.shop_id is not None else None
     if shop is None:
         return "unknown_shop"
+    receipt_notes.begin()
     events = _store_events()[receipt.platform](receipt, shop)
     if not events:
-        return db.session.info.get(WAITING_OUTCOMES, {}).pop(receipt.id, "no_events")
+        return receipt_notes.outcome(db.session.info.get(WAITING_OUTCOMES, {}).pop(receipt.id, "no_events"))
     stale = 0
     for event in events:
         if is_stale(shop.id, event):
@@ -62,4 +64,4 @@ def process_store_receipt(receipt: WebhookReceipt) -> str:
             continue
         for handler in EVENT_HANDLERS.get(type(event), ()):
             handler(shop.id, event)
-    return "stale" if stale == len(events) else "processed"
+    return receipt_notes.outcome("stale" if stale == len(events) else "processed")
