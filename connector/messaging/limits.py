@@ -10,7 +10,7 @@ https://developers.facebook.com/docs/whatsapp/messaging-limits
 ``WhatsAppAccount.messaging_limit`` stays the one number the governor reads. It is Meta's
 limit, capped by the operator's own ceiling when ``connector whatsapp set --messaging-limit N``
 gave one (0 removes it): a merchant may choose to reach fewer people than Meta allows, never
-more (docs/adr/0016-messaging-limit-from-meta.md). What Meta said, when, and the ceiling are
+more (docs/adr/0015-messaging-limit-from-meta.md). What Meta said, when, and the ceiling are
 kept in ``Shop.sync_state["whatsapp_limit"]``.
 
 Meta is read when the number is set, once a day (``schedule_limit_refreshes``, called by the
