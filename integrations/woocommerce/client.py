@@ -177,6 +177,17 @@ class WooCommerceClient:
         body = self.get("/system_status")
         return body if isinstance(body, dict) else {}
 
+    def general_settings(self) -> list[dict]:
+        """``GET /settings/general``: the store's general options (country, currency, ...)."""
+        body = self.get("/settings/general")
+        return [entry for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
+
+    def site_index(self) -> dict:
+        """``GET /wp-json/?_fields=name,timezone_string,gmt_offset``: WordPress's public REST
+        index (site title and time zone; WooCommerce's keys cannot read ``/wp/v2/settings``)."""
+        body = self._json("GET", f"{self.store_url}/wp-json/", params={"_fields": "name,timezone_string,gmt_offset"})
+        return body if isinstance(body, dict) else {}
+
     # --- webhooks ------------------------------------------------------------------------
 
     def list_webhooks(self) -> list[dict]:
