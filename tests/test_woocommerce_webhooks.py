@@ -135,6 +135,7 @@ ORDER_727_PROCESSING = dataclasses.replace(
         locale="de",
         country="DE",
         whatsapp_opt_in=True,
+        whatsapp_consent_text="Send me order updates on WhatsApp",  # the box's text, for the ledger
     ),
     cart_tokens=("t_5f2b9c0e7a",),
     billing_address={**BILLING, "country": "DE", "phone": "0151 23456789"},
@@ -507,6 +508,7 @@ def test_parse_cart_report():
             locale="de-DE",
             country="DE",
             whatsapp_opt_in=True,
+            whatsapp_consent_text="Send me order updates on WhatsApp",
         ),
         lines=(
             LineItem(product_id="93", variant_id=None, title="Woo Single #1", quantity=2, unit_price=Decimal("3.00")),
