@@ -214,3 +214,20 @@ def test_14_14_no_verify_stores_an_offline_store_unchecked(run):
     assert result.exit_code == 0, result.output
     assert "keys not verified" in result.output
     assert db.session.scalars(select(Shop)).one().credentials == {"consumer_key": "ck_a", "consumer_secret": "cs_b"}
+
+
+def test_14_2_trackship_statuses_in_the_fixture_map_to_neutral_statuses():
+    from connector.events import FulfillmentStatus
+    from connector.stores import ShopContext
+    from integrations.woocommerce import webhooks
+    from tests.woocommerce_support import fixture
+
+    events = webhooks.parse("order.updated", fixture("order.updated__trackship_statuses"),
+                            ShopContext(Shop(platform="woocommerce", domain="https://example.com", country="US")))
+    shipments = [(e.tracking_numbers, e.status, e.occurred_at.isoformat()) for e in events if hasattr(e, "tracking_numbers")]
+    assert shipments == [(("9400111899223344556677",), FulfillmentStatus.DELIVERED, "2017-03-24T09:12:44+00:00"),
+                         (("DR157XBLJS584",), FulfillmentStatus.OUT_FOR_DELIVERY, "2017-03-23T16:40:02+00:00")]
+    # without TrackShip's meta the same order only says "shipped"
+    plain = webhooks.parse("order.updated", fixture("order.updated__completed_with_tracking"),
+                           ShopContext(Shop(platform="woocommerce", domain="https://example.com", country="US")))
+    assert {e.status for e in plain if hasattr(e, "tracking_numbers")} == {FulfillmentStatus.SHIPPED}

@@ -206,6 +206,24 @@ EXPECTED: dict[str, list[Any]] = {
             tracking_urls=("https://dropp.is/track/DR157XBLJS584",),
         ),
     ],
+    # TrackShip's shipment_status meta, one entry per tracking item: carrier statuses and their times
+    "order.updated__trackship_statuses": [
+        OrderPlaced(ORDER_727_COMPLETED),
+        OrderPaid(ORDER_727_COMPLETED),
+        dataclasses.replace(shipped(
+            "a3c1a0b5e6f0d7c2b9e8f1a2b3c4d5e6",
+            utc("2017-03-24T09:12:44"),
+            tracking_company="usps",
+            tracking_numbers=("9400111899223344556677",),
+        ), status=FulfillmentStatus.DELIVERED),
+        dataclasses.replace(shipped(
+            "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+            utc("2017-03-23T16:40:02"),
+            tracking_company="Dropp",
+            tracking_numbers=("DR157XBLJS584",),
+            tracking_urls=("https://dropp.is/track/DR157XBLJS584",),
+        ), status=FulfillmentStatus.OUT_FOR_DELIVERY),
+    ],
     "product.updated__simple_instock": [
         StockChanged(
             platform="woocommerce",

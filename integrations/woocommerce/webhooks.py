@@ -124,10 +124,12 @@ LOCALE_META_KEYS = (META_LOCALE, "wpml_language", "_wpml_language", "pll_languag
 #: meta): a list of {tracking_provider, custom_tracking_provider, tracking_number,
 #: custom_tracking_link, date_shipped, tracking_id}. https://woocommerce.com/document/shipment-tracking/
 META_TRACKING_ITEMS = "_wc_shipment_tracking_items"
-#: TrackShip (the carrier-status service behind Advanced Shipment Tracking Pro) keeps each
-#: tracking item's carrier status in order meta ``shipment_status``: a list in the same order
-#: as the tracking items, each ``{"status": "delivered", "status_date": ..., ...}``. Plain
-#: WooCommerce Shipment Tracking and free AST record no status after "shipped".
+#: TrackShip for WooCommerce (the carrier-status service Advanced Shipment Tracking connects
+#: to) keeps each tracking item's carrier status in order meta ``shipment_status``: an array
+#: indexed like the tracking items, each ``{"status", "status_date" ("2021-07-27 15:28:02",
+#: UTC), "est_delivery_date", "tracking_events", "tracking_page"}`` (trackship/
+#: trackship-for-woocommerce; zorem/woo-advanced-shipment-tracking reads the same key).
+#: WooCommerce Shipment Tracking and AST without TrackShip record no status after "shipped".
 META_SHIPMENT_STATUS = "shipment_status"
 #: TrackShip's status words → ours; anything else (unknown, pending_trackship, ...) is "shipped"
 TRACKSHIP_STATUSES = {
@@ -136,7 +138,8 @@ TRACKSHIP_STATUSES = {
     "out_for_delivery": FulfillmentStatus.OUT_FOR_DELIVERY,
     "available_for_pickup": FulfillmentStatus.READY_FOR_PICKUP,
     "delivered": FulfillmentStatus.DELIVERED,
-    "failure": FulfillmentStatus.ATTEMPTED_DELIVERY,
+    "failure": FulfillmentStatus.ATTEMPTED_DELIVERY,  # TrackShip's label: "Failed Attempt"
+    "failed_attempt": FulfillmentStatus.ATTEMPTED_DELIVERY,  # older AST builds' word
     "exception": FulfillmentStatus.DELAYED,
     "on_hold": FulfillmentStatus.DELAYED,
     "return_to_sender": FulfillmentStatus.FAILURE,
