@@ -342,7 +342,14 @@ def refresh_profile(shop: Shop, client: WooCommerceClient | None = None) -> bool
     if client is None:
         with client_for(shop) as own:
             return refresh_profile(shop, own)
-    status, general = client.system_status(), client.general_settings()
+    status = client.system_status()
+    try:
+        general = client.general_settings()
+    except WooCommerceApiError as error:
+        if isinstance(error, WooCommerceAuthError | WooCommerceAddressRefusedError) or error.is_retryable:
+            raise  # the store's state: the caller records it
+        log.warning("woocommerce.settings_unavailable", extra={"shop_id": shop.id, "status": error.status})
+        general = []  # e.g. a security plugin hiding the route: country and currency stay as they are
     try:
         index = client.site_index()
     except WooCommerceApiError as error:

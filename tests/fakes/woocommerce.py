@@ -285,6 +285,8 @@ class FakeWooCommerce:
         if request.path == "/wc-auth/v1/authorize":
             return self._authorize(request)
         if request.path == "/wp-json/" and request.method == "GET":  # WordPress's public index
+            if request.headers.get("Authorization"):  # WordPress reads Basic as an application password
+                return _error(401, "incorrect_password", "The provided password is an invalid application password.")
             index = {"name": self.profile["name"], "description": "", "url": self.base_url, "home": self.base_url,
                      "gmt_offset": self.profile["gmt_offset"], "timezone_string": self.profile["timezone_string"],
                      "namespaces": ["wp/v2", "wc/v3"], "routes": {}}
