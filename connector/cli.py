@@ -132,15 +132,18 @@ def shops_add() -> None:
                    "(default: SHOPIFY_API_SECRET).")
 @click.option("--subscribe/--no-subscribe", default=True, show_default=True,
               help="Create the webhook subscriptions through the Admin API now.")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Try the token against Shopify first and store nothing if it is refused "
+                   "(--no-verify: an offline set-up, stored unchecked).")
 @needs_schema
-def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, subscribe: bool) -> None:
+def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, subscribe: bool, verify: bool) -> None:
     from connector.shops import ShopError, add_shopify
 
     try:
-        shop = add_shopify(domain, access_token, api_secret=api_secret)
+        shop = add_shopify(domain, access_token, api_secret=api_secret, verify=verify)
     except ShopError as error:
         _fail(error)
-    click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
+    click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})" + ("" if verify else " — not verified"))
     if subscribe:
         from connector.stores.shopify import refresh_profile
 
@@ -148,6 +151,8 @@ def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, su
             click.echo(f"profile: {shop.name}, {shop.country or '-'}, {shop.time_zone}, {shop.currency or '-'}, "
                        f"{shop.locale}")
         _subscribe_shopify(shop)
+    click.echo(f"next: connect its WhatsApp number with `connector whatsapp set --shop {shop.id} "
+               "--phone-number-id … --access-token …`")
 
 
 @shops_group.command("disconnect")
@@ -223,15 +228,24 @@ def _subscribe_shopify(shop) -> None:
 @click.option("--url", required=True, help="https://store.example")
 @click.option("--consumer-key", required=True)
 @click.option("--consumer-secret", required=True)
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Try the keys against the store (GET /system_status) first and store nothing if they do "
+                   "not work (--no-verify: a new store stored unchecked; its first catch-up checks them).")
 @needs_schema
-def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> None:
+def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str, verify: bool) -> None:
     from connector.shops import ShopError, add_woocommerce
 
     try:
-        shop = add_woocommerce(url, consumer_key, consumer_secret)
+        shop = add_woocommerce(url, consumer_key, consumer_secret, verify=verify)
     except ShopError as error:
         _fail(error)
-    click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})")
+    verified = bool((shop.sync_state or {}).get("verified_at"))
+    click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})" + ("" if verified else " — keys not verified"))
+    if shop.name:
+        click.echo(f"profile: {shop.name}, {shop.country or '-'}, {shop.time_zone}, {shop.currency or '-'}, "
+                   f"{shop.locale}")
+    click.echo(f"next: `connector shops plugin-settings --shop {shop.id}` prints what the WordPress plugin needs; "
+               f"then `connector whatsapp set --shop {shop.id} --phone-number-id … --access-token …`")
 
 
 @shops_group.command("reconnect")

@@ -142,6 +142,8 @@ class Customer:
     platform_marketing_consent: str | None = None  # "subscribed" | "not_subscribed" | ...
     #: the WhatsApp opt-in checkbox at checkout (WordPress plugin); ``None`` = not asked
     whatsapp_opt_in: bool | None = None
+    #: the exact text shown next to that box, in the shopper's language (for the consent ledger)
+    whatsapp_consent_text: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,12 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import or_, select
 
-from connector.extensions import db
+from connector.extensions import db, settings
 from connector.messaging import limits
 from connector.models import Shop, WhatsAppAccount, utcnow
 from connector.stores.woocommerce_connect import WooCommerceConnectError, connect_with_keys
+from integrations.shopify.client import GraphQLClient
+from integrations.shopify.errors import ShopifyAuthError, ShopifyError
 
 # Shopify accepts only *.myshopify.com shop domains: ../shared/reference/platforms.md §1.2
 _SHOPIFY_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]\.myshopify\.com$")
@@ -31,32 +33,57 @@ def shopify_domain(raw: str) -> str:
     return host
 
 
-def add_shopify(domain: str, access_token: str, *, api_secret: str | None = None) -> Shop:
+#: the cheapest query that needs a working token (cost 1)
+_SHOP_NAME = "query ShopName { shop { name } }"
+
+
+def add_shopify(domain: str, access_token: str, *, api_secret: str | None = None, verify: bool = True) -> Shop:
     """A store connected with a custom-app Admin API token (self-hosters).
 
-    A custom app signs its webhooks with its own API secret key; without one here, the
-    app-wide ``SHOPIFY_API_SECRET`` is used to verify them.
+    The token is tried against Shopify first (``shop { name }``) and nothing is stored when
+    Shopify refuses it or cannot be asked; ``verify=False`` stores it unchecked (offline
+    set-ups). A custom app signs its webhooks with its own API secret key; without one here,
+    the app-wide ``SHOPIFY_API_SECRET`` is used to verify them.
     """
     if not access_token.strip():
         raise ShopError("the access token is empty")
+    host = shopify_domain(domain)
     credentials = {"access_token": access_token.strip(), "kind": "custom_app"}
     if api_secret and api_secret.strip():
         credentials["api_secret"] = api_secret.strip()
-    return _upsert("shopify", shopify_domain(domain), credentials)
+    if verify:
+        check_shopify_token(host, credentials["access_token"])
+    return _upsert("shopify", host, credentials)
 
 
-def add_woocommerce(url: str, consumer_key: str, consumer_secret: str) -> Shop:
+def check_shopify_token(domain: str, access_token: str) -> str:
+    """The shop's name, read with this token; :class:`ShopError` when Shopify refuses it or
+    does not answer."""
+    try:
+        with GraphQLClient(domain, access_token, base_url=settings().shopify_admin_base_url, max_retries=1) as client:
+            data = client.execute(_SHOP_NAME)
+    except ShopifyAuthError:
+        raise ShopError(f"Shopify refused this access token for {domain}; nothing was stored "
+                        "(check the custom app's Admin API token and that the app is installed)") from None
+    except ShopifyError as error:
+        raise ShopError(f"could not check the token with Shopify ({error}); nothing was stored "
+                        "(--no-verify stores it unchecked)") from None
+    return str((data.get("shop") or {}).get("name") or "")
+
+
+def add_woocommerce(url: str, consumer_key: str, consumer_secret: str, *, verify: bool = True) -> Shop:
     """A store connected by REST keys: the URL must be https:// and not an internal address
-    (resolved now, checked again on every connection); keys replacing working ones must
-    authenticate against the store first (``connector.stores.woocommerce_connect``)."""
+    (resolved now, checked again on every connection); the keys must authenticate against
+    the store first (``GET /system_status``, ``connector.stores.woocommerce_connect``), unless
+    ``verify=False`` for a new store in an offline set-up."""
     if not consumer_key.startswith("ck_") or not consumer_secret.startswith("cs_"):
         raise ShopError("WooCommerce REST keys start with ck_ (key) and cs_ (secret)")
     if "://" not in url:
         raise ShopError("a WooCommerce store URL must be https:// (its REST keys travel in headers)")
     try:
-        return connect_with_keys(url, consumer_key, consumer_secret)
+        return connect_with_keys(url, consumer_key, consumer_secret, verify=verify)
     except WooCommerceConnectError as error:
-        raise ShopError(str(error)) from None
+        raise ShopError(f"{error}; nothing was stored") from None
 
 
 def _upsert(platform: str, domain: str, credentials: dict) -> Shop:

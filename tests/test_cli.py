@@ -26,7 +26,7 @@ def raw_column(table: str, column: str, row_id: int) -> str:
 
 
 def test_add_shopify_completes_the_domain_and_encrypts_the_token(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_x1234567890", "--no-subscribe")
+    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_x1234567890", "--no-subscribe", "--no-verify")
     assert result.exit_code == 0, result.output
     shop = db.session.scalars(select(Shop)).one()
     assert shop.platform == "shopify"
@@ -49,7 +49,7 @@ def test_add_shopify_completes_the_domain_and_encrypts_the_token(run):
     ],
 )
 def test_add_shopify_accepts_common_spellings(run, given, domain):
-    result = run("shops", "add", "shopify", "--domain", given, "--access-token", "shpat_x", "--no-subscribe")
+    result = run("shops", "add", "shopify", "--domain", given, "--access-token", "shpat_x", "--no-subscribe", "--no-verify")
     assert result.exit_code == 0, result.output
     assert db.session.scalars(select(Shop.domain)).one() == domain
 
@@ -67,7 +67,7 @@ def test_add_shopify_accepts_common_spellings(run, given, domain):
     ],
 )
 def test_add_shopify_refuses_foreign_domains_and_creates_nothing(run, domain):
-    result = run("shops", "add", "shopify", "--domain", domain, "--access-token", "shpat_x", "--no-subscribe")
+    result = run("shops", "add", "shopify", "--domain", domain, "--access-token", "shpat_x", "--no-subscribe", "--no-verify")
     assert result.exit_code == 2
     assert "name.myshopify.com" in result.output
     assert "error:" in result.output
@@ -76,21 +76,21 @@ def test_add_shopify_refuses_foreign_domains_and_creates_nothing(run, domain):
 
 
 def test_add_shopify_refuses_an_empty_token(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "  ", "--no-subscribe")
+    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "  ", "--no-subscribe", "--no-verify")
     assert result.exit_code == 2
     assert "token" in result.output
     assert shop_count() == 0
 
 
 def test_add_shopify_twice_updates_the_same_shop(run):
-    assert run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_old", "--no-subscribe").exit_code == 0
-    assert run("shops", "add", "shopify", "--domain", "my-shop.myshopify.com", "--access-token", "shpat_new", "--no-subscribe").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_old", "--no-subscribe", "--no-verify").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "my-shop.myshopify.com", "--access-token", "shpat_new", "--no-subscribe", "--no-verify").exit_code == 0
     shop = db.session.scalars(select(Shop)).one()
     assert shop.credentials["access_token"] == "shpat_new"
 
 
 def test_add_shopify_requires_its_options(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop")
+    result = run("shops", "add", "shopify", "--domain", "my-shop")  # (no token: refused before any check)
     assert result.exit_code == 2
     assert "--access-token" in result.output
     assert shop_count() == 0
@@ -101,7 +101,7 @@ def test_add_shopify_requires_its_options(run):
 
 def test_add_woocommerce_with_rest_keys(run):
     result = run("shops", "add", "woocommerce", "--url", "https://Store.Example/", "--consumer-key", "ck_a",
-                 "--consumer-secret", "cs_b")
+                 "--consumer-secret", "cs_b", "--no-verify")  # made-up keys: an offline set-up
     assert result.exit_code == 0, result.output
     shop = db.session.scalars(select(Shop)).one()
     assert (shop.platform, shop.domain) == ("woocommerce", "https://store.example")
@@ -112,7 +112,7 @@ def test_add_woocommerce_with_rest_keys(run):
 
 def test_add_woocommerce_on_localhost_may_use_http(run):
     result = run("shops", "add", "woocommerce", "--url", "http://localhost:8080/shop", "--consumer-key", "ck_a",
-                 "--consumer-secret", "cs_b")
+                 "--consumer-secret", "cs_b", "--no-verify")
     assert result.exit_code == 0, result.output
     assert db.session.scalars(select(Shop.domain)).one() == "http://localhost:8080/shop"
 
@@ -148,9 +148,9 @@ def test_add_woocommerce_refuses_wrong_key_prefixes(run, key, secret):
 
 
 def _add_two_shops(run) -> tuple[Shop, Shop]:
-    assert run("shops", "add", "shopify", "--domain", "first-shop", "--access-token", "shpat_1", "--no-subscribe").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "first-shop", "--access-token", "shpat_1", "--no-subscribe", "--no-verify").exit_code == 0
     assert run("shops", "add", "woocommerce", "--url", "https://second.example", "--consumer-key", "ck_2",
-               "--consumer-secret", "cs_2").exit_code == 0
+               "--consumer-secret", "cs_2", "--no-verify").exit_code == 0
     first, second = db.session.scalars(select(Shop).order_by(Shop.id)).all()
     return first, second
 
@@ -373,7 +373,7 @@ def test_plugin_settings_show_what_the_wordpress_plugin_needs(run):
     from connector.models import Shop
 
     assert run("shops", "add", "woocommerce", "--url", "https://store.example", "--consumer-key", "ck_1",
-               "--consumer-secret", "cs_1").exit_code == 0
+               "--consumer-secret", "cs_1", "--no-verify").exit_code == 0
     result = run("shops", "plugin-settings", "--shop", "https://store.example")
     assert result.exit_code == 0, result.output
     db.session.expire_all()
@@ -390,7 +390,7 @@ def test_disconnect_stops_a_store_and_needs_yes(run):
     from connector.models import Shop
 
     assert run("shops", "add", "woocommerce", "--url", "https://store.example", "--consumer-key", "ck_1",
-               "--consumer-secret", "cs_1").exit_code == 0
+               "--consumer-secret", "cs_1", "--no-verify").exit_code == 0
     shop = db.session.scalars(select(Shop)).one()
     db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id="777", access_token="t", messaging_limit=None))
     db.session.commit()

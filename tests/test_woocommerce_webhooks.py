@@ -135,6 +135,7 @@ ORDER_727_PROCESSING = dataclasses.replace(
         locale="de",
         country="DE",
         whatsapp_opt_in=True,
+        whatsapp_consent_text="Send me order updates on WhatsApp",  # the box's text, for the ledger
     ),
     cart_tokens=("t_5f2b9c0e7a",),
     billing_address={**BILLING, "country": "DE", "phone": "0151 23456789"},
@@ -204,6 +205,24 @@ EXPECTED: dict[str, list[Any]] = {
             tracking_numbers=("DR157XBLJS584",),
             tracking_urls=("https://dropp.is/track/DR157XBLJS584",),
         ),
+    ],
+    # TrackShip's shipment_status meta, one entry per tracking item: carrier statuses and their times
+    "order.updated__trackship_statuses": [
+        OrderPlaced(ORDER_727_COMPLETED),
+        OrderPaid(ORDER_727_COMPLETED),
+        dataclasses.replace(shipped(
+            "a3c1a0b5e6f0d7c2b9e8f1a2b3c4d5e6",
+            utc("2017-03-24T09:12:44"),
+            tracking_company="usps",
+            tracking_numbers=("9400111899223344556677",),
+        ), status=FulfillmentStatus.DELIVERED),
+        dataclasses.replace(shipped(
+            "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e",
+            utc("2017-03-23T16:40:02"),
+            tracking_company="Dropp",
+            tracking_numbers=("DR157XBLJS584",),
+            tracking_urls=("https://dropp.is/track/DR157XBLJS584",),
+        ), status=FulfillmentStatus.OUT_FOR_DELIVERY),
     ],
     "product.updated__simple_instock": [
         StockChanged(
@@ -507,6 +526,7 @@ def test_parse_cart_report():
             locale="de-DE",
             country="DE",
             whatsapp_opt_in=True,
+            whatsapp_consent_text="Send me order updates on WhatsApp",
         ),
         lines=(
             LineItem(product_id="93", variant_id=None, title="Woo Single #1", quantity=2, unit_price=Decimal("3.00")),

@@ -106,7 +106,9 @@ def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: 
         from connector.optin import request_opt_in
 
         request_opt_in(shop, contact, source="checkout_checkbox", at=now,
-                       text_shown=consent_text or "WhatsApp opt-in checkbox at checkout (text not reported)")
+                       text_shown=(consent_text or customer.whatsapp_consent_text
+                                   or "WhatsApp opt-in checkbox at checkout (text not reported)"),
+                       evidence={"locale": customer.locale} if customer.locale else None)
     db.session.flush()
     return contact
 

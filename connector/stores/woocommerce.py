@@ -37,6 +37,7 @@ from typing import Any
 from redis.exceptions import LockError
 from sqlalchemy import func, select
 
+from connector.events import FulfillmentStatus, FulfillmentUpdated
 from connector.extensions import db, get_redis, settings
 from connector.models import Shop, WebhookReceipt, utcnow
 from connector.receipts import ReceiptResult, record_and_enqueue
@@ -45,6 +46,7 @@ from integrations.base import SignatureInvalidError
 from integrations.egress import EgressPolicy
 from integrations.woocommerce import catchup
 from integrations.woocommerce import webhooks as wc_webhooks
+from integrations.woocommerce.profile import store_profile
 from integrations.woocommerce.client import (
     WooCommerceAddressRefusedError,
     WooCommerceApiError,
@@ -194,6 +196,11 @@ def receipt_events(receipt: WebhookReceipt, shop: Shop) -> list:
     if receipt.topic == CART_TOPIC:
         return [wc_webhooks.parse_cart_report(payload, context)]
     events = wc_webhooks.parse(receipt.topic, payload, context)
+    if not (shop.sync_state or {}).get("shipment_statuses_seen_at") and any(
+            isinstance(event, FulfillmentUpdated) and event.status != FulfillmentStatus.SHIPPED for event in events):
+        # a tracking plugin reports carrier statuses here: out for delivery and delivered can go out
+        _update_state(shop, shipment_statuses_seen_at=utcnow().isoformat())
+        db.session.commit()
     if receipt.topic == "product.updated" and wc_webhooks.variation_ids(payload):
         events.extend(_variation_events(shop, str(payload["id"]), context))
     return events
@@ -299,6 +306,7 @@ def _catch_up(shop_id: int) -> dict:
                 _update_state(shop, verified_at=utcnow().isoformat(), woocommerce_version=environment.get("version"))
                 db.session.commit()
                 log.info("woocommerce.keys_verified", extra={"shop_id": shop.id})
+            report["profile"] = refresh_profile(shop, client)
             report["webhooks"] = repair_webhooks(shop, client)
             for name, topic, word in POLLED:
                 report[name] = _poll(shop, client, name, topic, word)
@@ -321,6 +329,49 @@ def _catch_up(shop_id: int) -> dict:
     _update_state(shop, last_catchup_at=utcnow().isoformat())
     db.session.commit()
     return report
+
+
+def refresh_profile(shop: Shop, client: WooCommerceClient | None = None) -> bool:
+    """Name, time zone, locale, country and currency of the store (``integrations/woocommerce/
+    profile.py`` says where each comes from); what the store does not say is kept as it was.
+
+    Called when a store is connected and on every catch-up. The site index is public and
+    best effort (a site may turn it off); ``system_status`` and ``settings/general`` use the
+    keys, and their trouble is the caller's (the catch-up records it as the store's state).
+    """
+    if client is None:
+        with client_for(shop) as own:
+            return refresh_profile(shop, own)
+    status = client.system_status()
+    try:
+        general = client.general_settings()
+    except WooCommerceApiError as error:
+        if isinstance(error, WooCommerceAuthError | WooCommerceAddressRefusedError) or error.is_retryable:
+            raise  # the store's state: the caller records it
+        log.warning("woocommerce.settings_unavailable", extra={"shop_id": shop.id, "status": error.status})
+        general = []  # e.g. a security plugin hiding the route: country and currency stay as they are
+    try:
+        index = client.site_index()
+    except WooCommerceApiError as error:
+        log.info("woocommerce.site_index_unavailable", extra={"shop_id": shop.id, "status": error.status})
+        index = {}
+    profile = store_profile(status, general, index)
+    shop.name = profile["name"] or shop.name
+    shop.time_zone = profile["time_zone"] or shop.time_zone or "UTC"
+    shop.locale = profile["locale"] or shop.locale
+    shop.country = profile["country"] or shop.country
+    shop.currency = profile["currency"] or shop.currency
+    version = _dict_get(status, "environment", "version")
+    _update_state(shop, profile_read_at=utcnow().isoformat(),
+                  **({"woocommerce_version": version} if isinstance(version, str) and version else {}))
+    db.session.commit()
+    return True
+
+
+def _dict_get(body: Any, *path: str) -> Any:
+    for name in path:
+        body = body.get(name) if isinstance(body, dict) else None
+    return body
 
 
 def _record_trouble(shop: Shop, error: str, **changes: Any) -> int:
@@ -430,6 +481,21 @@ def _save_cursor(shop: Shop, name: str, cursor: catchup.Cursor) -> None:
 def _update_state(shop: Shop, **changes: Any) -> None:
     # a new dict: the JSON column tracks assignment, not mutation
     shop.sync_state = {**(shop.sync_state or {}), **changes}
+
+
+#: what the admin says about a store that never reported a status after "shipped"
+NO_SHIPMENT_STATUSES = ("This store has not reported any shipment status after \"shipped\": WooCommerce itself "
+                        "records none. Out-for-delivery and delivered messages, and the review request after "
+                        "delivery, need a tracking plugin that stores carrier statuses on the order (Advanced "
+                        "Shipment Tracking Pro / TrackShip) or AST's \"Delivered\" order status.")
+
+
+def shipment_statuses(shop: Shop) -> dict:
+    """Whether the store reports carrier statuses (out for delivery, delivered) or only "shipped"."""
+    seen = (shop.sync_state or {}).get("shipment_statuses_seen_at")
+    if seen:
+        return {"reported": True, "since": seen, "note": None}
+    return {"reported": False, "since": None, "note": NO_SHIPMENT_STATUSES}
 
 
 def link_capabilities(shop: Shop) -> tuple[bool, bool]:

@@ -38,6 +38,7 @@ from connector.stores.woocommerce import (
     STORE_PROBLEM_FIELDS,
     egress_policy,
     new_webhook_secret,
+    refresh_profile,
     shop_by_plugin_key,
     start_cursors,
     webhook_secret,
@@ -283,21 +284,34 @@ def keep_keys(shop: Shop | None, store_url: str, keys: WooCommerceKeys, environm
     return shop
 
 
-def connect_with_keys(raw_url: str, consumer_key: str, consumer_secret: str) -> Shop:
+def _read_profile(shop: Shop) -> None:
+    """The store's profile right after connecting; the next catch-up tries again if it fails."""
+    try:
+        refresh_profile(shop)
+    except (WooCommerceApiError, ValueError) as error:
+        db.session.rollback()
+        log.warning("woocommerce.profile_unavailable", extra={"shop_id": shop.id, "error": type(error).__name__})
+
+
+def connect_with_keys(raw_url: str, consumer_key: str, consumer_secret: str, *, verify: bool = True) -> Shop:
     """The operator's ``connector shops add woocommerce``: a store connected by REST keys.
 
-    A store that already has keys gets the new ones only once they authenticate against it;
-    a new store is stored as given and checked by its first catch-up (the operator is trusted
-    with the URL, and the store may not be reachable from where the CLI runs).
+    The keys are checked against the store (:func:`check_keys`, the callback's check) before
+    anything is stored, and the store's profile is read with them. ``verify=False`` stores a
+    *new* store's keys unchecked (an offline set-up; its first catch-up checks them); keys
+    that replace those of a store that has some are always checked.
     """
     store_url = store_url_of(raw_url)
     shop = find_store(store_url)
-    if shop is not None and shop.is_active and shop.credentials.get("consumer_key"):
+    has_keys = shop is not None and shop.is_active and bool(shop.credentials.get("consumer_key"))
+    if verify or has_keys:
         environment = check_keys(store_url, consumer_key, consumer_secret)
-        keys = WooCommerceKeys(key_id=str(shop.credentials.get("key_id") or "cli"), user_id="cli",
+        credentials = shop.credentials if shop is not None else {}
+        keys = WooCommerceKeys(key_id=str(credentials.get("key_id") or "cli"), user_id="cli",
                                consumer_key=consumer_key, consumer_secret=consumer_secret,
-                               key_permissions=str(shop.credentials.get("key_permissions") or "read_write"))
+                               key_permissions=str(credentials.get("key_permissions") or "read_write"))
         shop = keep_keys(shop, store_url, keys, environment)
+        _read_profile(shop)
         log.info("woocommerce.connected", extra={"shop_id": shop.id, "by": "cli"})
         return shop
     if shop is None:

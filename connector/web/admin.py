@@ -21,6 +21,7 @@ from sqlalchemy import select
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
 from connector.stores import shopify as shopify_store
+from connector.stores import woocommerce as wc_store
 from integrations.shopify import client as shopify_client
 from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
 from integrations.shopify.session_tokens import verify_session_token
@@ -126,6 +127,9 @@ def shop_overview():
                      "phone_number_id": account.phone_number_id if account else None,
                      "messaging_limit": account.messaging_limit if account else None},
         "sending": {"paused": shop.is_sending_paused, "reason": shop.sending_paused_reason},
+        # Shopify reports carrier statuses itself; a WooCommerce store only through a tracking plugin
+        "shipment_statuses": (wc_store.shipment_statuses(shop) if shop.platform == wc_store.PLATFORM
+                              else {"reported": True, "since": None, "note": None}),
     }
 
 

@@ -126,10 +126,13 @@ class WooCommerceClient:
 
     # --- requests ------------------------------------------------------------------------
 
-    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None) -> httpx.Response:
-        """Send one request under ``/wp-json/wc/v3``; raise the typed errors on failure."""
+    def request(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None,
+                anonymous: bool = False) -> httpx.Response:
+        """Send one request under ``/wp-json/wc/v3``; raise the typed errors on failure.
+        ``anonymous``: without the keys (a public WordPress route, see :meth:`site_index`)."""
+        extra: dict[str, Any] = {"auth": None} if anonymous else {}
         try:
-            response = self._http.request(method, path, params=params, json=_jsonable(json))
+            response = self._http.request(method, path, params=params, json=_jsonable(json), **extra)
         except EgressRefusedError as error:
             raise WooCommerceAddressRefusedError(f"refused {method} {path}: {error}") from error
         except httpx.TimeoutException as error:
@@ -175,6 +178,21 @@ class WooCommerceClient:
         Verifies the keys; needs a key of a user who can manage WooCommerce.
         """
         body = self.get("/system_status")
+        return body if isinstance(body, dict) else {}
+
+    def general_settings(self) -> list[dict]:
+        """``GET /settings/general``: the store's general options (country, currency, ...)."""
+        body = self.get("/settings/general")
+        return [entry for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
+
+    def site_index(self) -> dict:
+        """``GET /wp-json/?_fields=name,timezone_string,gmt_offset``: WordPress's public REST
+        index (site title and time zone; WooCommerce's keys cannot read ``/wp/v2/settings``).
+
+        Sent without the keys: outside WooCommerce's routes WordPress would read a Basic
+        header as an application password, fail it, and answer 401."""
+        body = self._json("GET", f"{self.store_url}/wp-json/", params={"_fields": "name,timezone_string,gmt_offset"},
+                          anonymous=True)
         return body if isinstance(body, dict) else {}
 
     # --- webhooks ------------------------------------------------------------------------

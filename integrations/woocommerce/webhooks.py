@@ -125,6 +125,29 @@ LOCALE_META_KEYS = (META_LOCALE, "wpml_language", "_wpml_language", "pll_languag
 #: meta): a list of {tracking_provider, custom_tracking_provider, tracking_number,
 #: custom_tracking_link, date_shipped, tracking_id}. https://woocommerce.com/document/shipment-tracking/
 META_TRACKING_ITEMS = "_wc_shipment_tracking_items"
+#: TrackShip for WooCommerce (the carrier-status service Advanced Shipment Tracking connects
+#: to) keeps each tracking item's carrier status in order meta ``shipment_status``: an array
+#: indexed like the tracking items, each ``{"status", "status_date" ("2021-07-27 15:28:02",
+#: UTC), "est_delivery_date", "tracking_events", "tracking_page"}`` (trackship/
+#: trackship-for-woocommerce; zorem/woo-advanced-shipment-tracking reads the same key).
+#: WooCommerce Shipment Tracking and AST without TrackShip record no status after "shipped".
+META_SHIPMENT_STATUS = "shipment_status"
+#: TrackShip's status words → ours; anything else (unknown, pending_trackship, ...) is "shipped"
+TRACKSHIP_STATUSES = {
+    "pre_transit": FulfillmentStatus.SHIPPED,
+    "in_transit": FulfillmentStatus.IN_TRANSIT,
+    "out_for_delivery": FulfillmentStatus.OUT_FOR_DELIVERY,
+    "available_for_pickup": FulfillmentStatus.READY_FOR_PICKUP,
+    "delivered": FulfillmentStatus.DELIVERED,
+    "failure": FulfillmentStatus.ATTEMPTED_DELIVERY,  # TrackShip's label: "Failed Attempt"
+    "failed_attempt": FulfillmentStatus.ATTEMPTED_DELIVERY,  # older AST builds' word
+    "exception": FulfillmentStatus.DELAYED,
+    "on_hold": FulfillmentStatus.DELAYED,
+    "return_to_sender": FulfillmentStatus.FAILURE,
+}
+#: AST's optional custom order status "Delivered" (REST ``status: "delivered"``): the whole
+#: order arrived; its tracking items without a status of their own are delivered too.
+_DELIVERED_ORDER_STATUS = "delivered"
 
 
 # ---------------------------------------------------------------------------------------
@@ -281,7 +304,7 @@ def parse(topic: str, payload: Any, context: ParseContext) -> list[Event]:
 #: completed) or awaiting an offline payment (on-hold: bank transfer, cheque).
 #: ``pending`` is "awaiting payment" (e.g. the shopper is still at the payment page) and
 #: ``failed`` a refused payment: neither is an order the shopper should hear about yet.
-_PLACED_STATUSES = frozenset({"on-hold", "processing", "completed"})
+_PLACED_STATUSES = frozenset({"on-hold", "processing", "completed", "delivered"})
 #: statuses WooCommerce treats as paid (``wc_get_is_paid_statuses``); ``date_paid`` is
 #: set when an order first reaches one of them (``WC_Order::maybe_set_date_paid``).
 _PAID_STATUSES = frozenset({"processing", "completed"})
@@ -309,9 +332,9 @@ def _order_events(payload: dict, context: ParseContext) -> list[Event]:
         events.append(OrderPlaced(order=order))
     if _is_paid(payload, status):
         events.append(OrderPaid(order=order))
-    shipments = list(_tracking_events(payload, order))
-    if not shipments and status == _COMPLETED:
-        shipments.append(_completed_event(payload, order))
+    shipments = list(_tracking_events(payload, order, delivered=status == _DELIVERED_ORDER_STATUS))
+    if not shipments and status in (_COMPLETED, _DELIVERED_ORDER_STATUS):
+        shipments.append(_completed_event(payload, order, delivered=status == _DELIVERED_ORDER_STATUS))
     return events + shipments
 
 
@@ -371,6 +394,7 @@ def _order_customer(payload: dict, meta: dict[str, Any], context: ParseContext) 
         locale=_order_locale(meta),
         country=country,
         whatsapp_opt_in=_yes_no(meta.get(META_OPT_IN)),
+        whatsapp_consent_text=_text(meta.get(META_CONSENT_TEXT)),
     )
 
 
@@ -429,11 +453,18 @@ def _address(value: object) -> dict:
 # --- shipments ---------------------------------------------------------------------------
 
 
-def _tracking_events(payload: dict, order: Order) -> Iterator[FulfillmentUpdated]:
-    for index, item in enumerate(_tracking_items(_meta(payload).get(META_TRACKING_ITEMS))):
+def _tracking_events(payload: dict, order: Order, *, delivered: bool = False) -> Iterator[FulfillmentUpdated]:
+    meta = _meta(payload)
+    statuses = _tracking_items(meta.get(META_SHIPMENT_STATUS))
+    for index, item in enumerate(_tracking_items(meta.get(META_TRACKING_ITEMS))):
         number = _text(item.get("tracking_number"))
         if number is None:
             continue
+        carrier_status = statuses[index] if index < len(statuses) else {}
+        status = TRACKSHIP_STATUSES.get(_text(carrier_status.get("status")) or "")
+        if status is None:
+            status = FulfillmentStatus.DELIVERED if delivered else FulfillmentStatus.SHIPPED
+        reached_at = _epoch(carrier_status.get("status_date")) or _gmt(carrier_status.get("status_date"))
         company = _text(item.get("custom_tracking_provider")) or _text(item.get("tracking_provider"))
         link = _text(item.get("custom_tracking_link"))
         yield FulfillmentUpdated(
@@ -442,8 +473,9 @@ def _tracking_events(payload: dict, order: Order) -> Iterator[FulfillmentUpdated
             # tracking_id is the plugin's own stable id for the item; without one, the
             # number keeps the id stable across deliveries
             fulfillment_id=_text(item.get("tracking_id")) or f"{order.order_id}-{number}",
-            status=FulfillmentStatus.SHIPPED,
-            occurred_at=_epoch(item.get("date_shipped")) or order.updated_at,
+            status=status,
+            occurred_at=(reached_at if status != FulfillmentStatus.SHIPPED else None)
+            or _epoch(item.get("date_shipped")) or order.updated_at,
             tracking_company=company,
             tracking_numbers=(number,),
             tracking_urls=(link,) if link else (),
@@ -460,15 +492,16 @@ def _tracking_items(value: object) -> list[dict]:
     return _dicts(value)
 
 
-def _completed_event(payload: dict, order: Order) -> FulfillmentUpdated:
+def _completed_event(payload: dict, order: Order, *, delivered: bool = False) -> FulfillmentUpdated:
     # "Completed – order fulfilled and complete". A merchant marks an order completed
     # when it leaves the warehouse; WooCommerce never learns about the delivery, so this
     # is SHIPPED: reporting DELIVERED would tell shoppers their parcel arrived before it did.
+    # Only AST's own "delivered" order status says the parcel arrived.
     return FulfillmentUpdated(
         platform=PLATFORM,
         order_id=order.order_id,
         fulfillment_id=f"{order.order_id}-completed",
-        status=FulfillmentStatus.SHIPPED,
+        status=FulfillmentStatus.DELIVERED if delivered else FulfillmentStatus.SHIPPED,
         occurred_at=_gmt(payload.get("date_completed_gmt")) or order.updated_at,
         customer=order.customer,
         order_name=order.name,
@@ -637,6 +670,7 @@ def parse_cart_report(payload: Any, context: ParseContext) -> CheckoutUpdated:
             locale=consent.locale,
             country=country,
             whatsapp_opt_in=consent.whatsapp_opt_in,
+            whatsapp_consent_text=consent.consent_text,
         ),
         lines=lines,
         currency=_text(body.get("currency")) or "",

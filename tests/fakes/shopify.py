@@ -290,7 +290,7 @@ class FakeShopify:
                 }
             )
         query, variables = str(body.get("query", "")), body.get("variables") or {}
-        for handler in [*self.graphql_handlers, self._subscription_create, self._subscriptions, self._inventory_item]:
+        for handler in [*self.graphql_handlers, self._subscription_create, self._subscriptions, self._inventory_item, self._shop_name]:
             answer = handler(query, variables)
             if answer is not None:
                 return _json(answer if "errors" in answer else {"data": answer, "extensions": _cost(10, 10, 1990, 100)})
@@ -318,6 +318,12 @@ class FakeShopify:
         page = self.webhook_subscriptions[start : start + 2]
         more = start + 2 < len(self.webhook_subscriptions)
         return {"webhookSubscriptions": {"nodes": page, "pageInfo": {"hasNextPage": more, "endCursor": str(start + 2) if more else None}}}
+
+    def _shop_name(self, query: str, variables: dict) -> dict | None:
+        # the token check of `connector shops add shopify` (query ShopName { shop { name } })
+        if not re.fullmatch(r"\s*query ShopName \{ shop \{ name \} \}\s*", query):
+            return None
+        return {"shop": {"name": self.shop_domain.split(".")[0].title()}}
 
     def _inventory_item(self, query: str, variables: dict) -> dict | None:
         if "inventoryItem(" not in query:

@@ -84,11 +84,15 @@ class FakeWooCommerce:
         auto_approve: bool = True,
         clock: Callable[[], datetime] | None = None,
         version: str = "10.1.0",
+        profile: dict[str, Any] | None = None,
     ) -> None:
         self.state = _State()
         self.auto_approve = auto_approve
         self.clock = clock or (lambda: datetime.now(UTC).replace(microsecond=0))
         self.version = version
+        #: what the store says about itself (system_status, settings/general, the WordPress index)
+        self.profile = {"name": "Kaffeerösterei M&amp;M", "timezone_string": "Europe/Berlin", "gmt_offset": 1,
+                        "language": "de_DE", "default_country": "DE:BE", "currency": "EUR", **(profile or {})}
         self.authorize_requests: list[dict[str, str]] = []
         self.requests: list[RecordedRequest] = []
         self.deliveries: list[Delivery] = []
@@ -283,6 +287,14 @@ class FakeWooCommerce:
         )
         if request.path == "/wc-auth/v1/authorize":
             return self._authorize(request)
+        if request.path == "/wp-json/" and request.method == "GET":  # WordPress's public index
+            if request.headers.get("Authorization"):  # WordPress reads Basic as an application password
+                return _error(401, "incorrect_password", "The provided password is an invalid application password.")
+            index = {"name": self.profile["name"], "description": "", "url": self.base_url, "home": self.base_url,
+                     "gmt_offset": self.profile["gmt_offset"], "timezone_string": self.profile["timezone_string"],
+                     "namespaces": ["wp/v2", "wc/v3"], "routes": {}}
+            fields = request.args.get("_fields")
+            return _json({k: v for k, v in index.items() if not fields or k in fields.split(",")})
         if request.path == API or request.path.startswith(API + "/"):
             if not self._authenticated(request):
                 return _error(401, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources.")
@@ -340,7 +352,16 @@ class FakeWooCommerce:
             if not parts:
                 return _json({"namespace": "wc/v3", "routes": {}})
             if parts == ["system_status"] and method == "GET":
-                return _json({"environment": {"home_url": self.base_url, "site_url": self.base_url, "version": self.version}})
+                return _json({"environment": {"home_url": self.base_url, "site_url": self.base_url, "version": self.version,
+                                              "language": self.profile["language"], "default_timezone": "UTC"},
+                              "settings": {"currency": self.profile["currency"], "currency_symbol": "&euro;"}})
+            if parts == ["settings", "general"] and method == "GET":
+                return _json([
+                    {"id": "woocommerce_default_country", "label": "Country and State", "type": "select",
+                     "default": "US:CA", "value": self.profile["default_country"]},
+                    {"id": "woocommerce_currency", "label": "Currency", "type": "select", "default": "USD",
+                     "value": self.profile["currency"]},
+                ])
             if parts[0] == "webhooks":
                 return self._webhooks(request, parts[1:])
             if parts[0] == "orders" and len(parts) == 2 and method in ("PUT", "POST", "PATCH"):

@@ -1,7 +1,7 @@
 <?php
 /**
  * Plugin Name:       WhatsApp Commerce Connector
- * Description:       Connects WooCommerce to the WhatsApp Commerce Connector: storefront widget, WhatsApp opt-in at checkout, cart reports and multi-item cart links.
+ * Description:       Connects WooCommerce to the WhatsApp Commerce Connector: WhatsApp opt-in to offers and news at checkout, cart reports and multi-item cart links.
  * Version:           0.1.0
  * Requires at least: 6.0
  * Requires PHP:      7.4
@@ -191,12 +191,20 @@ function wcc_handle_reconnect() {
 }
 
 /*
- * Storefront widget.
+ * Storefront widget: not built yet, so nothing is loaded.
+ *
+ * The connector does not serve /storefront/widget.js yet (every page would load a 404).
+ * The hook is kept here, disabled: the release that ships the widget sets
+ * WCC_WIDGET_AVAILABLE to true, which registers wcc_enqueue_widget() on wp_enqueue_scripts.
  */
 
-add_action( 'wp_enqueue_scripts', 'wcc_enqueue_widget' );
+const WCC_WIDGET_AVAILABLE = false;
 
-/** Load the connector's widget script on the storefront. */
+if ( WCC_WIDGET_AVAILABLE ) {
+	add_action( 'wp_enqueue_scripts', 'wcc_enqueue_widget' );
+}
+
+/** Load the connector's widget script on the storefront (registered only once the widget exists). */
 function wcc_enqueue_widget() {
 	$settings = wcc_settings();
 	if ( '' === $settings['connector_url'] || '' === $settings['store_key'] ) {
@@ -210,12 +218,17 @@ function wcc_enqueue_widget() {
  */
 
 /**
- * The consent text shown next to the box; saved verbatim with the order.
+ * The consent text shown next to the box, in the shopper's language; saved verbatim with the
+ * order and sent with the cart reports, so the connector's consent ledger keeps what was shown.
+ *
+ * The box asks for marketing (offers and news): that is what ticking it starts (a double
+ * opt-in on WhatsApp). Order and delivery updates need no box: they answer the order the
+ * shopper placed with this phone number.
  *
  * @return string
  */
 function wcc_consent_text() {
-	return (string) apply_filters( 'wcc_consent_text', __( 'Send me order and delivery updates on WhatsApp.', 'whatsapp-commerce-connector' ) );
+	return (string) apply_filters( 'wcc_consent_text', __( 'Send me offers and news on WhatsApp. You can unsubscribe at any time by replying STOP.', 'whatsapp-commerce-connector' ) );
 }
 
 add_action( 'woocommerce_review_order_before_submit', 'wcc_render_opt_in' );
