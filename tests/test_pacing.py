@@ -44,7 +44,8 @@ def acquire_times(pacer: Pacer, clock: FakeClock, count: int, *, between=None) -
         for i in range(count):
             if between is not None:
                 between(i)
-            await pacer.acquire()
+            permit = await pacer.acquire()
+            permit.on_wire()  # written at once: the wire time is the grant time here
             times.append(clock())
         return times
 
