@@ -44,7 +44,8 @@ def acquire_times(pacer: Pacer, clock: FakeClock, count: int, *, between=None) -
         for i in range(count):
             if between is not None:
                 between(i)
-            await pacer.acquire()
+            permit = await pacer.acquire()
+            permit.on_wire()  # written at once: the wire time is the grant time here
             times.append(clock())
         return times
 
@@ -177,3 +178,44 @@ def test_first_acquisition_does_not_wait():
 def test_limit_must_be_positive(limit):
     with pytest.raises(ValueError, match="at least 1"):
         Pacer(limit)
+
+
+def test_14_18_wire_delays_after_the_grant_never_push_a_second_over_the_limit():
+    """A group of sends waits 60 ms between its permit and the wire (a database flush in the
+    loop, a pooled connection) while the sends a second later go out at once: by the time the
+    Cloud API sees them, grants of more than a second are squeezed into one. Counted by grant
+    time (the old rule) that second held 1,023 sends; counted by wire time it holds 1,000."""
+    limit = 1000
+    clock = FakeClock()
+    pacer = pacer_for(limit, clock)
+    waiting: list[tuple[float, object]] = []  # (wire time, permit)
+    wired: list[float] = []
+
+    def write_due() -> None:
+        for item in sorted((w for w in waiting if w[0] <= clock.now + EPSILON), key=lambda w: w[0]):
+            waiting.remove(item)
+            on_wire = getattr(item[1], "on_wire", None)  # the old pacer handed out no permit
+            if on_wire is not None:
+                on_wire()
+            wired.append(item[0])
+
+    real_sleep = clock.sleep
+
+    async def sleep(seconds: float) -> None:
+        await real_sleep(seconds)
+        write_due()
+
+    pacer._sleep = sleep
+
+    async def run() -> None:
+        for i in range(6 * limit):
+            permit = await pacer.acquire()
+            delay = 0.06 if i % 2000 < 50 else 0.0  # a flush holds the first 50 of every 2,000
+            waiting.append((clock.now + delay, permit))
+            write_due()
+        clock.advance(1.0)
+        write_due()
+
+    asyncio.run(run())
+    assert len(wired) == 6 * limit
+    assert busiest_second(wired) <= limit, f"{busiest_second(wired)} sends reached the Cloud API within one second"

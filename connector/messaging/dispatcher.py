@@ -41,7 +41,7 @@ from connector.dbutil import claim_rows
 from connector.extensions import db
 from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
-from connector.messaging.pacing import Pacer
+from connector.messaging.pacing import Pacer, Permit
 from connector.messaging.sequences import cancel_superseded
 from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
@@ -109,6 +109,11 @@ def backoff_seconds(attempts: int, *, base: float, retry_after: float | None) ->
 
 def lock_key(shop_id: int) -> str:
     return f"connector:dispatch:lock:{shop_id}"
+
+
+def pacer_key(phone_number_id: str) -> str:
+    """The pacer's last window of sends for one number, carried from one dispatcher run to the next."""
+    return f"connector:pacer:{phone_number_id}"
 
 
 def kick_key(shop_id: int) -> str:
@@ -273,7 +278,7 @@ class Dispatcher:
 
     async def _drain(self, base_url: str) -> None:
         account = self._account
-        pacer = Pacer(account.throughput_per_second)
+        pacer = Pacer(account.throughput_per_second, recent=self._previous_sends())
         inflight: set[asyncio.Task] = set()
         async with AsyncSender(access_token=account.access_token, phone_number_id=account.phone_number_id,
                                base_url=base_url, max_connections=max(32, account.throughput_per_second // 4)) as sender:
@@ -303,28 +308,51 @@ class Dispatcher:
                     if self.report.paused:
                         self._release([r for r, _ in to_send[position:]])
                         break
-                    await pacer.acquire()
+                    permit = await pacer.acquire()
                     self.keep_lock()
                     if self._consent_moved():
                         withdrawn = self._recheck_consent(to_send[position:])
                     if row.candidate.message_id in withdrawn:
+                        permit.release()
                         continue
                     body = json.dumps(payloads.message_payload(
                         to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
                         language=row.language, callback_data=str(row.candidate.message_id))).encode()
                     self._unsent.discard(row.candidate.message_id)  # from here on it may reach Meta
-                    task = asyncio.create_task(self._send_one(sender, pacer, row, body, counts))
+                    task = asyncio.create_task(self._send_one(sender, pacer, permit, row, body, counts))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
                     if len(self._results) >= FLUSH_EVERY:
                         self._flush()
             if inflight:
                 await asyncio.wait(inflight)
+        self._keep_sends(pacer)
         self._flush()
 
-    async def _send_one(self, sender: AsyncSender, pacer: Pacer, row: _Claimed, body: bytes, counts: bool) -> None:
+    def _previous_sends(self) -> list[float]:
+        """The last second of sends of this number's previous run (any worker process), on our clock."""
+        if self.redis is None:
+            return []
+        raw = self.redis.get(pacer_key(self._account.phone_number_id))
+        if not raw:
+            return []
+        offset = time.monotonic() - time.time()  # Redis keeps wall-clock times: workers' monotonic clocks differ
+        return [stamp + offset for stamp in json.loads(raw)]
+
+    def _keep_sends(self, pacer: Pacer) -> None:
+        """Hand this run's last second of sends to the next run of the number's dispatcher."""
+        if self.redis is None:
+            return
+        offset = time.time() - time.monotonic()
+        stamps = [round(stamp + offset, 4) for stamp in pacer.snapshot()]
+        if stamps:
+            self.redis.set(pacer_key(self._account.phone_number_id), json.dumps(stamps),
+                           px=int(Pacer.WINDOW_SECONDS * 1000) + 500)
+
+    async def _send_one(self, sender: AsyncSender, pacer: Pacer, permit: Permit, row: _Claimed, body: bytes,
+                        counts: bool) -> None:
         try:
-            result = await sender.send(body)
+            result = await sender.send(body, on_wire=permit.on_wire)
         except WhatsAppError as error:
             rule = getattr(error, "rule", None) or classify(None, None)
             if rule.disposition == Disposition.RETRYABLE and rule.name in ("rate_limit_hit", "http_429"):
@@ -334,6 +362,8 @@ class Dispatcher:
             self._results.append(("error", row, error, rule))
         else:
             self._results.append(("sent", row, result.wamid, counts))
+        finally:
+            permit.release()  # a request that never reached the wire does not count
 
     def _should_yield(self) -> bool:
         """Share the worker: after MIN_SLICE_SECONDS, step aside when other dispatchers are queued

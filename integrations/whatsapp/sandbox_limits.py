@@ -8,6 +8,7 @@ its own lock and decides every request at arrival, the way Meta does.
 from __future__ import annotations
 
 import base64
+import bisect
 import collections
 import itertools
 import os
@@ -128,7 +129,10 @@ class ThroughputLimiter:
         self._windows: dict[str, collections.deque[float]] = {}
 
     def allows(self, phone_number_id: str, now: float) -> bool:
-        """True when one more message may be accepted at ``now`` (monotonic seconds)."""
+        """True when one more message may be accepted at ``now`` (monotonic seconds of its arrival).
+
+        Counted: accepted messages that arrived within one second before ``now`` or after it
+        (one that arrived later may have been decided first)."""
         window = self._windows.get(phone_number_id)
         if window is None:
             return self.overrides.get(phone_number_id, self.default) > 0
@@ -142,7 +146,12 @@ class ThroughputLimiter:
         window = self._windows.get(phone_number_id)
         if window is None:
             window = self._windows[phone_number_id] = collections.deque()
-        window.append(now)
+        if window and now < window[-1]:
+            # stamped at arrival, decided after the body was read: a request can overtake
+            # another, so keep the window ordered by arrival
+            bisect.insort(window, now)
+        else:
+            window.append(now)
 
     def reset(self) -> None:
         """Forget the windows (per-number overrides are configuration and stay)."""

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import json
 import ssl
+from collections.abc import Callable
 
 import aiohttp
 
@@ -48,8 +49,11 @@ class AsyncSender:
 
     async def __aenter__(self) -> "AsyncSender":
         connector = aiohttp.TCPConnector(limit=self._max_connections, ttl_dns_cache=300, ssl=_tls_context())
+        tracing = aiohttp.TraceConfig()
+        tracing.on_request_headers_sent.append(_headers_sent)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, headers=self._headers, json_serialize=json.dumps
+            connector=connector, timeout=self._timeout, headers=self._headers, json_serialize=json.dumps,
+            trace_configs=[tracing],
         )
         return self
 
@@ -58,11 +62,15 @@ class AsyncSender:
             await self._session.close()
             self._session = None
 
-    async def send(self, body: bytes) -> SendResult:
-        """POST one JSON-encoded message body; raise a typed error when it is not accepted."""
+    async def send(self, body: bytes, *, on_wire: Callable[[], None] | None = None) -> SendResult:
+        """POST one JSON-encoded message body; raise a typed error when it is not accepted.
+
+        ``on_wire`` is called when the request's headers are written: after any wait for a
+        pooled connection, the moment the Cloud API starts to see the request (the pacer
+        counts its window by it)."""
         assert self._session is not None, "use AsyncSender as an async context manager"
         try:
-            async with self._session.post(self._url, data=body) as response:
+            async with self._session.post(self._url, data=body, trace_request_ctx={"on_wire": on_wire}) as response:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
@@ -76,3 +84,9 @@ class AsyncSender:
             return parse_send_response(json.loads(raw))
         except ValueError as error:
             raise WhatsAppApiError.unexpected(str(error)) from None
+
+
+async def _headers_sent(session: aiohttp.ClientSession, context, params) -> None:
+    on_wire = (context.trace_request_ctx or {}).get("on_wire")
+    if on_wire is not None:
+        on_wire()

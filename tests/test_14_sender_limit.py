@@ -1,0 +1,99 @@
+"""Issue 14, point 18: the sender never exceeds the number's throughput at the Cloud API.
+
+The sandbox runs in its own process, as Meta's servers would (a sandbox thread inside the test
+process would share its interpreter lock with the worker, and its arrival times would be ours,
+not the network's). It enforces 1,000 msg/s for the number and answers 130429 beyond it.
+A real RQ worker sends ~3 s worth of messages; another shop's jobs keep arriving, so the
+dispatcher steps aside after every slice and a new run (a new pacer) takes over straight away.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, insert, select
+
+from connector.extensions import db
+from connector.jobs import dispatch_outbox
+from connector.jobs.queues import SEND, enqueue
+from connector.models import Contact, Message, utcnow
+from tests.factories import make_shop
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMIT = 1000
+COUNT = 3000
+
+
+def _start_sandbox() -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "integrations.whatsapp.sandbox", "--port", "0", "--latency-ms", "30",
+         "--throughput", "80", "--no-statuses", "--log-level", "WARNING"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert "listening on" in line, line
+    return process, line.strip().rsplit(" ", 1)[-1]
+
+
+def _queue(shop_id: int, count: int, base: int) -> None:
+    now = utcnow()
+    db.session.execute(insert(Contact), [
+        {"shop_id": shop_id, "phone_e164": f"+{base + i}", "time_zone": "Europe/Berlin", "marketing_consent": "none",
+         "transactional_consent": "granted", "created_at": now, "updated_at": now} for i in range(count)])
+    contact_ids = db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id).order_by(Contact.id)).all()
+    db.session.execute(insert(Message), [
+        {"shop_id": shop_id, "contact_id": contact_id, "idempotency_key": f"order:{i}:confirmation",
+         "automation": "order_confirmation", "purpose": "transactional", "kind": "template",
+         "template_name": "order_confirmation", "language": "en",
+         "content": {"body": ["Alex", f"#{1000 + i}", "49.90 EUR"], "buttons": [{"index": 0, "url_suffix": f"o/{i}"}]},
+         "status": "queued", "attempts": 0, "deferrals": 0, "priority": 0, "due_at": now,
+         "counts_toward_tier": False, "created_at": now, "updated_at": now}
+        for i, contact_id in enumerate(contact_ids)])
+    db.session.commit()
+
+
+def test_14_18_sender_never_exceeds_1000_per_second_at_the_sandbox(ctx, run_worker):
+    process, url = _start_sandbox()
+    settings = ctx.config["CONNECTOR"]
+    ctx.config["CONNECTOR"] = dataclasses.replace(settings, whatsapp_api_base_url=url)
+    stop = threading.Event()
+    try:
+        httpx.post(f"{url}/_sandbox/limits", json={"phone_number_id": "1000001", "throughput_per_second": LIMIT})
+        busy = make_shop(throughput=LIMIT, messaging_limit=None)  # no daily tier cap here
+        other = make_shop("other-shop.myshopify.com", phone_number_id="1000002")  # nothing due: short jobs
+        busy_id, other_id = busy.id, other.id
+        _queue(busy_id, COUNT, 4915100000000)
+        enqueue(dispatch_outbox, busy_id, queue=SEND, timeout=900)
+
+        def other_shops_jobs() -> None:
+            # other shops' wake-ups keep arriving, so the busy shop's dispatcher hands over its
+            # worker after each 2-s slice and re-queues itself: several runs, back to back
+            with ctx.app_context():
+                while not stop.wait(0.25):
+                    enqueue(dispatch_outbox, other_id, queue=SEND, timeout=900)
+
+        feeder = threading.Thread(target=other_shops_jobs, daemon=True)
+        feeder.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            run_worker()
+            db.session.expire_all()
+            left = db.session.scalar(select(func.count()).select_from(Message).where(
+                Message.shop_id == busy_id, Message.status.in_(("queued", "sending"))))
+            if not left:
+                break
+        stop.set()
+        feeder.join(5)
+        stats = httpx.get(f"{url}/_sandbox/stats").json()
+        accepted = len(httpx.get(f"{url}/_sandbox/messages", params={"phone_number_id": "1000001"}).json())
+    finally:
+        stop.set()
+        ctx.config["CONNECTOR"] = settings
+        process.terminate()
+        process.wait(10)
+    assert stats.get("rejected", {}) == {}, f"the sandbox refused sends: {stats.get('rejected')}"
+    assert accepted == COUNT
