@@ -55,10 +55,9 @@ def max_in_window(times: list[float], window: float = 1.0) -> int:
 
 def seed(limit: int, count: int, phone_number_id: str):
     """A shop whose number allows `limit` msg/s, `count` contacts, one due message each."""
-    from sqlalchemy import insert
-
     from connector.extensions import db
-    from connector.models import Contact, Message, Shop, WhatsAppAccount, utcnow
+    from connector.models import Shop, WhatsAppAccount
+    from tests.factories import queue_due_confirmations
 
     shop = Shop(platform="demo", domain=f"bench-{limit}.example", settings={"governor": {"quiet_hours": {"enabled": False}}},
                 time_zone="UTC", locale="en")
@@ -66,22 +65,7 @@ def seed(limit: int, count: int, phone_number_id: str):
     db.session.flush()
     db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id=phone_number_id, access_token="bench-token",
                                    throughput_per_second=limit, messaging_limit=None))
-    now = utcnow()
-    base = 4915100000000 + limit * 100000
-    db.session.execute(insert(Contact), [
-        {"shop_id": shop.id, "phone_e164": f"+{base + i}", "time_zone": "Europe/Berlin", "marketing_consent": "none",
-         "transactional_consent": "granted", "created_at": now, "updated_at": now} for i in range(count)])
-    contact_ids = db.session.scalars(
-        db.select(Contact.id).where(Contact.shop_id == shop.id).order_by(Contact.id)).all()
-    db.session.execute(insert(Message), [
-        {"shop_id": shop.id, "contact_id": contact_id, "idempotency_key": f"order:{i}:confirmation",
-         "automation": "order_confirmation", "purpose": "transactional", "kind": "template",
-         "template_name": "order_confirmation", "language": "en",
-         "content": {"body": ["Alex", f"#{1000 + i}", "49.90 EUR"], "buttons": [{"index": 0, "url_suffix": f"o/{i}"}]},
-         "status": "queued", "attempts": 0, "deferrals": 0, "priority": 0, "due_at": now,
-         "counts_toward_tier": False, "created_at": now, "updated_at": now}
-        for i, contact_id in enumerate(contact_ids)])
-    db.session.commit()
+    queue_due_confirmations(shop.id, count, 4915100000000 + limit * 100000)
     return shop.id
 
 

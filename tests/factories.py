@@ -64,3 +64,26 @@ def make_shopify_and_woocommerce(shopify_domain: str, woo_domain: str, *, phone_
                                    access_token="EAAG-test-token", throughput_per_second=80))
     db.session.commit()
     return shopify, woo
+
+
+def queue_due_confirmations(shop_id: int, count: int, base: int) -> None:
+    """``count`` contacts (phones ``+base``, ``+base+1`` …) with one due order confirmation each,
+    written in two bulk INSERTs (the sending benchmark and the pacing test seed with it)."""
+    from sqlalchemy import insert, select
+
+    from connector.models import Message
+
+    now = utcnow()
+    db.session.execute(insert(Contact), [
+        {"shop_id": shop_id, "phone_e164": f"+{base + i}", "time_zone": "Europe/Berlin", "marketing_consent": "none",
+         "transactional_consent": "granted", "created_at": now, "updated_at": now} for i in range(count)])
+    contact_ids = db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id).order_by(Contact.id)).all()
+    db.session.execute(insert(Message), [
+        {"shop_id": shop_id, "contact_id": contact_id, "idempotency_key": f"order:{i}:confirmation",
+         "automation": "order_confirmation", "purpose": "transactional", "kind": "template",
+         "template_name": "order_confirmation", "language": "en",
+         "content": {"body": ["Alex", f"#{1000 + i}", "49.90 EUR"], "buttons": [{"index": 0, "url_suffix": f"o/{i}"}]},
+         "status": "queued", "attempts": 0, "deferrals": 0, "priority": 0, "due_at": now,
+         "counts_toward_tier": False, "created_at": now, "updated_at": now}
+        for i, contact_id in enumerate(contact_ids)])
+    db.session.commit()

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from connector.extensions import db
 from connector.jobs import dispatch_outbox
 from connector.jobs.queues import SEND, enqueue
-from connector.models import Contact, Message, utcnow
-from tests.factories import make_shop
+from connector.models import Message
+from tests.factories import make_shop, queue_due_confirmations
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMIT = 1000
@@ -40,20 +40,7 @@ def _start_sandbox() -> tuple[subprocess.Popen, str]:
 
 
 def _queue(shop_id: int, count: int, base: int) -> None:
-    now = utcnow()
-    db.session.execute(insert(Contact), [
-        {"shop_id": shop_id, "phone_e164": f"+{base + i}", "time_zone": "Europe/Berlin", "marketing_consent": "none",
-         "transactional_consent": "granted", "created_at": now, "updated_at": now} for i in range(count)])
-    contact_ids = db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id).order_by(Contact.id)).all()
-    db.session.execute(insert(Message), [
-        {"shop_id": shop_id, "contact_id": contact_id, "idempotency_key": f"order:{i}:confirmation",
-         "automation": "order_confirmation", "purpose": "transactional", "kind": "template",
-         "template_name": "order_confirmation", "language": "en",
-         "content": {"body": ["Alex", f"#{1000 + i}", "49.90 EUR"], "buttons": [{"index": 0, "url_suffix": f"o/{i}"}]},
-         "status": "queued", "attempts": 0, "deferrals": 0, "priority": 0, "due_at": now,
-         "counts_toward_tier": False, "created_at": now, "updated_at": now}
-        for i, contact_id in enumerate(contact_ids)])
-    db.session.commit()
+    queue_due_confirmations(shop_id, count, base)
 
 
 def test_14_18_sender_never_exceeds_1000_per_second_at_the_sandbox(ctx, run_worker):
