@@ -73,7 +73,7 @@ def body_of_size(size: int) -> bytes:
 
 def prepare(env: dict[str, str]) -> None:
     """Schema by the real migrations, and one Shopify shop that the webhooks belong to."""
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.models import Shop
 
@@ -93,7 +93,7 @@ def prepare(env: dict[str, str]) -> None:
 def count_receipts(env: dict[str, str]) -> int:
     from sqlalchemy import func, select
 
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.models import WebhookReceipt
 

@@ -7,7 +7,7 @@ real ``POST /webhooks/shopify`` against it in the same run.
 
 from __future__ import annotations
 
-from connector import create_app
+from connector.app import create_app
 
 app = create_app()
 

@@ -86,7 +86,7 @@ def percentile(values: list[float], fraction: float) -> float:
 
 def worker_process(claims_path: str) -> None:
     """``connector worker`` with the claim of each row timed (appended to ``claims_path``)."""
-    from connector import create_app
+    from connector.app import create_app
     from connector.jobs.worker import run_worker
     from connector.messaging import dispatcher
 
@@ -238,7 +238,7 @@ def main() -> int:
 def _prepare(env: dict, args):
     """Schema by the real migrations; shops with their numbers; one opted-in contact per cart."""
     os.environ.update({k: v for k, v in env.items() if k != "PYTHONPATH"})
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.models import Contact, Shop, WhatsAppAccount, utcnow
 

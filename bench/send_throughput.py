@@ -176,7 +176,7 @@ def main() -> int:
 
     from cryptography.fernet import Fernet
 
-    from connector import create_app, embedded_redis
+    from connector.app import create_app, embedded_redis
 
     workdir = tempfile.mkdtemp(prefix="connector-bench-")
     redis = embedded_redis.start()

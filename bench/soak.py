@@ -1,7 +1,7 @@
 """Soak: mixed signed Shopify webhooks at a steady rate for minutes, with a Shopify that never answers.
 
 The whole production shape on one machine: gunicorn with ``gunicorn.conf.py`` serving
-``connector:create_app()`` (the Procfile's ``web``), one process per ``worker_*`` role of the
+``connector.app:create_app()`` (the Procfile's ``web``), one process per ``worker_*`` role of the
 Procfile (run from the Procfile's own command lines), PostgreSQL, the sandbox Cloud API (in
 this process) and a fake Shopify Admin API that accepts connections and never answers
 (``tests/fakes/shopify.py`` in its hang mode): every inventory look-up times out.
@@ -263,7 +263,7 @@ def main() -> int:
         child_env = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
         processes["web"] = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--config", str(ROOT / "gunicorn.conf.py"), "--bind",
-             f"127.0.0.1:{port}", "--log-level", "warning", "connector:create_app()"], cwd=ROOT, env=child_env)
+             f"127.0.0.1:{port}", "--log-level", "warning", "connector.app:create_app()"], cwd=ROOT, env=child_env)
         connector = shutil.which("connector", path=os.path.dirname(sys.executable)) or "connector"
         for role, argv in procfile_roles().items():
             for copy_number in range(args.ingest_workers if role == "worker_ingest" else 1):
@@ -349,7 +349,7 @@ def _connect_shop(env: dict[str, str], shopify) -> None:
     """The bench shop gets an Admin API token of the fake, a WhatsApp number and the bench governor settings."""
     from sqlalchemy import select
 
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.models import Shop, WhatsAppAccount
 
@@ -370,7 +370,7 @@ def _wait_for_receipts(env: dict[str, str], accepted: int, seconds: float):
     """(lags, failed, unprocessed, outcomes) once every receipt is processed, or after ``seconds``."""
     from sqlalchemy import func, select
 
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.models import WebhookReceipt, utcnow
 

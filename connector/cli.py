@@ -10,8 +10,9 @@ import click
 from flask.cli import AppGroup, FlaskGroup
 from sqlalchemy import select
 
-from connector import create_app, default_instance_path, devenv, embedded_redis
-from connector.jobs.queues import QUEUE_NAMES
+from connector import devenv, embedded_redis
+from connector.app import create_app, default_instance_path
+from connector.queues import QUEUE_NAMES
 
 
 def _create_cli_app():
@@ -346,7 +347,7 @@ def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, m
 @needs_schema
 def whatsapp_resume(shop_ref: str) -> None:
     """Lift a pause set by an account-level Cloud API error (after fixing its cause)."""
-    from connector.jobs import kick_dispatcher
+    from connector.wakeups import kick_dispatcher
     from connector.shops import resume_sending
 
     shop = shop_or_fail(shop_ref)

@@ -101,7 +101,7 @@ def run_demo(timeout: float = 50.0) -> int:
 def _demo_app(workdir: str, redis_url: str, sandbox_url: str):
     from cryptography.fernet import Fernet
 
-    from connector import create_app
+    from connector.app import create_app
 
     os.environ["CONNECTOR_INSTANCE_PATH"] = workdir
     return create_app({

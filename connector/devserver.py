@@ -20,7 +20,8 @@ import time
 def run_dev(*, port: int, sandbox_port: int) -> None:
     from flask_migrate import upgrade
 
-    from connector import create_app, devenv, embedded_redis
+    from connector import devenv, embedded_redis
+    from connector.app import create_app
 
     os.environ["REDIS_URL"] = embedded_redis.ensure_url(os.environ.get("REDIS_URL"))
     os.environ.setdefault("APP_URL", f"http://127.0.0.1:{port}")

@@ -26,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert  # ON CONFLICT … DO NOTHING 
 
 from connector.extensions import db
 from connector.models import WebhookReceipt, utcnow
+from connector.wakeups import kick_ingest
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,6 @@ _KEY_LENGTH = WebhookReceipt.__table__.c.dedupe_key.type.length  # 128
 
 class _Slot:
     """One request's receipt, waiting in a group commit."""
-
     __slots__ = ("values", "receipt_id", "error")
 
     def __init__(self, values: tuple) -> None:
@@ -123,7 +123,6 @@ class _GroupCommitWriter:
     safe). A statement is cancelled by the server after ``STATEMENT_TIMEOUT`` seconds; a
     request waits at most ``WAIT_SECONDS`` for its batch, then gets ``ReceiptNotWritten``.
     """
-
     SQL = ("INSERT INTO webhook_receipts (platform, dedupe_key, topic, shop_id, body, received_at, attempts) "
            "VALUES {rows} ON CONFLICT (platform, dedupe_key) DO NOTHING RETURNING id, platform, dedupe_key")
 
@@ -431,8 +430,6 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 def _kick() -> None:
     """The ingest kick; a failure is logged, never raised: the receipts are durable already."""
-    from connector.jobs import kick_ingest
-
     try:
         kick_ingest()
     except RedisError:

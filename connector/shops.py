@@ -12,6 +12,7 @@ from connector.extensions import db, settings
 from connector.messaging import limits
 from connector.models import Shop, WhatsAppAccount, utcnow
 from connector.stores.woocommerce_connect import WooCommerceConnectError, connect_with_keys
+from connector.wakeups import kick_dispatcher
 from integrations.shopify.client import GraphQLClient
 from integrations.shopify.errors import ShopifyAuthError, ShopifyError
 
@@ -158,6 +159,4 @@ def resume_sending(shop: Shop) -> None:
 
 
 def _wake(shop: Shop) -> None:
-    from connector.jobs import kick_dispatcher
-
     kick_dispatcher(shop.id)

@@ -86,7 +86,7 @@ def app_env(database_url, redis_url, sandbox, fake_shopify, tmp_path_factory) ->
 @pytest.fixture(scope="session")
 def app(app_env, sandbox):
     os.environ["CONNECTOR_INSTANCE_PATH"] = app_env["CONNECTOR_INSTANCE_PATH"]
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
 
     application = create_app(app_env)

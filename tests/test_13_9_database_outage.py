@@ -48,7 +48,7 @@ def proxy(database_url):
 
 
 def _app_through(app_env, database_url, proxy, *, broken_sqlite: bool = False):
-    from connector import create_app
+    from connector.app import create_app
 
     if proxy is not None:
         url = make_url(database_url).set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)

@@ -103,7 +103,7 @@ def test_14_6_the_limit_is_read_again_once_a_day(ctx, sandbox, run_worker):
 
 
 def test_14_6_the_sweep_reads_the_limit_once_a_day(ctx, sandbox, run_worker):
-    from connector.jobs import sweep
+    from connector.jobs.sweep import sweep
 
     make_shop()
     sandbox.set_number("1000001", whatsapp_business_manager_messaging_limit="TIER_10K")

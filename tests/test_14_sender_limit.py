@@ -20,8 +20,8 @@ import httpx
 from sqlalchemy import func, select
 
 from connector.extensions import db
-from connector.jobs import dispatch_outbox
-from connector.jobs.queues import SEND, enqueue
+from connector.jobs.send import dispatch_outbox
+from connector.queues import SEND, enqueue
 from connector.models import Message
 from tests.factories import make_shop, queue_due_confirmations
 

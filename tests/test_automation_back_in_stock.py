@@ -101,8 +101,8 @@ def _restock_with_subscribers(client, shop, count: int) -> None:
 
 def test_a_lost_batch_job_is_resumed_by_the_sweep_once(ctx, client):
     from connector.extensions import get_redis
-    from connector.jobs import sweep
-    from connector.jobs.queues import MAINTENANCE, get_queue
+    from connector.jobs.sweep import sweep
+    from connector.queues import MAINTENANCE, get_queue
 
     shop = make_shop(settings={"governor": {"quiet_hours": {"enabled": False}},
                                "automations": {"back_in_stock": {"batch_interval_seconds": 60}}})
@@ -124,7 +124,7 @@ def test_a_lost_batch_job_is_resumed_by_the_sweep_once(ctx, client):
 
 
 def test_a_restock_that_never_started_or_is_sold_out_is_not_resumed(ctx, client):
-    from connector.jobs import sweep
+    from connector.jobs.sweep import sweep
 
     shop = make_shop(settings={"automations": {"back_in_stock": {"batch_interval_seconds": 60}}})
     _restock_with_subscribers(client, shop, 3)

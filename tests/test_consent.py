@@ -122,7 +122,7 @@ def test_an_expired_confirmation_does_not_grant_consent(client, drain, sandbox):
 
 
 def test_the_sweep_expires_unanswered_opt_ins(ctx):
-    from connector.jobs import sweep
+    from connector.jobs.sweep import sweep
 
     shop = make_shop()
     contact = make_contact(shop, marketing=False)

@@ -11,7 +11,9 @@ from pathlib import Path
 from sqlalchemy import select, update
 
 from connector.extensions import db, get_redis
-from connector.jobs import INGEST_KICK_KEY, _claim_receipts, drain_receipts, sweep
+from connector.jobs.ingest import _claim_receipts, drain_receipts
+from connector.jobs.sweep import sweep
+from connector.wakeups import INGEST_KICK_KEY
 from connector.models import WebhookReceipt, utcnow
 from connector.receipts import record_and_enqueue, settle_kicks
 from tests.factories import make_shop
@@ -33,7 +35,7 @@ def _receipt(receipt_id: int) -> WebhookReceipt:
 
 
 def test_many_receipts_share_one_queued_drainer(ctx, run_worker):
-    from connector.jobs.queues import INGEST, get_queue
+    from connector.queues import INGEST, get_queue
 
     shop = make_shop()
     ids = [_record(shop, f"k{i}") for i in range(5)]
@@ -93,7 +95,7 @@ def test_a_failing_receipt_is_held_back_and_recorded_not_lost(ctx, monkeypatch):
 
 def test_a_receipt_right_after_a_kick_is_covered_by_a_trailing_kick(ctx):
     """Kicks are throttled per process; the receipts in between get one kick after them."""
-    from connector.jobs.queues import INGEST, get_queue
+    from connector.queues import INGEST, get_queue
 
     shop = make_shop()
     _record(shop, "first")

@@ -23,7 +23,7 @@ from redis.retry import Retry
 from sqlalchemy import text
 
 from connector.extensions import db, get_redis
-from connector.jobs.queues import INGEST, MAINTENANCE, SEND, get_queue
+from connector.queues import INGEST, MAINTENANCE, SEND, get_queue
 from connector.models import Message, MessageStatus, WebhookReceipt, utcnow
 from connector.monitoring import RECENT_SECONDS, SWEEP_LAST_SUCCESS_KEY, ConnectorCollector
 from tests.factories import make_contact, make_shop, order_confirmation

@@ -13,7 +13,7 @@ from flask_migrate import downgrade, upgrade
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
 
-from connector import MIGRATIONS_DIR, create_app
+from connector.app import MIGRATIONS_DIR, create_app
 from connector.models import Base
 
 

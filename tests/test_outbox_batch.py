@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import event, func, select
 
 from connector.extensions import db, get_redis
-from connector.jobs.queues import SEND, get_queue
+from connector.queues import SEND, get_queue
 from connector.messaging import outbox
-from connector.messaging.dispatcher import kick_key
+from connector.wakeups import kick_key
 from connector.messaging.outbox import OutboxItem, queue_message, queue_messages
 from connector.models import Contact, Message, MessageStatus, utcnow
 from integrations.whatsapp.payloads import PayloadError

@@ -26,7 +26,7 @@ CONSENT_TEXT = "Yes, send me offers on WhatsApp."
 @pytest.fixture(scope="module")
 def proxied_app(app, app_env):
     """The app as configured behind one trusted proxy (same database and Redis as ``app``)."""
-    from connector import create_app
+    from connector.app import create_app
 
     return create_app({**app_env, "TRUSTED_PROXY_COUNT": "1"})
 

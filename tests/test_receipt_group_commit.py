@@ -17,7 +17,7 @@ import psycopg
 
 from connector import receipts
 from connector.extensions import db, get_redis
-from connector.jobs import INGEST_KICK_KEY
+from connector.wakeups import INGEST_KICK_KEY
 from connector.models import WebhookReceipt, utcnow
 from tests.factories import make_shop
 
@@ -173,12 +173,12 @@ def test_a_lost_connection_is_replaced_and_the_batch_written(app, writer):
 def test_a_redis_outage_does_not_fail_a_durable_receipt(app, writer, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    import connector.jobs
+    import connector.receipts
 
     def down():
         raise RedisConnectionError("redis is down")
 
-    monkeypatch.setattr(connector.jobs, "kick_ingest", down)
+    monkeypatch.setattr(connector.receipts, "kick_ingest", down)
     shop_id = make_shop().id  # read here: the threads must not touch this session
     assert isinstance(writer.insert(_values(shop_id, "kept")), int)  # the sweep will drain it later
     assert _stored() == 1
@@ -200,17 +200,17 @@ def test_receipt_bodies_are_compressed_with_lz4(app, writer):
 
 def test_a_slow_redis_does_not_hold_up_commits(app, writer, monkeypatch):
     """The kicker makes the kicks: a Redis that hangs delays the drainer, never the answers."""
-    import connector.jobs
+    import connector.receipts
 
     entered, release = threading.Event(), threading.Event()
-    real_kick = connector.jobs.kick_ingest
+    real_kick = connector.receipts.kick_ingest
 
     def hanging_kick():
         entered.set()
         assert release.wait(10)
         real_kick()
 
-    monkeypatch.setattr(connector.jobs, "kick_ingest", hanging_kick)
+    monkeypatch.setattr(connector.receipts, "kick_ingest", hanging_kick)
     shop_id = make_shop().id
     assert isinstance(writer.insert(_values(shop_id, "one")), int)
     assert entered.wait(10)  # the kicker is stuck in Redis

@@ -43,7 +43,7 @@ def test_http_storm_is_retried_with_backoff_until_sent(ctx, drain, sandbox):
 
 def test_bare_5xx_is_in_doubt_and_resent_only_after_its_lease(ctx, drain, run_worker, sandbox):
     """A 502 from an edge in front of Graph: maybe sent, maybe not. No retry until the lease ends."""
-    from connector.jobs import sweep
+    from connector.jobs.sweep import sweep
 
     shop = make_shop()
     contact = make_contact(shop)
@@ -67,7 +67,7 @@ def test_bare_5xx_is_in_doubt_and_resent_only_after_its_lease(ctx, drain, run_wo
 
 def test_lost_reply_is_settled_by_the_status_webhook_and_never_resent(ctx, drain, run_worker, sandbox):
     """Graph accepted the send but the answer was lost: the echoed row id proves it went out."""
-    from connector.jobs import sweep
+    from connector.jobs.sweep import sweep
 
     shop = make_shop()
     contact = make_contact(shop)
@@ -171,7 +171,7 @@ def test_payment_issue_pauses_the_shop_until_resumed(ctx, drain, sandbox):
     assert sandbox.messages() == []
 
     resume_sending(paused)
-    from connector.jobs import kick_dispatcher
+    from connector.wakeups import kick_dispatcher
 
     kick_dispatcher(shop.id)
     assert drain(lambda: {_status(first.id), _status(second.id)} == {MessageStatus.READ}, timeout=30)

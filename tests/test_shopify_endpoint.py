@@ -100,7 +100,7 @@ def deliver(client, body: bytes, *, topic: str, shop_domain: str, secret: str, e
 
 
 def _nothing_stored() -> bool:
-    from connector.jobs.queues import all_queues
+    from connector.queues import all_queues
 
     db.session.expire_all()
     return db.session.scalar(select(func.count()).select_from(WebhookReceipt)) == 0 and \

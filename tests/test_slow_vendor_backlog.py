@@ -176,8 +176,8 @@ def _procfile_queues(role: str) -> list[str]:
 
 
 def test_13_11_ingest_backlog_never_starves_sending(ctx, sandbox):
-    from connector.jobs import drain_receipts
-    from connector.jobs.queues import INGEST, SEND, enqueue, get_queue
+    from connector.jobs.ingest import drain_receipts
+    from connector.queues import INGEST, SEND, enqueue, get_queue
     from connector.jobs.worker import make_worker
 
     shop = make_shop()
@@ -208,7 +208,8 @@ def test_13_11_ingest_backlog_never_starves_sending(ctx, sandbox):
 
 
 def test_13_11_sweep_brings_back_a_lookup_lost_with_redis(client, shop, fake_shopify, run_worker):
-    from connector.jobs import drain_receipts, sweep
+    from connector.jobs.ingest import drain_receipts
+    from connector.jobs.sweep import sweep
 
     fake_shopify.hang()
     deliver(client, fake_shopify, "inventory_levels_update__sample", "inventory_levels/update", "evt-stock")

@@ -41,7 +41,7 @@ def server(ctx, app_env):
     env.pop("WEB_WORKER_CLASS", None)  # the default of gunicorn.conf.py
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "connector:create_app()"], cwd=ROOT, env=env)
+         "connector.app:create_app()"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from connector.events import FulfillmentUpdated, OrderPaid, OrderPlaced, StockChanged
 from connector.extensions import db
 from connector.jobs.catchup import catch_up_woocommerce_store
-from connector.jobs.queues import MAINTENANCE, enqueue, get_queue
+from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.models import Shop, WebhookReceipt
 from connector.shops import add_woocommerce
 from connector.stores import woocommerce as wc_store
@@ -152,7 +152,7 @@ def test_schedule_catchups_queues_each_active_store_once_per_slot(shop, store, c
 
 
 def test_the_sweep_runs_the_catch_up(shop, store, run_worker):
-    from connector.jobs import sweep
+    from connector.jobs.sweep import sweep
 
     store.disable_webhook(hook_for(store, "order.updated")["id"])
     assert sweep()["catchups"] == 1

@@ -16,7 +16,7 @@ from rq.registry import FailedJobRegistry
 
 from connector.extensions import db, get_redis
 from connector.jobs.catchup import catch_up_woocommerce_store
-from connector.jobs.queues import MAINTENANCE, enqueue, get_queue
+from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.models import Shop
 from connector.stores import woocommerce as wc_store
 from tests.woocommerce_support import app_url, connected_shop, store  # noqa: F401 (fixtures)

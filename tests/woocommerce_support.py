@@ -21,7 +21,7 @@ from connector.events import (
     StockChanged,
 )
 from connector.extensions import db, get_redis
-from connector.jobs.queues import QUEUE_NAMES, get_queue
+from connector.queues import QUEUE_NAMES, get_queue
 from connector.models import Shop, WebhookReceipt, utcnow
 from connector.stores import woocommerce as wc_store
 from tests.fakes.woocommerce import FakeWooCommerce

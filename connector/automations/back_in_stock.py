@@ -162,7 +162,7 @@ def resume_stalled_restocks(now) -> int:
         interval = float(automation_settings(shop, AUTOMATION)["batch_interval_seconds"])
         if (now - last).total_seconds() < interval + STALL_GRACE_SECONDS:
             continue
-        from connector.jobs.queues import MAINTENANCE, enqueue
+        from connector.queues import MAINTENANCE, enqueue
 
         if enqueue(send_restock_batch, shop_id, variant_id, queue=MAINTENANCE, timeout=300, unique=True,
                    job_id=f"restock-{shop_id}-{variant_id}-after-{int(last.timestamp())}"[:120]) is not None:
@@ -173,7 +173,7 @@ def resume_stalled_restocks(now) -> int:
 
 
 def _schedule_next(shop: Shop, variant_id: str, options: dict) -> None:
-    from connector.jobs.queues import MAINTENANCE, enqueue
+    from connector.queues import MAINTENANCE, enqueue
 
     at = utcnow() + timedelta(seconds=float(options["batch_interval_seconds"]))
     enqueue(send_restock_batch, shop.id, variant_id, queue=MAINTENANCE, timeout=300,

@@ -33,7 +33,7 @@ from sqlalchemy import select, update
 
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, settings
-from connector.jobs import kick_dispatcher
+from connector.wakeups import kick_dispatcher
 from connector.messaging import catalogue
 from connector.messaging.dispatcher import TEMPLATE_NOT_APPROVED
 from connector.models import Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow

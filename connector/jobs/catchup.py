@@ -4,7 +4,7 @@ WooCommerce never retries a failed delivery and disables a webhook after about f
 failures in a row, so each store is visited every few minutes (``schedule_catchups``,
 called by the sweep): its webhooks are repaired and what changed since the last visit is
 fed into the same receipt pipeline as the webhooks. The set-up after a wc-auth connection
-is the same job run at once (the callback has checked the keys already; a store added by
+is the same job run at once (``connector.stores.woocommerce.enqueue_setup``) (the callback has checked the keys already; a store added by
 hand is checked by its first run).
 
 A store that does not answer is not a failed job: the run records it on the shop
@@ -14,26 +14,10 @@ and ends; ``schedule_catchups`` waits for the next try. Only faults of ours fail
 
 from __future__ import annotations
 
-import hashlib
-
-from connector.jobs.queues import INGEST, enqueue
+from connector.stores.woocommerce import catch_up
 
 
 def catch_up_woocommerce_store(shop_id: int) -> dict:
     """Verify the keys (first run), repair the webhooks, feed orders and products changed
     since the cursor. Idempotent: a repeated run finds nothing to repair and nothing new."""
-    from connector.stores.woocommerce import catch_up
-
     return catch_up(shop_id)
-
-
-def enqueue_setup(shop_id: int, *, key_id: str) -> None:
-    """Set the store up right after its keys arrived (one job per key grant).
-
-    On ``ingest``, not ``maintenance``: the merchant has just clicked Approve and waits for
-    the connection to work, and maintenance runs only when the other queues are empty.
-    """
-    from connector.stores.woocommerce import CATCHUP_JOB_TIMEOUT_SECONDS
-
-    enqueue(catch_up_woocommerce_store, shop_id, queue=INGEST, timeout=CATCHUP_JOB_TIMEOUT_SECONDS,
-            job_id=f"woocommerce-setup-{shop_id}-{hashlib.sha256(key_id.encode()).hexdigest()[:16]}", unique=True)

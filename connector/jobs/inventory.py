@@ -2,7 +2,7 @@
 
 ``inventory_levels/update`` names an inventory item, not a variant. When the item is not in
 our cache, the receipt does not call Shopify: it ends as ``lookup_pending`` and, once its
-transaction commits, this module's hook kicks ``resolve_inventory_lookups`` for the shop
+transaction commits, this module's hook (``install_lookup_hooks``) kicks ``resolve_inventory_lookups`` for the shop
 (one queued job per shop is enough for any number of items). The job asks Shopify with
 short timeouts behind the shop's circuit breaker and re-applies the waiting receipts; when
 Shopify does not answer it schedules itself for later. The sweep kicks shops whose job was
@@ -21,7 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from connector.extensions import db, get_redis
-from connector.jobs.queues import INGEST, enqueue
+from connector.queues import INGEST, enqueue
 from connector.models import Shop, utcnow
 from connector.stores import WAITING_OUTCOMES
 from connector.stores import shopify as shopify_store
@@ -98,7 +98,13 @@ def kick_pending_lookups(now: datetime) -> int | None:
     return len(shops)
 
 
-@event.listens_for(Session, "after_commit")
+def install_lookup_hooks() -> None:
+    """Listen to every session's commits and rollbacks (``create_app`` calls this; twice is a no-op)."""
+    for name, hook in (("after_commit", _kick_after_commit), ("after_rollback", _forget_after_rollback)):
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)
+
+
 def _kick_after_commit(session: Session) -> None:
     shops = session.info.pop(shopify_store.DEFERRED_LOOKUPS, None)
     session.info.pop(WAITING_OUTCOMES, None)
@@ -111,7 +117,6 @@ def _kick_after_commit(session: Session) -> None:
         log.warning("shopify.lookup_kick_failed", exc_info=True)
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(shopify_store.DEFERRED_LOOKUPS, None)
     session.info.pop(WAITING_OUTCOMES, None)

@@ -27,9 +27,8 @@ from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
 from connector.extensions import db, get_redis
-from connector.jobs import ensure_sweep, schedule_sweep
-from connector.jobs import inventory  # noqa: F401  (its after-commit hook kicks the look-ups a receipt deferred)
-from connector.jobs.queues import QUEUE_NAMES, get_queue
+from connector.wakeups import ensure_sweep, schedule_sweep
+from connector.queues import QUEUE_NAMES, get_queue
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.dbutil import claim_rows
-from connector.extensions import db
+from connector.extensions import db, settings
 from connector.messaging import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.pacing import Pacer, Permit
@@ -46,6 +46,7 @@ from connector.messaging.sequences import cancel_superseded
 from connector.messaging.statuses import apply_error_consequences, pause_sending
 from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
 from connector.models.messages import MessageKind
+from connector.wakeups import KICK_TTL_SECONDS, kick_key
 from integrations.whatsapp import payloads
 from integrations.whatsapp.errors import (
     ERROR_RULES,
@@ -60,7 +61,6 @@ from integrations.whatsapp.sender import AsyncSender
 
 log = logging.getLogger(__name__)
 
-KICK_TTL_SECONDS = 120
 #: sends whose outcome was unknown (in doubt) are tried at most this many times in all
 MAX_ATTEMPTS = 12
 #: a retryable failure (429, 5xx, no connection) is tried again up to this many times: about
@@ -114,10 +114,6 @@ def lock_key(shop_id: int) -> str:
 def pacer_key(phone_number_id: str) -> str:
     """The pacer's last window of sends for one number, carried from one dispatcher run to the next."""
     return f"connector:pacer:{phone_number_id}"
-
-
-def kick_key(shop_id: int) -> str:
-    return f"connector:dispatch:kick:{shop_id}"
 
 
 def unsent_key(shop_id: int) -> str:
@@ -245,8 +241,6 @@ class Dispatcher:
             log.info("dispatch.skipped", extra={"shop_id": self.shop_id, "reason": "sending_paused"})
             self.report.paused = True
             return self.report
-        from connector.extensions import settings
-
         now = utcnow()
         policy = Policy.from_settings((shop.settings or {}).get("governor"), shop_time_zone=shop.time_zone or "UTC",
                                       messaging_limit=account.messaging_limit)

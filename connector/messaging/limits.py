@@ -26,8 +26,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from connector.extensions import db, settings
-from connector.jobs import kick_dispatcher
-from connector.jobs.queues import MAINTENANCE, enqueue
+from connector.wakeups import kick_dispatcher
+from connector.queues import MAINTENANCE, enqueue
 from connector.models import Message, MessageStatus, Shop, WhatsAppAccount, utcnow
 from integrations.whatsapp.client import WhatsAppClient
 from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError

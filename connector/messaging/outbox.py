@@ -27,6 +27,7 @@ from connector import receipt_notes
 from connector.dbutil import insert_rows_ignoring
 from connector.extensions import db
 from connector.models import Contact, Message, MessageKind, MessageStatus, Purpose, Shop, utcnow
+from connector.wakeups import kick_dispatcher, kick_dispatchers_at
 from integrations.whatsapp import payloads
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ CONFLICT = ("shop_id", "idempotency_key")
 @dataclass(frozen=True, slots=True)
 class QueuedMessage:
     """The outbox row that holds the key; ``is_new`` when this call wrote it."""
-
     message: Message
     is_new: bool
 
@@ -47,7 +47,6 @@ class QueuedMessage:
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
     """One message for ``queue_messages``: the arguments of ``queue_message``."""
-
     shop: Shop
     contact: Contact
     idempotency_key: str
@@ -214,8 +213,6 @@ def _log(rows: list[dict[str, Any]], results: list[QueuedMessage]) -> None:
 
 def _wake(rows: list[dict[str, Any]], results: list[QueuedMessage], now: datetime) -> None:
     """Wake each shop's dispatcher now for its due rows, and once per whole second of the later ones."""
-    from connector.jobs import kick_dispatcher, kick_dispatchers_at
-
     due_now: dict[int, None] = {}
     later: dict[tuple[int, int], datetime] = {}
     for row, queued in zip(rows, results):
@@ -235,8 +232,6 @@ def _wake(rows: list[dict[str, Any]], results: list[QueuedMessage], now: datetim
 def release_waiting(shop_id: int, contact_id: int, reason: str) -> int:
     """Make the contact's messages that wait with ``reason`` due now and wake the dispatcher
     (a YES to the opt-in releases what waited ``awaiting_consent``). Commits nothing itself."""
-    from connector.jobs import kick_dispatcher
-
     now = utcnow()
     released = db.session.execute(
         update(Message).where(Message.shop_id == shop_id, Message.contact_id == contact_id,

@@ -40,6 +40,7 @@ from sqlalchemy import func, select
 from connector.events import FulfillmentStatus, FulfillmentUpdated
 from connector.extensions import db, get_redis, settings
 from connector.models import Shop, WebhookReceipt, utcnow
+from connector.queues import INGEST, MAINTENANCE, enqueue
 from connector.receipts import ReceiptResult, record_and_enqueue
 from connector.stores import ShopContext
 from integrations.base import SignatureInvalidError
@@ -62,6 +63,8 @@ APP_NAME = "WhatsApp Commerce Connector"
 #: each store is caught up once per slot of this length (WooCommerce never retries deliveries)
 CATCHUP_INTERVAL_SECONDS = 300
 CATCHUP_JOB_TIMEOUT_SECONDS = 600
+#: the job that runs ``catch_up`` for one store, by dotted name (the job layer sits above this one)
+CATCHUP_JOB = "connector.jobs.catchup.catch_up_woocommerce_store"
 #: a store in trouble is tried again after this, doubling per failure, at most the cap
 RETRY_FIRST_SECONDS = CATCHUP_INTERVAL_SECONDS
 RETRY_CAP_SECONDS = 3600
@@ -222,9 +225,6 @@ def schedule_catchups() -> int:
     ``CATCHUP_INTERVAL_SECONDS`` slot, its slots offset by its id so that stores do not all
     hit the queue at once; a Redis flag per slot keeps the sweep from re-enqueueing.
     """
-    from connector.jobs.catchup import catch_up_woocommerce_store
-    from connector.jobs.queues import MAINTENANCE, enqueue
-
     rows = db.session.execute(
         select(Shop.id, Shop.sync_state).where(Shop.platform == PLATFORM, Shop.is_active.is_(True)).order_by(Shop.id)
     ).all()
@@ -241,7 +241,7 @@ def schedule_catchups() -> int:
         pipe.set(_SLOT_KEY.format(shop_id, slot), 1, nx=True, ex=CATCHUP_INTERVAL_SECONDS * 2)
     queued = 0
     for (shop_id, slot), is_due in zip(slots.items(), pipe.execute()):
-        if is_due and enqueue(catch_up_woocommerce_store, shop_id, queue=MAINTENANCE,
+        if is_due and enqueue(CATCHUP_JOB, shop_id, queue=MAINTENANCE,
                               timeout=CATCHUP_JOB_TIMEOUT_SECONDS, job_id=f"woocommerce-catchup-{shop_id}-{slot}",
                               unique=True) is not None:
             queued += 1
@@ -515,3 +515,13 @@ def link_capabilities(shop: Shop) -> tuple[bool, bool]:
     checkout_link = overrides.get("checkout_link", major >= 10)
     plugin = overrides.get("plugin_endpoint", bool(state.get("plugin_seen_at")))
     return bool(checkout_link), bool(plugin)
+
+
+def enqueue_setup(shop_id: int, *, key_id: str) -> None:
+    """Set the store up right after its keys arrived (one job per key grant).
+
+    On ``ingest``, not ``maintenance``: the merchant has just clicked Approve and waits for
+    the connection to work, and maintenance runs only when the other queues are empty.
+    """
+    enqueue(CATCHUP_JOB, shop_id, queue=INGEST, timeout=CATCHUP_JOB_TIMEOUT_SECONDS,
+            job_id=f"woocommerce-setup-{shop_id}-{hashlib.sha256(key_id.encode()).hexdigest()[:16]}", unique=True)

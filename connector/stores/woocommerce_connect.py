@@ -36,6 +36,7 @@ from connector.stores.woocommerce import (
     APP_NAME,
     PLATFORM,
     STORE_PROBLEM_FIELDS,
+    enqueue_setup,
     egress_policy,
     new_webhook_secret,
     refresh_profile,
@@ -236,8 +237,6 @@ def complete_connection(raw_body: bytes) -> Shop:
         raise StoreConnectedError("this store was connected meanwhile") from None
     log.info("woocommerce.connected", extra={"shop_id": shop.id, "key_id": keys.key_id,
                                              "by": "reconnect" if shop_id is not None else "connect"})
-    from connector.jobs.catchup import enqueue_setup
-
     enqueue_setup(shop.id, key_id=keys.key_id)
     return shop
 

@@ -40,7 +40,7 @@ def all_queues() -> list[Queue]:
 
 
 def enqueue(
-    func: Callable[..., Any],
+    func: Callable[..., Any] | str,
     *args: Any,
     queue: str,
     timeout: int,
@@ -48,7 +48,11 @@ def enqueue(
     at: datetime | None = None,
     unique: bool = False,
 ) -> Job | None:
-    """Enqueue ``func(*args)`` now or at ``at``; with ``unique`` a job id already taken is a no-op."""
+    """Enqueue ``func(*args)`` now or at ``at``; with ``unique`` a job id already taken is a no-op.
+
+    ``func`` may be a dotted name (``"connector.jobs.send.dispatch_outbox"``): code below the
+    job layer asks for a job that way, without importing the module that runs it.
+    """
     target = get_queue(queue)
     options = dict(job_id=job_id, job_timeout=timeout, result_ttl=RESULT_TTL_SECONDS,
                    failure_ttl=FAILURE_TTL_SECONDS, unique=unique)
