@@ -12,8 +12,8 @@ the invoice PDF); she is shipped (shipping updates); a coffee she asked about co
 stock (back-in-stock alert). Then the funnel.
 
 Store events are the neutral events a Shopify or WooCommerce webhook becomes; they go
-through ``connector.automations.EVENT_HANDLERS`` after the stale-state check, exactly as
-``connector.stores.process_store_receipt`` applies them. Messages go through the outbox,
+through ``connector.routing.EVENT_HANDLERS`` after the stale-state check, exactly as
+``connector.routing.process_store_receipt`` applies them. Messages go through the outbox,
 the governor, the paced sender and the sandbox.
 
 A compressed clock: the demo shop's cart reminders are due after seconds, not hours
@@ -313,7 +313,7 @@ class Story:
 
     def _apply(self, event) -> None:
         """What ``process_store_receipt`` does with each parsed event: stale check, then the handlers."""
-        from connector.automations import EVENT_HANDLERS
+        from connector.routing import EVENT_HANDLERS
         from connector.extensions import db
         from connector.ordering import is_stale
 

@@ -1,6 +1,6 @@
 """Why a processed store webhook led to nothing (issue 14, point 15).
 
-While a receipt's events are applied (``connector.stores.process_store_receipt``), the steps
+While a receipt's events are applied (``connector.routing.process_store_receipt``), the steps
 that decide to do nothing leave a short reason here: no usable phone number, the automation
 switched off, the message already in the outbox. When the receipt queued no message at all, its
 outcome becomes ``nothing:<first reason>``, which ``connector receipts --shop S`` shows, instead

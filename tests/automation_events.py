@@ -69,7 +69,7 @@ def stock(available: bool, quantity: int | None, *, variant_id: str = "111", at:
 
 def apply(shop, *events) -> None:
     """What ``process_store_receipt`` does with parsed events: stale check, then the handlers."""
-    from connector.automations import EVENT_HANDLERS
+    from connector.routing import EVENT_HANDLERS
     from connector.extensions import db
     from connector.ordering import is_stale
 

@@ -108,7 +108,7 @@ def test_13_9_ingest_views_answer_503_receipt_not_written_while_the_database_is_
 
 def test_13_9_a_paid_order_whose_processing_lost_the_database_is_confirmed_promptly_after_it_returns(
         ctx, shops, app_env, database_url, proxy, fake_shopify, sandbox, monkeypatch):
-    from connector import automations
+    from connector import routing as automations
     from connector.jobs.worker import make_worker
 
     shopify, _ = shops

@@ -218,7 +218,7 @@ def test_14_14_no_verify_stores_an_offline_store_unchecked(run):
 
 def test_14_2_trackship_statuses_in_the_fixture_map_to_neutral_statuses():
     from connector.events import FulfillmentStatus
-    from connector.stores import ShopContext
+    from connector.stores.context import ShopContext
     from integrations.woocommerce import webhooks
     from tests.woocommerce_support import fixture
 

@@ -70,7 +70,7 @@ def test_a_lost_drainer_is_replaced_by_the_sweep(ctx, run_worker):
 
 
 def test_a_failing_receipt_is_held_back_and_recorded_not_lost(ctx, monkeypatch):
-    from connector import automations
+    from connector import routing as automations
 
     shop = make_shop()
     receipt_id = _record(shop, "boom")

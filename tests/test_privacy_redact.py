@@ -62,7 +62,7 @@ BERTRAND = Person("+4917612398765", "0176 12398765", "Bertrand", "Oxleyhurst", "
 @pytest.fixture
 def redact_handlers(monkeypatch):
     """The compliance handlers in the event table (until connector/automations registers them)."""
-    from connector import automations
+    from connector import routing as automations
     from connector.events import CustomerDataRequest, CustomerRedact
     from connector.privacy import handle_customer_redact, handle_data_request
 

@@ -71,7 +71,7 @@ def _iso(epoch: float | None) -> str | None:
 @pytest.fixture
 def recorded(monkeypatch):
     """Every neutral event the pipeline produces, instead of running the automations."""
-    from connector import automations
+    from connector import routing as automations
 
     seen: list = []
     for event_type in list(automations.EVENT_HANDLERS) + [ev.CheckoutUpdated, ev.OrderPlaced, ev.OrderPaid,

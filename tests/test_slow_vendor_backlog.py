@@ -133,6 +133,7 @@ def test_13_11_unanswered_inventory_lookup_holds_up_no_receipt_and_resolves_late
 
 def test_13_11_breaker_opens_after_failures_skips_the_shop_and_closes_on_success(
         client, shop, fake_shopify, run_worker, monkeypatch):
+    from connector.routing import process_store_receipt
     from connector.stores import shopify_lookups as shopify_store
 
     monkeypatch.setattr(shopify_store.ShopBreaker, "COOLDOWN_SECONDS", 0.5)
@@ -144,22 +145,22 @@ def test_13_11_breaker_opens_after_failures_skips_the_shop_and_closes_on_success
 
     for _ in range(shopify_store.ShopBreaker.FAILURES - 1):
         assert breaker.open_for() == 0
-        shopify_store.resolve_lookups(db.session.get(Shop, shop.id))
+        shopify_store.resolve_lookups(db.session.get(Shop, shop.id), process_store_receipt)
     assert calls() == shopify_store.ShopBreaker.FAILURES
     assert breaker.open_for() > 0, "three failures in a row open the breaker"
 
-    report = shopify_store.resolve_lookups(db.session.get(Shop, shop.id))
+    report = shopify_store.resolve_lookups(db.session.get(Shop, shop.id), process_store_receipt)
     assert calls() == shopify_store.ShopBreaker.FAILURES, "an open breaker skips the call"
     assert report.retry_in_seconds and report.retry_in_seconds > 0
 
     _wait(lambda: breaker.open_for() == 0, 10, "the cool-down never ended")
-    shopify_store.resolve_lookups(db.session.get(Shop, shop.id))  # half-open: one call, it fails
+    shopify_store.resolve_lookups(db.session.get(Shop, shop.id), process_store_receipt)  # half-open: one call, it fails
     assert calls() == shopify_store.ShopBreaker.FAILURES + 1
     assert breaker.open_for() > 0, "a failure while half-open opens the breaker again at once"
 
     _wait(lambda: breaker.open_for() == 0, 10, "the cool-down never ended")
     fake_shopify.inventory_items[ITEM] = (PRODUCT, VARIANT)
-    report = shopify_store.resolve_lookups(db.session.get(Shop, shop.id))
+    report = shopify_store.resolve_lookups(db.session.get(Shop, shop.id), process_store_receipt)
     assert (report.resolved, report.reapplied) == (1, 1)
     assert breaker.open_for() == 0 and not get_redis().exists(breaker._tripped), "a success closes it"
     db.session.expire_all()

@@ -66,7 +66,7 @@ class Recorder:
 
 @pytest.fixture
 def recorder(monkeypatch) -> Recorder:
-    from connector.automations import EVENT_HANDLERS
+    from connector.routing import EVENT_HANDLERS
 
     record = Recorder()
     for event_type in STORE_EVENT_TYPES:

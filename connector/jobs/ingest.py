@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector import receipt_failures
-from connector.automations import RECEIPT_PROCESSORS
+from connector.routing import RECEIPT_PROCESSORS
 from connector.dbutil import claim_rows
 from connector.extensions import db, get_redis
 from connector.models import WebhookReceipt, utcnow

@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 from connector.extensions import db, get_redis
 from connector.queues import INGEST, enqueue
 from connector.models import Shop, utcnow
-from connector.stores import WAITING_OUTCOMES
+from connector.routing import process_store_receipt
+from connector.stores.context import WAITING_OUTCOMES
 from connector.stores import shopify as shopify_store
 from connector.stores import shopify_lookups
 
@@ -68,7 +69,7 @@ def resolve_inventory_lookups(shop_id: int) -> dict:
             kick_inventory_lookups(shop_id, in_seconds=waiting)
             return {"breaker_open_s": round(waiting, 1)}
         redis.delete(_kick_key(shop_id))  # receipts deferred from now on kick the next run
-        report = shopify_lookups.resolve_lookups(shop)
+        report = shopify_lookups.resolve_lookups(shop, process_store_receipt)
     finally:
         try:
             lock.release()

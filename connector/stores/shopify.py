@@ -18,7 +18,7 @@ from sqlalchemy import select
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, get_redis, settings
 from connector.models import Shop, Variant, WebhookReceipt, utcnow
-from connector.stores import WAITING_OUTCOMES, ShopContext
+from connector.stores.context import WAITING_OUTCOMES, ShopContext
 from integrations.shopify import client as shopify_client
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.shopify.client import GraphQLClient, TokenSet

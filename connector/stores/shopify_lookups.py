@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from connector.extensions import db, get_redis
 from connector.models import Shop, Variant, WebhookReceipt, utcnow
-from connector.stores import process_store_receipt
 from connector.stores.shopify import LOOKUP_PENDING, PLATFORM, ShopNotConnectedError, graphql, remember_variants
 from integrations.base import PayloadError
 from integrations.shopify import client as shopify_client
@@ -91,13 +91,14 @@ class LookupReport:
     more: bool = False
 
 
-def resolve_lookups(shop: Shop) -> LookupReport:
+def resolve_lookups(shop: Shop, reapply: Callable[[WebhookReceipt], str]) -> LookupReport:
     """Look up the inventory items the shop's pending receipts wait for, and re-apply them.
 
     One GraphQL call per unknown item, with short timeouts and no in-call retries, behind
     the shop's breaker. A failure stops the run (the next item would most likely fail the
     same way) and asks for a retry; an item Shopify does not know ends its receipts as
-    ``variant_unknown``.
+    ``variant_unknown``. ``reapply`` runs a waiting receipt through the store pipeline again
+    (the router's ``process_store_receipt``: it sits above this layer, so the job hands it in).
     """
     report = LookupReport()
     breaker = ShopBreaker(get_redis(), shop.id)
@@ -142,7 +143,7 @@ def resolve_lookups(shop: Shop) -> LookupReport:
                 db.session.commit()
                 report.resolved += 1
             for receipt in receipts:
-                report.reapplied += _reapply(receipt)
+                report.reapplied += _reapply(receipt, reapply)
     finally:
         if client is not None:
             client.close()
@@ -182,9 +183,9 @@ def _is_cached(shop: Shop, item_id: str) -> bool:
         Variant.shop_id == shop.id, Variant.inventory_item_id == item_id).limit(1)) is not None
 
 
-def _reapply(receipt: WebhookReceipt) -> int:
+def _reapply(receipt: WebhookReceipt, reapply: Callable[[WebhookReceipt], str]) -> int:
     """Run a pending receipt through the store pipeline again, now that its item is cached."""
-    outcome = process_store_receipt(receipt)
+    outcome = reapply(receipt)
     receipt.outcome = outcome[:32]
     db.session.commit()
     return int(outcome != LOOKUP_PENDING)

@@ -42,7 +42,7 @@ from connector.extensions import db, get_redis, settings
 from connector.models import Shop, WebhookReceipt, utcnow
 from connector.queues import INGEST, MAINTENANCE, enqueue
 from connector.receipts import ReceiptResult, record_and_enqueue
-from connector.stores import ShopContext
+from connector.stores.context import ShopContext
 from integrations.base import SignatureInvalidError
 from integrations.egress import EgressPolicy
 from integrations.woocommerce import catchup
