@@ -1,7 +1,7 @@
 """The Flask application: ``create_app`` builds it, and installs the process-wide hooks.
 
 Nothing connects or registers anything when a module is imported: the SQLite pragmas and
-the inventory look-up hooks are installed here, by the process that builds an app (the web
+the session hooks (inventory look-ups, consent signals) are installed here, by the process that builds an app (the web
 server, a worker, the CLI, a test).
 """
 
@@ -16,12 +16,24 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from connector import crypto, logs
+from connector import consent_signal, crypto, logs
 from connector.config import flask_config, load_settings
 from connector.extensions import db, migrate
 from connector.jobs import inventory
-from connector.web import register_blueprints, security
+from connector.web import security
+from connector.web.admin import bp as admin
+from connector.web.health import bp as health
+from connector.web.links import bp as links
+from connector.web.metrics import bp as metrics
+from connector.web.shopify import bp as shopify
+from connector.web.storefront import bp as storefront
+from connector.web.webhooks import bp as webhooks
+from connector.web.woocommerce import bp as woocommerce
 from connector.web.errors import register_error_handlers
+
+#: the web layer's blueprints, by audience: health, vendor webhooks, installs (Shopify,
+#: WooCommerce), the embedded admin, the storefront widgets, short links, metrics
+BLUEPRINTS = (health, webhooks, shopify, woocommerce, admin, storefront, links, metrics)
 
 #: what ships inside the package (the wheel carries it as package data): the admin page and the
 #: template catalogue, and the Alembic migrations
@@ -41,6 +53,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     """Build the app. ``config_overrides`` use environment variable names."""
     install_sqlite_pragmas()
     inventory.install_lookup_hooks()
+    consent_signal.install_hooks()
     instance_path = default_instance_path()
     app = Flask(
         "connector",
@@ -54,7 +67,8 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
-    register_blueprints(app)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     register_error_handlers(app)
     security.install(app, trusted_proxy_count=settings.trusted_proxy_count)
     return app

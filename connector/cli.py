@@ -37,6 +37,26 @@ def cli() -> None:
 
 
 from connector.cli_common import _fail, needs_schema, shop_or_fail  # noqa: E402  (shared with the other command modules)
+from connector.cli_contacts import contacts_group
+from connector.cli_funnel import funnel_command
+from connector.cli_templates import templates_group
+from connector.demo import run_demo
+from connector.devserver import run_dev
+from connector.events import ShopUninstalled
+from connector.extensions import db, settings
+from connector.jobs.worker import run_worker
+from connector.messaging.limits import limit_state
+from connector.messaging.reports import outbox_rows
+from connector.models import Shop
+from connector.receipts import receipt_rows
+from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
+from connector.stores.lifecycle import uninstall_shop
+from connector.stores.shopify import refresh_profile, subscribe_webhooks
+from connector.stores.woocommerce import new_webhook_secret, store_problem
+from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
+from connector.wakeups import kick_dispatcher
+from integrations.shopify.errors import ShopifyError
+from integrations.whatsapp import sandbox
 
 
 def main() -> None:
@@ -54,7 +74,6 @@ def worker_command(burst: bool, name: str | None, queues: str) -> None:
     """An RQ worker with the scheduler (SimpleWorker class), for production."""
     from flask import current_app
 
-    from connector.jobs.worker import run_worker
 
     names = [queue.strip() for queue in queues.split(",") if queue.strip()]
     unknown = sorted(set(names) - set(QUEUE_NAMES))
@@ -69,16 +88,12 @@ def worker_command(burst: bool, name: str | None, queues: str) -> None:
 @click.option("--sandbox-port", default=8025, show_default=True, type=int)
 def dev_command(port: int, sandbox_port: int) -> None:
     """Web + worker + scheduler + sandbox Cloud API, one process tree; Ctrl-C stops all."""
-    from connector.devserver import run_dev
-
     run_dev(port=port, sandbox_port=sandbox_port)
 
 
 @cli.command("demo", with_appcontext=False)
 def demo_command() -> None:
     """The end-to-end story on embedded defaults, printed as it happens."""
-    from connector.demo import run_demo
-
     sys.exit(run_demo())
 
 
@@ -89,9 +104,6 @@ def demo_command() -> None:
 @click.option("--throughput", default=80, type=int, help="Messages per second per number before 130429.")
 def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throughput: int) -> None:
     """Run the sandbox Cloud API in the foreground."""
-    from connector.extensions import settings
-    from integrations.whatsapp import sandbox
-
     config = settings()
     sandbox.main([
         "--port", str(port), "--app-secret", config.whatsapp_app_secret,
@@ -103,10 +115,6 @@ def sandbox_command(port: int, webhook_url: str | None, latency_ms: float, throu
 # -- shops and numbers -------------------------------------------------------------------------
 
 def _register_groups() -> None:
-    from connector.cli_contacts import contacts_group
-    from connector.cli_funnel import funnel_command
-    from connector.cli_templates import templates_group
-
     cli.add_command(templates_group)
     cli.add_command(funnel_command)
     cli.add_command(contacts_group)
@@ -138,15 +146,12 @@ def shops_add() -> None:
                    "(--no-verify: an offline set-up, stored unchecked).")
 @needs_schema
 def shops_add_shopify(domain: str, access_token: str, api_secret: str | None, subscribe: bool, verify: bool) -> None:
-    from connector.shops import ShopError, add_shopify
-
     try:
         shop = add_shopify(domain, access_token, api_secret=api_secret, verify=verify)
     except ShopError as error:
         _fail(error)
     click.echo(f"shop {shop.id} {shop.domain} (key {shop.shop_key})" + ("" if verify else " — not verified"))
     if subscribe:
-        from connector.stores.shopify import refresh_profile
 
         if refresh_profile(shop):
             click.echo(f"profile: {shop.name}, {shop.country or '-'}, {shop.time_zone}, {shop.currency or '-'}, "
@@ -165,11 +170,6 @@ def shops_disconnect(shop_ref: str, yes: bool) -> None:
 
     Sending stops, queued and scheduled messages are cancelled, store credentials are dropped;
     the data is erased after the platform's schedule (see docs/privacy.md)."""
-    from connector.events import ShopUninstalled
-    from connector.extensions import db
-    from connector.shops import ShopError
-    from connector.stores.lifecycle import uninstall_shop
-
     if not yes:
         _fail(ShopError("this stops all sending for the shop; add --yes to confirm"))
     shop = shop_or_fail(shop_ref)
@@ -183,11 +183,6 @@ def shops_disconnect(shop_ref: str, yes: bool) -> None:
 @needs_schema
 def shops_plugin_settings(shop_ref: str) -> None:
     """What to enter in the WordPress plugin's settings page (includes the shared secret)."""
-    from connector.extensions import settings
-    from connector.shops import ShopError
-    from connector.extensions import db
-    from connector.stores.woocommerce import new_webhook_secret
-
     shop = shop_or_fail(shop_ref)
     if shop.platform != "woocommerce":
         _fail(ShopError("only WooCommerce stores use the WordPress plugin"))
@@ -204,8 +199,6 @@ def shops_plugin_settings(shop_ref: str) -> None:
 @needs_schema
 def shops_subscribe(shop_ref: str) -> None:
     """Create (or check) a token-connected Shopify shop's webhook subscriptions."""
-    from connector.shops import ShopError
-
     shop = shop_or_fail(shop_ref)
     if shop.platform != "shopify":
         _fail(ShopError("only Shopify shops subscribe through the Admin API; WooCommerce webhooks are made on connect"))
@@ -213,9 +206,6 @@ def shops_subscribe(shop_ref: str) -> None:
 
 
 def _subscribe_shopify(shop) -> None:
-    from connector.stores.shopify import subscribe_webhooks
-    from integrations.shopify.errors import ShopifyError
-
     try:
         created = subscribe_webhooks(shop)
     except ShopifyError as error:
@@ -234,8 +224,6 @@ def _subscribe_shopify(shop) -> None:
                    "not work (--no-verify: a new store stored unchecked; its first catch-up checks them).")
 @needs_schema
 def shops_add_woocommerce(url: str, consumer_key: str, consumer_secret: str, verify: bool) -> None:
-    from connector.shops import ShopError, add_woocommerce
-
     try:
         shop = add_woocommerce(url, consumer_key, consumer_secret, verify=verify)
     except ShopError as error:
@@ -261,9 +249,6 @@ def shops_reconnect(shop_ref: str) -> None:
 
 
 def _reconnect(shop_ref: str) -> None:
-    from connector.shops import ShopError, find_shop
-    from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
-
     try:
         url = start_reconnect(find_shop(shop_ref))
     except (ShopError, WooCommerceConnectError) as error:
@@ -277,10 +262,6 @@ def _reconnect(shop_ref: str) -> None:
 @needs_schema
 def shops_list(as_json: bool) -> None:
     """Every shop: platform, domain, key, WhatsApp number, state, store trouble."""
-    from connector.extensions import db
-    from connector.models import Shop
-    from connector.stores.woocommerce import store_problem
-
     shops = db.session.scalars(select(Shop).order_by(Shop.id)).all()
     if not shops and not as_json:
         click.echo("no shops yet: connect one with `connector shops add shopify|woocommerce ...` "
@@ -320,15 +301,12 @@ def whatsapp_group() -> None:
               help="Your own ceiling on unique recipients per 24 h, under the limit read from Meta (0 removes it).")
 @needs_schema
 def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, messaging_limit) -> None:
-    from connector.shops import ShopError, find_shop, set_whatsapp
-
     try:
         limit = "keep" if messaging_limit is None else (None if messaging_limit == 0 else messaging_limit)
         account = set_whatsapp(find_shop(shop_ref), phone_number_id=phone_number_id, access_token=access_token,
                                waba_id=waba_id, throughput_per_second=throughput, messaging_limit=limit)
     except ShopError as error:
         _fail(error)
-    from connector.messaging.limits import limit_state
 
     state = limit_state(account.shop)
     if state.get("meta_known") and not state.get("last_error"):
@@ -347,9 +325,6 @@ def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, m
 @needs_schema
 def whatsapp_resume(shop_ref: str) -> None:
     """Lift a pause set by an account-level Cloud API error (after fixing its cause)."""
-    from connector.wakeups import kick_dispatcher
-    from connector.shops import resume_sending
-
     shop = shop_or_fail(shop_ref)
     resume_sending(shop)
     kick_dispatcher(shop.id)
@@ -366,8 +341,6 @@ def whatsapp_resume(shop_ref: str) -> None:
 @needs_schema
 def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int) -> None:
     """The shop's messages, newest first."""
-    from connector.messaging.reports import outbox_rows
-
     shop = shop_or_fail(shop_ref)
     rows = outbox_rows(shop.id, status=status, limit=limit)
     if as_json:
@@ -398,8 +371,6 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
 @needs_schema
 def receipts_command(shop_ref: str, dead_only: bool, as_json: bool, limit: int) -> None:
     """The shop's stored webhooks, newest first: state, attempts and, for failures, the reason."""
-    from connector.receipts import receipt_rows
-
     shop = shop_or_fail(shop_ref)
     rows = receipt_rows(shop.id, dead_only=dead_only, limit=limit)
     if as_json:

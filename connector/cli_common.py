@@ -9,6 +9,9 @@ from collections.abc import Callable, Iterator
 
 import click
 
+from connector.extensions import db
+from connector.shops import ShopError, find_shop
+
 
 def _fail(error: Exception) -> None:
     click.echo(f"error: {error}", err=True)
@@ -17,8 +20,6 @@ def _fail(error: Exception) -> None:
 
 def shop_or_fail(reference: str):
     """The shop a command names (id, domain or key), or its error on stderr and exit 2."""
-    from connector.shops import ShopError, find_shop
-
     try:
         return find_shop(reference)
     except ShopError as error:
@@ -27,12 +28,10 @@ def shop_or_fail(reference: str):
 
 def needs_schema(command):
     """Commands that read or write tables say what to do when the database is still empty."""
-
     @functools.wraps(command)
     def run(*args, **kwargs):
         from sqlalchemy import inspect
 
-        from connector.extensions import db
 
         if not inspect(db.engine).has_table("shops"):
             _fail(RuntimeError("the database has no tables yet: run `connector db upgrade` first"))

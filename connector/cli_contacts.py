@@ -12,7 +12,15 @@ import json
 import click
 from flask.cli import AppGroup
 
+from connector import consent
 from connector.cli_common import _fail, needs_schema, progress, shop_or_fail
+from connector.contacts import contact_for
+from connector.conversations.thread import thread
+from connector.events import Customer
+from connector.extensions import db
+from connector.models.contacts import CONSENT_GRANTED, CONSENT_REVOKED
+from connector.phones import InvalidPhoneError, normalise
+from connector.privacy import export_customer, find_contacts, forget_contacts
 
 
 @click.group("contacts", cls=AppGroup)
@@ -28,8 +36,6 @@ def _who(command):
 
 
 def _resolve(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None):
-    from connector.privacy import find_contacts
-
     if sum(value is not None for value in (phone, email, customer_id)) != 1:
         _fail(click.UsageError("give exactly one of --phone, --email, --customer-id"))
     shop = shop_or_fail(shop_ref)
@@ -44,9 +50,6 @@ def _resolve(shop_ref: str, phone: str | None, email: str | None, customer_id: s
 def export_command(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None,
                    output: str | None) -> None:
     """Everything held about one customer, as JSON (also kept, encrypted, for the merchant)."""
-    from connector.extensions import db
-    from connector.privacy import export_customer
-
     shop, contacts = _resolve(shop_ref, phone, email, customer_id)
     export = export_customer(shop, contacts, request_ref="cli", phone=phone, email=email, customer_id=customer_id)
     db.session.commit()
@@ -65,9 +68,6 @@ def export_command(shop_ref: str, phone: str | None, email: str | None, customer
 @needs_schema
 def forget_command(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None, yes: bool) -> None:
     """Erase one customer's personal data everywhere, keeping anonymous counts."""
-    from connector.extensions import db
-    from connector.privacy import forget_contacts
-
     shop, contacts = _resolve(shop_ref, phone, email, customer_id)
     if not yes:
         _fail(click.UsageError(f"this erases {len(contacts)} contact(s) of shop {shop.id} for good: add --yes"))
@@ -84,8 +84,6 @@ def forget_command(shop_ref: str, phone: str | None, email: str | None, customer
 def conversation_command(shop_ref: str, phone: str | None, email: str | None, customer_id: str | None,
                          as_json: bool) -> None:
     """The WhatsApp conversation with one customer, oldest first."""
-    from connector.conversations import thread
-
     shop, contacts = _resolve(shop_ref, phone, email, customer_id)
     shown = 0
     for contact in contacts:
@@ -116,14 +114,8 @@ def import_command(shop_ref: str, csv_path: str, purpose: str, consent_text: str
     Only import WhatsApp consent: an email or SMS opt-in is not consent to WhatsApp messages."""
     import csv
 
-    from connector import consent
-    from connector.events import Customer
-    from connector.extensions import db
-    from connector.models.contacts import CONSENT_GRANTED, CONSENT_REVOKED
-    from connector.phones import InvalidPhoneError, normalise
 
     shop = shop_or_fail(shop_ref)
-    from connector.automations.common import contact_for
 
     imported = skipped = 0
     with open(csv_path, newline="", encoding="utf-8") as handle:

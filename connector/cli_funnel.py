@@ -7,6 +7,9 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from connector.automations.attribution import funnel
+from connector.shops import ShopError, find_shop
+
 
 def format_funnel(rows: list[dict]) -> str:
     head = f"{'automation':20} {'triggered':>9} {'sent':>6} {'delivered':>9} {'read':>6} {'clicked':>7} {'orders':>6}  revenue"
@@ -24,9 +27,6 @@ def format_funnel(rows: list[dict]) -> str:
 @with_appcontext
 def funnel_command(shop_ref: str, as_json: bool) -> None:
     """Per automation: triggered, sent, delivered, read, clicked, orders, revenue."""
-    from connector.automations.attribution import funnel
-    from connector.shops import ShopError, find_shop
-
     try:
         shop = find_shop(shop_ref)
     except ShopError as error:

@@ -7,7 +7,11 @@ import json
 import click
 from flask.cli import AppGroup
 
+from connector.automations.templates import sync_size, sync_templates
 from connector.cli_common import progress
+from connector.extensions import db
+from connector.models import TemplateApproval
+from connector.shops import ShopError, find_shop
 
 
 @click.group("templates", cls=AppGroup)
@@ -27,8 +31,6 @@ def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...]
     Exits 1 when any template failed (an error, a missing sample, an edit Meta refused),
     after saying which and why on stderr.
     """
-    from connector.automations.templates import sync_size, sync_templates
-
     shop = _shop(shop_ref)
     try:
         with progress(sync_size(list(only) or None), "templates") as advance:
@@ -57,8 +59,6 @@ def status_command(shop_ref: str, as_json: bool) -> None:
     """The approval status of every submitted template."""
     from sqlalchemy import select
 
-    from connector.extensions import db
-    from connector.models import TemplateApproval
 
     shop_id = _shop(shop_ref).id
     rows = db.session.scalars(select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
@@ -75,8 +75,6 @@ def status_command(shop_ref: str, as_json: bool) -> None:
 
 
 def _shop(reference: str):
-    from connector.shops import ShopError, find_shop
-
     try:
         return find_shop(reference)
     except ShopError as error:

@@ -38,6 +38,21 @@ from decimal import Decimal
 
 from werkzeug.serving import make_server
 
+from connector import embedded_redis
+from connector.app import create_app
+from connector.automations.attribution import funnel
+from connector.cli_funnel import format_funnel
+from connector.consent import history
+from connector.events import CheckoutUpdated, Customer, FulfillmentStatus as S, FulfillmentUpdated, LineItem, Order, OrderPaid, OrderPlaced, StockChanged
+from connector.extensions import db
+from connector.jobs.worker import make_worker
+from connector.messaging import catalogue
+from connector.models import Cart, Contact, Message, OrderRecord, Shop, ShortLink, WhatsAppAccount
+from connector.models.contacts import CONSENT_GRANTED
+from connector.ordering import is_stale
+from connector.routing import EVENT_HANDLERS
+from integrations.whatsapp.sandbox import Sandbox
+
 DEMO_PHONE = "+4915123456789"
 SHOP_DOMAIN = "demo-coffee.example"
 CARRIER_HOST = "www.dhl.de"
@@ -67,9 +82,6 @@ EXPECTED_MESSAGES = 9
 
 
 def run_demo(timeout: float = 50.0) -> int:
-    from connector import embedded_redis
-    from integrations.whatsapp.sandbox import Sandbox
-
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the story, not the request log
     workdir = tempfile.mkdtemp(prefix="connector-demo-")
     redis = embedded_redis.start()
@@ -101,7 +113,6 @@ def run_demo(timeout: float = 50.0) -> int:
 def _demo_app(workdir: str, redis_url: str, sandbox_url: str):
     from cryptography.fernet import Fernet
 
-    from connector.app import create_app
 
     os.environ["CONNECTOR_INSTANCE_PATH"] = workdir
     return create_app({
@@ -131,13 +142,6 @@ class Story:
         import httpx
         from flask_migrate import upgrade
 
-        from connector.automations.attribution import funnel
-        from connector.cli_funnel import format_funnel
-        from connector.events import FulfillmentStatus as S
-        from connector.events import OrderPaid, OrderPlaced, StockChanged
-        from connector.extensions import db
-        from connector.jobs.worker import make_worker
-        from connector.models import Cart
 
         self.app.config["MIGRATIONS_QUIET"] = True
         upgrade()
@@ -216,9 +220,6 @@ class Story:
     # -- building blocks ---------------------------------------------------------------------
 
     def _shop(self):
-        from connector.extensions import db
-        from connector.models import Shop, WhatsAppAccount
-
         shop = Shop(platform="demo", domain=SHOP_DOMAIN, name="Demo Coffee Roasters", time_zone="Europe/Berlin",
                     locale="de", currency="EUR", country="DE", settings=DEMO_SETTINGS)
         db.session.add(shop)
@@ -233,9 +234,6 @@ class Story:
         """Wait for the confirmation question, then tap YES the way WhatsApp would send it."""
         from sqlalchemy import select
 
-        from connector.extensions import db
-        from connector.models import Contact
-        from connector.models.contacts import CONSENT_GRANTED
 
         self._until(lambda: "optin_confirmation" in self._sent_templates(shop.id), "the opt-in question")
         question = next(m for m in self.sandbox.messages() if m["type"] == "template"
@@ -260,8 +258,6 @@ class Story:
         return contact
 
     def _ledger(self, contact_id: int) -> list[str]:
-        from connector.consent import history
-
         return [f"{entry.state} ({entry.source})" for entry in history(contact_id)]
 
     def _tick(self) -> datetime:
@@ -270,22 +266,16 @@ class Story:
         return self.clock
 
     def _customer(self):
-        from connector.events import Customer
-
         return Customer(phone=DEMO_PHONE, first_name="Maria", last_name="Muster", locale="de", country="DE",
                         email="maria@example.com", whatsapp_opt_in=True)
 
     def _lines(self):
-        from connector.events import LineItem
-
         return (LineItem(product_id="11", variant_id="111", title="Espresso beans 1 kg", quantity=2,
                          unit_price=Decimal("19.90"), tax=Decimal("6.36")),
                 LineItem(product_id="12", variant_id="121", title="Milk jug", quantity=1, unit_price=Decimal("12.50"),
                          tax=Decimal("2.00")))
 
     def _checkout(self):
-        from connector.events import CheckoutUpdated
-
         at = self._tick()
         return CheckoutUpdated(platform="demo", cart_token="demo-cart-1", updated_at=at, created_at=at,
                                customer=self._customer(), lines=self._lines(), currency="EUR",
@@ -293,8 +283,6 @@ class Story:
                                recovery_url=f"https://{SHOP_DOMAIN}/checkouts/demo-cart-1/recover")
 
     def _order(self):
-        from connector.events import Order
-
         at = self._tick()
         return Order(platform="demo", order_id="1001", name="#1001", created_at=at, updated_at=at,
                      customer=self._customer(), lines=self._lines(), currency="EUR", subtotal=Decimal("52.30"),
@@ -303,8 +291,6 @@ class Story:
                      taxes_included=True, payment_method="card")
 
     def _fulfillment(self, status: str):
-        from connector.events import FulfillmentUpdated
-
         return FulfillmentUpdated(platform="demo", order_id="1001", fulfillment_id="demo-fulfillment-1", status=status,
                                   occurred_at=self._tick(), tracking_company="DHL", tracking_numbers=("00340434161234567890",),
                                   tracking_urls=(f"https://{CARRIER_HOST}/de/privatkunden/pakete-empfangen/verfolgen.html"
@@ -313,10 +299,6 @@ class Story:
 
     def _apply(self, event) -> None:
         """What ``process_store_receipt`` does with each parsed event: stale check, then the handlers."""
-        from connector.routing import EVENT_HANDLERS
-        from connector.extensions import db
-        from connector.ordering import is_stale
-
         shop_id = self._shop_id()
         if not is_stale(shop_id, event):
             for handler in EVENT_HANDLERS.get(type(event), ()):
@@ -326,36 +308,26 @@ class Story:
     def _shop_id(self) -> int:
         from sqlalchemy import select
 
-        from connector.extensions import db
-        from connector.models import Shop
 
         return db.session.scalars(select(Shop.id).where(Shop.domain == SHOP_DOMAIN)).one()
 
     def _cart_steps(self, shop_id: int, cart_id: int):
         from sqlalchemy import select
 
-        from connector.extensions import db
-        from connector.models import Message
 
         return db.session.scalars(select(Message).where(Message.shop_id == shop_id,
                                                         Message.idempotency_key.like(f"cart:{cart_id}:step:%"))
                                   .order_by(Message.id)).all()
 
     def _sent_templates(self, shop_id: int) -> set[str]:
-        from connector.extensions import db
-
         return {m.template_name for m in db.session.scalars(select_sent(shop_id))}
 
     def _all_read(self, shop_id: int) -> bool:
-        from connector.extensions import db
-
         sent = db.session.scalars(select_sent(shop_id)).all()
         return bool(sent) and all(m.read_at is not None for m in sent)
 
     def _until(self, condition, what: str) -> None:
         """Run the worker (burst, with its scheduler) and print arrivals until ``condition()``."""
-        from connector.extensions import db
-
         limit = min(self.deadline, time.monotonic() + WAIT_SECONDS)
         while True:
             self.worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
@@ -376,9 +348,6 @@ class Story:
     def _print_message(self, record: dict) -> None:
         from sqlalchemy import select
 
-        from connector.extensions import db
-        from connector.messaging import catalogue
-        from connector.models import ShortLink
 
         payload = record["payload"]
         if record["type"] == "text":
@@ -418,7 +387,6 @@ class Story:
 def select_cart(shop_id: int):
     from sqlalchemy import select
 
-    from connector.models import Cart
 
     return select(Cart).where(Cart.shop_id == shop_id)
 
@@ -426,7 +394,6 @@ def select_cart(shop_id: int):
 def select_order(shop_id: int):
     from sqlalchemy import select
 
-    from connector.models import OrderRecord
 
     return select(OrderRecord).where(OrderRecord.shop_id == shop_id)
 
@@ -434,7 +401,6 @@ def select_order(shop_id: int):
 def select_key(shop_id: int, key: str):
     from sqlalchemy import select
 
-    from connector.models import Message
 
     return select(Message).where(Message.shop_id == shop_id, Message.idempotency_key == key)
 
@@ -442,7 +408,6 @@ def select_key(shop_id: int, key: str):
 def select_sent(shop_id: int):
     from sqlalchemy import select
 
-    from connector.models import Message
 
     return select(Message).where(Message.shop_id == shop_id, Message.sent_at.is_not(None)).order_by(Message.id)
 

@@ -16,12 +16,13 @@ import subprocess
 import sys
 import time
 
+from connector import devenv, embedded_redis
+from connector.app import create_app
+
 
 def run_dev(*, port: int, sandbox_port: int) -> None:
     from flask_migrate import upgrade
 
-    from connector import devenv, embedded_redis
-    from connector.app import create_app
 
     os.environ["REDIS_URL"] = embedded_redis.ensure_url(os.environ.get("REDIS_URL"))
     os.environ.setdefault("APP_URL", f"http://127.0.0.1:{port}")

@@ -5,7 +5,7 @@
   ``optin_confirmation`` template; only a YES reply to it grants marketing consent. NO, or
   no answer within ``OPTIN_TTL``, leaves the shopper without marketing consent.
 - STOP words, WhatsApp's own stop control and error 131050 revoke marketing consent (before
-  the next send: see ``connector.messaging.consent_signal``); START brings it back.
+  the next send: see ``connector.consent_signal``); START brings it back.
 - Each change that actually changes something is confirmed to the shopper once, as a
   free-form text in their language, only while the 24-hour window is open (it always is
   right after they wrote to us; after a silent 131050 nothing can be sent, and nothing is).
@@ -21,9 +21,10 @@ from sqlalchemy import select
 from connector import consent
 from connector.extensions import db
 from connector.messaging import catalogue
+from connector.messaging.confirmations import confirm
 from connector.messaging.governor import AWAITING_CONSENT
 from connector.messaging.outbox import QueuedMessage, queue_message, release_waiting
-from connector.models import Contact, Message, Shop, utcnow
+from connector.models import ConsentEvent, Contact, Message, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
 
 log = logging.getLogger(__name__)
@@ -146,21 +147,7 @@ def expire_pending(now: datetime | None = None) -> int:
     return len(contacts)
 
 
-def confirm(shop: Shop, contact: Contact, text_key: str, *, key: str) -> QueuedMessage | None:
-    """One free-form confirmation (the key makes it once); only inside the 24-hour window."""
-    if contact.last_inbound_at is None or utcnow() - contact.last_inbound_at >= timedelta(hours=24):
-        log.info("consent.confirmation_skipped", extra={"shop_id": shop.id, "contact_id": contact.id,
-                                                        "reason": "window_closed", "text": text_key})
-        return None
-    text = catalogue.texts(contact.locale, shop.locale)[text_key].format(shop_name=shop.name or shop.domain,
-                                                                       hours="")
-    return queue_message(shop=shop, contact=contact, idempotency_key=key, automation="consent",
-                         purpose="service", kind="text", content={"text": text})
-
-
 def _latest_pending(contact: Contact):
-    from connector.models import ConsentEvent
-
     return db.session.scalars(
         select(ConsentEvent)
         .where(ConsentEvent.contact_id == contact.id, ConsentEvent.purpose == consent.MARKETING,

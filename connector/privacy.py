@@ -29,6 +29,8 @@ import phonenumbers
 from sqlalchemy import Text, cast, delete, func, inspect, or_, select, update
 
 from connector import consent
+from connector.automations.links import home_page
+from connector.contacts import email_hash
 from connector.events import CustomerDataRequest, CustomerRedact, ShopRedact
 from connector.extensions import db, get_redis
 from connector.models import (
@@ -51,6 +53,7 @@ from connector.models import (
 )
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_PENDING, CONSENT_REVOKED
 from connector.phones import InvalidPhoneError, normalise
+from connector.stores.lifecycle import redact_shop
 
 log = logging.getLogger(__name__)
 
@@ -72,11 +75,6 @@ _MIN_NATIONAL_DIGITS = 6
 
 
 # -- who: finding the contacts and what identifies them ------------------------------------------
-
-def email_hash(email: str) -> str:
-    """How contacts keep an email: sha256 of the trimmed, lowercased address."""
-    return hashlib.sha256(email.strip().lower().encode()).hexdigest()
-
 
 def find_contacts(shop_id: int, *, customer_id: str | None = None, phone: str | None = None,
                   email: str | None = None, order_ids: Iterable[str] = ()) -> list[Contact]:
@@ -112,7 +110,6 @@ def _e164(phone: str | None, country: str | None) -> str | None:
 @dataclass
 class Identity:
     """Everything by which the person can be recognised in a stored webhook body."""
-
     phones: set[str] = field(default_factory=set)  # E.164
     emails: set[str] = field(default_factory=set)  # lowercased
     email_hashes: set[str] = field(default_factory=set)
@@ -153,7 +150,6 @@ class Identity:
 class _Matcher:
     """Does a stored body mention the person? Errs on the side of yes: a wrongly matched body
     is one that can no longer be re-processed, a missed one is personal data left behind."""
-
     def __init__(self, identity: Identity):
         self.identity = identity
         self.digits, self.national = identity.phone_forms()
@@ -296,8 +292,6 @@ def forget_contacts(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
     webhook bodies of a person the connector never made a contact for. Flushes, does not
     commit: the caller's transaction (the receipt, the CLI command) commits.
     """
-    from connector.automations.links import home_page
-
     now = utcnow()
     contacts = [contact for contact in contacts if contact.shop_id == shop.id]
     contact_ids = [contact.id for contact in contacts]
@@ -443,8 +437,6 @@ def redact_after_uninstall(shop: Shop) -> timedelta:
 
 def purge_expired(now: datetime | None = None) -> dict[str, int]:
     """Remove what is kept past its time; commits. Meant for the sweep, at most hourly."""
-    from connector.stores.lifecycle import redact_shop
-
     now = now or utcnow()
     counts = {"message_bodies": 0, "inbound_texts": 0, "receipt_bodies": 0, "data_exports": 0, "shops_redacted": 0}
     for shop in db.session.scalars(select(Shop).order_by(Shop.id)).all():

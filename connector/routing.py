@@ -39,7 +39,7 @@ from connector.events import (
 )
 from connector.automations import back_in_stock, carts, orders, shipping, templates
 from connector.extensions import db
-from connector.messaging.inbound import apply_marketing_preference, record_inbound
+from connector.conversations.inbound import apply_marketing_preference, record_inbound
 from connector.messaging.limits import on_messaging_limit_changed
 from connector.messaging.statuses import apply_status
 from connector.models import Shop, WebhookReceipt, WhatsAppAccount

@@ -126,7 +126,7 @@ def ctx(app, sandbox, fake_shopify):
         get_redis().flushdb()
         sandbox.reset()
         fake_shopify.reset()
-        from connector.web.webhooks import forget_cached_shops
+        from connector.stores.shop_cache import forget_cached_shops
 
         forget_cached_shops()  # ids are reused once tables are emptied
         yield app

@@ -85,7 +85,7 @@ def _requests(shopify: Shop, woo: Shop, secret: str) -> dict[str, tuple[str, byt
 
 def test_13_9_ingest_views_answer_503_receipt_not_written_while_the_database_is_down(
         ctx, shops, app_env, database_url, proxy, fake_shopify):
-    from connector.web.webhooks import forget_cached_shops
+    from connector.stores.shop_cache import forget_cached_shops
 
     shopify, woo = shops
     outage_app = _app_through(app_env, database_url, proxy, broken_sqlite=proxy is None)

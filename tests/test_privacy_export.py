@@ -134,7 +134,8 @@ def test_export_of_someone_unknown_is_empty_but_recorded(ctx, shop):
 
 
 def test_find_contacts_by_customer_id_email_and_national_phone(ctx, shop):
-    from connector.privacy import email_hash, find_contacts
+    from connector.contacts import email_hash
+    from connector.privacy import find_contacts
 
     by_id = make_contact(shop, ZELINDA.e164)
     by_id.platform_customer_id = ZELINDA.customer_id

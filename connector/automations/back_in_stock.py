@@ -27,6 +27,7 @@ from connector.events import StockChanged
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, Shop, StockSubscription, Variant, utcnow
 from connector.models.contacts import CONSENT_GRANTED
+from connector.queues import MAINTENANCE, enqueue
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +163,6 @@ def resume_stalled_restocks(now) -> int:
         interval = float(automation_settings(shop, AUTOMATION)["batch_interval_seconds"])
         if (now - last).total_seconds() < interval + STALL_GRACE_SECONDS:
             continue
-        from connector.queues import MAINTENANCE, enqueue
 
         if enqueue(send_restock_batch, shop_id, variant_id, queue=MAINTENANCE, timeout=300, unique=True,
                    job_id=f"restock-{shop_id}-{variant_id}-after-{int(last.timestamp())}"[:120]) is not None:
@@ -173,8 +173,6 @@ def resume_stalled_restocks(now) -> int:
 
 
 def _schedule_next(shop: Shop, variant_id: str, options: dict) -> None:
-    from connector.queues import MAINTENANCE, enqueue
-
     at = utcnow() + timedelta(seconds=float(options["batch_interval_seconds"]))
     enqueue(send_restock_batch, shop.id, variant_id, queue=MAINTENANCE, timeout=300,
             job_id=f"restock-{shop.id}-{variant_id}-{int(at.timestamp())}"[:120], at=at, unique=True)

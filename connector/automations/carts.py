@@ -33,14 +33,17 @@ from datetime import timedelta
 
 from sqlalchemy import or_, select, update
 
-from connector.automations.common import automation_settings, contact_for, first_name, is_enabled, queue_template
-from connector.automations.links import safe_target
+from connector.automations.common import automation_settings, is_enabled, queue_template
+from connector.automations.discounts import discount_for
+from connector.contacts import contact_for, first_name
+from connector.automations.links import safe_target, with_utm
 from connector.dbutil import insert_or_ignore
 from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
 from connector.messaging.sequences import step_key
 from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
-from connector.privacy import email_hash
+from connector.contacts import email_hash
+from connector.stores.woocommerce import link_capabilities
 from integrations.shopify.carts import cart_permalink
 from integrations.woocommerce.carts import cart_link
 
@@ -96,8 +99,6 @@ def on_checkout_updated(shop_id: int, event: CheckoutUpdated) -> None:
 
 
 def _schedule(shop: Shop, contact: Contact, cart: Cart, event: CheckoutUpdated, options: dict) -> None:
-    from connector.automations.discounts import discount_for
-
     delays = [float(seconds) for seconds in options["delays_seconds"]]
     started = cart.created_at
     for step, delay in enumerate(delays, start=1):
@@ -127,7 +128,6 @@ def cart_url(shop: Shop, lines: list, *, discount: str | None, fallback: str | N
     try:
         if shop.platform == "woocommerce":
             base = shop.domain if "://" in shop.domain else f"https://{shop.domain}"
-            from connector.stores.woocommerce import link_capabilities
 
             checkout_link, plugin_endpoint = link_capabilities(shop)
             url = cart_link(base, pairs, coupon=discount, supports_checkout_link=checkout_link,
@@ -140,8 +140,6 @@ def cart_url(shop: Shop, lines: list, *, discount: str | None, fallback: str | N
 
 
 def _retarget(shop: Shop, key: str, target: str, template: str) -> None:
-    from connector.automations.links import with_utm
-
     queued = db.session.scalar(select(Message.id).where(Message.shop_id == shop.id, Message.idempotency_key == key,
                                                         Message.status == MessageStatus.QUEUED))
     if queued is not None:

@@ -1,5 +1,6 @@
-"""What every automation shares: shop settings with defaults, finding the contact of a
-store customer, and queueing a catalogue template whose every link is a tracked short link.
+"""What every automation shares: shop settings with defaults, and queueing a catalogue
+template whose every link is a tracked short link. Finding the contact of a store customer
+is ``connector.contacts``.
 """
 
 from __future__ import annotations
@@ -9,17 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 
-from connector.dbutil import insert_or_ignore
-from connector.events import Customer
-from connector.extensions import db
+from connector.automations import links as short_links
+
 from connector.messaging import catalogue
 from connector.messaging.outbox import QueuedMessage, queue_message
-from connector.models import Contact, Shop, utcnow
-from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
+from connector.models import Contact, Shop
 from connector import receipt_notes
-from connector.phones import InvalidPhoneError, normalise
 
 log = logging.getLogger(__name__)
 
@@ -59,64 +56,6 @@ def is_enabled(shop: Shop, name: str) -> bool:
     return enabled
 
 
-def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: str | None = None,
-                now: datetime | None = None, consent_text: str | None = None) -> Contact | None:
-    """The shop's contact for ``customer.phone`` (found or created), or None without a phone.
-
-    ``transactional_source``: the customer gave this phone for *this order*, which is
-    consent to hear about the order (confirmation, shipping); never marketing consent.
-    A revoked transactional consent is not overridden by a later order.
-    A WhatsApp opt-in ticked at checkout is recorded as *pending* marketing consent: the
-    double opt-in that turns it into granted is the consent flow's job.
-    """
-    if customer is None or not customer.phone:
-        receipt_notes.note(receipt_notes.NO_PHONE)
-        return None
-    try:
-        phone = normalise(customer.phone, customer.country or shop.country)
-    except InvalidPhoneError:
-        receipt_notes.note(receipt_notes.INVALID_PHONE)
-        return None
-    now = now or utcnow()
-    name = " ".join(part for part in (customer.first_name, customer.last_name) if part) or None
-    insert_or_ignore(db.session, Contact, {
-        "shop_id": shop.id, "phone_e164": phone.e164, "name": name, "locale": customer.locale,
-        "country": phone.country, "time_zone": phone.time_zone, "marketing_consent": CONSENT_NONE,
-        "transactional_consent": CONSENT_NONE, "created_at": now, "updated_at": now,
-    }, conflict=("shop_id", "phone_e164"))
-    contact = db.session.scalars(select(Contact).where(Contact.shop_id == shop.id,
-                                                       Contact.phone_e164 == phone.e164)).one()
-    if customer.locale and not contact.locale:
-        contact.locale = customer.locale[:16]
-    if name and not contact.name:
-        contact.name = name[:255]
-    if customer.platform_customer_id and not contact.platform_customer_id:
-        contact.platform_customer_id = customer.platform_customer_id[:64]
-    if customer.email and not contact.email_hash:
-        from connector.privacy import email_hash
-
-        contact.email_hash = email_hash(customer.email)
-    from connector import consent
-
-    if transactional_source and contact.transactional_consent in (CONSENT_NONE, CONSENT_PENDING):
-        consent.record(contact, consent.TRANSACTIONAL, CONSENT_GRANTED, transactional_source, at=now)
-    consent.from_platform(contact, customer.platform_marketing_consent, platform=shop.platform, at=now)
-    if customer.whatsapp_opt_in and contact.marketing_consent in (CONSENT_NONE, CONSENT_REVOKED):
-        # ticked at checkout: a storefront opt-in, so it waits for the shopper's YES (double opt-in)
-        from connector.optin import request_opt_in
-
-        request_opt_in(shop, contact, source="checkout_checkbox", at=now,
-                       text_shown=(consent_text or customer.whatsapp_consent_text
-                                   or "WhatsApp opt-in checkbox at checkout (text not reported)"),
-                       evidence={"locale": customer.locale} if customer.locale else None)
-    db.session.flush()
-    return contact
-
-
-def first_name(contact: Contact, fallback: str) -> str:
-    return (contact.name or "").split(" ")[0] or fallback
-
-
 @dataclass(frozen=True, slots=True)
 class Link:
     """A URL button's target, turned into a short link when the message is queued."""
@@ -133,8 +72,6 @@ def queue_template(*, shop: Shop, contact: Contact, automation: str, template: s
     the button carries its code as the URL suffix. ``reply_context`` is appended to each
     quick reply's payload (the order id of a COD question).
     """
-    from connector.automations import links as short_links
-
     definition = catalogue.load_catalogue().get(template)
     language = catalogue.choose_language(definition, contact.locale, shop.locale)
     codes = [short_links.short_link(shop=shop, contact=contact, link_key=f"{key}:button:{index}", target=url,

@@ -26,7 +26,11 @@ from decimal import Decimal
 
 from connector.extensions import settings
 from connector.models import Cart, Shop, utcnow
+from connector.stores.shopify import graphql
+from connector.stores.woocommerce import client_for
 from integrations.base import AdapterError
+from integrations.shopify.errors import ShopifyUserError
+from integrations.woocommerce.client import WooCommerceApiError
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +96,6 @@ def create_store_code(shop: Shop, code: str, percent: Decimal, valid_for: timede
 
 def _shopify(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
     # https://shopify.dev/docs/api/admin-graphql/latest/mutations/discountCodeBasicCreate
-    from connector.stores.shopify import graphql
-    from integrations.shopify.errors import ShopifyUserError
 
     now = utcnow()
     variables = {"basicCodeDiscount": {
@@ -118,8 +120,6 @@ def _shopify(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> N
 
 def _woocommerce(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
     # https://woocommerce.github.io/woocommerce-rest-api-docs/#create-a-coupon
-    from connector.stores.woocommerce import client_for
-    from integrations.woocommerce.client import WooCommerceApiError
 
     with client_for(shop) as client:
         try:

@@ -15,6 +15,8 @@ import logging
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from connector.messaging import catalogue
+from connector.messaging.outbox import queue_message
 from connector.models import Contact, Shop
 
 log = logging.getLogger(__name__)
@@ -43,8 +45,6 @@ def auto_reply(shop: Shop, contact: Contact, at: datetime) -> str | None:
         return None
     if is_open(config["hours"], at, shop.time_zone):
         return None
-    from connector.messaging import catalogue
-    from connector.messaging.outbox import queue_message
 
     text = catalogue.texts(contact.locale, shop.locale)["out_of_hours"].format(
         hours=config.get("hours_text") or "", shop_name=shop.name or shop.domain)

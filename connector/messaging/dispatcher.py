@@ -39,7 +39,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.dbutil import claim_rows
 from connector.extensions import db, settings
-from connector.messaging import consent_signal
+from connector import consent_signal
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.pacing import Pacer, Permit
 from connector.messaging.sequences import cancel_superseded
@@ -224,7 +224,7 @@ class Dispatcher:
     time_budget: float = TIME_BUDGET_SECONDS
     keep_lock: Callable[[], None] = lambda: None
     batch_size: int | None = None
-    #: watched for consent withdrawals while a batch is paced out (connector.messaging.consent_signal)
+    #: watched for consent withdrawals while a batch is paced out (connector.consent_signal)
     redis: Redis | None = None
     #: other shops' dispatchers wait for a worker: after a minimum slice, this one hands it over
     others_waiting: Callable[[], bool] = lambda: False

@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from connector.events import MessageStatusChanged
 from connector.extensions import db
-from connector.messaging import consent_signal
+from connector import consent, consent_signal
+from connector.messaging.confirmations import confirm
 from connector.models import Contact, Message, MessageStatus, Shop, utcnow
 from connector.models.contacts import CONSENT_REVOKED
 from connector.models.messages import STATUS_RANK
@@ -89,8 +90,6 @@ def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: 
         entry = revoke_marketing(shop.id, contact_id, source="whatsapp_error_131050", at=now)
         if entry is not None:
             # confirmed once, like every opt-out; only possible while the 24-hour window is open
-            from connector.optin import confirm
-
             confirm(shop, db.session.get(Contact, contact_id), "optout_confirmed", key=f"optout-confirmed:{entry.id}")
     elif rule.contact_cooldown_seconds:
         db.session.execute(
@@ -105,8 +104,6 @@ def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: 
 def revoke_marketing(shop_id: int, contact_id: int, *, source: str, at: datetime):
     """Withdraw marketing consent (ledger entry, queued marketing suppressed, running dispatchers
     told); returns the ledger entry, or None when it was withdrawn already."""
-    from connector import consent
-
     contact = db.session.get(Contact, contact_id)
     if contact is None or contact.shop_id != shop_id:
         return None

@@ -30,6 +30,7 @@ from sqlalchemy import select, update
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, OrderRecord, Shop, utcnow
 from connector.stores.shopify import ShopNotConnectedError, graphql
+from connector.stores.woocommerce import client_for
 from integrations.base import AdapterError
 from integrations.shopify.client import gid
 from integrations.shopify.errors import ShopifyApiError, ShopifyAuthError, ShopifyUserError
@@ -118,7 +119,6 @@ def _apply(shop: Shop, order_id: str, confirm: bool) -> None:
             else:
                 client.execute(_ORDER_CANCEL, {"orderId": gid("Order", order_id)})
     elif shop.platform == "woocommerce":
-        from connector.stores.woocommerce import client_for  # through the SSRF guard, like every store call
 
         with client_for(shop) as client:
             body = ({"meta_data": [{"key": "_wcc_cod_confirmed", "value": "yes"}]} if confirm

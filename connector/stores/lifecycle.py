@@ -18,6 +18,7 @@ from connector.events import ShopRedact, ShopUninstalled, StockChanged
 from connector.extensions import db
 from connector.models import Message, MessageStatus, Shop, Variant, WebhookReceipt, utcnow
 from connector.dbutil import insert_or_ignore
+from connector.stores.shop_cache import forget_cached_shops
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ def redact_shop(shop_id: int, event: ShopRedact) -> None:
     # set whatsapp_accounts.shop_id to NULL, which the column refuses
     db.session.execute(delete(Shop).where(Shop.id == shop_id))
     db.session.expunge(shop)
-    from connector.web.webhooks import forget_cached_shops
-
     forget_cached_shops()  # this process's; others notice on their next insert
     log.info("shop.redacted", extra={"shop_id": shop_id})
 

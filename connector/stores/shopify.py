@@ -22,7 +22,7 @@ from connector.stores.context import WAITING_OUTCOMES, ShopContext
 from integrations.shopify import client as shopify_client
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.shopify.client import GraphQLClient, TokenSet
-from integrations.shopify.errors import ShopifyAuthError
+from integrations.shopify.errors import ShopifyAuthError, ShopifyError
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,6 @@ def _renew(shop: Shop, tokens: TokenSet, now: datetime) -> TokenSet:
 
 def graphql(shop: Shop, **options) -> GraphQLClient:
     """The shop's Admin GraphQL client; a 401 triggers one refresh and one retry."""
-
     def on_unauthorized() -> str | None:
         try:
             return access_token(shop, force_refresh=True)
@@ -155,8 +154,6 @@ def refresh_profile(shop: Shop) -> bool:
     fallback for quiet hours, the name greets shoppers in templates. Best effort: a shop whose
     profile cannot be read keeps working with what it has, and the next connect tries again.
     """
-    from integrations.shopify.errors import ShopifyError
-
     try:
         with graphql(shop) as client:
             data = client.execute(_PROFILE)
@@ -194,7 +191,6 @@ def subscribe_webhooks(shop: Shop) -> dict[str, str]:
 @dataclass(frozen=True)
 class ParseContext(ShopContext):
     """Shopify's parser also takes the delivery's shop domain and time, and looks up variants."""
-
     shop_domain: str | None = None
     received_at: datetime | None = None
     receipt_id: int | None = None

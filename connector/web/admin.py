@@ -18,12 +18,14 @@ import logging
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
+from connector.automations.attribution import funnel
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
 from connector.stores import shopify as shopify_store
 from connector.stores import woocommerce as wc_store
 from integrations.shopify import client as shopify_client
 from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
+from integrations.shopify.oauth import is_valid_shop_domain
 from integrations.shopify.session_tokens import verify_session_token
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -43,7 +45,6 @@ def _unauthorized(reason: str):
 
 def session_required(view):
     """Resolve ``g.shop`` from a verified session token, connecting the shop if needed."""
-
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         config = settings()
@@ -96,7 +97,6 @@ def embedded_page():
     itself: its script asks /admin/api/* with App Bridge session tokens."""
     config = settings()
     shop = request.args.get("shop", "")
-    from integrations.shopify.oauth import is_valid_shop_domain
 
     response = current_app.make_response(render_template("admin/index.html", api_key=config.shopify_api_key or ""))
     # only the shop's own admin may frame the page (Shopify's embedded-app requirement)
@@ -109,8 +109,6 @@ def embedded_page():
 @session_required
 def report():
     """The funnel per automation (what `connector report` prints)."""
-    from connector.automations.attribution import funnel
-
     return {"automations": funnel(g.shop.id)}
 
 

@@ -18,11 +18,12 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import select
 
 from connector.automations.back_in_stock import subscribe
-from connector.automations.common import contact_for
+from connector.contacts import contact_for
 from connector.events import Customer
-from connector.extensions import db
+from connector.extensions import db, get_redis
 from connector.models import Contact, Shop
 from connector.models.contacts import CONSENT_GRANTED
+from connector.optin import PENDING_ALREADY, request_opt_in
 from connector.phones import InvalidPhoneError, may_be_mobile, normalise
 from connector.ratelimit import Limit, hit
 from connector.web.errors import BadRequestBody, storable_json_object
@@ -92,7 +93,6 @@ def back_in_stock_subscribe():
     subscription, created = subscribe(shop, contact, data["variant_id"], data.get("product_id"))
     if contact.marketing_consent != CONSENT_GRANTED and shop.whatsapp is not None:
         # a storefront opt-in: the alert is marketing, so it waits for the shopper's YES
-        from connector.optin import request_opt_in
 
         request_opt_in(shop, contact, source="back_in_stock_form",
                        text_shown=data.get("consent_text") or BACK_IN_STOCK_CONSENT_TEXT,
@@ -118,8 +118,6 @@ def opt_in():
     """``{"shop_key", "phone", "consent_text", "source"?, "locale"?, "country"?}`` → 202 with the
     confirmation queued; 200 when already subscribed; 400 naming the field; 404 unknown shop;
     429 with ``Retry-After`` beyond the limits."""
-    from connector.optin import PENDING_ALREADY, request_opt_in
-
     data, refused = _request_object()
     if refused is not None:
         return refused
@@ -161,8 +159,6 @@ def opt_in():
 
 def _rate_limited(shop: Shop, e164: str):
     """A 429 response when this request would exceed an opt-in limit, else None."""
-    from connector.extensions import get_redis
-
     decision = hit(get_redis(), [(OPTIN_LIMITS[0], request.remote_addr or "unknown"), (OPTIN_LIMITS[1], e164),
                                  (OPTIN_LIMITS[2], str(shop.id))])
     if decision.allowed:

@@ -10,9 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Iterator
 
 from flask import Blueprint, Response, request
@@ -21,8 +19,9 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.extensions import db, settings
-from connector.models import Shop, WhatsAppAccount
+from connector.models import WhatsAppAccount
 from connector.receipts import ReceiptNotWritten, ReceiptResult, record_and_enqueue
+from connector.stores.shop_cache import forget_cached_shops, shopify_shop
 from connector.web.errors import BadRequestBody, is_storable_text, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
@@ -126,7 +125,7 @@ def shopify_receive():
     raw = request.get_data(cache=False)
     delivery = shopify_webhooks.delivery_headers(request.headers)
     with database_lookup():
-        shop = _shopify_shop(delivery.shop_domain)
+        shop = shopify_shop(delivery.shop_domain)
     db.session.commit()  # end the read (plain values only): its connection goes back to the pool
     secrets = [s for s in ((shop.api_secret if shop else None), settings().shopify_api_secret) if s]
     if not secrets:
@@ -156,39 +155,6 @@ def shopify_receive():
         log.info("shopify.webhook_unknown_shop", extra={"topic": delivery.topic})
         return answer("ignored")
     return stored(result)
-
-
-@dataclass(frozen=True, slots=True)
-class _KnownShop:
-    id: int
-    api_secret: str | None  # a custom app's own webhook secret
-
-
-#: domain → (valid until, shop): webhooks come in bursts per shop, and each lookup would cost a
-#: database round trip and a decryption on the path Shopify times. Only known shops are kept,
-#: so a shop installed a moment ago is never turned away by a stale "unknown".
-_SHOP_CACHE: dict[str, tuple[float, _KnownShop]] = {}
-SHOP_CACHE_SECONDS = 30.0
-
-
-def forget_cached_shops() -> None:
-    _SHOP_CACHE.clear()
-
-
-def _shopify_shop(domain: str | None) -> _KnownShop | None:
-    if not domain:
-        return None
-    domain = domain.lower()
-    cached = _SHOP_CACHE.get(domain)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    shop = db.session.scalars(select(Shop).where(Shop.platform == "shopify", Shop.domain == domain)).first()
-    if shop is None:
-        _SHOP_CACHE.pop(domain, None)
-        return None
-    known = _KnownShop(shop.id, shop.credentials.get("api_secret"))
-    _SHOP_CACHE[domain] = (time.monotonic() + SHOP_CACHE_SECONDS, known)
-    return known
 
 
 def _verify_with_any(raw: bytes, secrets: list[str]) -> None:

@@ -17,6 +17,8 @@ import logging
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from connector.extensions import get_redis
+
 log = logging.getLogger(__name__)
 
 CHECK_INTERVAL_SECONDS = 0.02
@@ -37,13 +39,17 @@ def current(redis, shop_id: int) -> int:
     return int(value) if value else 0
 
 
-@event.listens_for(Session, "after_commit")
+def install_hooks() -> None:
+    """Listen to every session's commits and rollbacks (``create_app`` calls this; twice is a no-op)."""
+    for name, hook in (("after_commit", _signal_after_commit), ("after_rollback", _forget_after_rollback)):
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)
+
+
 def _signal_after_commit(session: Session) -> None:
     shops = session.info.pop(_PENDING, None)
     if not shops:
         return
-    from connector.extensions import get_redis
-
     try:
         redis = get_redis()
         for shop_id in shops:
@@ -53,6 +59,5 @@ def _signal_after_commit(session: Session) -> None:
         log.warning("consent.signal_failed", exc_info=True)
 
 
-@event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session: Session) -> None:
     session.info.pop(_PENDING, None)

@@ -21,6 +21,7 @@ from connector.messaging.catalogue import parse_reply_payload
 from connector.models import Contact, InboundRecord, Message, Shop, utcnow
 from connector.models.contacts import CONSENT_PENDING
 from connector.phones import InvalidPhoneError, normalise
+from connector.stores.cod import cod_decision
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,6 @@ def _act_on(shop: Shop, contact: Contact, event: InboundMessage) -> str | None:
             return "opt_out" if optin.opt_out(shop, contact, source="quick_reply", at=event.occurred_at,
                                                evidence=evidence) else None
         if action in ("cod_confirm", "cod_cancel"):
-            from connector.stores.cod import cod_decision
 
             return cod_decision(shop, contact, action, order_id=context, at=event.occurred_at)
     intent = keywords.intent_of(event.text)

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from connector.extensions import db
+from connector.messaging import catalogue
 from connector.models import InboundRecord, Message
 
 
@@ -37,7 +38,6 @@ def _outbound_text(message: Message) -> str | None:
         return content.get("text")
     if message.template_name:
         try:
-            from connector.messaging import catalogue
 
             definition = catalogue.load_catalogue().get(message.template_name)
             body = content.get("body") if isinstance(content.get("body"), dict) else {}
