@@ -52,7 +52,8 @@ from connector.receipts import receipt_rows
 from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
 from connector.stores.lifecycle import uninstall_shop
 from connector.stores.shopify import refresh_profile, subscribe_webhooks
-from connector.stores.woocommerce import new_webhook_secret, store_problem
+from connector.stores.platforms import PLATFORMS
+from connector.stores.woocommerce import new_webhook_secret
 from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
 from connector.wakeups import kick_dispatcher
 from integrations.shopify.errors import ShopifyError
@@ -269,7 +270,8 @@ def shops_list(as_json: bool) -> None:
     for shop in shops:
         state = f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused else ("active" if shop.is_active else "inactive")
         number = shop.whatsapp.phone_number_id if shop.whatsapp else "-"
-        problem = store_problem(shop) if shop.platform == "woocommerce" and shop.is_active else None
+        read_problem = PLATFORMS[shop.platform].store_problem if shop.platform in PLATFORMS else None
+        problem = read_problem(shop) if read_problem is not None and shop.is_active else None
         if as_json:
             click.echo(json.dumps({
                 "id": shop.id, "platform": shop.platform, "domain": shop.domain, "shop_key": shop.shop_key,

@@ -53,6 +53,7 @@ from connector.models import (
 )
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_PENDING, CONSENT_REVOKED
 from connector.phones import InvalidPhoneError, normalise
+from connector.stores.platforms import platform_of
 from connector.stores.lifecycle import redact_shop
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,6 @@ DATA_EXPORT_DAYS = 30
 #: how long after an uninstall the shop's data goes when the platform sends no ``shop/redact``:
 #: Shopify sends one 48 h after the uninstall (a day's grace for its retries); WooCommerce never
 #: does. ``shop.settings["redact_after_uninstall_days"]`` overrides.
-REDACT_AFTER_UNINSTALL = {"shopify": timedelta(days=3), "woocommerce": timedelta(days=30)}
-DEFAULT_REDACT_AFTER_UNINSTALL = timedelta(days=30)
 EMPTY_BODY = b"{}"
 _RECEIPT_CHUNK = 500
 _MIN_NATIONAL_DIGITS = 6
@@ -432,7 +431,7 @@ def redact_after_uninstall(shop: Shop) -> timedelta:
     value = (shop.settings or {}).get("redact_after_uninstall_days")
     if isinstance(value, (int, float)) and value > 0:
         return timedelta(days=value)
-    return REDACT_AFTER_UNINSTALL.get(shop.platform, DEFAULT_REDACT_AFTER_UNINSTALL)
+    return platform_of(shop).redact_after_uninstall
 
 
 def purge_expired(now: datetime | None = None) -> dict[str, int]:

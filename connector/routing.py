@@ -46,8 +46,7 @@ from connector.models import Shop, WebhookReceipt, WhatsAppAccount
 from connector.privacy import handle_customer_redact, handle_data_request
 from connector.ordering import is_stale
 from connector import receipt_notes
-from connector.stores import shopify as shopify_store
-from connector.stores import woocommerce as wc_store
+from connector.stores.platforms import receipt_platforms
 from connector.stores.context import WAITING_OUTCOMES
 from connector.stores.lifecycle import record_stock, redact_shop, uninstall_shop
 from integrations.whatsapp import webhooks as whatsapp_webhooks
@@ -102,10 +101,7 @@ def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
 
 
 #: store platform → the function that turns one of its stored receipts into neutral events
-STORE_EVENTS: dict[str, Callable[[WebhookReceipt, Shop], list]] = {
-    "shopify": shopify_store.receipt_events,
-    "woocommerce": wc_store.receipt_events,
-}
+STORE_EVENTS: dict[str, Callable[[WebhookReceipt, Shop], list]] = receipt_platforms()
 
 
 def process_store_receipt(receipt: WebhookReceipt) -> str:
@@ -132,6 +128,5 @@ def process_store_receipt(receipt: WebhookReceipt) -> str:
 #: platform slug → how its receipts become events
 RECEIPT_PROCESSORS: dict[str, Callable[[WebhookReceipt], None]] = {
     "whatsapp": process_whatsapp_receipt,
-    "shopify": process_store_receipt,
-    "woocommerce": process_store_receipt,
+    **{platform: process_store_receipt for platform in STORE_EVENTS},
 }

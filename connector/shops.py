@@ -13,6 +13,7 @@ from connector.messaging import limits
 from connector.models import Shop, WhatsAppAccount, utcnow
 from connector.stores.woocommerce_connect import WooCommerceConnectError, connect_with_keys
 from connector.wakeups import kick_dispatcher
+from integrations.shopify import operations as shopify_operations
 from integrations.shopify.client import GraphQLClient
 from integrations.shopify.errors import ShopifyAuthError, ShopifyError
 
@@ -32,10 +33,6 @@ def shopify_domain(raw: str) -> str:
     if not _SHOPIFY_DOMAIN.match(host):
         raise ShopError(f"{raw!r} is not a shop domain of the form name.myshopify.com")
     return host
-
-
-#: the cheapest query that needs a working token (cost 1)
-_SHOP_NAME = "query ShopName { shop { name } }"
 
 
 def add_shopify(domain: str, access_token: str, *, api_secret: str | None = None, verify: bool = True) -> Shop:
@@ -62,14 +59,13 @@ def check_shopify_token(domain: str, access_token: str) -> str:
     does not answer."""
     try:
         with GraphQLClient(domain, access_token, base_url=settings().shopify_admin_base_url, max_retries=1) as client:
-            data = client.execute(_SHOP_NAME)
+            return shopify_operations.shop_name(client)
     except ShopifyAuthError:
         raise ShopError(f"Shopify refused this access token for {domain}; nothing was stored "
                         "(check the custom app's Admin API token and that the app is installed)") from None
     except ShopifyError as error:
         raise ShopError(f"could not check the token with Shopify ({error}); nothing was stored "
                         "(--no-verify stores it unchecked)") from None
-    return str((data.get("shop") or {}).get("name") or "")
 
 
 def add_woocommerce(url: str, consumer_key: str, consumer_secret: str, *, verify: bool = True) -> Shop:

@@ -17,6 +17,7 @@ from connector.extensions import db
 from connector.models import ConsentEvent, Contact, Message, Shop, WhatsAppAccount
 from connector.models.contacts import CONSENT_GRANTED
 from connector.stores import woocommerce as wc_store
+from connector.stores import woocommerce_catchup as wc_catchup
 from tests.fakes.woocommerce import FakeWooCommerce
 from tests.woocommerce_support import app_url, connected_shop, fresh_order, store  # noqa: F401  (fixtures)
 
@@ -108,7 +109,7 @@ def test_14_2_store_profile_is_read_at_connect_and_on_every_catchup(app_url, sto
         "Kaffeerösterei M&M", "Europe/Berlin", "de-DE", "DE", "EUR")
     store.profile.update(name="Rösterei", timezone_string="", gmt_offset=-5, language="fr_FR",
                          default_country="FR", currency="CHF")
-    assert wc_store.catch_up(shop.id)["outcome"] == "done"
+    assert wc_catchup.catch_up(shop.id)["outcome"] == "done"
     db.session.refresh(shop)
     assert (shop.name, shop.time_zone, shop.locale, shop.country, shop.currency) == (
         "Rösterei", "Etc/GMT+5", "fr-FR", "FR", "CHF")

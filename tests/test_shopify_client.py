@@ -10,15 +10,14 @@ from integrations.shopify.client import (
     GraphQLClient,
     TokenSet,
     admin_base_url,
-    create_webhook_subscriptions,
     exchange_code,
     gid,
     migrate_to_expiring,
     numeric_id,
     refresh,
     token_exchange,
-    variant_for_inventory_item,
 )
+from integrations.shopify.operations import create_webhook_subscriptions, variant_for_inventory_item
 from integrations.shopify.errors import (
     InvalidShopDomainError,
     ShopifyApiError,

@@ -10,7 +10,7 @@ from connector import wakeups
 from connector.jobs.ingest import drain_receipts
 from connector.jobs.send import dispatch_outbox
 from connector.jobs.sweep import sweep
-from connector.stores import woocommerce as wc_store
+from connector.stores import woocommerce_catchup as wc_catchup
 from connector.jobs.catchup import catch_up_woocommerce_store
 
 
@@ -23,7 +23,7 @@ def _resolve(dotted: str):
     (wakeups.DRAIN_RECEIPTS, drain_receipts),
     (wakeups.DISPATCH_OUTBOX, dispatch_outbox),
     (wakeups.SWEEP, sweep),
-    (wc_store.CATCHUP_JOB, catch_up_woocommerce_store),
+    (wc_catchup.CATCHUP_JOB, catch_up_woocommerce_store),
 ])
 def test_each_job_name_resolves_to_its_job(name, job):
     assert _resolve(name) is job

@@ -14,6 +14,7 @@ from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.models import Shop, WebhookReceipt
 from connector.shops import add_woocommerce
 from connector.stores import woocommerce as wc_store
+from connector.stores import woocommerce_catchup as wc_catchup
 from tests.fakes.woocommerce import MAX_DELIVERY_FAILURES
 from tests.woocommerce_support import (  # noqa: F401 (fixtures)
     app_url,
@@ -144,8 +145,8 @@ def test_schedule_catchups_queues_each_active_store_once_per_slot(shop, store, c
     db.session.add(Shop(platform="shopify", domain="x.myshopify.com", settings={}))
     db.session.commit()
 
-    assert wc_store.schedule_catchups() == 2
-    assert wc_store.schedule_catchups() == 0  # same slot: already queued
+    assert wc_catchup.schedule_catchups() == 2
+    assert wc_catchup.schedule_catchups() == 0  # same slot: already queued
     job_ids = get_queue(MAINTENANCE).job_ids
     assert sorted(job_id.rsplit("-", 1)[0] for job_id in job_ids) == sorted(
         f"woocommerce-catchup-{shop_id}" for shop_id in (shop.id, other.id))
@@ -165,7 +166,7 @@ def test_a_store_added_by_hand_is_set_up_by_the_catch_up(app_url, store, recorde
     shop = add_woocommerce(store.base_url, key, secret, verify=False)  # `connector shops add woocommerce --no-verify`
     assert "webhook_secret" not in shop.credentials
 
-    assert wc_store.schedule_catchups() == 1
+    assert wc_catchup.schedule_catchups() == 1
     run_worker()
     db.session.expire_all()
     shop = db.session.get(Shop, shop.id)
@@ -179,11 +180,11 @@ def test_one_catch_up_per_store_at_a_time(shop, store):
     from connector.extensions import get_redis
 
     with get_redis().lock(f"connector:woocommerce:catchup:lock:{shop.id}", timeout=30):
-        assert wc_store.catch_up(shop.id) == {"outcome": "busy"}
+        assert wc_catchup.catch_up(shop.id) == {"outcome": "busy"}
 
 
 def test_revoked_keys_end_the_run_and_are_recorded(shop, store):
     store.revoke_keys(shop.credentials["consumer_key"])
-    assert wc_store.catch_up(shop.id) == {"outcome": "auth_failed"}
+    assert wc_catchup.catch_up(shop.id) == {"outcome": "auth_failed"}
     db.session.expire_all()
     assert db.session.scalar(select(Shop.sync_state).where(Shop.id == shop.id))["last_error"].startswith("auth:")

@@ -18,7 +18,7 @@ from connector.extensions import db, get_redis
 from connector.jobs.catchup import catch_up_woocommerce_store
 from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.models import Shop
-from connector.stores import woocommerce as wc_store
+from connector.stores import woocommerce_catchup as wc_catchup
 from tests.woocommerce_support import app_url, connected_shop, store  # noqa: F401 (fixtures)
 
 
@@ -82,7 +82,7 @@ def test_13_10_an_unreachable_store_is_a_state_not_a_failed_job(shop, store, run
 
     # the sweep honours the next try: not queued again in a new slot before it
     forget_slots()
-    assert wc_store.schedule_catchups() == 0
+    assert wc_catchup.schedule_catchups() == 0
     listing = ctx.test_cli_runner().invoke(cli, ["shops", "list"])
     assert "unreachable since" in listing.output and "next try" in listing.output
 
@@ -105,7 +105,7 @@ def test_13_10_an_unreachable_store_is_a_state_not_a_failed_job(shop, store, run
     db.session.commit()
     set_state(shop.id, next_try_at=(datetime.now(UTC) - timedelta(seconds=1)).isoformat())
     forget_slots()
-    assert wc_store.schedule_catchups() == 1
+    assert wc_catchup.schedule_catchups() == 1
     run_worker()
     state = state_of(shop.id)
     assert failed_jobs() == 0
@@ -145,7 +145,7 @@ def test_13_10_a_bug_is_still_a_failed_job(shop, store, run_worker, monkeypatch)
     def broken(*args, **kwargs):
         raise KeyError("a bug in our code")
 
-    monkeypatch.setattr(wc_store, "repair_webhooks", broken)
+    monkeypatch.setattr(wc_catchup, "repair_webhooks", broken)
     run_catch_up(shop.id, run_worker)
     assert failed_jobs() == 1
     assert "next_try_at" not in state_of(shop.id)

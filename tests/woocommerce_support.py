@@ -24,6 +24,7 @@ from connector.extensions import db, get_redis
 from connector.queues import QUEUE_NAMES, get_queue
 from connector.models import Shop, WebhookReceipt, utcnow
 from connector.stores import woocommerce as wc_store
+from connector.stores import woocommerce_catchup as wc_catchup
 from tests.fakes.woocommerce import FakeWooCommerce
 
 FIXTURES = Path(__file__).parent / "fixtures" / "payloads" / "woocommerce"
@@ -80,12 +81,12 @@ def connected_shop(store: FakeWooCommerce, *, catch_up: bool = True, domain: str
     key, secret = store.issue_keys()
     shop = Shop(platform="woocommerce", domain=domain or store.base_url, settings={}, time_zone="UTC", locale="en", country="DE")
     shop.credentials = {"consumer_key": key, "consumer_secret": secret, "webhook_secret": wc_store.new_webhook_secret()}
-    start = wc_store.catchup.Cursor.start(utcnow().replace(microsecond=0)).to_json()
+    start = wc_catchup.catchup.Cursor.start(utcnow().replace(microsecond=0)).to_json()
     shop.sync_state = {"cursors": {"orders": dict(start), "products": dict(start)}}
     db.session.add(shop)
     db.session.commit()
     if catch_up:
-        assert wc_store.catch_up(shop.id)["outcome"] == "done"
+        assert wc_catchup.catch_up(shop.id)["outcome"] == "done"
         assert {hook["topic"] for hook in store.webhooks() if hook["status"] == "active"} == {
             "order.created", "order.updated", "product.updated"}
     return shop

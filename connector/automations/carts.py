@@ -43,9 +43,7 @@ from connector.extensions import db
 from connector.messaging.sequences import step_key
 from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
 from connector.contacts import email_hash
-from connector.stores.woocommerce import link_capabilities
-from integrations.shopify.carts import cart_permalink
-from integrations.woocommerce.carts import cart_link
+from connector.stores.platforms import platform_of
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +124,7 @@ def cart_url(shop: Shop, lines: list, *, discount: str | None, fallback: str | N
     """A link that opens checkout with exactly ``lines`` (and the discount), on the shop's own domain."""
     pairs = [(str(item), int(quantity)) for item, quantity in lines]
     try:
-        if shop.platform == "woocommerce":
-            base = shop.domain if "://" in shop.domain else f"https://{shop.domain}"
-
-            checkout_link, plugin_endpoint = link_capabilities(shop)
-            url = cart_link(base, pairs, coupon=discount, supports_checkout_link=checkout_link,
-                            plugin_endpoint=plugin_endpoint)
-        else:
-            url = cart_permalink(shop.domain, pairs, discount=discount)
+        url = platform_of(shop).cart_url(shop, pairs, discount)
     except ValueError:
         url = None
     return safe_target(shop, url, fallback)

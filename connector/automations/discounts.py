@@ -25,27 +25,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 from connector.extensions import settings
-from connector.models import Cart, Shop, utcnow
-from connector.stores.shopify import graphql
-from connector.stores.woocommerce import client_for
+from connector.models import Cart, Shop
+from connector.stores.platforms import platform_of
 from integrations.base import AdapterError
-from integrations.shopify.errors import ShopifyUserError
-from integrations.woocommerce.client import WooCommerceApiError
 
 log = logging.getLogger(__name__)
-
-SHOPIFY_MUTATION = """
-mutation discountCodeBasicCreate($basicCodeDiscount: DiscountCodeBasicInput!) {
-  discountCodeBasicCreate(basicCodeDiscount: $basicCodeDiscount) {
-    codeDiscountNode { id }
-    userErrors { field code message }
-  }
-}
-"""
-#: Shopify's userError code when the code is taken (by our own earlier attempt, given the HMAC)
-SHOPIFY_TAKEN = "TAKEN"
-WOOCOMMERCE_TAKEN = "woocommerce_rest_coupon_code_already_exists"
-
 
 @dataclass(frozen=True, slots=True)
 class Discount:
@@ -88,47 +72,7 @@ def discount_for(shop: Shop, cart: Cart, options: dict) -> Discount | None:
 
 
 def create_store_code(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
-    maker = STORE_CODE_MAKERS.get(shop.platform)
-    if maker is None:
+    make = platform_of(shop).create_discount_code
+    if make is None:
         raise DiscountUnavailableError(f"platform {shop.platform!r} has no discount API")
-    maker(shop, code, percent, valid_for)
-
-
-def _shopify(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
-    # https://shopify.dev/docs/api/admin-graphql/latest/mutations/discountCodeBasicCreate
-
-    now = utcnow()
-    variables = {"basicCodeDiscount": {
-        "title": f"WhatsApp cart reminder {code}", "code": code,
-        "startsAt": now.isoformat(), "endsAt": (now + valid_for).isoformat(),
-        "context": {"all": "ALL"},
-        "customerGets": {"value": {"percentage": float(percent / 100)}, "items": {"all": True}},
-        "appliesOncePerCustomer": True, "usageLimit": 1,
-        "combinesWith": {"orderDiscounts": False, "productDiscounts": False, "shippingDiscounts": True},
-    }}
-    with graphql(shop) as client:
-        try:
-            data = client.execute(SHOPIFY_MUTATION, variables)
-        except ShopifyUserError as error:
-            if any(isinstance(e, dict) and e.get("code") == SHOPIFY_TAKEN for e in error.errors):
-                return  # our own earlier attempt made it
-            raise
-    created = (data.get("discountCodeBasicCreate") or {}).get("codeDiscountNode")
-    if not created:
-        raise DiscountUnavailableError("discountCodeBasicCreate returned no discount")
-
-
-def _woocommerce(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
-    # https://woocommerce.github.io/woocommerce-rest-api-docs/#create-a-coupon
-
-    with client_for(shop) as client:
-        try:
-            client.create_coupon(code, amount=percent, discount_type="percent", usage_limit=1,
-                                 usage_limit_per_user=1, individual_use=True, expires_at=utcnow() + valid_for,
-                                 description="WhatsApp abandoned-cart reminder")
-        except WooCommerceApiError as error:
-            if error.code != WOOCOMMERCE_TAKEN:
-                raise
-
-
-STORE_CODE_MAKERS = {"shopify": _shopify, "woocommerce": _woocommerce}
+    make(shop, code, percent, valid_for)

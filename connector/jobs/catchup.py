@@ -1,20 +1,14 @@
-"""WooCommerce store jobs: the set-up after a connection, and the periodic catch-up.
+"""The WooCommerce catch-up job (``connector.stores.woocommerce_catchup`` says what it does).
 
-WooCommerce never retries a failed delivery and disables a webhook after about five
-failures in a row, so each store is visited every few minutes (``schedule_catchups``,
-called by the sweep): its webhooks are repaired and what changed since the last visit is
-fed into the same receipt pipeline as the webhooks. The set-up after a wc-auth connection
-is the same job run at once (``connector.stores.woocommerce.enqueue_setup``) (the callback has checked the keys already; a store added by
-hand is checked by its first run).
-
-A store that does not answer is not a failed job: the run records it on the shop
-(``sync_state.last_error``, ``failing_since``, ``next_try_at`` with back-off up to an hour)
-and ends; ``schedule_catchups`` waits for the next try. Only faults of ours fail the job.
+The store layer queues it by dotted name (``CATCHUP_JOB``): every few minutes per store
+from the sweep (``schedule_catchups``), and once right after a wc-auth connection
+(``enqueue_setup``). A store that does not answer is recorded on the shop, not failed here;
+only faults of ours fail the job.
 """
 
 from __future__ import annotations
 
-from connector.stores.woocommerce import catch_up
+from connector.stores.woocommerce_catchup import catch_up
 
 
 def catch_up_woocommerce_store(shop_id: int) -> dict:

@@ -25,7 +25,7 @@ from connector.messaging.limits import schedule_limit_refreshes
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount, utcnow
 from connector.optin import expire_pending
 from connector.privacy import purge_expired
-from connector.stores.woocommerce import schedule_catchups
+from connector.stores.platforms import PLATFORMS
 from connector.wakeups import SWEEP_LAST_SUCCESS_KEY, enqueue_drainer, kick_dispatcher, schedule_sweep
 
 log = logging.getLogger(__name__)
@@ -99,8 +99,8 @@ def purge_hourly(now: datetime) -> dict[str, int] | None:
 
 
 def _catchups(now: datetime) -> int:
-    """Platform catch-up (WooCommerce never retries a failed webhook)."""
-    return schedule_catchups()
+    """Platform catch-up, for the platforms that need one (WooCommerce never retries a failed webhook)."""
+    return sum(platform.schedule_catchups() for platform in PLATFORMS.values() if platform.schedule_catchups)
 
 
 #: (name in the report, step), in the order they run

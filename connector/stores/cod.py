@@ -29,10 +29,9 @@ from sqlalchemy import select, update
 
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, OrderRecord, Shop, utcnow
-from connector.stores.shopify import ShopNotConnectedError, graphql
-from connector.stores.woocommerce import client_for
+from connector.stores.platforms import platform_of
+from connector.stores.shopify import ShopNotConnectedError
 from integrations.base import AdapterError
-from integrations.shopify.client import gid
 from integrations.shopify.errors import ShopifyApiError, ShopifyAuthError, ShopifyUserError
 from integrations.woocommerce.client import WooCommerceApiError
 
@@ -40,24 +39,6 @@ log = logging.getLogger(__name__)
 
 AUTOMATION = "cod_confirmation"
 TEMPLATE = "cod_confirmation"
-CONFIRMED_TAG = "whatsapp-cod-confirmed"
-
-_TAGS_ADD = """
-mutation TagsAdd($id: ID!, $tags: [String!]!) {
-  tagsAdd(id: $id, tags: $tags) { userErrors { field message } }
-}
-"""
-# https://shopify.dev/docs/api/admin-graphql/latest/mutations/orderCancel: its errors come in
-# ``orderCancelUserErrors`` (``userErrors`` is deprecated there), read by GraphQLClient.execute
-_ORDER_CANCEL = """
-mutation OrderCancel($orderId: ID!) {
-  orderCancel(orderId: $orderId, reason: CUSTOMER, refund: false, restock: true, notifyCustomer: true) {
-    orderCancelUserErrors { field message code }
-  }
-}
-"""
-
-
 def question_key(order_id: str) -> str:
     return f"order:{order_id}:cod_confirmation"
 
@@ -112,17 +93,7 @@ def _is_refusal(error: Exception) -> bool:
 
 
 def _apply(shop: Shop, order_id: str, confirm: bool) -> None:
-    if shop.platform == "shopify":
-        with graphql(shop) as client:
-            if confirm:
-                client.execute(_TAGS_ADD, {"id": gid("Order", order_id), "tags": [CONFIRMED_TAG]})
-            else:
-                client.execute(_ORDER_CANCEL, {"orderId": gid("Order", order_id)})
-    elif shop.platform == "woocommerce":
-
-        with client_for(shop) as client:
-            body = ({"meta_data": [{"key": "_wcc_cod_confirmed", "value": "yes"}]} if confirm
-                    else {"status": "cancelled"})
-            client.request("PUT", f"/orders/{order_id}", json=body)  # a 4xx or 5xx raises
-    else:
+    apply = platform_of(shop).apply_cod_decision
+    if apply is None:
         raise LookupError(f"no COD handling for {shop.platform}")
+    apply(shop, order_id, confirm)

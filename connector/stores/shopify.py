@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
@@ -20,7 +21,9 @@ from connector.extensions import db, get_redis, settings
 from connector.models import Shop, Variant, WebhookReceipt, utcnow
 from connector.stores.context import WAITING_OUTCOMES, ShopContext
 from integrations.shopify import client as shopify_client
+from integrations.shopify import operations as shopify_operations
 from integrations.shopify import webhooks as shopify_webhooks
+from integrations.shopify.carts import cart_permalink
 from integrations.shopify.client import GraphQLClient, TokenSet
 from integrations.shopify.errors import ShopifyAuthError, ShopifyError
 
@@ -139,14 +142,6 @@ def connect_oauth(domain: str, tokens: TokenSet) -> Shop:
     return shop
 
 
-_PROFILE = """
-query ShopProfile {
-  shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } }
-  shopLocales(published: true) { locale primary }
-}
-"""
-
-
 def refresh_profile(shop: Shop) -> bool:
     """Name, currency, time zone, country and primary locale of the shop, from the Admin API.
 
@@ -156,19 +151,16 @@ def refresh_profile(shop: Shop) -> bool:
     """
     try:
         with graphql(shop) as client:
-            data = client.execute(_PROFILE)
+            profile = shopify_operations.shop_profile(client)
     except (ShopifyError, ShopNotConnectedError) as error:
         log.warning("shopify.profile_unavailable", extra={"shop_id": shop.id, "error": type(error).__name__})
         return False
-    profile = data.get("shop") or {}
-    shop.name = (profile.get("name") or shop.name or "")[:255] or None
-    shop.currency = (profile.get("currencyCode") or shop.currency or "")[:3] or None
-    shop.time_zone = profile.get("ianaTimezone") or shop.time_zone or "UTC"
-    country = (profile.get("billingAddress") or {}).get("countryCodeV2")
-    shop.country = country[:2] if isinstance(country, str) and len(country) == 2 else shop.country
-    primary = next((entry.get("locale") for entry in data.get("shopLocales") or [] if entry.get("primary")), None)
-    if isinstance(primary, str) and primary:
-        shop.locale = primary[:16]
+    shop.name = (profile["name"] or shop.name or "")[:255] or None
+    shop.currency = (profile["currency"] or shop.currency or "")[:3] or None
+    shop.time_zone = profile["time_zone"] or shop.time_zone or "UTC"
+    shop.country = profile["country"] or shop.country
+    if profile["locale"]:
+        shop.locale = profile["locale"][:16]
     db.session.commit()
     return True
 
@@ -178,7 +170,7 @@ def subscribe_webhooks(shop: Shop) -> dict[str, str]:
     from shopify.app.toml). Compliance topics cannot be created through the API."""
     topics = [topic for topic in shopify_webhooks.TOPICS if topic not in shopify_webhooks.COMPLIANCE_TOPICS]
     with graphql(shop) as client:
-        created = shopify_client.create_webhook_subscriptions(client, f"{settings().app_url}/webhooks/shopify", topics)
+        created = shopify_operations.create_webhook_subscriptions(client, f"{settings().app_url}/webhooks/shopify", topics)
     state = dict(shop.sync_state or {})
     state["webhook_subscriptions"] = created
     shop.sync_state = state
@@ -262,3 +254,31 @@ def _datetime(value: object) -> datetime | None:
         return datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+# -- what the automations ask of a Shopify store (connector.stores.platforms) -----------------
+
+def cart_url(shop: Shop, lines: list[tuple[str, int]], discount: str | None) -> str:
+    """A cart permalink on the shop's domain: checkout opens with exactly ``lines``."""
+    return cart_permalink(shop.domain, lines, discount=discount)
+
+
+def create_discount_code(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
+    """A single-use code through ``discountCodeBasicCreate``; a code that exists already is ours."""
+    now = utcnow()
+    with graphql(shop) as client:
+        shopify_operations.create_code_discount(client, code=code, title=f"WhatsApp cart reminder {code}",
+                                                percent=percent, starts_at=now, ends_at=now + valid_for)
+
+
+#: the tag a confirmed cash-on-delivery order gets
+COD_CONFIRMED_TAG = "whatsapp-cod-confirmed"
+
+
+def apply_cod_decision(shop: Shop, order_id: str, confirm: bool) -> None:
+    """The shopper's COD answer: tag the order, or cancel it (restocked, not refunded)."""
+    with graphql(shop) as client:
+        if confirm:
+            shopify_operations.add_order_tags(client, order_id, [COD_CONFIRMED_TAG])
+        else:
+            shopify_operations.cancel_order(client, order_id)

@@ -20,6 +20,7 @@ from connector.models import Shop, Variant, WebhookReceipt, utcnow
 from connector.stores.shopify import LOOKUP_PENDING, PLATFORM, ShopNotConnectedError, graphql, remember_variants
 from integrations.base import PayloadError
 from integrations.shopify import client as shopify_client
+from integrations.shopify import operations as shopify_operations
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.shopify.errors import ShopifyApiError, ShopifyAuthError, ShopifyError
 
@@ -119,7 +120,7 @@ def resolve_lookups(shop: Shop, reapply: Callable[[WebhookReceipt], str]) -> Loo
                 try:
                     client = client or graphql(shop, timeout=shopify_client.LOOKUP_TIMEOUT, max_retries=0,
                                                max_throttle_retries=1, max_wait_seconds=2.0)
-                    found = shopify_client.variant_for_inventory_item(client, item_id)
+                    found = shopify_operations.variant_for_inventory_item(client, item_id)
                 except (ShopNotConnectedError, ShopifyAuthError):
                     _finish(receipts, LOOKUP_IMPOSSIBLE)
                     report.failed += len(receipts)

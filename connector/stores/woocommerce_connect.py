@@ -36,7 +36,6 @@ from connector.stores.woocommerce import (
     APP_NAME,
     PLATFORM,
     STORE_PROBLEM_FIELDS,
-    enqueue_setup,
     egress_policy,
     new_webhook_secret,
     refresh_profile,
@@ -44,6 +43,7 @@ from connector.stores.woocommerce import (
     start_cursors,
     webhook_secret,
 )
+from connector.stores.woocommerce_catchup import enqueue_setup
 from integrations.base import SignatureInvalidError
 from integrations.egress import EgressRefusedError
 from integrations.woocommerce.auth import (

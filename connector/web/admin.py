@@ -22,7 +22,7 @@ from connector.automations.attribution import funnel
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
 from connector.stores import shopify as shopify_store
-from connector.stores import woocommerce as wc_store
+from connector.stores.platforms import platform_of
 from integrations.shopify import client as shopify_client
 from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
 from integrations.shopify.oauth import is_valid_shop_domain
@@ -126,8 +126,7 @@ def shop_overview():
                      "messaging_limit": account.messaging_limit if account else None},
         "sending": {"paused": shop.is_sending_paused, "reason": shop.sending_paused_reason},
         # Shopify reports carrier statuses itself; a WooCommerce store only through a tracking plugin
-        "shipment_statuses": (wc_store.shipment_statuses(shop) if shop.platform == wc_store.PLATFORM
-                              else {"reported": True, "since": None, "note": None}),
+        "shipment_statuses": _shipment_statuses(shop),
     }
 
 
@@ -152,3 +151,8 @@ def data_export(export_id: int):
     response = current_app.response_class(export.content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="customer-export-{export.id}.json"'
     return response
+
+
+def _shipment_statuses(shop: Shop) -> dict:
+    read = platform_of(shop).shipment_statuses
+    return read(shop) if read is not None else {"reported": True, "since": None, "note": None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,14 +42,12 @@ __all__ = [
     "GraphQLClient",
     "TokenSet",
     "admin_base_url",
-    "create_webhook_subscriptions",
     "exchange_code",
     "gid",
     "migrate_to_expiring",
     "numeric_id",
     "refresh",
     "token_exchange",
-    "variant_for_inventory_item",
 ]
 
 log = logging.getLogger(__name__)
@@ -399,95 +397,6 @@ def _is_throttled(errors: object) -> bool:
 def _error_codes(errors: object) -> str:
     codes = [str(_dict(_dict(error).get("extensions")).get("code") or "?") for error in _list(errors)]
     return ",".join(codes) or "?"
-
-
-# ---------------------------------------------------------------------------------------
-# Webhook subscriptions and inventory look-ups
-# ---------------------------------------------------------------------------------------
-
-_LIST_SUBSCRIPTIONS = """
-query WebhookSubscriptions($after: String) {
-  webhookSubscriptions(first: 100, after: $after) {
-    nodes { id topic uri }
-    pageInfo { hasNextPage endCursor }
-  }
-}
-"""
-
-_CREATE_SUBSCRIPTION = """
-mutation WebhookSubscriptionCreate($topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!) {
-  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
-    webhookSubscription { id topic uri }
-    userErrors { field message }
-  }
-}
-"""
-
-
-def create_webhook_subscriptions(client: GraphQLClient, callback_url: str, topics: Iterable[str]) -> dict[str, str]:
-    """Subscribe this shop to ``topics`` at ``callback_url``; return ``{TOPIC_ENUM: subscription gid}``.
-
-    Topics may be given as ``orders/paid`` or ``ORDERS_PAID``. Existing subscriptions already
-    pointing at ``callback_url`` are kept, not duplicated, so running this twice is harmless.
-    Shop-specific subscriptions are only needed beyond those in ``shopify.app.toml``, which
-    Shopify keeps up to date itself. The compliance topics (``customers/data_request``,
-    ``customers/redact``, ``shop/redact``) cannot be created through the API at all: they
-    come from the TOML's ``compliance_topics`` (or the Partner Dashboard).
-    https://shopify.dev/docs/api/admin-graphql/latest/mutations/webhookSubscriptionCreate
-    """
-    wanted = [_topic_enum(topic) for topic in topics]
-    existing = {node["topic"]: node["id"] for node in _subscriptions(client) if node.get("uri") == callback_url}
-    result: dict[str, str] = {}
-    for topic in dict.fromkeys(wanted):
-        if topic in existing:
-            result[topic] = existing[topic]
-            continue
-        data = client.execute(
-            _CREATE_SUBSCRIPTION,
-            {"topic": topic, "webhookSubscription": {"uri": callback_url, "format": "JSON"}},
-        )
-        created = _dict(_dict(data.get("webhookSubscriptionCreate")).get("webhookSubscription"))
-        result[topic] = str(created.get("id", ""))
-        log.info("shopify.webhook_subscription.created", extra={"shop": client.shop, "topic": topic})
-    return result
-
-
-def _subscriptions(client: GraphQLClient) -> list[dict[str, Any]]:
-    nodes: list[dict[str, Any]] = []
-    after: str | None = None
-    while True:
-        connection = _dict(client.execute(_LIST_SUBSCRIPTIONS, {"after": after}).get("webhookSubscriptions"))
-        nodes += [node for node in _list(connection.get("nodes")) if isinstance(node, dict)]
-        page = _dict(connection.get("pageInfo"))
-        if not page.get("hasNextPage") or not page.get("endCursor"):
-            return nodes
-        after = page["endCursor"]
-
-
-def _topic_enum(topic: str) -> str:
-    """``orders/paid`` → ``ORDERS_PAID`` (the ``WebhookSubscriptionTopic`` enum name)."""
-    return topic.strip().replace("/", "_").upper()
-
-
-_INVENTORY_ITEM_VARIANT = """
-query InventoryItemVariant($id: ID!) {
-  inventoryItem(id: $id) { id variant { id product { id } } }
-}
-"""
-
-
-def variant_for_inventory_item(client: GraphQLClient, inventory_item_id: str | int) -> tuple[str, str] | None:
-    """``(product_id, variant_id)`` (numeric strings) of an inventory item, or ``None`` if unknown.
-
-    ``inventory_levels/update`` carries only the inventory item; this maps it to the variant.
-    """
-    data = client.execute(_INVENTORY_ITEM_VARIANT, {"id": gid("InventoryItem", inventory_item_id)})
-    variant = _dict(_dict(data.get("inventoryItem")).get("variant"))
-    variant_id = numeric_id(variant.get("id"))
-    product_id = numeric_id(_dict(variant.get("product")).get("id"))
-    if variant_id is None or product_id is None:
-        return None
-    return product_id, variant_id
 
 
 # ---------------------------------------------------------------------------------------

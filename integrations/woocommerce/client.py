@@ -280,6 +280,14 @@ class WooCommerceClient:
         """``GET /orders/<id>``."""
         return self.get(f"/orders/{_path_id(order_id)}")
 
+    def mark_order(self, order_id: int | str, meta_key: str, value: str = "yes") -> None:
+        """Set one meta field on an order (``PUT /orders/<id>``); a 4xx or 5xx raises, the body is not read."""
+        self.request("PUT", f"/orders/{_path_id(order_id)}", json={"meta_data": [{"key": meta_key, "value": value}]})
+
+    def cancel_order(self, order_id: int | str) -> None:
+        """Move an order to ``cancelled`` (``PUT /orders/<id>``); a 4xx or 5xx raises, the body is not read."""
+        self.request("PUT", f"/orders/{_path_id(order_id)}", json={"status": "cancelled"})
+
     # --- coupons -------------------------------------------------------------------------
 
     def create_coupon(
