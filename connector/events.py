@@ -313,9 +313,25 @@ class MessagingLimitChanged:
     throughput_event: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateStatusChanged:
+    """Meta decided on one message template of a WhatsApp Business Account (approved,
+    rejected, paused, disabled, ...). ``reason`` is None when Meta gives none.
+    https://developers.facebook.com/docs/whatsapp/business-management-api/message-templates
+    """
+
+    waba_id: str
+    status: str
+    template_id: str | None = None
+    name: str | None = None
+    language: str | None = None
+    reason: str | None = None
+
+
 Event = (
     MessageStatusChanged
     | MessagingLimitChanged
+    | TemplateStatusChanged
     | InboundMessage
     | MarketingPreferenceChanged
     | UnhandledChange

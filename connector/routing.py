@@ -35,6 +35,7 @@ from connector.events import (
     ShopRedact,
     ShopUninstalled,
     StockChanged,
+    TemplateStatusChanged,
     UnhandledChange,
 )
 from connector.automations import back_in_stock, carts, orders, shipping, templates
@@ -58,6 +59,7 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     InboundMessage: (record_inbound,),
     MarketingPreferenceChanged: (apply_marketing_preference,),
     MessagingLimitChanged: (on_messaging_limit_changed,),
+    TemplateStatusChanged: (templates.on_template_status_changed,),
     UnhandledChange: (),
     ShopUninstalled: (uninstall_shop,),
     ShopRedact: (redact_shop,),
@@ -82,8 +84,7 @@ def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
             )
         ).all()
     ) if numbers else {}
-    templates.apply_status_updates(json.loads(receipt.body))
-    # account-level events (the portfolio's limit) name a WABA: every shop on it is concerned
+    # account-level events (the portfolio's limit, template verdicts) name a WABA: every shop on it is concerned
     wabas = {event.waba_id for event in events if hasattr(event, "waba_id")}
     by_waba: dict[str, list[int]] = {}
     for waba_id, shop_id in db.session.execute(select(WhatsAppAccount.waba_id, WhatsAppAccount.shop_id).where(

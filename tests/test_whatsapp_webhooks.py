@@ -20,6 +20,7 @@ from connector.events import (
     MessageError,
     MessageStatusChanged,
     MessagingLimitChanged,
+    TemplateStatusChanged,
     UnhandledChange,
 )
 from integrations.whatsapp.errors import (
@@ -272,7 +273,8 @@ EXPECTED: dict[str, list[Any]] = {
         UnhandledChange(field="messages", details={"reason": "value_errors", "codes": [130429]})
     ],
     "message_template_status_update__approved": [
-        UnhandledChange(field="message_template_status_update", details={"reason": "field_not_handled"})
+        TemplateStatusChanged(waba_id="102290129340398", status="APPROVED", template_id="1689556908129832",
+                              name="order_confirmation", language="en_US", reason=None)
     ],
     # issue 14.6: the portfolio's messaging limit, named by the WABA (entry id)
     "phone_number_quality_update__throughput_upgrade": [

@@ -18,7 +18,8 @@ Templates with a document header need a sample: sync renders a small PDF (fpdf2,
 invoices) and uploads it once per run through Graph's Resumable Upload API, which needs the
 Meta app id (``WHATSAPP_APP_ID``; any value against the sandbox). ``--header-handle`` still
 overrides it. Meta's verdicts arrive as ``message_template_status_update`` webhooks;
-``apply_status_updates`` records them, and an approval releases the messages that waited
+the router hands them to ``on_template_status_changed`` as
+``TemplateStatusChanged`` events (``integrations.whatsapp`` reads Meta's payload), which records them, and an approval releases the messages that waited
 for it (reason ``template_not_approved``) and wakes the shop's dispatcher.
 """
 
@@ -32,6 +33,7 @@ from fpdf import FPDF
 from sqlalchemy import select, update
 
 from connector.dbutil import insert_or_ignore
+from connector.events import TemplateStatusChanged
 from connector.extensions import db, settings
 from connector.wakeups import kick_dispatcher
 from connector.messaging import catalogue
@@ -42,7 +44,6 @@ from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportErro
 
 log = logging.getLogger(__name__)
 
-STATUS_FIELD = "message_template_status_update"
 #: Meta lets only templates in these states be edited
 EDITABLE = ("APPROVED", "REJECTED", "PAUSED")
 #: a PENDING or APPROVED template at the catalogue's version needs nothing
@@ -248,56 +249,33 @@ def _record(shop_id: int, definition, language: str, status: str, reason: str | 
     return SyncResult(definition.name, language, status, reason, failed=failed)
 
 
-def apply_status_updates(payload: dict) -> int:
-    """Record every ``message_template_status_update`` in a WhatsApp webhook body; count them.
+def on_template_status_changed(shop_id: int, event: TemplateStatusChanged) -> None:
+    """Record Meta's verdict on one of the shop's templates (the receipt's transaction commits).
 
     An approval releases the messages that waited for it and wakes the shop's dispatcher.
     """
-    applied = 0
-    approved: set[tuple[int, str, str]] = set()
-    for entry in payload.get("entry") or []:
-        if not isinstance(entry, dict):
-            continue
-        for change in entry.get("changes") or []:
-            if not isinstance(change, dict) or change.get("field") != STATUS_FIELD:
-                continue
-            value = change.get("value") or {}
-            shop_ids = db.session.scalars(select(WhatsAppAccount.shop_id).where(
-                WhatsAppAccount.waba_id == str(entry.get("id")))).all()
-            name, language = value.get("message_template_name"), value.get("message_template_language")
-            meta_id = value.get("message_template_id")
-            for shop_id in shop_ids:
-                query = select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
-                query = query.where(TemplateApproval.meta_template_id == str(meta_id)) if meta_id else \
-                    query.where(TemplateApproval.name == name, TemplateApproval.language == language)
-                row = db.session.scalars(query).first()
-                if row is None and name and language:
-                    row = _row(shop_id, name, language)
-                if row is None:
-                    continue
-                row.status = str(value.get("event") or row.status)[:32]
-                reason = value.get("reason")
-                row.reason = None if reason in (None, "NONE") else str(reason)[:255]
-                applied += 1
-                if row.status == "APPROVED":
-                    approved.add((shop_id, row.name, row.language))
-                log.info("template.status", extra={"shop_id": shop_id, "template": row.name, "status": row.status})
-    if applied:
-        db.session.commit()
-    _release_waiting(approved)
-    return applied
-
-
-def _release_waiting(approved: set[tuple[int, str, str]]) -> None:
-    """Messages that waited for these (shop, template, language) approvals are due now."""
-    if not approved:
+    query = select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
+    query = query.where(TemplateApproval.meta_template_id == event.template_id) if event.template_id else \
+        query.where(TemplateApproval.name == event.name, TemplateApproval.language == event.language)
+    row = db.session.scalars(query).first()
+    if row is None and event.name and event.language:
+        row = _row(shop_id, event.name, event.language)
+    if row is None:
+        log.info("template.status_unknown_template", extra={"shop_id": shop_id, "status": event.status})
         return
+    row.status = event.status[:32]
+    row.reason = event.reason[:255] if event.reason else None
+    log.info("template.status", extra={"shop_id": shop_id, "template": row.name, "status": row.status})
+    if row.status == "APPROVED":
+        _release_waiting(shop_id, row.name, row.language)
+
+
+def _release_waiting(shop_id: int, name: str, language: str) -> None:
+    """Messages that waited for this (template, language) approval are due now."""
     now = utcnow()
-    for shop_id, name, language in sorted(approved):
-        db.session.execute(update(Message).where(
-            Message.shop_id == shop_id, Message.status == MessageStatus.QUEUED,
-            Message.status_reason == WAITING_REASON, Message.template_name == name,
-            Message.language == language).values(due_at=now, updated_at=now))
-    db.session.commit()
-    for shop_id in sorted({shop_id for shop_id, _, _ in approved}):
-        kick_dispatcher(shop_id)
+    released = db.session.execute(update(Message).where(
+        Message.shop_id == shop_id, Message.status == MessageStatus.QUEUED,
+        Message.status_reason == WAITING_REASON, Message.template_name == name,
+        Message.language == language).values(due_at=now, updated_at=now).returning(Message.id)).scalars().all()
+    if released:
+        kick_dispatcher(shop_id)  # a kick before the commit finds the rows a moment later (the sweep too)

@@ -27,6 +27,7 @@ from connector.events import (
     MessageError,
     MessageStatusChanged,
     MessagingLimitChanged,
+    TemplateStatusChanged,
     UnhandledChange,
 )
 from integrations.whatsapp.consts import (
@@ -398,10 +399,30 @@ def _parse_limit_change(entry: dict, change: dict) -> Event:
                                  occurred_at=_timestamp(entry.get("time")), throughput_event=throughput)
 
 
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_status_update
+def _parse_template_status(entry: dict, change: dict) -> Event:
+    field, entry_id = str(change.get("field")), _id_text(entry.get("id"))
+    value = change.get("value")
+    if not isinstance(value, dict):
+        return _unhandled(field, "value_not_object")
+    if not entry_id:
+        return _unhandled(field, "waba_id_missing")
+    status = _text(value.get("event"))
+    if not status:
+        return _unhandled(field, "nothing_to_parse", value_keys=sorted(value))
+    reason = _text(value.get("reason"))
+    return TemplateStatusChanged(
+        waba_id=entry_id, status=status, template_id=_id_text(value.get("message_template_id")) or None,
+        name=_text(value.get("message_template_name")) or None,
+        language=_text(value.get("message_template_language")) or None,
+        reason=None if reason in ("", "NONE") else reason)
+
+
 #: account-level webhook ``field`` → parser of the change (with its entry id)
 _ACCOUNT_FIELD_PARSERS: dict[str, Callable[[dict, dict], Event]] = {
     "phone_number_quality_update": _parse_limit_change,
     "business_capability_update": _parse_limit_change,
+    "message_template_status_update": _parse_template_status,
 }
 
 
