@@ -116,7 +116,7 @@ def ctx(app, sandbox, fake_shopify):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
     from connector.extensions import db, get_redis
 
-    from connector.receipts import settle_kicks
+    from connector.receipt_writer import settle_kicks
 
     settle_kicks()  # no ingest kick the previous test's receipts owe lands in this one's Redis
     with app.app_context():
@@ -144,7 +144,7 @@ def run_worker(ctx) -> Callable[..., None]:
     from connector.jobs.worker import make_worker
 
     def run() -> None:
-        from connector.receipts import settle_kicks
+        from connector.receipt_writer import settle_kicks
 
         settle_kicks()  # the web process's kicks follow its commits by at most 20 ms
         worker = make_worker(ctx)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from connector.automations import templates
 from connector.extensions import db
 from connector.models import TemplateApproval
-from connector.receipts import record_and_enqueue
+from connector.receipts import record_receipt
 from tests.factories import make_shop
 
 
@@ -35,7 +35,7 @@ def test_sync_submits_every_language_and_the_webhook_approves(ctx, sandbox, drai
                 "event": "APPROVED", "message_template_id": int(template["id"]),
                 "message_template_name": template["name"], "message_template_language": template["language"],
                 "reason": "NONE"}}]}]}
-        record_and_enqueue(platform="whatsapp", dedupe_key=f"t-{template['id']}", topic="message_template_status_update",
+        record_receipt(platform="whatsapp", dedupe_key=f"t-{template['id']}", topic="message_template_status_update",
                            body=json.dumps(body).encode(), shop_id=shop.id)
     assert drain(lambda: {r.status for r in db.session.scalars(select(TemplateApproval).where(
         TemplateApproval.name == "shipping_shipped"))} == {"APPROVED"})

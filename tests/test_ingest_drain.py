@@ -15,14 +15,15 @@ from connector.jobs.ingest import _claim_receipts, drain_receipts
 from connector.jobs.sweep import sweep
 from connector.wakeups import INGEST_KICK_KEY
 from connector.models import WebhookReceipt, utcnow
-from connector.receipts import record_and_enqueue, settle_kicks
+from connector.receipt_writer import settle_kicks
+from connector.receipts import record_receipt
 from tests.factories import make_shop
 
 FIXTURE = Path(__file__).parent / "fixtures" / "payloads" / "whatsapp" / "statuses__sent.json"
 
 
 def _record(shop, key: str) -> int:
-    result = record_and_enqueue(platform="whatsapp", dedupe_key=key, topic="statuses", body=FIXTURE.read_bytes(),
+    result = record_receipt(platform="whatsapp", dedupe_key=key, topic="statuses", body=FIXTURE.read_bytes(),
                                 shop_id=shop.id)
     assert not result.is_duplicate
     settle_kicks()  # on PostgreSQL the kick follows the commit from the writer's kicker

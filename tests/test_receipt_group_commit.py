@@ -2,7 +2,7 @@
 
 The web process answers a webhook only once its receipt is committed; on PostgreSQL the
 receipts of request threads that arrive while a write is under way are written together by
-the next one (connector.receipts._GroupCommitWriter, docs/adr/0006-ingest-path.md).
+the next one (connector.receipt_writer._GroupCommitWriter, docs/adr/0006-ingest-path.md).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 import psycopg
 
-from connector import receipts
+from connector import receipt_writer, receipts
 from connector.extensions import db, get_redis
 from connector.wakeups import INGEST_KICK_KEY
 from connector.models import WebhookReceipt, utcnow
@@ -26,7 +26,7 @@ from tests.factories import make_shop
 def writer(ctx):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the group-commit writer serves PostgreSQL (TEST_DATABASE_URL); SQLite writes each receipt alone")
-    writer = receipts._GroupCommitWriter(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
+    writer = receipt_writer._GroupCommitWriter(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
                                          ctx)
     yield writer
     writer.close()
@@ -173,12 +173,12 @@ def test_a_lost_connection_is_replaced_and_the_batch_written(app, writer):
 def test_a_redis_outage_does_not_fail_a_durable_receipt(app, writer, monkeypatch):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    import connector.receipts
+    import connector.receipt_writer
 
     def down():
         raise RedisConnectionError("redis is down")
 
-    monkeypatch.setattr(connector.receipts, "kick_ingest", down)
+    monkeypatch.setattr(connector.receipt_writer, "kick_ingest", down)
     shop_id = make_shop().id  # read here: the threads must not touch this session
     assert isinstance(writer.insert(_values(shop_id, "kept")), int)  # the sweep will drain it later
     assert _stored() == 1
@@ -200,17 +200,17 @@ def test_receipt_bodies_are_compressed_with_lz4(app, writer):
 
 def test_a_slow_redis_does_not_hold_up_commits(app, writer, monkeypatch):
     """The kicker makes the kicks: a Redis that hangs delays the drainer, never the answers."""
-    import connector.receipts
+    import connector.receipt_writer
 
     entered, release = threading.Event(), threading.Event()
-    real_kick = connector.receipts.kick_ingest
+    real_kick = connector.receipt_writer.kick_ingest
 
     def hanging_kick():
         entered.set()
         assert release.wait(10)
         real_kick()
 
-    monkeypatch.setattr(connector.receipts, "kick_ingest", hanging_kick)
+    monkeypatch.setattr(connector.receipt_writer, "kick_ingest", hanging_kick)
     shop_id = make_shop().id
     assert isinstance(writer.insert(_values(shop_id, "one")), int)
     assert entered.wait(10)  # the kicker is stuck in Redis
@@ -260,15 +260,15 @@ def test_a_dead_writer_is_replaced(app, writer):
 
 
 def test_a_key_longer_than_the_column_is_stored_under_a_distinct_fitted_key(ctx):
-    from connector.receipts import record_and_enqueue
+    from connector.receipts import record_receipt
 
     shop_id = make_shop().id
     stem = "x" * 200
-    first = record_and_enqueue(platform="shopify", dedupe_key=stem + "a", topic="orders/paid", body=b"{}",
+    first = record_receipt(platform="shopify", dedupe_key=stem + "a", topic="orders/paid", body=b"{}",
                                shop_id=shop_id)
-    second = record_and_enqueue(platform="shopify", dedupe_key=stem + "b", topic="orders/paid", body=b"{}",
+    second = record_receipt(platform="shopify", dedupe_key=stem + "b", topic="orders/paid", body=b"{}",
                                 shop_id=shop_id)
-    again = record_and_enqueue(platform="shopify", dedupe_key=stem + "a", topic="orders/paid", body=b"{}",
+    again = record_receipt(platform="shopify", dedupe_key=stem + "a", topic="orders/paid", body=b"{}",
                                shop_id=shop_id)
     assert not first.is_duplicate and not second.is_duplicate and again.is_duplicate
     keys = set(db.session.scalars(select(WebhookReceipt.dedupe_key)))

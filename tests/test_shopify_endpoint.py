@@ -234,7 +234,7 @@ def test_a_receipt_the_database_cannot_take_is_503_so_shopify_delivers_again(cli
     def down(**_):
         raise ReceiptNotWritten("no commit within 25 s")
 
-    monkeypatch.setattr("connector.web.webhooks.record_and_enqueue", down)
+    monkeypatch.setattr("connector.web.webhooks.record_receipt", down)
     response = deliver(client, b'{"id": 1}', topic="orders/paid", shop_domain=shop.domain,
                        secret=fake_shopify.api_secret)
     assert response.status_code == 503 and response.get_json()["error"] == "receipt_not_written"

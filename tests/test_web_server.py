@@ -1,7 +1,7 @@
 """The web process as the Procfile runs it: gunicorn with gunicorn.conf.py (gevent workers).
 
 Under gevent every request of a worker shares one OS thread, so a webhook whose receipt is
-waiting on PostgreSQL must wait cooperatively (connector.receipts._execute): a blocking
+waiting on PostgreSQL must wait cooperatively (connector.receipt_libpq.execute): a blocking
 libpq call would stall every other request of that worker until the server answered.
 These tests hold a receipt's INSERT on a row lock in another transaction and check that
 the worker keeps answering meanwhile, and that the deliveries that queue up behind the held

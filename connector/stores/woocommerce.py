@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from connector.events import FulfillmentStatus, FulfillmentUpdated
 from connector.extensions import db, settings
 from connector.models import Shop, WebhookReceipt, utcnow
-from connector.receipts import ReceiptResult, record_and_enqueue
+from connector.receipts import ReceiptResult, record_receipt
 from connector.stores.context import ShopContext
 from integrations.base import SignatureInvalidError
 from integrations.egress import EgressPolicy
@@ -147,7 +147,7 @@ def delivery_dedupe_key(shop: Shop, delivery_id: str | None, raw_body: bytes) ->
 
 
 def record_delivery(shop: Shop, topic: str, raw_body: bytes, delivery_id: str | None) -> ReceiptResult:
-    return record_and_enqueue(platform=PLATFORM, dedupe_key=delivery_dedupe_key(shop, delivery_id, raw_body),
+    return record_receipt(platform=PLATFORM, dedupe_key=delivery_dedupe_key(shop, delivery_id, raw_body),
                               topic=topic, body=raw_body, shop_id=shop.id)
 
 
@@ -162,7 +162,7 @@ def record_cart_report(shop: Shop, raw_body: bytes) -> ReceiptResult:
         update_sync_state(shop, plugin_seen_at=utcnow().isoformat())
         db.session.commit()
     # the plugin sends no id; the same report sent twice is the same report
-    return record_and_enqueue(platform=PLATFORM, dedupe_key=f"{shop.shop_key}:cart:{hashlib.sha256(raw_body).hexdigest()}",
+    return record_receipt(platform=PLATFORM, dedupe_key=f"{shop.shop_key}:cart:{hashlib.sha256(raw_body).hexdigest()}",
                               topic=CART_TOPIC, body=raw_body, shop_id=shop.id)
 
 

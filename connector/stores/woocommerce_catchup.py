@@ -28,7 +28,7 @@ from sqlalchemy import select
 from connector.extensions import db, get_redis
 from connector.models import Shop, utcnow
 from connector.queues import INGEST, MAINTENANCE, enqueue
-from connector.receipts import record_and_enqueue
+from connector.receipts import record_receipt
 from connector.stores.woocommerce import (
     APP_NAME,
     PLATFORM,
@@ -240,7 +240,7 @@ def repair_webhooks(shop: Shop, client: WooCommerceClient) -> dict:
 def _poll(shop: Shop, client: WooCommerceClient, name: str, topic: str, word: str) -> int:
     """Feed every item modified since the cursor as a receipt; returns how many were new.
 
-    The cursor moves only after the receipts it covers are committed (record_and_enqueue
+    The cursor moves only after the receipts it covers are committed (record_receipt
     commits each), so a run that dies part-way repeats items, never skips them; repeats
     are stopped by the receipt key, then by ``connector.ordering``.
     """
@@ -259,7 +259,7 @@ def _poll(shop: Shop, client: WooCommerceClient, name: str, topic: str, word: st
             modified = item.get("date_modified_gmt")
             key = (f"{shop.shop_key}:poll:{word}:{item.get('id')}:{modified}" if isinstance(modified, str)
                    else f"{shop.shop_key}:poll:{word}:sha256:{hashlib.sha256(body).hexdigest()}")
-            result = record_and_enqueue(platform=PLATFORM, dedupe_key=key, topic=topic, body=body,
+            result = record_receipt(platform=PLATFORM, dedupe_key=key, topic=topic, body=body,
                                         shop_id=shop.id)
             fed += 0 if result.is_duplicate else 1
         if len(batch) >= CURSOR_CHECKPOINT:

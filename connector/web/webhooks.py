@@ -20,7 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector.extensions import db, settings
 from connector.models import WhatsAppAccount
-from connector.receipts import ReceiptNotWritten, ReceiptResult, record_and_enqueue
+from connector.receipts import ReceiptNotWritten, ReceiptResult, record_receipt
 from connector.stores.shop_cache import forget_cached_shops, shopify_shop
 from connector.web.errors import BadRequestBody, is_storable_text, json_object as _json_object, require_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
@@ -63,7 +63,7 @@ def database_lookup() -> Iterator[None]:
 
 
 def stored(result: ReceiptResult) -> Response:
-    """The answer for a delivery handed to ``record_and_enqueue``."""
+    """The answer for a delivery handed to ``record_receipt``."""
     return answer("duplicate" if result.is_duplicate else "accepted")
 
 
@@ -105,7 +105,7 @@ def whatsapp_receive():
         log.info("whatsapp.webhook_unknown_number", extra={"numbers": len(numbers)})
         return answer("ignored")
     # Meta sends no delivery id; the same body delivered twice is the same delivery.
-    result = record_and_enqueue(
+    result = record_receipt(
         platform="whatsapp",
         dedupe_key=hashlib.sha256(raw).hexdigest(),
         topic=_topic(payload),
@@ -147,7 +147,7 @@ def shopify_receive():
     # one merchant action can fire several topics with the same event id: the key has both
     key = f"{shop.id}:{delivery.topic}:{delivery.event_id or hashlib.sha256(raw).hexdigest()}"
     try:
-        result = record_and_enqueue(platform="shopify", dedupe_key=key, topic=delivery.topic, body=raw,
+        result = record_receipt(platform="shopify", dedupe_key=key, topic=delivery.topic, body=raw,
                                     shop_id=shop.id)
     except IntegrityError:
         # the cached shop was deleted a moment ago (shop/redact): it is unknown now
