@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select, update
 
 from connector.extensions import db
-from connector.messaging import dispatcher
+from connector.messaging import dispatch_rows
 from connector.models import Message, MessageStatus
 from tests.factories import make_contact, make_shop, order_confirmation
 
@@ -91,14 +91,14 @@ def test_13_8_back_off_is_capped_and_jittered():
     import random
 
     random.seed(13)
-    delays = [dispatcher.backoff_seconds(attempts, base=2.0, retry_after=None) for attempts in range(1, 13)
+    delays = [dispatch_rows.backoff_seconds(attempts, base=2.0, retry_after=None) for attempts in range(1, 13)
               for _ in range(50)]
-    assert max(delays) <= dispatcher.MAX_BACKOFF_SECONDS
-    late = [dispatcher.backoff_seconds(11, base=2.0, retry_after=None) for _ in range(200)]
+    assert max(delays) <= dispatch_rows.MAX_BACKOFF_SECONDS
+    late = [dispatch_rows.backoff_seconds(11, base=2.0, retry_after=None) for _ in range(200)]
     assert len({round(delay, 3) for delay in late}) > 150  # jittered
-    assert min(late) >= dispatcher.MAX_BACKOFF_SECONDS / 2
+    assert min(late) >= dispatch_rows.MAX_BACKOFF_SECONDS / 2
     # a wait Meta prescribes is a floor, not cut by the cap
-    assert dispatcher.backoff_seconds(1, base=2.0, retry_after=60) >= 60
+    assert dispatch_rows.backoff_seconds(1, base=2.0, retry_after=60) >= 60
 
 
 def test_13_8_a_successful_send_releases_the_rows_backing_off_for_that_number(ctx, drain, sandbox):

@@ -37,7 +37,7 @@ from connector.events import TemplateStatusChanged
 from connector.extensions import db, settings
 from connector.wakeups import kick_dispatcher
 from connector.messaging import catalogue
-from connector.messaging.dispatcher import TEMPLATE_NOT_APPROVED
+from connector.messaging.dispatch_rows import TEMPLATE_NOT_APPROVED
 from connector.models import Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
 from integrations.whatsapp.client import WhatsAppClient
 from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError

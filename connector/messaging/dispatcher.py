@@ -24,35 +24,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 import time
-from collections import deque
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import datetime
+from typing import Callable
 
 from redis import Redis
 from redis.exceptions import LockError
-from sqlalchemy import and_, bindparam, case, func, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy import bindparam, func, select, update
 
-from connector.dbutil import claim_rows
 from connector.extensions import db, settings
 from connector import consent_signal
-from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
+from connector.messaging.governor import Governor, Policy
 from connector.messaging.pacing import Pacer, Permit
-from connector.messaging.sequences import cancel_superseded
-from connector.messaging.statuses import apply_error_consequences, pause_sending
-from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
-from connector.models.messages import MessageKind
+from connector.models import Contact, MessageStatus, Shop, WhatsAppAccount, utcnow
+from connector.messaging.dispatch_rows import M, UNSENT_TTL_SECONDS, Claimed, RowBook, aware, database_failed, unsent_key
 from connector.wakeups import KICK_TTL_SECONDS, kick_key
 from integrations.whatsapp import payloads
 from integrations.whatsapp.errors import (
-    ERROR_RULES,
-    HTTP_429_RULE,
-    HTTP_5XX_RULE,
-    TRANSPORT_RULE,
     Disposition,
     WhatsAppError,
     classify,
@@ -61,14 +50,6 @@ from integrations.whatsapp.sender import AsyncSender
 
 log = logging.getLogger(__name__)
 
-#: sends whose outcome was unknown (in doubt) are tried at most this many times in all
-MAX_ATTEMPTS = 12
-#: a retryable failure (429, 5xx, no connection) is tried again up to this many times: about
-#: an hour and a half once the back-off sits at its cap, so a long Cloud API outage does not
-#: fail the messages it holds, and a short one does not hold them for long
-MAX_RETRIES = 250
-#: the back-off doubles from RETRY_BASE_SECONDS up to this, then stays there (jittered below it)
-MAX_BACKOFF_SECONDS = 30.0
 #: a dispatcher hands the worker back after this long and re-kicks itself
 TIME_BUDGET_SECONDS = 240.0
 FLUSH_EVERY = 200
@@ -79,33 +60,6 @@ MIN_SLICE_SECONDS = 2.0
 #: how often, at most, a dispatcher past its minimum slice asks whether others are queued
 YIELD_CHECK_SECONDS = 0.5
 
-M = Message.__table__
-
-#: a template message whose template is not approved in its language waits with this reason;
-#: the approval webhook makes it due at once, this recheck only covers a lost webhook
-TEMPLATE_NOT_APPROVED = "template_not_approved"
-TEMPLATE_RECHECK = timedelta(hours=1)
-
-#: retry reasons that say "the number could not send just now" (throttled, Graph or the network
-#: down) rather than anything about the recipient or a wait Meta imposes: a successful send from
-#: the same number proves them over, so their rows become due at once (``Dispatcher._release_waiting``)
-RELEASED_BY_SUCCESS = frozenset(
-    f"retry:{rule.name}" for rule in (*ERROR_RULES.values(), HTTP_429_RULE, HTTP_5XX_RULE, TRANSPORT_RULE)
-    if rule.disposition is Disposition.RETRYABLE and (rule.retry_after_seconds or 0) <= 1
-    and rule.name != "pair_rate_limit_hit"
-)
-
-
-def backoff_seconds(attempts: int, *, base: float, retry_after: float | None) -> float:
-    """How long a send that failed for the ``attempts``-th time waits before its next try.
-
-    Doubling from ``base``, capped at ``MAX_BACKOFF_SECONDS``, with "equal jitter" (a uniform
-    draw in the upper half) so a storm's failures do not all come back in the same second.
-    A wait Meta prescribes (``retry_after``, e.g. 60 s for maintenance) is a floor, never cut.
-    """
-    ceiling = min(MAX_BACKOFF_SECONDS, base * 2 ** min(max(attempts - 1, 0), 30))
-    return max(random.uniform(ceiling / 2, ceiling), retry_after or 0.0)
-
 
 def lock_key(shop_id: int) -> str:
     return f"connector:dispatch:lock:{shop_id}"
@@ -114,21 +68,6 @@ def lock_key(shop_id: int) -> str:
 def pacer_key(phone_number_id: str) -> str:
     """The pacer's last window of sends for one number, carried from one dispatcher run to the next."""
     return f"connector:pacer:{phone_number_id}"
-
-
-def unsent_key(shop_id: int) -> str:
-    """Rows a dispatcher had claimed but not yet sent when the database failed under it."""
-    return f"connector:dispatch:unsent:{shop_id}"
-
-
-#: how long the ids of claimed-but-unsent rows are kept for the next dispatcher (the sweep
-#: re-queues such rows anyway once their lease is over)
-UNSENT_TTL_SECONDS = 86400
-
-
-def _database_failed(error: BaseException) -> bool:
-    return isinstance(error, (OperationalError, InterfaceError, PoolTimeoutError)) or (
-        isinstance(error, DBAPIError) and error.connection_invalidated)
 
 
 @dataclass
@@ -206,18 +145,7 @@ def _keeper(lock, seconds: int) -> Callable[[], None]:
 
 
 @dataclass
-class _Claimed:
-    candidate: Candidate
-    phone: str
-    kind: str
-    template_name: str | None
-    language: str | None
-    content: dict[str, Any]
-    attempts: int
-
-
-@dataclass
-class Dispatcher:
+class Dispatcher(RowBook):
     shop_id: int
     lease_seconds: int
     retry_base_seconds: float
@@ -260,7 +188,7 @@ class Dispatcher:
         try:
             asyncio.run(self._drain(settings().whatsapp_api_base_url))
         except Exception as error:
-            if _database_failed(error) and self._unsent and self.redis is not None:
+            if database_failed(error) and self._unsent and self.redis is not None:
                 # nothing can be written now; these rows never left, so the next dispatcher may
                 # put them back at once instead of waiting for their lease and the sweep
                 self.redis.sadd(unsent_key(self.shop_id), *sorted(self._unsent))
@@ -343,7 +271,7 @@ class Dispatcher:
             self.redis.set(pacer_key(self._account.phone_number_id), json.dumps(stamps),
                            px=int(Pacer.WINDOW_SECONDS * 1000) + 500)
 
-    async def _send_one(self, sender: AsyncSender, pacer: Pacer, permit: Permit, row: _Claimed, body: bytes,
+    async def _send_one(self, sender: AsyncSender, pacer: Pacer, permit: Permit, row: Claimed, body: bytes,
                         counts: bool) -> None:
         try:
             result = await sender.send(body, on_wire=permit.on_wire)
@@ -392,7 +320,7 @@ class Dispatcher:
         self._consent_version = version
         return True
 
-    def _recheck_consent(self, waiting: list[tuple[_Claimed, bool]]) -> set[int]:
+    def _recheck_consent(self, waiting: list[tuple[Claimed, bool]]) -> set[int]:
         """Re-read the consent of the contacts of rows not yet sent; suppress the withdrawn ones."""
         rows = {row.candidate.message_id: row for row, _ in waiting}
         contact_ids = {row.candidate.contact_id for row in rows.values()}
@@ -426,245 +354,10 @@ class Dispatcher:
 
     # -- database steps -----------------------------------------------------------------------
 
-    def _claim(self) -> list[_Claimed]:
-        now = utcnow()
-        ready = (
-            select(M.c.id)
-            .where(M.c.shop_id == self.shop_id, M.c.status == MessageStatus.QUEUED, M.c.due_at <= now)
-            .order_by(M.c.priority, M.c.due_at, M.c.id)
-            .limit(self._batch)
-            .with_for_update(skip_locked=True)
-        )
-        ids = claim_rows(db.session, M, ready, {"status": MessageStatus.SENDING, "updated_at": now,
-                                                "claimed_until": now + timedelta(seconds=self.lease_seconds)},
-                         M.c.status == MessageStatus.QUEUED)
-        db.session.commit()
-        self._unsent.update(ids)
-        if not ids:
-            return []
-        C = Contact.__table__
-        rows = db.session.execute(
-            select(M.c.id, M.c.contact_id, M.c.purpose, M.c.kind, M.c.template_name, M.c.language, M.c.content,
-                   M.c.attempts, C.c.phone_e164, C.c.time_zone, C.c.marketing_consent, C.c.transactional_consent,
-                   C.c.marketing_paused_until, C.c.last_inbound_at)
-            .join(C, and_(C.c.id == M.c.contact_id, C.c.shop_id == M.c.shop_id))
-            .where(M.c.id.in_(ids))
-            .order_by(M.c.priority, M.c.due_at, M.c.id)
-        ).all()
-        self.report.claimed += len(rows)
-        claimed = [
-            _Claimed(
-                candidate=Candidate(
-                    message_id=r.id, contact_id=r.contact_id, purpose=r.purpose, kind=r.kind, time_zone=r.time_zone,
-                    marketing_consent=r.marketing_consent, transactional_consent=r.transactional_consent,
-                    marketing_paused_until=_aware(r.marketing_paused_until), last_inbound_at=_aware(r.last_inbound_at)),
-                phone=r.phone_e164, kind=r.kind, template_name=r.template_name, language=r.language,
-                content=r.content or {}, attempts=r.attempts)
-            for r in rows
-        ]
-        self._load_recent_sends({c.candidate.contact_id for c in claimed} - self._contacts_seen, now)
-        db.session.commit()
-        return claimed
-
-    def _judge(self, claimed: list[_Claimed]) -> list[tuple[_Claimed, bool]]:
-        now = utcnow()
-        to_send: list[tuple[_Claimed, bool]] = []
-        deferred: list[dict] = []
-        suppressed: list[dict] = []
-        approvals = _template_approvals(self.shop_id)
-        moot = cancel_superseded(self.shop_id, [row.candidate for row in claimed], now)  # overtaken steps
-        for row in claimed:
-            if row.candidate.message_id in moot:
-                continue
-            if approvals is not None and row.kind == MessageKind.TEMPLATE and \
-                    approvals.get((row.template_name, row.language)) != "APPROVED":
-                # Meta refuses a template not approved in this language (132001): wait for the verdict
-                deferred.append({"_id": row.candidate.message_id, "_due": now + TEMPLATE_RECHECK,
-                                 "_reason": TEMPLATE_NOT_APPROVED})
-                continue
-            verdict = self.governor.judge(row.candidate, now)
-            if verdict.action == SEND:
-                self.governor.record_send(row.candidate, now, verdict.counts_toward_tier)
-                to_send.append((row, verdict.counts_toward_tier))
-            elif verdict.action == DEFER:
-                deferred.append({"_id": row.candidate.message_id, "_due": verdict.until, "_reason": verdict.reason})
-            elif verdict.action == SUPPRESS:
-                suppressed.append({"_id": row.candidate.message_id, "_reason": verdict.reason})
-        if deferred:
-            db.session.execute(
-                update(M).where(M.c.id == bindparam("_id"), M.c.status == MessageStatus.SENDING).values(
-                    status=MessageStatus.QUEUED, due_at=bindparam("_due"), status_reason=bindparam("_reason"),
-                    claimed_until=None, deferrals=M.c.deferrals + 1, updated_at=now),
-                deferred,
-            )
-            self.report.deferred += len(deferred)
-            log.info("dispatch.deferred", extra={"shop_id": self.shop_id, "count": len(deferred),
-                                                  "reasons": ",".join(sorted({d["_reason"] for d in deferred}))})
-        if suppressed:
-            db.session.execute(
-                update(M).where(M.c.id == bindparam("_id"), M.c.status == MessageStatus.SENDING).values(
-                    status=MessageStatus.SUPPRESSED, status_reason=bindparam("_reason"), claimed_until=None,
-                    updated_at=now),
-                suppressed,
-            )
-            self.report.suppressed += len(suppressed)
-            log.info("dispatch.suppressed", extra={"shop_id": self.shop_id, "count": len(suppressed),
-                                                    "reasons": ",".join(sorted({d["_reason"] for d in suppressed}))})
-        db.session.commit()
-        return to_send
-
-    def _flush(self) -> None:
-        if not self._results:
-            return
-        results, self._results = self._results, []
-        now = utcnow()
-        sent = [{"_id": row.candidate.message_id, "_wamid": wamid, "_counts": counts}
-                for kind, row, wamid, counts in (r for r in results if r[0] == "sent")]
-        if sent:
-            db.session.execute(
-                update(M).where(M.c.id == bindparam("_id")).values(
-                    status=case((M.c.status == MessageStatus.SENDING, MessageStatus.SENT), else_=M.c.status),
-                    wamid=bindparam("_wamid"), sent_at=func.coalesce(M.c.sent_at, now), claimed_until=None,
-                    attempts=M.c.attempts + 1, counts_toward_tier=bindparam("_counts"), status_reason=None,
-                    updated_at=now),
-                sent,
-            )
-            self.report.sent += len(sent)
-        for _, row, error, rule in (r for r in results if r[0] == "error"):
-            self._record_error(row, error, rule, now)
-        if sent and self._may_release:
-            self._release_waiting(now)
-        db.session.commit()
-
-    def _release_waiting(self, now: datetime) -> None:
-        """A send just went through: rows backing off after a failure of the number (429, 5xx,
-        network) are due again now instead of at the end of their back-off."""
-        self._may_release = False
-        released = db.session.execute(
-            update(M).where(M.c.shop_id == self.shop_id, M.c.status == MessageStatus.QUEUED, M.c.due_at > now,
-                            M.c.status_reason.in_(sorted(RELEASED_BY_SUCCESS)))
-            .values(due_at=now, updated_at=now)
-        ).rowcount
-        if released:
-            self.report.released += released
-            log.info("dispatch.released_after_success", extra={"shop_id": self.shop_id, "count": released})
-
-    def _record_error(self, row: _Claimed, error: WhatsAppError, rule, now: datetime) -> None:
-        message_id = row.candidate.message_id
-        code = getattr(error, "code", None)
-        attempts = row.attempts + 1
-        where = and_(M.c.id == message_id, M.c.status == MessageStatus.SENDING)
-        in_doubt = getattr(error, "in_doubt", False)
-        if in_doubt and attempts < MAX_ATTEMPTS:
-            # Graph may have taken this one (timeout, dropped connection, bare 5xx from an edge).
-            # Retrying now could send it twice, so it is treated like a send whose worker died:
-            # it stays "sending" under a fresh lease, Meta's status webhook (which echoes the
-            # row id) settles it if it went out, and only otherwise does the sweep re-queue it.
-            db.session.execute(update(M).where(where).values(
-                attempts=attempts, claimed_until=now + timedelta(seconds=self.lease_seconds),
-                status_reason=f"in_doubt:{rule.name}", error_code=code, updated_at=now))
-            self.report.in_doubt += 1
-            log.warning("dispatch.in_doubt", extra={"shop_id": self.shop_id, "message_id": message_id,
-                                                     "rule": rule.name, "attempt": attempts})
-            return
-        if rule.disposition == Disposition.RETRYABLE and attempts < MAX_RETRIES and not in_doubt:
-            delay = backoff_seconds(attempts, base=self.retry_base_seconds, retry_after=rule.retry_after_seconds)
-            self._may_release = True  # the next success for this number brings it forward
-            db.session.execute(update(M).where(where).values(
-                status=MessageStatus.QUEUED, attempts=attempts, due_at=now + timedelta(seconds=delay),
-                claimed_until=None, status_reason=f"retry:{rule.name}", error_code=code, updated_at=now))
-            self.report.retried += 1
-            log.info("dispatch.retry_scheduled", extra={"shop_id": self.shop_id, "message_id": message_id,
-                                                         "rule": rule.name, "attempt": attempts, "delay_s": round(delay, 2)})
-            return
-        if rule.disposition == Disposition.PAUSE_ACCOUNT:
-            # not the message's fault: it waits, unsent, until the account is fixed and resumed
-            db.session.execute(update(M).where(where).values(
-                status=MessageStatus.QUEUED, claimed_until=None, status_reason=f"paused:{rule.name}",
-                error_code=code, updated_at=now))
-            pause_sending(self._shop, f"whatsapp_error:{code if code is not None else rule.name}", now)
-            return
-        reason = "retries_exhausted" if rule.disposition == Disposition.RETRYABLE else f"error:{code or rule.name}"
-        db.session.execute(update(M).where(where).values(
-            status=MessageStatus.FAILED, attempts=attempts, failed_at=now, claimed_until=None, status_reason=reason,
-            error_code=code, error_title=(getattr(error, "title", None) or rule.name)[:255], updated_at=now))
-        self.report.failed += 1
-        log.info("dispatch.failed", extra={"shop_id": self.shop_id, "message_id": message_id, "rule": rule.name,
-                                            "code": code})
-        apply_error_consequences(self._shop, row.candidate.contact_id, rule, now)
-
-    def _give_back_unsent(self) -> None:
-        """Re-queue the rows an earlier dispatcher of this shop claimed but never sent (it lost
-        the database). Only this shop's dispatcher holds its rows, under the lock we hold."""
-        if self.redis is None:
-            return
-        ids = [int(value) for value in self.redis.smembers(unsent_key(self.shop_id))]
-        if not ids:
-            return
-        given_back = db.session.execute(
-            update(M).where(M.c.shop_id == self.shop_id, M.c.id.in_(ids), M.c.status == MessageStatus.SENDING,
-                            M.c.wamid.is_(None))
-            .values(status=MessageStatus.QUEUED, claimed_until=None, updated_at=utcnow())
-        ).rowcount
-        db.session.commit()
-        self.redis.delete(unsent_key(self.shop_id))
-        log.info("dispatch.unsent_given_back", extra={"shop_id": self.shop_id, "count": given_back})
-
-    def _release(self, rows: list[_Claimed]) -> None:
-        """Give claimed-but-unsent rows back (the account was paused mid-batch)."""
-        if not rows:
-            return
-        db.session.execute(
-            update(M).where(M.c.id.in_([r.candidate.message_id for r in rows]), M.c.status == MessageStatus.SENDING)
-            .values(status=MessageStatus.QUEUED, claimed_until=None, updated_at=utcnow()))
-        db.session.commit()
-
-    def _load_recent_sends(self, contact_ids: set[int], now: datetime) -> None:
-        if not contact_ids:
-            return
-        spans = [span for _, span in self.governor.policy.frequency_caps.values()] + [self.governor.policy.pair_interval]
-        since = now - max(spans)
-        rows = db.session.execute(
-            select(M.c.contact_id, M.c.purpose, M.c.sent_at)
-            .where(M.c.shop_id == self.shop_id, M.c.contact_id.in_(contact_ids), M.c.sent_at > since)
-            .order_by(M.c.sent_at)
-        ).all()
-        for contact_id, purpose, sent_at in rows:
-            sent_at = _aware(sent_at)
-            self.governor.recent_sends.setdefault(contact_id, {}).setdefault(purpose, deque()).append(sent_at)
-            last = self.governor.last_send.get(contact_id)
-            self.governor.last_send[contact_id] = max(last, sent_at) if last else sent_at
-        self._contacts_seen |= contact_ids
-
-    def _tier_recipients(self, now: datetime, policy: Policy) -> dict[int, datetime]:
-        if policy.messaging_limit is None:
-            return {}
-        rows = db.session.execute(
-            select(M.c.contact_id, func.min(M.c.sent_at))
-            .where(M.c.shop_id == self.shop_id, M.c.counts_toward_tier.is_(True), M.c.sent_at > now - timedelta(hours=24))
-            .group_by(M.c.contact_id)
-        ).all()
-        return {contact_id: _aware(first) for contact_id, first in rows}
-
-
-def _template_approvals(shop_id: int) -> dict[tuple[str, str], str] | None:
-    """(template, language) -> Meta's status, as ``templates sync`` recorded it; None for a shop
-    that never synced (its templates are managed at Meta directly, so nothing is known here)."""
-    rows = db.session.execute(select(TemplateApproval.name, TemplateApproval.language, TemplateApproval.status)
-                              .where(TemplateApproval.shop_id == shop_id)).all()
-    return {(name, language): status for name, language, status in rows} or None
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """UTC-aware, whatever the driver returned (aggregates on SQLite may come back naive)."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=timezone.utc)
-
 
 def next_due_at(shop_id: int) -> datetime | None:
     """When the shop's earliest waiting message becomes due (to schedule the next wake-up)."""
-    return _aware(db.session.execute(
+    return aware(db.session.execute(
         select(func.min(M.c.due_at)).where(M.c.shop_id == shop_id, M.c.status == MessageStatus.QUEUED)
     ).scalar())
 
