@@ -31,12 +31,13 @@ from integrations.shopify.consts import (
     API_VERSION_HEADER,
     EVENT_ID_HEADER,
     HMAC_HEADER,
+    PLATFORM,  # noqa: F401  (importable from here as before)
     SHOP_DOMAIN_HEADER,
     TOPIC_HEADER,
     TRIGGERED_AT_HEADER,
     WEBHOOK_ID_HEADER,
 )
-from integrations.shopify.payloads import checkout_recovery_url as checkout_recovery_url  # importable from here as before
+from integrations.shopify.payloads import checkout_recovery_url  # noqa: F401  (importable from here as before)
 from integrations.shopify.payloads import inventory_item_map
 from integrations.shopify.readers import timestamp as _datetime, updated_at_of
 
