@@ -60,6 +60,7 @@ def read_customer(payload: dict, context: ParseContext, *, phone_keys: tuple[str
 
 
 def destination_customer(destination: dict, payload: dict, context: ParseContext) -> Customer:
+    """The recipient of a fulfillment, from its ``destination`` address."""
     phone = first_phone([(destination.get("phone"), country_code(destination) or context.country)])
     return Customer(
         phone=phone.e164 if phone else None,
@@ -71,6 +72,7 @@ def destination_customer(destination: dict, payload: dict, context: ParseContext
 
 
 def first_phone(candidates: Iterable[tuple[object, str | None]]):
+    """The first ``(raw, country)`` candidate that parses as a phone number, else None."""
     for raw, country in candidates:
         if isinstance(raw, str) and raw.strip():
             try:
@@ -81,11 +83,13 @@ def first_phone(candidates: Iterable[tuple[object, str | None]]):
 
 
 def e164(raw: object, country: str | None) -> str | None:
+    """``raw`` in E.164, national numbers read with ``country``; None when it does not parse."""
     phone = first_phone([(raw, country)])
     return phone.e164 if phone else None
 
 
 def country_code(address: dict) -> str | None:
+    """An address's ``country_code``, upper-cased, when it is two characters long."""
     code = _text(address.get("country_code"))
     return code.upper() if code and len(code) == 2 else None
 
@@ -108,11 +112,13 @@ _ADDRESS_KEYS = (
 
 
 def address_fields(value: object) -> dict:
+    """The string fields of an address that an order keeps."""
     address = _dict(value)
     return {key: address[key] for key in _ADDRESS_KEYS if isinstance(address.get(key), str)}
 
 
 def note_attributes(value: object) -> dict:
+    """``note_attributes`` ([{name, value}]) as {name: value as text}."""
     attributes = {}
     for item in _dicts(value):
         name = _text(item.get("name"))
@@ -122,6 +128,7 @@ def note_attributes(value: object) -> dict:
 
 
 def line_items(value: object) -> Iterable[LineItem]:
+    """The line items of a checkout or order; items without a quantity are skipped."""
     for item in _dicts(value):
         quantity = _int(item.get("quantity"))
         if quantity is None:
@@ -189,4 +196,5 @@ def timestamp(value: object) -> datetime | None:
 
 
 def shop_money(value: object) -> Decimal | None:
+    """The shop-currency amount of a ``*_set`` money bag."""
     return _money_or_none(_dict(_dict(value).get("shop_money")).get("amount"))

@@ -25,7 +25,7 @@ from connector.events import (
 )
 from integrations.base import ParseContext, PayloadError
 from integrations.coerce import as_dict as _dict, clean_tree, dicts as _dicts, storable, text as _text
-from integrations.kit import id_text as _id_text, ids as _ids, money as _money, to_int as _int
+from integrations.kit import id_text as _id_text, ids as _ids, money as _money, money_or_none as _money_or_none, to_int as _int
 from integrations.woocommerce.consts import (
     DELIVERED_ORDER_STATUS,
     LOCALE_META_KEYS,
@@ -48,6 +48,7 @@ from integrations.woocommerce.readers import (
 )
 
 
+# ---------------------------------------------------------------------------------------
 # Orders
 # https://woocommerce.github.io/woocommerce-rest-api-docs/#order-properties
 # ---------------------------------------------------------------------------------------
@@ -296,7 +297,6 @@ def _stock_event(payload: dict, product_id: str | None, image_url: str | None) -
     if variant_id is None or occurred_at is None:
         return None
     tracked = payload.get("manage_stock") not in (False, None)
-    price = payload.get("price")  # "" when the item has no price yet
     return StockChanged(
         platform=PLATFORM,
         product_id=product_id,
@@ -307,7 +307,7 @@ def _stock_event(payload: dict, product_id: str | None, image_url: str | None) -
         occurred_at=occurred_at,
         title=_variation_title(payload),
         image_url=image_url,
-        price=_money(price) if price not in (None, "") else None,
+        price=_money_or_none(payload.get("price")),  # "" when the item has no price yet
     )
 
 

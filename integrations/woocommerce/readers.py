@@ -14,6 +14,7 @@ from connector.phones import InvalidPhoneError, normalise
 from integrations.base import ParseContext
 from integrations.coerce import as_dict as _dict, dicts as _dicts, text as _text
 
+
 def meta_of(payload: dict) -> dict[str, Any]:
     """``meta_data`` as {key: value}; for a repeated key the last entry wins."""
     return {
@@ -42,6 +43,7 @@ def iso_time(value: object) -> datetime | None:
 
 
 def epoch_time(value: object) -> datetime | None:
+    """Seconds since 1970 (a positive int or its digits) as an aware UTC datetime."""
     if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -65,10 +67,12 @@ def locale_tag(value: object) -> str | None:
 
 
 def country_code(value: object) -> str | None:
+    """Two letters, upper-cased (ISO 3166-1 alpha-2 as WooCommerce stores it)."""
     return value.upper() if isinstance(value, str) and len(value) == 2 and value.isalpha() else None
 
 
 def yes_no(value: object) -> bool | None:
+    """"yes"/"1"/1/True and "no"/"0"/0/False as booleans, as the plugin's order meta holds them."""
     if value in ("yes", "1", 1, True):
         return True
     if value in ("no", "0", 0, False):
@@ -93,4 +97,5 @@ def order_phone(billing: dict, shipping: dict, context: ParseContext) -> tuple[s
 
 
 def address_fields(value: object) -> dict:
+    """The string fields of a ``billing``/``shipping`` address."""
     return {key: item for key, item in _dict(value).items() if isinstance(item, str)}
