@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import quote, urlencode
 
-from integrations.shopify.webhooks import checkout_recovery_url
+from integrations.shopify.payloads import checkout_recovery_url
 
 __all__ = ["CHECKOUT_PREFILL_FIELDS", "cart_permalink", "checkout_recovery_url"]
 

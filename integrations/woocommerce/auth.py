@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from integrations.base import PayloadError, SignatureInvalidError, SignatureMissingError
+from integrations.coerce import id_text as _id_text
 
 __all__ = ["RECONNECT_MAX_AGE_SECONDS", "SCOPES", "ReconnectRequest", "WooCommerceKeys", "authorize_url",
            "normalise_store_url", "parse_callback", "parse_reconnect", "reconnect_signature", "verify_reconnect"]
@@ -207,12 +208,6 @@ def parse_callback(body: dict | bytes | str, *, expected_user_id: str | None = N
         consumer_secret=consumer_secret,
         key_permissions=permissions,
     )
-
-
-def _id_text(value: object) -> str | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value if isinstance(value, str) and value else None
 
 
 # -- a reconnect started by the WordPress plugin ---------------------------------------------
