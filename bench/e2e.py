@@ -77,7 +77,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from _support import database_url, port_open  # noqa: E402
 from ingest import FIXTURE, SECRET, SHOP, prepare  # noqa: E402
 from schedule import percentile  # noqa: E402
-from soak import _connect_shop, procfile_roles, process_tree  # noqa: E402
+from soak import _connect_shop, process_tree, procfile_roles  # noqa: E402
 
 ORDER_BASE = 5_000_000_000
 WARMUP_BASE = 90_000_000  # warm-up orders: n from here, never counted as the load's

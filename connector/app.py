@@ -22,6 +22,7 @@ from connector.extensions import db, migrate
 from connector.jobs import inventory
 from connector.web import security
 from connector.web.admin import bp as admin
+from connector.web.errors import register_error_handlers
 from connector.web.health import bp as health
 from connector.web.links import bp as links
 from connector.web.metrics import bp as metrics
@@ -29,7 +30,6 @@ from connector.web.shopify import bp as shopify
 from connector.web.storefront import bp as storefront
 from connector.web.webhooks import bp as webhooks
 from connector.web.woocommerce import bp as woocommerce
-from connector.web.errors import register_error_handlers
 
 #: the web layer's blueprints, by audience: health, vendor webhooks, installs (Shopify,
 #: WooCommerce), the embedded admin, the storefront widgets, short links, metrics

@@ -51,8 +51,8 @@ from connector.models import Shop
 from connector.receipts import receipt_rows
 from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
 from connector.stores.lifecycle import uninstall_shop
-from connector.stores.shopify import refresh_profile, subscribe_webhooks
 from connector.stores.platforms import PLATFORMS
+from connector.stores.shopify import refresh_profile, subscribe_webhooks
 from connector.stores.woocommerce import new_webhook_secret
 from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
 from connector.wakeups import kick_dispatcher

@@ -19,8 +19,8 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from connector.extensions import db
 from connector import consent_signal
+from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, utcnow
 from connector.models.consent import ConsentEvent
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED

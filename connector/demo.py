@@ -43,7 +43,17 @@ from connector.app import create_app
 from connector.automations.attribution import funnel
 from connector.cli_funnel import format_funnel
 from connector.consent import history
-from connector.events import CheckoutUpdated, Customer, FulfillmentStatus as S, FulfillmentUpdated, LineItem, Order, OrderPaid, OrderPlaced, StockChanged
+from connector.events import (
+    CheckoutUpdated,
+    Customer,
+    FulfillmentUpdated,
+    LineItem,
+    Order,
+    OrderPaid,
+    OrderPlaced,
+    StockChanged,
+)
+from connector.events import FulfillmentStatus as S
 from connector.extensions import db
 from connector.jobs.worker import make_worker
 from connector.messaging import catalogue

@@ -53,9 +53,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from connector.wakeups import SWEEP_LAST_SUCCESS_KEY  # Unix time of the sweep's last successful run
-from connector.queues import QUEUE_NAMES, get_queue
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt, WhatsAppAccount
+from connector.queues import QUEUE_NAMES, get_queue
+from connector.wakeups import SWEEP_LAST_SUCCESS_KEY  # Unix time of the sweep's last successful run
 
 log = logging.getLogger(__name__)
 

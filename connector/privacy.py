@@ -53,8 +53,8 @@ from connector.models import (
 )
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_PENDING, CONSENT_REVOKED
 from connector.phones import InvalidPhoneError, normalise
-from connector.stores.platforms import platform_of
 from connector.stores.lifecycle import redact_shop
+from connector.stores.platforms import platform_of
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.dialects.postgresql import insert  # ON CONFLICT … DO NOTHING compiles for SQLite too
+from sqlalchemy.exc import OperationalError
 
 from connector.extensions import db
 from connector.models import WebhookReceipt, utcnow

@@ -20,6 +20,9 @@ from typing import Callable
 
 from sqlalchemy import select
 
+from connector import receipt_notes
+from connector.automations import back_in_stock, carts, orders, shipping, templates
+from connector.conversations.inbound import apply_marketing_preference, record_inbound
 from connector.events import (
     CheckoutUpdated,
     CustomerDataRequest,
@@ -38,18 +41,15 @@ from connector.events import (
     TemplateStatusChanged,
     UnhandledChange,
 )
-from connector.automations import back_in_stock, carts, orders, shipping, templates
 from connector.extensions import db
-from connector.conversations.inbound import apply_marketing_preference, record_inbound
 from connector.messaging.limits import on_messaging_limit_changed
 from connector.messaging.statuses import apply_status
 from connector.models import Shop, WebhookReceipt, WhatsAppAccount
-from connector.privacy import handle_customer_redact, handle_data_request
 from connector.ordering import is_stale
-from connector import receipt_notes
-from connector.stores.platforms import receipt_platforms
+from connector.privacy import handle_customer_redact, handle_data_request
 from connector.stores.context import WAITING_OUTCOMES
 from connector.stores.lifecycle import record_stock, redact_shop, uninstall_shop
+from connector.stores.platforms import receipt_platforms
 from integrations.whatsapp import webhooks as whatsapp_webhooks
 
 log = logging.getLogger(__name__)

@@ -69,9 +69,9 @@ def stock(available: bool, quantity: int | None, *, variant_id: str = "111", at:
 
 def apply(shop, *events) -> None:
     """What ``process_store_receipt`` does with parsed events: stale check, then the handlers."""
-    from connector.routing import EVENT_HANDLERS
     from connector.extensions import db
     from connector.ordering import is_stale
+    from connector.routing import EVENT_HANDLERS
 
     for event in events:
         if is_stale(shop.id, event):

@@ -115,7 +115,6 @@ def _reset_schema(db) -> None:
 def ctx(app, sandbox, fake_shopify):
     """An app context over empty tables, an empty Redis and a fresh sandbox."""
     from connector.extensions import db, get_redis
-
     from connector.receipt_writer import settle_kicks
 
     settle_kicks()  # no ingest kick the previous test's receipts owe lands in this one's Redis

@@ -122,8 +122,8 @@ def _post(client, shops, fake_shopify, platform, topic, payload, index):
 def _retry_round(run_worker) -> None:
     """Make every backed-off receipt due again and run a drainer over them."""
     from connector.jobs.ingest import drain_receipts
-    from connector.wakeups import DRAIN_TIME_BUDGET_SECONDS
     from connector.queues import INGEST, enqueue
+    from connector.wakeups import DRAIN_TIME_BUDGET_SECONDS
 
     db.session.execute(update(WebhookReceipt).values(claimed_until=None))
     db.session.commit()

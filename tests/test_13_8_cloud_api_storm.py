@@ -13,7 +13,6 @@ import time
 from dataclasses import replace
 
 import pytest
-
 from sqlalchemy import select, update
 
 from connector.extensions import db

@@ -22,7 +22,8 @@ from connector.extensions import db
 from connector.models import Message, MessageStatus, Shop, WebhookReceipt
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks
-from integrations.woocommerce.webhooks import sign_cart_report, signature as woocommerce_signature
+from integrations.woocommerce.webhooks import sign_cart_report
+from integrations.woocommerce.webhooks import signature as woocommerce_signature
 from tests.factories import make_shopify_and_woocommerce
 from tests.fakes.tcp_proxy import TcpProxy
 

@@ -21,8 +21,8 @@ from sqlalchemy import func, select
 
 from connector.extensions import db
 from connector.jobs.send import dispatch_outbox
-from connector.queues import SEND, enqueue
 from connector.models import Message
+from connector.queues import SEND, enqueue
 from tests.factories import make_shop, queue_due_confirmations
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,6 @@ from connector.models.contacts import CONSENT_GRANTED
 from tests.automation_events import apply, now, stock, timedelta
 from tests.factories import make_shop
 
-
 _visitors = itertools.count(1)
 
 

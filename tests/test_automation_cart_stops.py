@@ -8,8 +8,8 @@ import dataclasses
 from sqlalchemy import select, update
 
 from connector.extensions import db
-from connector.wakeups import kick_dispatcher
 from connector.models import Cart, Message, MessageStatus, utcnow
+from connector.wakeups import kick_dispatcher
 from tests.automation_events import OrderPlaced, apply, checkout, customer, order, timedelta
 from tests.factories import make_contact, make_shop
 

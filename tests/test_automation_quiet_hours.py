@@ -17,8 +17,8 @@ from rq.registry import ScheduledJobRegistry
 from sqlalchemy import select
 
 from connector.extensions import db, get_redis
-from connector.queues import SEND, get_queue
 from connector.models import Message
+from connector.queues import SEND, get_queue
 from tests.automation_events import apply, checkout
 from tests.factories import make_contact, make_shop, order_confirmation
 

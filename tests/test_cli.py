@@ -13,7 +13,6 @@ from connector.models import Message, Shop, WhatsAppAccount, utcnow
 from tests.factories import make_contact, make_shop, order_confirmation
 
 
-
 def shop_count() -> int:
     return db.session.scalar(select(func.count()).select_from(Shop))
 

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from connector.extensions import db
 from connector.models import Contact, WebhookReceipt
 from integrations.whatsapp.webhooks import sign as whatsapp_sign
-from integrations.woocommerce.webhooks import sign_cart_report, signature as woocommerce_signature
+from integrations.woocommerce.webhooks import sign_cart_report
+from integrations.woocommerce.webhooks import signature as woocommerce_signature
 from tests.factories import make_shop
 from tests.woocommerce_support import connected_shop, store  # noqa: F401 (fixture)
 

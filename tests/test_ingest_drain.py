@@ -13,10 +13,10 @@ from sqlalchemy import select, update
 from connector.extensions import db, get_redis
 from connector.jobs.ingest import _claim_receipts, drain_receipts
 from connector.jobs.sweep import sweep
-from connector.wakeups import INGEST_KICK_KEY
 from connector.models import WebhookReceipt, utcnow
 from connector.receipt_writer import settle_kicks
 from connector.receipts import record_receipt
+from connector.wakeups import INGEST_KICK_KEY
 from tests.factories import make_shop
 
 FIXTURE = Path(__file__).parent / "fixtures" / "payloads" / "whatsapp" / "statuses__sent.json"

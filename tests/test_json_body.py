@@ -6,8 +6,13 @@ import json
 
 import pytest
 
-from connector.web.errors import (BadRequestBody, is_storable_text, json_object, require_json_object,
-                                   storable_json_object)
+from connector.web.errors import (
+    BadRequestBody,
+    is_storable_text,
+    json_object,
+    require_json_object,
+    storable_json_object,
+)
 
 
 def test_an_object_is_returned_as_parsed():

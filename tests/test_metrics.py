@@ -23,9 +23,9 @@ from redis.retry import Retry
 from sqlalchemy import text
 
 from connector.extensions import db, get_redis
-from connector.queues import INGEST, MAINTENANCE, SEND, get_queue
 from connector.models import Message, MessageStatus, WebhookReceipt, utcnow
 from connector.monitoring import RECENT_SECONDS, SWEEP_LAST_SUCCESS_KEY, ConnectorCollector
+from connector.queues import INGEST, MAINTENANCE, SEND, get_queue
 from tests.factories import make_contact, make_shop, order_confirmation
 
 TOKEN = "metrics-token-for-tests-0123456789"

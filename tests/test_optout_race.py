@@ -11,7 +11,7 @@ from sqlalchemy import select
 from connector.extensions import db
 from connector.messaging.outbox import queue_message
 from connector.messaging.statuses import revoke_marketing
-from connector.models import Contact, Message, MessageStatus, WhatsAppAccount, utcnow
+from connector.models import Message, MessageStatus, utcnow
 from tests.factories import make_contact, make_shop
 
 

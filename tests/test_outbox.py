@@ -53,8 +53,8 @@ def test_same_idempotency_key_sends_once(ctx, drain, sandbox):
 def test_a_shop_without_a_number_does_not_spin_its_dispatcher(ctx, run_worker):
     """Due messages of a shop that cannot send (no WhatsApp number yet) wait without a job loop,
     and go out once the number is set."""
-    from connector.queues import SEND, get_queue
     from connector.models import Shop, WhatsAppAccount
+    from connector.queues import SEND, get_queue
     from connector.shops import set_whatsapp
 
     shop = make_shop()

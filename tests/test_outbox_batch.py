@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import event, func, select
 
 from connector.extensions import db, get_redis
-from connector.queues import SEND, get_queue
 from connector.messaging import outbox
-from connector.wakeups import kick_key
 from connector.messaging.outbox import OutboxItem, queue_message, queue_messages
 from connector.models import Contact, Message, MessageStatus, utcnow
+from connector.queues import SEND, get_queue
+from connector.wakeups import kick_key
 from integrations.whatsapp.payloads import PayloadError
 from tests.factories import make_contact, make_shop, order_confirmation
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from connector.stores.platforms import PLATFORMS, StorePlatform, UnknownPlatformError, platform_of
 from connector.models import Shop
+from connector.stores.platforms import PLATFORMS, StorePlatform, UnknownPlatformError, platform_of
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = set(PLATFORMS)

@@ -11,11 +11,22 @@ from sqlalchemy import func, select, text
 
 from connector.extensions import db
 from connector.models import (
-    Cart, ConsentEvent, Contact, DataExport, InboundRecord, Invoice, LinkClick, Message, OrderRecord, Shipment,
-    ShortLink, StockSubscription, WebhookReceipt,
+    Cart,
+    ConsentEvent,
+    Contact,
+    DataExport,
+    InboundRecord,
+    Invoice,
+    LinkClick,
+    Message,
+    OrderRecord,
+    Shipment,
+    ShortLink,
+    StockSubscription,
+    WebhookReceipt,
 )
 from tests.factories import make_contact, make_shop, order_confirmation
-from tests.test_privacy_redact import BERTRAND, ZELINDA, seed, shop, redact_handlers  # noqa: F401 (fixtures)
+from tests.test_privacy_redact import BERTRAND, ZELINDA, redact_handlers, seed, shop  # noqa: F401 (fixtures)
 from tests.test_shopify_endpoint import deliver
 
 TWIN_TEXT = "Nachricht des Namensvetters im anderen Laden"

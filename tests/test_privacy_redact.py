@@ -18,8 +18,21 @@ from sqlalchemy import func, select
 
 from connector.extensions import db, get_redis
 from connector.models import (
-    Cart, ConsentEvent, Contact, DataExport, InboundRecord, Invoice, LinkClick, Message, OrderRecord, Shipment, Shop, ShortLink,
-    StockSubscription, WebhookReceipt, WhatsAppAccount,
+    Cart,
+    ConsentEvent,
+    Contact,
+    DataExport,
+    InboundRecord,
+    Invoice,
+    LinkClick,
+    Message,
+    OrderRecord,
+    Shipment,
+    Shop,
+    ShortLink,
+    StockSubscription,
+    WebhookReceipt,
+    WhatsAppAccount,
 )
 from tests.test_invoices import pdf_strings
 from tests.test_shopify_endpoint import deliver

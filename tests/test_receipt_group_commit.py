@@ -10,15 +10,14 @@ from __future__ import annotations
 import threading
 import time
 
+import psycopg
 import pytest
 from sqlalchemy import func, select
 
-import psycopg
-
 from connector import receipt_writer, receipts
 from connector.extensions import db, get_redis
-from connector.wakeups import INGEST_KICK_KEY
 from connector.models import WebhookReceipt, utcnow
+from connector.wakeups import INGEST_KICK_KEY
 from tests.factories import make_shop
 
 

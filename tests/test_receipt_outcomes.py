@@ -4,15 +4,12 @@ Shopify endpoint and a real worker, shown by `connector receipts`."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy import select
 
 from connector.extensions import db
 from connector.models import Shop, WebhookReceipt
 from tests.test_slow_vendor_backlog import FIXTURES, deliver, shop  # noqa: F401 (fixture)
-
-
 
 
 def _post(client, fake_shopify, body: dict, event_id: str) -> None:

@@ -17,7 +17,6 @@ from integrations.shopify.client import (
     refresh,
     token_exchange,
 )
-from integrations.shopify.operations import create_webhook_subscriptions, variant_for_inventory_item
 from integrations.shopify.errors import (
     InvalidShopDomainError,
     ShopifyApiError,
@@ -25,6 +24,7 @@ from integrations.shopify.errors import (
     ShopifyTransportError,
     ShopifyUserError,
 )
+from integrations.shopify.operations import create_webhook_subscriptions, variant_for_inventory_item
 from tests.fakes import FakeShopify
 
 SHOP = "demo.myshopify.com"

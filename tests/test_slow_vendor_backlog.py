@@ -178,8 +178,8 @@ def _procfile_queues(role: str) -> list[str]:
 
 def test_13_11_ingest_backlog_never_starves_sending(ctx, sandbox):
     from connector.jobs.ingest import drain_receipts
-    from connector.queues import INGEST, SEND, enqueue, get_queue
     from connector.jobs.worker import make_worker
+    from connector.queues import INGEST, SEND, enqueue, get_queue
 
     shop = make_shop()
     body = (FIXTURES / "orders_create__sample.json").read_bytes()

@@ -7,11 +7,11 @@ import importlib
 import pytest
 
 from connector import wakeups
+from connector.jobs.catchup import catch_up_woocommerce_store
 from connector.jobs.ingest import drain_receipts
 from connector.jobs.send import dispatch_outbox
 from connector.jobs.sweep import sweep
 from connector.stores import woocommerce_catchup as wc_catchup
-from connector.jobs.catchup import catch_up_woocommerce_store
 
 
 def _resolve(dotted: str):

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from connector.extensions import db, get_redis
-from connector.queues import INGEST, get_queue
 from connector.models import Contact, Message, MessageStatus, WebhookReceipt, utcnow
+from connector.queues import INGEST, get_queue
 from integrations.whatsapp.webhooks import sign
 from tests.factories import make_contact, make_shop
 

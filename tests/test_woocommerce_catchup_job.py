@@ -10,8 +10,8 @@ from sqlalchemy import select
 from connector.events import FulfillmentUpdated, OrderPaid, OrderPlaced, StockChanged
 from connector.extensions import db
 from connector.jobs.catchup import catch_up_woocommerce_store
-from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.models import Shop, WebhookReceipt
+from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.shops import add_woocommerce
 from connector.stores import woocommerce as wc_store
 from connector.stores import woocommerce_catchup as wc_catchup

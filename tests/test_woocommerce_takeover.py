@@ -132,7 +132,9 @@ def test_13_1_an_expired_pending_connection_is_refused(client, app_url, store):
 
 def signed_reconnect(shop: Shop, secret: str | None = None, *, timestamp: int | None = None,
                      nonce: str | None = None, store_key: str | None = None) -> dict:
-    from integrations.woocommerce.auth import reconnect_signature  # (imported here so the tests run on the code before 13.1)
+    from integrations.woocommerce.auth import (
+        reconnect_signature,  # (imported here so the tests run on the code before 13.1)
+    )
 
     timestamp = int(time.time()) if timestamp is None else timestamp
     nonce = nonce or secrets.token_hex(16)

@@ -16,8 +16,8 @@ from rq.registry import FailedJobRegistry
 
 from connector.extensions import db, get_redis
 from connector.jobs.catchup import catch_up_woocommerce_store
-from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.models import Shop
+from connector.queues import MAINTENANCE, enqueue, get_queue
 from connector.stores import woocommerce_catchup as wc_catchup
 from tests.woocommerce_support import app_url, connected_shop, store  # noqa: F401 (fixtures)
 

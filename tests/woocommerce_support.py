@@ -21,8 +21,8 @@ from connector.events import (
     StockChanged,
 )
 from connector.extensions import db, get_redis
-from connector.queues import QUEUE_NAMES, get_queue
 from connector.models import Shop, WebhookReceipt, utcnow
+from connector.queues import QUEUE_NAMES, get_queue
 from connector.stores import woocommerce as wc_store
 from connector.stores import woocommerce_catchup as wc_catchup
 from tests.fakes.woocommerce import FakeWooCommerce

@@ -35,14 +35,13 @@ from sqlalchemy import or_, select, update
 
 from connector.automations.common import automation_settings, is_enabled, queue_template
 from connector.automations.discounts import discount_for
-from connector.contacts import contact_for, first_name
 from connector.automations.links import safe_target, with_utm
+from connector.contacts import contact_for, email_hash, first_name
 from connector.dbutil import insert_or_ignore
 from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
 from connector.messaging.sequences import step_key
 from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
-from connector.contacts import email_hash
 from connector.stores.platforms import platform_of
 
 log = logging.getLogger(__name__)

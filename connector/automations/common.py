@@ -10,13 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-
+from connector import receipt_notes
 from connector.automations import links as short_links
-
 from connector.messaging import catalogue
 from connector.messaging.outbox import QueuedMessage, queue_message
 from connector.models import Contact, Shop
-from connector import receipt_notes
 
 log = logging.getLogger(__name__)
 

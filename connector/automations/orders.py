@@ -30,9 +30,9 @@ from sqlalchemy import select
 
 from connector.automations import attribution, carts
 from connector.automations.common import automation_settings, is_enabled, queue_template
-from connector.contacts import contact_for, first_name
 from connector.automations.invoices import invoice_for, invoice_url
 from connector.automations.links import safe_target
+from connector.contacts import contact_for, first_name
 from connector.events import FulfillmentUpdated, Order, OrderCancelled, OrderPaid, OrderPlaced
 from connector.extensions import db
 from connector.messaging.invoices import format_money

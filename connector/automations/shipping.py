@@ -16,8 +16,8 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from connector.automations.common import automation_settings, is_enabled, queue_template
-from connector.contacts import contact_for, first_name
 from connector.automations.links import safe_target
+from connector.contacts import contact_for, first_name
 from connector.dbutil import insert_or_ignore
 from connector.events import FulfillmentStatus as S
 from connector.events import FulfillmentUpdated

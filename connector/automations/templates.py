@@ -35,10 +35,10 @@ from sqlalchemy import select, update
 from connector.dbutil import insert_or_ignore
 from connector.events import TemplateStatusChanged
 from connector.extensions import db, settings
-from connector.wakeups import kick_dispatcher
 from connector.messaging import catalogue
 from connector.messaging.dispatch_rows import TEMPLATE_NOT_APPROVED
 from connector.models import Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
+from connector.wakeups import kick_dispatcher
 from integrations.whatsapp.client import WhatsAppClient
 from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError
 

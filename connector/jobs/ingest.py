@@ -19,11 +19,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector import receipt_failures
-from connector.routing import RECEIPT_PROCESSORS
 from connector.dbutil import claim_rows
 from connector.extensions import db, get_redis
 from connector.models import WebhookReceipt, utcnow
 from connector.receipts import DEAD
+from connector.routing import RECEIPT_PROCESSORS
 from connector.wakeups import DRAIN_TIME_BUDGET_SECONDS, INGEST_KICK_KEY, enqueue_drainer, kick_ingest
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from connector.extensions import db, get_redis
-from connector.queues import INGEST, enqueue
 from connector.models import Shop, utcnow
+from connector.queues import INGEST, enqueue
 from connector.routing import process_store_receipt
-from connector.stores.context import WAITING_OUTCOMES
 from connector.stores import shopify as shopify_store
 from connector.stores import shopify_lookups
+from connector.stores.context import WAITING_OUTCOMES
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from rq.serializers import JSONSerializer
 from rq.worker import DequeueStrategy
 
 from connector.extensions import db, get_redis
-from connector.wakeups import ensure_sweep, schedule_sweep
 from connector.queues import QUEUE_NAMES, get_queue
+from connector.wakeups import ensure_sweep, schedule_sweep
 
 log = logging.getLogger(__name__)
 

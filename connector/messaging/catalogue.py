@@ -26,13 +26,43 @@ from typing import Any, Mapping
 
 # The model, the validator and the renderer live in their own modules; their public names
 # stay importable from here, where callers have always found them.
-from connector.messaging.rendering import clean_parameter, creation_payload, parse_reply_payload, preview_text, render_content
+from connector.messaging.rendering import (
+    clean_parameter,
+    creation_payload,
+    parse_reply_payload,
+    preview_text,
+    render_content,
+)
 from connector.messaging.template_model import (
-    APP_URL, CATEGORY_PURPOSE, DEFAULT_LANGUAGE, LANGUAGE_CODE, LANGUAGES, MAX_BODY_CHARS, MAX_BUTTON_TEXT_CHARS,
-    MAX_BUTTONS, MAX_FOOTER_CHARS, MAX_HEADER_CHARS, MAX_PARAMETER_CHARS, MAX_PARAMETERS, MAX_TEXT_MESSAGE_CHARS,
-    MAX_URL_BUTTONS, MAX_URL_CHARS, OPT_OUT_PAYLOAD, PARAMETER_NAME, PAYLOAD_NAME, PLACEHOLDER, REPLY_CONTEXT_SEPARATOR,
-    TEMPLATE_NAME, TEXTS_FILE, URL_VARIABLE, ButtonSpec, CatalogueError, LanguageVariant, RenderError,
-    TemplateDefinition, UnknownTemplateError,
+    APP_URL,
+    CATEGORY_PURPOSE,
+    DEFAULT_LANGUAGE,
+    LANGUAGE_CODE,
+    LANGUAGES,
+    MAX_BODY_CHARS,
+    MAX_BUTTON_TEXT_CHARS,
+    MAX_BUTTONS,
+    MAX_FOOTER_CHARS,
+    MAX_HEADER_CHARS,
+    MAX_PARAMETER_CHARS,
+    MAX_PARAMETERS,
+    MAX_TEXT_MESSAGE_CHARS,
+    MAX_URL_BUTTONS,
+    MAX_URL_CHARS,
+    OPT_OUT_PAYLOAD,
+    PARAMETER_NAME,
+    PAYLOAD_NAME,
+    PLACEHOLDER,
+    REPLY_CONTEXT_SEPARATOR,
+    TEMPLATE_NAME,
+    TEXTS_FILE,
+    URL_VARIABLE,
+    ButtonSpec,
+    CatalogueError,
+    LanguageVariant,
+    RenderError,
+    TemplateDefinition,
+    UnknownTemplateError,
 )
 from connector.messaging.template_validation import parse_template, parse_texts
 

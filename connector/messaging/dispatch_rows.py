@@ -28,8 +28,8 @@ from connector.models import Contact, Message, MessageStatus, TemplateApproval, 
 from connector.models.messages import MessageKind
 from integrations.whatsapp.errors import (
     ERROR_RULES,
-    HTTP_429_RULE,
     HTTP_5XX_RULE,
+    HTTP_429_RULE,
     TRANSPORT_RULE,
     Disposition,
     WhatsAppError,

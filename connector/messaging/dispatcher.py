@@ -33,12 +33,20 @@ from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import bindparam, func, select, update
 
-from connector.extensions import db, settings
 from connector import consent_signal
+from connector.extensions import db, settings
+from connector.messaging.dispatch_rows import (
+    UNSENT_TTL_SECONDS,
+    Claimed,
+    M,
+    RowBook,
+    aware,
+    database_failed,
+    unsent_key,
+)
 from connector.messaging.governor import Governor, Policy
 from connector.messaging.pacing import Pacer, Permit
 from connector.models import Contact, MessageStatus, Shop, WhatsAppAccount, utcnow
-from connector.messaging.dispatch_rows import M, UNSENT_TTL_SECONDS, Claimed, RowBook, aware, database_failed, unsent_key
 from connector.wakeups import KICK_TTL_SECONDS, kick_key
 from integrations.whatsapp import payloads
 from integrations.whatsapp.errors import (

@@ -26,9 +26,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from connector.extensions import db, settings
-from connector.wakeups import kick_dispatcher
-from connector.queues import MAINTENANCE, enqueue
 from connector.models import Message, MessageStatus, Shop, WhatsAppAccount, utcnow
+from connector.queues import MAINTENANCE, enqueue
+from connector.wakeups import kick_dispatcher
 from integrations.whatsapp.client import WhatsAppClient
 from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError
 from integrations.whatsapp.types import parse_messaging_limit

@@ -11,7 +11,12 @@ import re
 from typing import Any, Mapping
 
 from connector.messaging.template_model import (
-    APP_URL, MAX_PARAMETER_CHARS, PLACEHOLDER, REPLY_CONTEXT_SEPARATOR, RenderError, TemplateDefinition,
+    APP_URL,
+    MAX_PARAMETER_CHARS,
+    PLACEHOLDER,
+    REPLY_CONTEXT_SEPARATOR,
+    RenderError,
+    TemplateDefinition,
 )
 
 _WHITESPACE_RUN = re.compile(r"\s+")

@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
+from connector import consent, consent_signal
 from connector.events import MessageStatusChanged
 from connector.extensions import db
-from connector import consent, consent_signal
 from connector.messaging.confirmations import confirm
 from connector.models import Contact, Message, MessageStatus, Shop, utcnow
 from connector.models.contacts import CONSENT_REVOKED

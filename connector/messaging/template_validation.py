@@ -14,10 +14,31 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from connector.messaging.template_model import (
-    APP_URL, CATEGORY_PURPOSE, DEFAULT_LANGUAGE, LANGUAGE_CODE, LANGUAGES, MAX_BODY_CHARS, MAX_BUTTON_TEXT_CHARS,
-    MAX_BUTTONS, MAX_FOOTER_CHARS, MAX_HEADER_CHARS, MAX_PARAMETERS, MAX_TEXT_MESSAGE_CHARS, MAX_URL_BUTTONS,
-    MAX_URL_CHARS, OPT_OUT_PAYLOAD, PARAMETER_NAME, PAYLOAD_NAME, PLACEHOLDER, TEMPLATE_NAME, TEXTS_FILE, URL_VARIABLE,
-    ButtonSpec, CatalogueError, LanguageVariant, TemplateDefinition,
+    APP_URL,
+    CATEGORY_PURPOSE,
+    DEFAULT_LANGUAGE,
+    LANGUAGE_CODE,
+    LANGUAGES,
+    MAX_BODY_CHARS,
+    MAX_BUTTON_TEXT_CHARS,
+    MAX_BUTTONS,
+    MAX_FOOTER_CHARS,
+    MAX_HEADER_CHARS,
+    MAX_PARAMETERS,
+    MAX_TEXT_MESSAGE_CHARS,
+    MAX_URL_BUTTONS,
+    MAX_URL_CHARS,
+    OPT_OUT_PAYLOAD,
+    PARAMETER_NAME,
+    PAYLOAD_NAME,
+    PLACEHOLDER,
+    TEMPLATE_NAME,
+    TEXTS_FILE,
+    URL_VARIABLE,
+    ButtonSpec,
+    CatalogueError,
+    LanguageVariant,
+    TemplateDefinition,
 )
 
 # text around a parameter that Meta treats as "nothing": whitespace and punctuation

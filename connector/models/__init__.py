@@ -2,7 +2,16 @@
 
 from connector.models.base import Base, utcnow
 from connector.models.catalog import Variant
-from connector.models.commerce import Cart, Invoice, LinkClick, OrderRecord, Shipment, ShortLink, StockSubscription, TemplateApproval
+from connector.models.commerce import (
+    Cart,
+    Invoice,
+    LinkClick,
+    OrderRecord,
+    Shipment,
+    ShortLink,
+    StockSubscription,
+    TemplateApproval,
+)
 from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose

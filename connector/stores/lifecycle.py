@@ -14,10 +14,10 @@ import logging
 
 from sqlalchemy import delete, update
 
+from connector.dbutil import insert_or_ignore
 from connector.events import ShopRedact, ShopUninstalled, StockChanged
 from connector.extensions import db
 from connector.models import Message, MessageStatus, Shop, Variant, WebhookReceipt, utcnow
-from connector.dbutil import insert_or_ignore
 from connector.stores.shop_cache import forget_cached_shops
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import select
 

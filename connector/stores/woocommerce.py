@@ -42,13 +42,13 @@ from integrations.egress import EgressPolicy
 from integrations.woocommerce import catchup
 from integrations.woocommerce import webhooks as wc_webhooks
 from integrations.woocommerce.carts import cart_link
-from integrations.woocommerce.profile import store_profile
 from integrations.woocommerce.client import (
     WooCommerceAddressRefusedError,
     WooCommerceApiError,
     WooCommerceAuthError,
     WooCommerceClient,
 )
+from integrations.woocommerce.profile import store_profile
 
 log = logging.getLogger(__name__)
 

@@ -34,11 +34,11 @@ from connector.stores.woocommerce import (
     PLATFORM,
     POLLED,
     STORE_PROBLEM_FIELDS,
-    update_sync_state,
     client_for,
     delivery_url,
     new_webhook_secret,
     refresh_profile,
+    update_sync_state,
     webhook_secret,
 )
 from integrations.woocommerce import catchup

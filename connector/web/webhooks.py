@@ -22,7 +22,8 @@ from connector.extensions import db, settings
 from connector.models import WhatsAppAccount
 from connector.receipts import ReceiptNotWritten, ReceiptResult, record_receipt
 from connector.stores.shop_cache import forget_cached_shops, shopify_shop
-from connector.web.errors import BadRequestBody, is_storable_text, json_object as _json_object, require_json_object
+from connector.web.errors import BadRequestBody, is_storable_text, require_json_object
+from connector.web.errors import json_object as _json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify import webhooks as shopify_webhooks
 from integrations.whatsapp import webhooks as whatsapp_webhooks

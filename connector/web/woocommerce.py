@@ -26,7 +26,8 @@ from markupsafe import escape
 from connector.models import Shop
 from connector.stores import woocommerce as store
 from connector.stores import woocommerce_connect as connecting
-from connector.web.errors import BadRequestBody, json_object as _json_object
+from connector.web.errors import BadRequestBody
+from connector.web.errors import json_object as _json_object
 from connector.web.webhooks import answer, database_lookup, stored
 from integrations.base import PayloadError
 from integrations.woocommerce import webhooks as wc_webhooks

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import as_list as _list
 from integrations.shopify.consts import (
     ACCESS_TOKEN_HEADER,
     API_VERSION,
@@ -34,7 +36,6 @@ from integrations.shopify.errors import (
     ShopifyUserError,
 )
 from integrations.shopify.oauth import normalise_shop_domain
-from integrations.coerce import as_dict as _dict, as_list as _list
 
 __all__ = [
     "DEFAULT_TIMEOUT",

@@ -28,8 +28,15 @@ from connector.events import (
     StockChanged,
 )
 from integrations.base import ParseContext, PayloadError
-from integrations.coerce import as_dict as _dict, as_list as _list, dicts as _dicts, text as _text
-from integrations.kit import id_text as _id, ids as _ids, money as _money, money_or_none as _money_or_none, to_int as _int
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import as_list as _list
+from integrations.coerce import dicts as _dicts
+from integrations.coerce import text as _text
+from integrations.kit import id_text as _id
+from integrations.kit import ids as _ids
+from integrations.kit import money as _money
+from integrations.kit import money_or_none as _money_or_none
+from integrations.kit import to_int as _int
 from integrations.shopify.consts import PLATFORM
 from integrations.shopify.readers import (
     address_fields,

@@ -14,8 +14,14 @@ from typing import Any
 from connector.events import Customer, LineItem
 from connector.phones import InvalidPhoneError, normalise
 from integrations.base import ParseContext
-from integrations.coerce import as_dict as _dict, as_list as _list, dicts as _dicts, text as _text
-from integrations.kit import id_text as _id, money as _money, money_or_none as _money_or_none, to_int as _int
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import as_list as _list
+from integrations.coerce import dicts as _dicts
+from integrations.coerce import text as _text
+from integrations.kit import id_text as _id
+from integrations.kit import money as _money
+from integrations.kit import money_or_none as _money_or_none
+from integrations.kit import to_int as _int
 
 # ---------------------------------------------------------------------------------------
 # Customers, phones, lines

@@ -25,7 +25,8 @@ from typing import Any
 from connector.events import Event
 from integrations.base import ParseContext, PayloadError
 from integrations.coerce import storable
-from integrations.kit import header as _header, hmac_signature, load_json, verify_hmac
+from integrations.kit import header as _header
+from integrations.kit import hmac_signature, load_json, verify_hmac
 from integrations.shopify import payloads
 from integrations.shopify.consts import (
     API_VERSION_HEADER,
@@ -37,9 +38,12 @@ from integrations.shopify.consts import (
     TRIGGERED_AT_HEADER,
     WEBHOOK_ID_HEADER,
 )
-from integrations.shopify.payloads import checkout_recovery_url  # noqa: F401  (importable from here as before)
-from integrations.shopify.payloads import inventory_item_map
-from integrations.shopify.readers import timestamp as _datetime, updated_at_of
+from integrations.shopify.payloads import (
+    checkout_recovery_url,  # noqa: F401  (importable from here as before)
+    inventory_item_map,
+)
+from integrations.shopify.readers import timestamp as _datetime
+from integrations.shopify.readers import updated_at_of
 
 __all__ = [
     "COMPLIANCE_TOPICS",

@@ -13,7 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from integrations.whatsapp.sandbox_http import HttpMixin, RawReply
-from integrations.whatsapp.sandbox_limits import GraphError, PairLimiter, ThroughputLimiter, new_wamid, take_fault, validate_send
+from integrations.whatsapp.sandbox_limits import (
+    GraphError,
+    PairLimiter,
+    ThroughputLimiter,
+    new_wamid,
+    take_fault,
+    validate_send,
+)
 from integrations.whatsapp.sandbox_webhooks import WebhooksMixin
 
 

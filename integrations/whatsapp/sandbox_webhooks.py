@@ -18,7 +18,13 @@ from typing import Any
 import aiohttp
 
 from integrations.whatsapp.consts import (
-    SIGNATURE_HEADER, SIGNATURE_PREFIX, STATUS_DELIVERED, STATUS_FAILED, STATUS_READ, STATUS_SENT, WEBHOOK_OBJECT,
+    SIGNATURE_HEADER,
+    SIGNATURE_PREFIX,
+    STATUS_DELIVERED,
+    STATUS_FAILED,
+    STATUS_READ,
+    STATUS_SENT,
+    WEBHOOK_OBJECT,
 )
 from integrations.whatsapp.sandbox_limits import Fault, status_item
 

@@ -30,6 +30,11 @@ from connector.events import (
     TemplateStatusChanged,
     UnhandledChange,
 )
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import dicts as _dicts
+from integrations.coerce import id_text as _id_text
+from integrations.coerce import storable
+from integrations.coerce import text as _text
 from integrations.whatsapp.consts import (
     HUB_CHALLENGE,
     HUB_MODE,
@@ -42,7 +47,6 @@ from integrations.whatsapp.errors import (
     SignatureMissingError,
     WhatsAppPayloadError,
 )
-from integrations.coerce import text as _text, id_text as _id_text, as_dict as _dict, dicts as _dicts, storable
 from integrations.whatsapp.types import parse_messaging_limit
 
 __all__ = ["answer_challenge", "parse", "phone_number_ids", "sign", "verify_signature"]

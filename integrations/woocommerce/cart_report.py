@@ -10,8 +10,13 @@ from typing import Any
 
 from connector.events import CheckoutUpdated, Customer, LineItem
 from integrations.base import ParseContext, PayloadError
-from integrations.coerce import as_dict as _dict, clean_tree, dicts as _dicts, storable, text as _text
-from integrations.kit import id_text as _id_text, money as _money, to_int as _int
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import clean_tree, storable
+from integrations.coerce import dicts as _dicts
+from integrations.coerce import text as _text
+from integrations.kit import id_text as _id_text
+from integrations.kit import money as _money
+from integrations.kit import to_int as _int
 from integrations.woocommerce.consts import PLATFORM
 from integrations.woocommerce.readers import iso_time, locale_tag, order_phone, yes_no
 

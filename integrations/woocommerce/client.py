@@ -32,8 +32,8 @@ import httpx
 
 from integrations.base import AdapterError, PayloadError
 from integrations.egress import EgressPolicy, EgressRefusedError, GuardedTransport
-from integrations.woocommerce.auth import is_loopback_host, normalise_store_url
 from integrations.kit import load_json
+from integrations.woocommerce.auth import is_loopback_host, normalise_store_url
 
 __all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", "WooCommerceAuthError", "WooCommerceClient",
            "WooCommerceError"]

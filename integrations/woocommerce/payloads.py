@@ -24,8 +24,15 @@ from connector.events import (
     StockChanged,
 )
 from integrations.base import ParseContext, PayloadError
-from integrations.coerce import as_dict as _dict, clean_tree, dicts as _dicts, storable, text as _text
-from integrations.kit import id_text as _id_text, ids as _ids, money as _money, money_or_none as _money_or_none, to_int as _int
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import clean_tree, storable
+from integrations.coerce import dicts as _dicts
+from integrations.coerce import text as _text
+from integrations.kit import id_text as _id_text
+from integrations.kit import ids as _ids
+from integrations.kit import money as _money
+from integrations.kit import money_or_none as _money_or_none
+from integrations.kit import to_int as _int
 from integrations.woocommerce.consts import (
     DELIVERED_ORDER_STATUS,
     LOCALE_META_KEYS,
@@ -46,7 +53,6 @@ from integrations.woocommerce.readers import (
     order_phone,
     yes_no,
 )
-
 
 # ---------------------------------------------------------------------------------------
 # Orders

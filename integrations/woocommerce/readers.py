@@ -12,7 +12,9 @@ from typing import Any
 
 from connector.phones import InvalidPhoneError, normalise
 from integrations.base import ParseContext
-from integrations.coerce import as_dict as _dict, dicts as _dicts, text as _text
+from integrations.coerce import as_dict as _dict
+from integrations.coerce import dicts as _dicts
+from integrations.coerce import text as _text
 
 
 def meta_of(payload: dict) -> dict[str, Any]:

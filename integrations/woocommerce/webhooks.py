@@ -52,9 +52,13 @@ from urllib.parse import parse_qs
 from connector.events import Event
 from integrations.base import ParseContext, PayloadError
 from integrations.coerce import storable
-from integrations.kit import header as _header, hmac_signature, id_text as _id_text, load_json, verify_hmac
+from integrations.kit import header as _header
+from integrations.kit import hmac_signature, load_json, verify_hmac
+from integrations.kit import id_text as _id_text
 from integrations.woocommerce.cart_report import CartConsent, cart_report_consent, parse_cart_report
-from integrations.woocommerce.consts import (
+
+# names this module defined before ``consts`` existed, still importable from here
+from integrations.woocommerce.consts import (  # noqa: F401
     HEADER_CART_SIGNATURE,
     HEADER_DELIVERY_ID,
     HEADER_EVENT,
@@ -63,9 +67,6 @@ from integrations.woocommerce.consts import (
     HEADER_SOURCE,
     HEADER_TOPIC,
     HEADER_WEBHOOK_ID,
-)
-# names this module defined before ``consts`` existed, still importable from here
-from integrations.woocommerce.consts import (  # noqa: F401
     LOCALE_META_KEYS,
     META_CART_TOKEN,
     META_CONSENT_TEXT,
