@@ -53,6 +53,9 @@ class EmbeddedRedis:
                 self.process.wait(5)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(5)
+        if self.process.stderr is not None:
+            self.process.stderr.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -105,6 +108,9 @@ def start(timeout: float = 10.0) -> EmbeddedRedis:
         except OSError:
             time.sleep(0.005)
     process.kill()
+    process.wait(5)
+    if process.stderr is not None:
+        process.stderr.close()
     raise EmbeddedRedisError("redis-server did not answer in time")
 
 

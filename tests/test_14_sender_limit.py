@@ -82,5 +82,6 @@ def test_14_18_sender_never_exceeds_1000_per_second_at_the_sandbox(ctx, run_work
         ctx.config["CONNECTOR"] = settings
         process.terminate()
         process.wait(10)
+        process.stdout.close()
     assert stats.get("rejected", {}) == {}, f"the sandbox refused sends: {stats.get('rejected')}"
     assert accepted == COUNT

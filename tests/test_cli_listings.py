@@ -85,7 +85,8 @@ def _import(app_env, csv_path: Path, shop_id: int, *, terminal: bool) -> tuple[i
         elif process.poll() is not None:
             break
     os.close(leader)
-    out = process.stdout.read()
+    with process.stdout:
+        out = process.stdout.read()
     return process.wait(60), out, seen.decode(errors="replace")
 
 

@@ -50,6 +50,7 @@ def test_sigkill_mid_batch_then_restart_sends_each_message_exactly_once(ctx, san
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(10)
+        first.stderr.close()
     killed_at = len(sandbox.messages())
     assert 0 < killed_at < COUNT, "the kill must land in the middle of the batch"
     db.session.expire_all()
@@ -64,6 +65,7 @@ def test_sigkill_mid_batch_then_restart_sends_each_message_exactly_once(ctx, san
     finally:
         second.terminate()
         second.wait(15)
+        second.stderr.close()
 
     received = Counter(record["callback_data"] for record in sandbox.messages())
     duplicates = {key: n for key, n in received.items() if n > 1}

@@ -98,4 +98,5 @@ def test_14_13_second_terminal_uses_connector_devs_services(tmp_path):
     finally:
         os.killpg(dev.pid, signal.SIGINT)
         dev.wait(30)
+        dev.stdout.close()
     assert not record.exists()  # a stopped dev server leaves nothing for the next command to follow

@@ -222,6 +222,7 @@ def test_13_2_the_guarded_transport_keeps_host_and_tls_name(tmp_path, resolver):
         assert seen == {}
     finally:
         server.shutdown()
+        server.server_close()
 
 
 @pytest.mark.parametrize(("address", "allowed"), [
