@@ -37,6 +37,7 @@ FIVE_O_THREES = {
 def test_13_8_after_a_cloud_api_storm_every_message_goes_out_once_within_30_s(
         ctx, run_worker, sandbox, monkeypatch, five_o_three):
     import connector.jobs.send as jobs
+    from connector.jobs.sweep import sweep
     from connector.extensions import settings
 
     production = replace(settings(), retry_base_seconds=2.0, send_lease_seconds=120)
@@ -66,7 +67,7 @@ def test_13_8_after_a_cloud_api_storm_every_message_goes_out_once_within_30_s(
         if time.monotonic() - started > 240:
             break
         if time.monotonic() - last_sweep > SWEEP_EVERY_SECONDS:
-            jobs.sweep()
+            sweep()
             last_sweep = time.monotonic()
         time.sleep(0.05)
 
