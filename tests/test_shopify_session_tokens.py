@@ -65,7 +65,7 @@ def test_shop_uppercase_and_datetime_now() -> None:
     [
         (make(secret="other-secret-0123456789abcdefghij"), "InvalidSignatureError"),
         (make(aud="someone-else"), "InvalidAudienceError"),
-        (make(secret=SECRET * 2, algorithm="HS512"), "InvalidAlgorithmError")  # 64 bytes: what HS512 asks,
+        (make(secret=SECRET * 2, algorithm="HS512"), "InvalidAlgorithmError"),  # 64 bytes: what HS512 asks
         (make(drop=("dest",)), "MissingRequiredClaimError"),
         (make(drop=("sub",)), "MissingRequiredClaimError"),
         (make(drop=("nbf",)), "MissingRequiredClaimError"),
