@@ -298,7 +298,7 @@ def _schedule(args, first_due: datetime, window: float, *, key: str = "cart",
                  for step in range(1, STEPS_PER_CART + 1)]
         queued = queue_messages(items)
         written = utcnow().timestamp()
-        for item, result in zip(items, queued):
+        for item, result in zip(items, queued, strict=True):
             # a row written after its due time cannot be handed over before it exists
             due = item.due_at.timestamp()
             due_of[result.message.id] = max(due, written)

@@ -211,7 +211,7 @@ def rss_reading(roots: dict[str, int]) -> dict[str, int]:
 
 def longest_gap(moments: list[float], start: float, end: float) -> float:
     points = [start] + sorted(moment for moment in moments if start <= moment <= end) + [end]
-    return max(later - earlier for earlier, later in zip(points, points[1:]))
+    return max(later - earlier for earlier, later in zip(points, points[1:], strict=False))
 
 
 # -- the bench -------------------------------------------------------------------------------------

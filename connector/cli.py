@@ -12,7 +12,29 @@ from sqlalchemy import select
 
 from connector import devenv, embedded_redis
 from connector.app import create_app, default_instance_path
+from connector.cli_common import _fail, needs_schema, shop_or_fail
+from connector.cli_contacts import contacts_group
+from connector.cli_funnel import funnel_command
+from connector.cli_templates import templates_group
+from connector.demo import run_demo
+from connector.devserver import run_dev
+from connector.events import ShopUninstalled
+from connector.extensions import db, settings
+from connector.jobs.worker import run_worker
+from connector.messaging.limits import limit_state
+from connector.messaging.reports import outbox_rows
+from connector.models import Shop
 from connector.queues import QUEUE_NAMES
+from connector.receipts import receipt_rows
+from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
+from connector.stores.lifecycle import uninstall_shop
+from connector.stores.platforms import PLATFORMS
+from connector.stores.shopify import refresh_profile, subscribe_webhooks
+from connector.stores.woocommerce import new_webhook_secret
+from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
+from connector.wakeups import kick_dispatcher
+from integrations.shopify.errors import ShopifyError
+from integrations.whatsapp import sandbox
 
 
 def _create_cli_app():
@@ -34,30 +56,6 @@ def _without_password(url: str) -> str:
 @click.group(cls=FlaskGroup, create_app=_create_cli_app, add_version_option=False)
 def cli() -> None:
     """WhatsApp commerce connector for Shopify and WooCommerce."""
-
-
-from connector.cli_common import _fail, needs_schema, shop_or_fail  # noqa: E402  (shared with the other command modules)
-from connector.cli_contacts import contacts_group
-from connector.cli_funnel import funnel_command
-from connector.cli_templates import templates_group
-from connector.demo import run_demo
-from connector.devserver import run_dev
-from connector.events import ShopUninstalled
-from connector.extensions import db, settings
-from connector.jobs.worker import run_worker
-from connector.messaging.limits import limit_state
-from connector.messaging.reports import outbox_rows
-from connector.models import Shop
-from connector.receipts import receipt_rows
-from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
-from connector.stores.lifecycle import uninstall_shop
-from connector.stores.platforms import PLATFORMS
-from connector.stores.shopify import refresh_profile, subscribe_webhooks
-from connector.stores.woocommerce import new_webhook_secret
-from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
-from connector.wakeups import kick_dispatcher
-from integrations.shopify.errors import ShopifyError
-from integrations.whatsapp import sandbox
 
 
 def main() -> None:

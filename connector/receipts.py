@@ -68,7 +68,7 @@ def record_receipt(*, platform: str, dedupe_key: str, topic: str, body: bytes, s
         try:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 receipt_id = connection.execute(
-                    _INSERT_RECEIPT, dict(zip(COLUMNS, values), attempts=0)).scalar_one_or_none()
+                    _INSERT_RECEIPT, dict(zip(COLUMNS, values, strict=True), attempts=0)).scalar_one_or_none()
         except OperationalError as error:  # the database is unreachable or locked
             raise ReceiptNotWritten(f"the receipt was not written: {type(error.orig).__name__}") from error
         if receipt_id is not None:

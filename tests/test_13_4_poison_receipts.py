@@ -153,12 +153,12 @@ def test_13_4_poison_receipts_end_dead_after_one_attempt_and_good_ones_behind_th
 
     receipts = _receipts()[:len(dead) + len(cleaned) + 1]  # later ones: the sandbox's status webhooks
     poison, fixed, last = receipts[:len(dead)], receipts[len(dead):-1], receipts[-1]
-    for receipt, (platform, topic, _) in zip(poison, dead):
+    for receipt, (platform, topic, _) in zip(poison, dead, strict=True):
         assert (receipt.platform, receipt.outcome, receipt.attempts) == (platform, "dead", 1), \
             (platform, topic, receipt.outcome, receipt.attempts, receipt.error)
         assert receipt.processed_at is not None and receipt.claimed_until is None
         assert receipt.error and "PayloadError" in receipt.error, receipt.error
-    for receipt, (platform, topic, _) in zip(fixed, cleaned):
+    for receipt, (platform, topic, _) in zip(fixed, cleaned, strict=True):
         assert (receipt.outcome, receipt.attempts, receipt.error) == ("processed", 1, None), \
             (platform, topic, receipt.outcome, receipt.attempts, receipt.error)
     assert (last.outcome, last.attempts) == ("processed", 1)

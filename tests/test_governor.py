@@ -395,7 +395,7 @@ def _send(g: Governor, c: Candidate, at: datetime):
 def test_tier_limit_defers_new_recipient_until_oldest_first_send_plus_24h():
     g = governor(NO_QUIET, messaging_limit=3)
     starts = [NOON + timedelta(minutes=m) for m in (0, 1, 2)]
-    for contact_id, at in zip((1, 2, 3), starts):
+    for contact_id, at in zip((1, 2, 3), starts, strict=True):
         assert _send(g, candidate(contact_id=contact_id, purpose="transactional"), at).counts_toward_tier
 
     at = NOON + timedelta(minutes=3)

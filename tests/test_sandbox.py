@@ -340,7 +340,7 @@ def test_status_webhooks_sent_delivered_read(sandbox: tuple[Sandbox, str], recei
     wamid = send(url, TEMPLATE).json()["messages"][0]["id"]
     statuses = receiver.wait_for(lambda s: len(s) >= 3)
     assert [s["status"] for s in statuses] == ["sent", "delivered", "read"]
-    for (headers, body), status in zip(receiver.posts, statuses):
+    for (headers, body), status in zip(receiver.posts, statuses, strict=False):
         envelope = _check_signed(headers, body)
         assert envelope["object"] == "whatsapp_business_account"
         assert envelope["entry"][0]["id"] == "SANDBOX_WABA"

@@ -120,7 +120,7 @@ def _parse_variant(language: str, spec: Any, buttons: tuple[ButtonSpec, ...], fa
         raise fail(f"components {types} must be HEADER?, BODY, FOOTER?, BUTTONS? in that order, each at most once")
     if "BODY" not in types:
         raise fail("a BODY component is required")
-    by_type = dict(zip(types, components))
+    by_type = dict(zip(types, components, strict=True))
     header_format, header_text = _check_header(by_type.get("HEADER"), fail)
     body, parameters = _check_body(by_type["BODY"], fail)
     footer = by_type.get("FOOTER")
@@ -180,7 +180,7 @@ def _check_body(body: Mapping[str, Any], fail) -> tuple[str, tuple[str, ...]]:
             raise fail("body may not start with a parameter")
         if _FILLER.match(text[matches[-1].end():]):
             raise fail("body may not end with a parameter")
-        for left, right in zip(matches, matches[1:]):
+        for left, right in zip(matches, matches[1:], strict=False):
             if _FILLER.match(text[left.end(): right.start()]):
                 raise fail(f"parameters {left.group(0)} and {right.group(0)} are adjacent; put words between them")
     examples = (body.get("example") or {}).get("body_text_named_params") if names else None

@@ -106,7 +106,7 @@ def schedule_catchups() -> int:
     for shop_id, slot in slots.items():
         pipe.set(_SLOT_KEY.format(shop_id, slot), 1, nx=True, ex=CATCHUP_INTERVAL_SECONDS * 2)
     queued = 0
-    for (shop_id, slot), is_due in zip(slots.items(), pipe.execute()):
+    for (shop_id, slot), is_due in zip(slots.items(), pipe.execute(), strict=True):
         if is_due and enqueue(CATCHUP_JOB, shop_id, queue=MAINTENANCE,
                               timeout=CATCHUP_JOB_TIMEOUT_SECONDS, job_id=f"woocommerce-catchup-{shop_id}-{slot}",
                               unique=True) is not None:

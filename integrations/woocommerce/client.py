@@ -42,6 +42,7 @@ __all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", 
 API_PATH = "/wp-json/wc/v3"
 MAX_PAGE_SIZE = 100
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+DEFAULT_EGRESS = EgressPolicy()  # public addresses only
 USER_AGENT = "whatsapp-commerce-connector (+https://github.com/)"
 
 
@@ -97,7 +98,7 @@ class WooCommerceClient:
         consumer_secret: str,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        egress: EgressPolicy = EgressPolicy(),
+        egress: EgressPolicy = DEFAULT_EGRESS,
     ) -> None:
         base = normalise_store_url(store_url)
         parts = urlsplit(base)
