@@ -266,7 +266,8 @@ def shops_list(as_json: bool) -> None:
         click.echo("no shops yet: connect one with `connector shops add shopify|woocommerce ...` "
                    "(or install the app / connect the store)")
     for shop in shops:
-        state = f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused else ("active" if shop.is_active else "inactive")
+        state = (f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused
+                 else ("active" if shop.is_active else "inactive"))
         number = shop.whatsapp.phone_number_id if shop.whatsapp else "-"
         read_problem = PLATFORMS[shop.platform].store_problem if shop.platform in PLATFORMS else None
         problem = read_problem(shop) if read_problem is not None and shop.is_active else None
@@ -280,7 +281,8 @@ def shops_list(as_json: bool) -> None:
         line = f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}"
         if problem:
             error = str(problem["last_error"])
-            kind = "keys refused" if error.startswith("auth:") else "address refused" if error.startswith("refused:") else "unreachable"
+            kind = ("keys refused" if error.startswith("auth:")
+                    else "address refused" if error.startswith("refused:") else "unreachable")
             line += (f"\tstore {kind} since {problem['failing_since'] or '?'} ({problem['failure_count'] or 1} tries, "
                      f"next try {problem['next_try_at'] or 'next sweep'}): {error}")
         click.echo(line)
@@ -296,7 +298,8 @@ def whatsapp_group() -> None:
 @click.option("--phone-number-id", required=True)
 @click.option("--access-token", required=True)
 @click.option("--waba-id", default=None)
-@click.option("--throughput", type=int, default=None, help="Messages per second Meta allows this number (80 by default).")
+@click.option("--throughput", type=int, default=None,
+              help="Messages per second Meta allows this number (80 by default).")
 @click.option("--messaging-limit", type=int, default=None,
               help="Your own ceiling on unique recipients per 24 h, under the limit read from Meta (0 removes it).")
 @needs_schema
@@ -358,7 +361,8 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
         click.echo(f"{row['id']:>6}  {row['created_at'][:16].replace('T', ' '):16}  {row['automation'][:20]:20} "
                    f"{(row['template'] or '-')[:28]:28} {(row['language'] or '-'):6} {row['status']:10} "
                    f"{row['status_reason'] or ''}"
-                   + (f" (due {row['due_at'][:16].replace('T', ' ')})" if row["status"] == "queued" and row["due_at"] else ""))
+                   + (f" (due {row['due_at'][:16].replace('T', ' ')})" if row["status"] == "queued" and row["due_at"]
+                      else ""))
 
 
 # -- webhook receipts --------------------------------------------------------------------------

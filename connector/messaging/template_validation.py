@@ -86,7 +86,8 @@ def parse_template(data: Any, *, source: str) -> TemplateDefinition:
     reference = variants[DEFAULT_LANGUAGE]
     for language, variant in variants.items():
         if set(variant.parameters) != set(reference.parameters):
-            raise fail(f"parameters {sorted(variant.parameters)} differ from en {sorted(reference.parameters)}", language)
+            raise fail(f"parameters {sorted(variant.parameters)} differ from en "
+                       f"{sorted(reference.parameters)}", language)
         if variant.header_format != reference.header_format:
             raise fail(f"header format {variant.header_format} differs from en {reference.header_format}", language)
     return TemplateDefinition(
@@ -237,7 +238,8 @@ def _check_url_button(index: int, button: Mapping[str, Any], fail) -> None:
     if variables not in ([], ["1"]) or (variables and not url.endswith(URL_VARIABLE)):
         raise fail(f"button {index}: a URL may only end with one dynamic suffix {URL_VARIABLE}")
     example = button.get("example")
-    if variables and (not isinstance(example, list) or len(example) != 1 or not str(example[0]).startswith(APP_URL + "/")):
+    if variables and (not isinstance(example, list) or len(example) != 1
+                      or not str(example[0]).startswith(APP_URL + "/")):
         raise fail(f"button {index}: a dynamic URL needs example [\"{APP_URL}/l/<code>\"]")
 
 

@@ -169,7 +169,8 @@ def _catch_up(shop_id: int) -> dict:
         try:
             if not (shop.sync_state or {}).get("verified_at"):
                 environment = client.system_status().get("environment") or {}
-                update_sync_state(shop, verified_at=utcnow().isoformat(), woocommerce_version=environment.get("version"))
+                update_sync_state(shop, verified_at=utcnow().isoformat(),
+                                  woocommerce_version=environment.get("version"))
                 db.session.commit()
                 log.info("woocommerce.keys_verified", extra={"shop_id": shop.id})
             report["profile"] = refresh_profile(shop, client)
@@ -191,7 +192,8 @@ def _catch_up(shop_id: int) -> dict:
             log.warning("woocommerce.store_unreachable", extra={"shop_id": shop.id, "status": error.status,
                                                                "failure_count": count})
             return {"outcome": "unreachable"}
-    shop.sync_state = {name: value for name, value in (shop.sync_state or {}).items() if name not in STORE_PROBLEM_FIELDS}
+    shop.sync_state = {name: value for name, value in (shop.sync_state or {}).items()
+                       if name not in STORE_PROBLEM_FIELDS}
     update_sync_state(shop, last_catchup_at=utcnow().isoformat())
     db.session.commit()
     return report

@@ -35,8 +35,8 @@ from integrations.egress import EgressPolicy, EgressRefusedError, GuardedTranspo
 from integrations.kit import load_json
 from integrations.woocommerce.auth import is_loopback_host, normalise_store_url
 
-__all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", "WooCommerceAuthError", "WooCommerceClient",
-           "WooCommerceError"]
+__all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", "WooCommerceAuthError",
+           "WooCommerceClient", "WooCommerceError"]
 
 #: the pinned REST namespace
 API_PATH = "/wp-json/wc/v3"
