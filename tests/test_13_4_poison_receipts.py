@@ -35,8 +35,8 @@ def _fixture(platform: str, name: str) -> dict:
 
 @pytest.fixture
 def shops(ctx, fake_shopify):
-    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://poison-store.example", phone_number_id=NUMBER,
-                                        shopify_time_zone="Europe/Berlin", shopify_locale="de")
+    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://poison-store.example",
+                                        phone_number_id=NUMBER, shopify_time_zone="Europe/Berlin", shopify_locale="de")
 
 
 def _shopify(client, shop, fake_shopify, topic: str, payload: dict, event_id: str):
@@ -209,7 +209,8 @@ def test_13_4_failures_are_classified_by_what_a_retry_can_change(error, kind):
     assert receipt_failures.classify(error) == kind
     assert receipt_failures.classify(RedisConnectionError()) == receipt_failures.TRANSIENT
     assert receipt_failures.classify(ShopifyTransportError("no answer")) == receipt_failures.TRANSIENT
-    assert receipt_failures.classify(ShopifyApiError("503", status=503, is_retryable=True)) == receipt_failures.TRANSIENT
+    assert (receipt_failures.classify(ShopifyApiError("503", status=503, is_retryable=True))
+            == receipt_failures.TRANSIENT)
 
 
 def test_13_4_a_woocommerce_store_receipt_dies_once_not_ten_times(client, shops, run_worker):

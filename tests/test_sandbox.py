@@ -98,7 +98,8 @@ def sandbox(receiver: Receiver) -> Iterator[tuple[Sandbox, str]]:
         yield pair
 
 
-def send(url: str, body: Any, pn: str = PN, headers: dict[str, str] | None = AUTH, version: str = "v25.0") -> httpx.Response:
+def send(url: str, body: Any, pn: str = PN, headers: dict[str, str] | None = AUTH,
+         version: str = "v25.0") -> httpx.Response:
     if isinstance(body, (dict, list)):
         return httpx.post(f"{url}/{version}/{pn}/messages", json=body, headers=headers)
     return httpx.post(f"{url}/{version}/{pn}/messages", content=body, headers=headers)
