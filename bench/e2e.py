@@ -363,7 +363,8 @@ def main() -> int:
             "CONNECTOR_ENV": "test", "CONNECTOR_INSTANCE_PATH": workdir, "DATABASE_URL": db_url,
             "REDIS_URL": redis_url, "SECRET_KEY": "bench", "ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "WHATSAPP_APP_SECRET": "bench", "WHATSAPP_VERIFY_TOKEN": "bench", "WHATSAPP_API_BASE_URL": sandbox.base_url,
-            "SHOPIFY_API_KEY": shopify.api_key, "SHOPIFY_API_SECRET": SECRET, "SHOPIFY_ADMIN_BASE_URL": shopify.base_url,
+            "SHOPIFY_API_KEY": shopify.api_key, "SHOPIFY_API_SECRET": SECRET,
+            "SHOPIFY_ADMIN_BASE_URL": shopify.base_url,
             "APP_URL": f"http://127.0.0.1:{port}", "LOG_LEVEL": "WARNING",
         }
         os.environ.update(env)

@@ -297,17 +297,20 @@ def main() -> int:
     print(f"webhook endpoint: {figures['webhook']['req_per_s']:>8.1f} req/s  (ratio to bare {ratio:.2f})")
     paced = figures["paced"]
     rate = figures["rate"]
-    print(f"at {rate:.0f} req/s ({rate / figures['webhook']['req_per_s']:.0%} of the webhook endpoint's capacity): achieved {paced['achieved_req_per_s']} req/s, p50 {paced['p50_ms']} ms, "
+    print(f"at {rate:.0f} req/s ({rate / figures['webhook']['req_per_s']:.0%} of the webhook endpoint's capacity): "
+          f"achieved {paced['achieved_req_per_s']} req/s, p50 {paced['p50_ms']} ms, "
           f"p99 {paced['p99_ms']} ms, max {paced['max_ms']} ms, {paced['errors']} errors")
     print(f"acknowledged {load.accepted}, durable receipts {durable}")
     print(json.dumps({
-        "benchmark": "ingest", "closed_loop_client": figures["client"], "database": db_url.split(":")[0].split("+")[0], "workers": args.workers, "worker_class": args.worker_class,
+        "benchmark": "ingest", "closed_loop_client": figures["client"], "database": db_url.split(":")[0].split("+")[0],
+        "workers": args.workers, "worker_class": args.worker_class,
         **({"threads": args.threads} if args.worker_class == "gthread" else {}),
         "body_bytes": len(load.body), "bare_req_per_s": figures["bare"]["req_per_s"],
         "webhook_req_per_s": figures["webhook"]["req_per_s"], "ratio_to_bare": round(ratio, 3),
         "comparable": use_wrk, "cpus": os.cpu_count(), "load_average_1m_after": round(os.getloadavg()[0], 2),
         "rate": rate, "rate_share_of_capacity": round(rate / figures["webhook"]["req_per_s"], 3),
-        "goal_met": use_wrk and paced["p99_ms"] <= 20.0, "achieved_req_per_s": paced["achieved_req_per_s"], "p50_ms": paced["p50_ms"],
+        "goal_met": use_wrk and paced["p99_ms"] <= 20.0, "achieved_req_per_s": paced["achieved_req_per_s"],
+        "p50_ms": paced["p50_ms"],
         "p99_ms": paced["p99_ms"], "max_ms": paced["max_ms"], "errors": paced["errors"] + figures["webhook"]["errors"],
         "acknowledged": load.accepted, "durable": durable,
     }))

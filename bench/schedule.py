@@ -38,7 +38,8 @@ begins (default: 10 s plus the scheduling time at ``ASSUMED_SCHEDULE_STEPS_PER_S
 third of what was measured on two cores); rows written after their due time are
 counted as ``scheduled_late`` and their lateness counts from when their batch was committed.
 
-    python bench/schedule.py [--carts 100000] [--shops 10] [--workers N] [--due-rate R] [--capacity-carts 2000] [--batch-carts 500]
+    python bench/schedule.py [--carts 100000] [--shops 10] [--workers N] [--due-rate R]
+                             [--capacity-carts 2000] [--batch-carts 500]
 
 PostgreSQL when BENCH_DATABASE_URL is set or a server answers on 127.0.0.1:5432 (scratch
 database ``connector_bench_schedule``), SQLite otherwise. Redis: REDIS_URL or a private
@@ -208,7 +209,8 @@ def main() -> int:
             "schedule_s": round(schedule_seconds, 1),
             "schedule_steps_per_s": round(steps / schedule_seconds), "scheduled_late": scheduled_late,
             "claimed": len(lateness), "sent": len(arrival),
-            "p50_lateness_s": round(percentile(lateness, 0.50), 3), "p99_lateness_s": round(percentile(lateness, 0.99), 3),
+            "p50_lateness_s": round(percentile(lateness, 0.50), 3),
+            "p99_lateness_s": round(percentile(lateness, 0.99), 3),
             "max_lateness_s": round(max(lateness), 3) if lateness else None,
             "p99_arrival_lateness_s": round(percentile(arrival, 0.99), 3),
             "early_claims": sum(1 for value in lateness if value < 0),
@@ -298,7 +300,7 @@ def _schedule(args, first_due: datetime, window: float, *, key: str = "cart",
                  for step in range(1, STEPS_PER_CART + 1)]
         queued = queue_messages(items)
         written = utcnow().timestamp()
-        for item, result in zip(items, queued):
+        for item, result in zip(items, queued, strict=True):
             # a row written after its due time cannot be handed over before it exists
             due = item.due_at.timestamp()
             due_of[result.message.id] = max(due, written)

@@ -59,7 +59,8 @@ def seed(limit: int, count: int, phone_number_id: str):
     from connector.models import Shop, WhatsAppAccount
     from tests.factories import queue_due_confirmations
 
-    shop = Shop(platform="demo", domain=f"bench-{limit}.example", settings={"governor": {"quiet_hours": {"enabled": False}}},
+    shop = Shop(platform="demo", domain=f"bench-{limit}.example",
+                settings={"governor": {"quiet_hours": {"enabled": False}}},
                 time_zone="UTC", locale="en")
     db.session.add(shop)
     db.session.flush()
@@ -186,7 +187,8 @@ def main() -> int:
     try:
         app = create_app({
             "CONNECTOR_ENV": "test", "DATABASE_URL": database_url, "REDIS_URL": redis.url,
-            "WHATSAPP_API_BASE_URL": sandbox_url, "SECRET_KEY": "bench", "ENCRYPTION_KEY": Fernet.generate_key().decode(),
+            "WHATSAPP_API_BASE_URL": sandbox_url, "SECRET_KEY": "bench",
+            "ENCRYPTION_KEY": Fernet.generate_key().decode(),
             "WHATSAPP_APP_SECRET": "bench", "WHATSAPP_VERIFY_TOKEN": "bench", "LOG_LEVEL": "WARNING"})
         with app.app_context():
             from flask_migrate import upgrade
@@ -207,7 +209,8 @@ def main() -> int:
             result["goal_met"] = (result["cpu_ratio_to_floor"] <= 2.0 and result["rejected"] == 0
                                   and (result["achieved_ratio"] >= 0.95 or floor["achieved_ratio"] < 0.95))
             results.append(result)
-            print(f"limit {limit:>5} msg/s: achieved {result['achieved']:>7.1f} msg/s ({result['achieved_ratio']:.1%}), "
+            print(f"limit {limit:>5} msg/s: achieved {result['achieved']:>7.1f} msg/s "
+                  f"({result['achieved_ratio']:.1%}), "
                   f"max 1-s window {result['max_1s_window']}, {result['cpu_ms_per_message']:.3f} ms CPU/message, "
                   f"{result['messages']} messages, {result['rejected']} rejected; floor (bare aiohttp loop) "
                   f"{floor['achieved']:.1f} msg/s, {floor['cpu_ms_per_message']:.3f} ms CPU/message, "
@@ -221,7 +224,8 @@ def main() -> int:
     print(json.dumps({"benchmark": "send_throughput", "latency_ms": args.latency_ms,
                       "database": database_url.split(":")[0], "cpus": os.cpu_count(),
                       "load_average_1m_after": round(load[0], 2),
-                      "goal": "cpu_ratio_to_floor <= 2.0, 0 rejected, achieved_ratio >= 0.95 where the floor reaches it",
+                      "goal": "cpu_ratio_to_floor <= 2.0, 0 rejected, achieved_ratio >= 0.95 "
+                              "where the floor reaches it",
                       "results": results}))
     return 0
 

@@ -211,7 +211,7 @@ def rss_reading(roots: dict[str, int]) -> dict[str, int]:
 
 def longest_gap(moments: list[float], start: float, end: float) -> float:
     points = [start] + sorted(moment for moment in moments if start <= moment <= end) + [end]
-    return max(later - earlier for earlier, later in zip(points, points[1:]))
+    return max(later - earlier for earlier, later in zip(points, points[1:], strict=False))
 
 
 # -- the bench -------------------------------------------------------------------------------------
@@ -327,7 +327,8 @@ def main() -> int:
         "accepted": figures["statuses"].get("accepted", 0), "http_errors": http_errors, "failed_receipts": failed,
         "dead_processes": dead, "errors": http_errors + failed + len(dead),
         "receipts": len(lags), "unprocessed_at_end": unprocessed, "outcomes": outcomes,
-        "processed_lag_p50_s": round(percentile(lags, 0.50), 3), "processed_lag_p99_s": round(percentile(lags, 0.99), 3),
+        "processed_lag_p50_s": round(percentile(lags, 0.50), 3),
+        "processed_lag_p99_s": round(percentile(lags, 0.99), 3),
         "processed_lag_max_s": round(max(lags), 3) if lags else None,
         "messages_sent": len(arrivals), "messages_sent_during_load": len(sent_during),
         "longest_send_gap_s": round(longest_gap(arrivals, load_started, load_ended), 2),

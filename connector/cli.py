@@ -12,7 +12,29 @@ from sqlalchemy import select
 
 from connector import devenv, embedded_redis
 from connector.app import create_app, default_instance_path
+from connector.cli_common import _fail, needs_schema, shop_or_fail
+from connector.cli_contacts import contacts_group
+from connector.cli_funnel import funnel_command
+from connector.cli_templates import templates_group
+from connector.demo import run_demo
+from connector.devserver import run_dev
+from connector.events import ShopUninstalled
+from connector.extensions import db, settings
+from connector.jobs.worker import run_worker
+from connector.messaging.limits import limit_state
+from connector.messaging.reports import outbox_rows
+from connector.models import Shop
 from connector.queues import QUEUE_NAMES
+from connector.receipts import receipt_rows
+from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
+from connector.stores.lifecycle import uninstall_shop
+from connector.stores.platforms import PLATFORMS
+from connector.stores.shopify import refresh_profile, subscribe_webhooks
+from connector.stores.woocommerce import new_webhook_secret
+from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
+from connector.wakeups import kick_dispatcher
+from integrations.shopify.errors import ShopifyError
+from integrations.whatsapp import sandbox
 
 
 def _create_cli_app():
@@ -34,30 +56,6 @@ def _without_password(url: str) -> str:
 @click.group(cls=FlaskGroup, create_app=_create_cli_app, add_version_option=False)
 def cli() -> None:
     """WhatsApp commerce connector for Shopify and WooCommerce."""
-
-
-from connector.cli_common import _fail, needs_schema, shop_or_fail  # noqa: E402  (shared with the other command modules)
-from connector.cli_contacts import contacts_group
-from connector.cli_funnel import funnel_command
-from connector.cli_templates import templates_group
-from connector.demo import run_demo
-from connector.devserver import run_dev
-from connector.events import ShopUninstalled
-from connector.extensions import db, settings
-from connector.jobs.worker import run_worker
-from connector.messaging.limits import limit_state
-from connector.messaging.reports import outbox_rows
-from connector.models import Shop
-from connector.receipts import receipt_rows
-from connector.shops import ShopError, add_shopify, add_woocommerce, find_shop, resume_sending, set_whatsapp
-from connector.stores.lifecycle import uninstall_shop
-from connector.stores.platforms import PLATFORMS
-from connector.stores.shopify import refresh_profile, subscribe_webhooks
-from connector.stores.woocommerce import new_webhook_secret
-from connector.stores.woocommerce_connect import WooCommerceConnectError, start_reconnect
-from connector.wakeups import kick_dispatcher
-from integrations.shopify.errors import ShopifyError
-from integrations.whatsapp import sandbox
 
 
 def main() -> None:
@@ -268,7 +266,8 @@ def shops_list(as_json: bool) -> None:
         click.echo("no shops yet: connect one with `connector shops add shopify|woocommerce ...` "
                    "(or install the app / connect the store)")
     for shop in shops:
-        state = f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused else ("active" if shop.is_active else "inactive")
+        state = (f"paused: {shop.sending_paused_reason}" if shop.is_sending_paused
+                 else ("active" if shop.is_active else "inactive"))
         number = shop.whatsapp.phone_number_id if shop.whatsapp else "-"
         read_problem = PLATFORMS[shop.platform].store_problem if shop.platform in PLATFORMS else None
         problem = read_problem(shop) if read_problem is not None and shop.is_active else None
@@ -282,7 +281,8 @@ def shops_list(as_json: bool) -> None:
         line = f"{shop.id}\t{shop.platform}\t{shop.domain}\t{shop.shop_key}\twhatsapp={number}\t{state}"
         if problem:
             error = str(problem["last_error"])
-            kind = "keys refused" if error.startswith("auth:") else "address refused" if error.startswith("refused:") else "unreachable"
+            kind = ("keys refused" if error.startswith("auth:")
+                    else "address refused" if error.startswith("refused:") else "unreachable")
             line += (f"\tstore {kind} since {problem['failing_since'] or '?'} ({problem['failure_count'] or 1} tries, "
                      f"next try {problem['next_try_at'] or 'next sweep'}): {error}")
         click.echo(line)
@@ -298,7 +298,8 @@ def whatsapp_group() -> None:
 @click.option("--phone-number-id", required=True)
 @click.option("--access-token", required=True)
 @click.option("--waba-id", default=None)
-@click.option("--throughput", type=int, default=None, help="Messages per second Meta allows this number (80 by default).")
+@click.option("--throughput", type=int, default=None,
+              help="Messages per second Meta allows this number (80 by default).")
 @click.option("--messaging-limit", type=int, default=None,
               help="Your own ceiling on unique recipients per 24 h, under the limit read from Meta (0 removes it).")
 @needs_schema
@@ -360,7 +361,8 @@ def outbox_command(shop_ref: str, as_json: bool, status: str | None, limit: int)
         click.echo(f"{row['id']:>6}  {row['created_at'][:16].replace('T', ' '):16}  {row['automation'][:20]:20} "
                    f"{(row['template'] or '-')[:28]:28} {(row['language'] or '-'):6} {row['status']:10} "
                    f"{row['status_reason'] or ''}"
-                   + (f" (due {row['due_at'][:16].replace('T', ' ')})" if row["status"] == "queued" and row["due_at"] else ""))
+                   + (f" (due {row['due_at'][:16].replace('T', ' ')})" if row["status"] == "queued" and row["due_at"]
+                      else ""))
 
 
 # -- webhook receipts --------------------------------------------------------------------------

@@ -31,7 +31,8 @@ def contacts_group() -> None:
 def _who(command):
     command = click.option("--customer-id", default=None, help="The store's customer id.")(command)
     command = click.option("--email", default=None, help="The customer's email address.")(command)
-    command = click.option("--phone", default=None, help="Phone number (national numbers use the shop's country).")(command)
+    command = click.option("--phone", default=None,
+                           help="Phone number (national numbers use the shop's country).")(command)
     return click.option("--shop", "shop_ref", required=True, help="Shop id, domain or key.")(command)
 
 

@@ -12,7 +12,8 @@ from connector.shops import ShopError, find_shop
 
 
 def format_funnel(rows: list[dict]) -> str:
-    head = f"{'automation':20} {'triggered':>9} {'sent':>6} {'delivered':>9} {'read':>6} {'clicked':>7} {'orders':>6}  revenue"
+    head = (f"{'automation':20} {'triggered':>9} {'sent':>6} {'delivered':>9} {'read':>6} {'clicked':>7} "
+            f"{'orders':>6}  revenue")
     lines = [head]
     for r in rows:
         revenue = ", ".join(f"{amount} {currency}".strip() for currency, amount in sorted(r["revenue"].items())) or "0"

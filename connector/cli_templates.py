@@ -43,7 +43,8 @@ def sync_command(shop_ref: str, header_handle: str | None, only: tuple[str, ...]
             click.echo(json.dumps({"name": result.name, "language": result.language, "status": result.status,
                                    "detail": result.detail, "failed": result.failed}))
         else:
-            click.echo(f"{result.name:28} {result.language:6} {result.status}" + (f"  ({result.detail})" if result.detail else ""))
+            click.echo(f"{result.name:28} {result.language:6} {result.status}"
+                       + (f"  ({result.detail})" if result.detail else ""))
     failed = [result for result in results if result.failed]
     if failed:
         click.echo(f"{len(failed)} of {len(results)} template(s) failed:", err=True)
@@ -69,7 +70,8 @@ def status_command(shop_ref: str, as_json: bool) -> None:
                                    "status": row.status, "reason": row.reason, "category": row.category,
                                    "meta_template_id": row.meta_template_id}, sort_keys=True))
             continue
-        click.echo(f"{row.name:28} {row.language:6} v{row.version} {row.status}" + (f" ({row.reason})" if row.reason else ""))
+        click.echo(f"{row.name:28} {row.language:6} v{row.version} {row.status}"
+                   + (f" ({row.reason})" if row.reason else ""))
     if not rows and not as_json:
         click.echo("no template submitted yet: run `connector templates sync --shop ...`")
 

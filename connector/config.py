@@ -206,7 +206,8 @@ def _parse_encryption_keys(raw: str) -> tuple[str, ...]:
         except (ValueError, TypeError):
             raise ConfigError(
                 "ENCRYPTION_KEY must be Fernet keys (32 url-safe base64-encoded bytes), comma-separated;"
-                " make one with: python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+                " make one with:"
+                " python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             ) from None
     if not keys:
         raise ConfigError("ENCRYPTION_KEY is empty")

@@ -159,14 +159,16 @@ class Story:
         self.http = httpx.Client(base_url=self.base_url, timeout=10)
         shop = self._shop()
         _say("1", f"A demo shop ({shop.name}, {SHOP_DOMAIN}) connects its WhatsApp number (the sandbox Cloud API).")
-        _say(" ", "Compressed clock: cart reminders after 2 s, 4 s and 40 s (default 1 h, 24 h, 72 h); quiet hours off.")
+        _say(" ", "Compressed clock: cart reminders after 2 s, 4 s and 40 s (default 1 h, 24 h, 72 h); "
+                  "quiet hours off.")
 
         _say("2", "Maria subscribes to a sold-out coffee and ticks 'offers on WhatsApp' (the storefront form):")
         self._apply(StockChanged(platform="demo", product_id="21", variant_id="221", available=False, quantity=0,
                                  occurred_at=self._tick(), title="Ethiopia Guji 250 g"))
         answer = self.http.post("/storefront/api/back-in-stock", json={
             "shop_key": shop.shop_key, "phone": DEMO_PHONE, "variant_id": "221", "product_id": "21", "locale": "de"})
-        _say(" ", f"POST /storefront/api/back-in-stock → {answer.status_code}, marketing consent {answer.json()['consent']}")
+        _say(" ", f"POST /storefront/api/back-in-stock → {answer.status_code}, "
+                  f"marketing consent {answer.json()['consent']}")
         _say(" ", "The alert is marketing, so WhatsApp asks her to confirm first (double opt-in):")
         contact = self._confirm_opt_in(shop)
         _say(" ", f"She taps 'Yes, subscribe': marketing consent {contact.marketing_consent} "
@@ -187,7 +189,8 @@ class Story:
         tap = self.http.get(f"/l/{code}", follow_redirects=False)
         _say(" ", f"GET /l/{code} → {tap.status_code} {tap.headers.get('location')}")
 
-        _say("5", "She buys: order #1001 is placed and paid (the sequence stops, the confirmation carries the invoice).")
+        _say("5", "She buys: order #1001 is placed and paid "
+                  "(the sequence stops, the confirmation carries the invoice).")
         order = self._order()
         self._apply(OrderPlaced(order))
         self._apply(OrderPaid(dataclasses.replace(order, updated_at=self._tick(), financial_status="paid")))
@@ -302,7 +305,8 @@ class Story:
 
     def _fulfillment(self, status: str):
         return FulfillmentUpdated(platform="demo", order_id="1001", fulfillment_id="demo-fulfillment-1", status=status,
-                                  occurred_at=self._tick(), tracking_company="DHL", tracking_numbers=("00340434161234567890",),
+                                  occurred_at=self._tick(), tracking_company="DHL",
+                                  tracking_numbers=("00340434161234567890",),
                                   tracking_urls=(f"https://{CARRIER_HOST}/de/privatkunden/pakete-empfangen/verfolgen.html"
                                                  "?piececode=00340434161234567890",),
                                   customer=self._customer(), order_name="#1001")

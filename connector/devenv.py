@@ -69,7 +69,8 @@ def _read(path: Path) -> tuple[int, dict[str, str]] | None:
         body = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    pid, environment = body.get("pid") if isinstance(body, dict) else None, body.get("environment") if isinstance(body, dict) else None
+    pid, environment = ((body.get("pid"), body.get("environment")) if isinstance(body, dict)
+                        else (None, None))
     if not isinstance(pid, int) or not isinstance(environment, dict):
         return None
     return pid, {str(name): str(value) for name, value in environment.items() if isinstance(value, str)}

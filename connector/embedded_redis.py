@@ -92,7 +92,8 @@ def start(timeout: float = 10.0) -> EmbeddedRedis:
     ]
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=_die_with_parent,
-        start_new_session=True,  # Ctrl-C in a terminal reaches our processes, not this server: it outlives them, then dies with us
+        # Ctrl-C in a terminal reaches our processes, not this server: it outlives them, then dies with us
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -243,7 +243,8 @@ def export_customer(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
     all_order_ids = order_ids | {order.order_id for order in orders}
     people = []
     for contact in contacts:
-        of_contact = (lambda model: _all(model, model.shop_id == shop.id, model.contact_id == contact.id))
+        def of_contact(model, contact=contact):
+            return _all(model, model.shop_id == shop.id, model.contact_id == contact.id)
         people.append({
             "contact": _row(contact),
             "consent_events": [_row(row) for row in of_contact(ConsentEvent)],

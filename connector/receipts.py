@@ -4,7 +4,8 @@ The order is fixed (see STYLE.md): the view has verified the signature and parse
 body; here the receipt is inserted under its unique key in one autocommit statement (shared
 with the receipts of concurrent requests on PostgreSQL), and only after it is durable is the
 ingest kick flag set (``connector.wakeups.kick_ingest``; on PostgreSQL at most once per 20 ms
-per process, from ``connector.receipt_writer``), which queues a drainer when none is queued. A duplicate delivery finds the
+per process, from ``connector.receipt_writer``), which queues a drainer when none is queued.
+A duplicate delivery finds the
 key taken and kicks nothing. If Redis loses the flag or the drainer, the sweep finds the
 unprocessed receipt. See docs/adr/0006-ingest-path.md.
 """
@@ -68,7 +69,7 @@ def record_receipt(*, platform: str, dedupe_key: str, topic: str, body: bytes, s
         try:
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 receipt_id = connection.execute(
-                    _INSERT_RECEIPT, dict(zip(COLUMNS, values), attempts=0)).scalar_one_or_none()
+                    _INSERT_RECEIPT, dict(zip(COLUMNS, values, strict=True), attempts=0)).scalar_one_or_none()
         except OperationalError as error:  # the database is unreachable or locked
             raise ReceiptNotWritten(f"the receipt was not written: {type(error.orig).__name__}") from error
         if receipt_id is not None:

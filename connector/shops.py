@@ -107,7 +107,8 @@ def find_shop(reference: str) -> Shop:
 
 
 def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id: str | None = None,
-                 throughput_per_second: int | None = None, messaging_limit: int | None | str = "keep") -> WhatsAppAccount:
+                 throughput_per_second: int | None = None,
+                 messaging_limit: int | None | str = "keep") -> WhatsAppAccount:
     """Connect (or change) the shop's WhatsApp number; everything is checked before anything changes."""
     phone_number_id, access_token = phone_number_id.strip(), access_token.strip()
     if not phone_number_id.isdigit():
@@ -119,7 +120,8 @@ def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id
     if messaging_limit not in ("keep", None) and (not isinstance(messaging_limit, int) or messaging_limit < 1):
         raise ShopError("the messaging limit is a positive number of recipients (or unlimited)")
     taken = db.session.scalars(
-        select(WhatsAppAccount).where(WhatsAppAccount.phone_number_id == phone_number_id, WhatsAppAccount.shop_id != shop.id)
+        select(WhatsAppAccount).where(WhatsAppAccount.phone_number_id == phone_number_id,
+                                      WhatsAppAccount.shop_id != shop.id)
     ).first()
     if taken is not None:
         raise ShopError("that phone number id is already connected to another shop")

@@ -114,7 +114,7 @@ def _fit(value: Any, name: str | None) -> Any:
         return replace(value, **changes) if changes else value
     if isinstance(value, tuple):
         fitted = tuple(_fit(item, name) for item in value)
-        return value if all(a is b for a, b in zip(fitted, value)) else fitted
+        return value if all(a is b for a, b in zip(fitted, value, strict=True)) else fitted
     if isinstance(value, dict):
         return clean_tree(value)
     if isinstance(value, Decimal) and (not value.is_finite() or abs(value) >= MONEY_LIMIT):

@@ -42,6 +42,7 @@ _INTERNAL_SUFFIXES = ("localdomain", "local", "internal", "home.arpa", "lan", "i
 _LOOPBACK_NAMES = ("localhost",)
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598 shared address space
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: carries an IPv4 address in its last 32 bits
+_DEFAULT_LIMITS = httpx.Limits(max_connections=10, max_keepalive_connections=5)
 
 
 class EgressRefusedError(AdapterError):
@@ -218,7 +219,7 @@ class GuardedTransport(httpx.HTTPTransport):
     """
 
     def __init__(self, policy: EgressPolicy, *, verify: ssl.SSLContext | str | bool = True,
-                 limits: httpx.Limits = httpx.Limits(max_connections=10, max_keepalive_connections=5)) -> None:
+                 limits: httpx.Limits = _DEFAULT_LIMITS) -> None:
         super().__init__(verify=verify, limits=limits)
         # The one private hook: httpx.HTTPTransport builds its httpcore pool without a
         # network_backend argument, so the pool is rebuilt here with the same settings and

@@ -62,7 +62,8 @@ def fulfillment(status: str, *, fulfillment_id: str = "f-1", order_id: str = "50
                               tracking_urls=(tracking_url,), customer=customer(), order_name=f"#{order_id}")
 
 
-def stock(available: bool, quantity: int | None, *, variant_id: str = "111", at: datetime | None = None) -> StockChanged:
+def stock(available: bool, quantity: int | None, *, variant_id: str = "111",
+          at: datetime | None = None) -> StockChanged:
     return StockChanged(platform="shopify", product_id="11", variant_id=variant_id, available=available,
                         quantity=quantity, occurred_at=at or now(), title="Espresso beans 1 kg")
 

@@ -11,7 +11,8 @@ from connector.models.contacts import CONSENT_GRANTED
 
 def make_shop(domain: str = "demo-shop.myshopify.com", *, phone_number_id: str = "1000001", throughput: int = 80,
               messaging_limit: int | None = 1000, settings: dict | None = None, time_zone: str = "UTC") -> Shop:
-    shop = Shop(platform="shopify", domain=domain, settings=settings or {"governor": {"quiet_hours": {"enabled": False}}},
+    shop = Shop(platform="shopify", domain=domain,
+                settings=settings or {"governor": {"quiet_hours": {"enabled": False}}},
                 time_zone=time_zone, locale="en")
     shop.credentials = {"access_token": "shpat_test"}
     db.session.add(shop)

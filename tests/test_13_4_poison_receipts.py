@@ -35,8 +35,8 @@ def _fixture(platform: str, name: str) -> dict:
 
 @pytest.fixture
 def shops(ctx, fake_shopify):
-    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://poison-store.example", phone_number_id=NUMBER,
-                                        shopify_time_zone="Europe/Berlin", shopify_locale="de")
+    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://poison-store.example",
+                                        phone_number_id=NUMBER, shopify_time_zone="Europe/Berlin", shopify_locale="de")
 
 
 def _shopify(client, shop, fake_shopify, topic: str, payload: dict, event_id: str):
@@ -153,12 +153,12 @@ def test_13_4_poison_receipts_end_dead_after_one_attempt_and_good_ones_behind_th
 
     receipts = _receipts()[:len(dead) + len(cleaned) + 1]  # later ones: the sandbox's status webhooks
     poison, fixed, last = receipts[:len(dead)], receipts[len(dead):-1], receipts[-1]
-    for receipt, (platform, topic, _) in zip(poison, dead):
+    for receipt, (platform, topic, _) in zip(poison, dead, strict=True):
         assert (receipt.platform, receipt.outcome, receipt.attempts) == (platform, "dead", 1), \
             (platform, topic, receipt.outcome, receipt.attempts, receipt.error)
         assert receipt.processed_at is not None and receipt.claimed_until is None
         assert receipt.error and "PayloadError" in receipt.error, receipt.error
-    for receipt, (platform, topic, _) in zip(fixed, cleaned):
+    for receipt, (platform, topic, _) in zip(fixed, cleaned, strict=True):
         assert (receipt.outcome, receipt.attempts, receipt.error) == ("processed", 1, None), \
             (platform, topic, receipt.outcome, receipt.attempts, receipt.error)
     assert (last.outcome, last.attempts) == ("processed", 1)
@@ -209,7 +209,8 @@ def test_13_4_failures_are_classified_by_what_a_retry_can_change(error, kind):
     assert receipt_failures.classify(error) == kind
     assert receipt_failures.classify(RedisConnectionError()) == receipt_failures.TRANSIENT
     assert receipt_failures.classify(ShopifyTransportError("no answer")) == receipt_failures.TRANSIENT
-    assert receipt_failures.classify(ShopifyApiError("503", status=503, is_retryable=True)) == receipt_failures.TRANSIENT
+    assert (receipt_failures.classify(ShopifyApiError("503", status=503, is_retryable=True))
+            == receipt_failures.TRANSIENT)
 
 
 def test_13_4_a_woocommerce_store_receipt_dies_once_not_ten_times(client, shops, run_worker):

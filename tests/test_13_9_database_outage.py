@@ -62,8 +62,8 @@ def _app_through(app_env, database_url, proxy, *, broken_sqlite: bool = False):
 
 @pytest.fixture
 def shops(ctx, fake_shopify):
-    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://outage-store.example", phone_number_id=NUMBER,
-                                        shopify_time_zone="UTC", shopify_locale="en")
+    return make_shopify_and_woocommerce(fake_shopify.shop_domain, "https://outage-store.example",
+                                        phone_number_id=NUMBER, shopify_time_zone="UTC", shopify_locale="en")
 
 
 def _requests(shopify: Shop, woo: Shop, secret: str) -> dict[str, tuple[str, bytes, dict]]:

@@ -142,7 +142,8 @@ def test_14_2_carrier_statuses_send_out_for_delivery_delivered_and_the_review(ap
     # TrackShip's shipment_status meta, one entry per tracking item, its status_date the carrier's
     for hour, carrier_status in ((8, "in_transit"), (9, "out_for_delivery"), (11, "delivered")):
         changed = store.update_order(order["id"], status="completed", meta_data=[tracking, {
-            "key": "shipment_status", "value": [{"status": carrier_status, "status_date": f"2026-12-01 {hour:02d}:00:00"}]}])
+            "key": "shipment_status",
+            "value": [{"status": carrier_status, "status_date": f"2026-12-01 {hour:02d}:00:00"}]}])
         store.deliver("order.updated", changed)
         if carrier_status == "out_for_delivery":
             assert drain(lambda: len(sent(sandbox, "shipping_out_for_delivery")) == 1, timeout=20)
@@ -225,7 +226,8 @@ def test_14_2_trackship_statuses_in_the_fixture_map_to_neutral_statuses():
 
     events = webhooks.parse("order.updated", fixture("order.updated__trackship_statuses"),
                             ShopContext(Shop(platform="woocommerce", domain="https://example.com", country="US")))
-    shipments = [(e.tracking_numbers, e.status, e.occurred_at.isoformat()) for e in events if hasattr(e, "tracking_numbers")]
+    shipments = [(e.tracking_numbers, e.status, e.occurred_at.isoformat())
+                 for e in events if hasattr(e, "tracking_numbers")]
     assert shipments == [(("9400111899223344556677",), FulfillmentStatus.DELIVERED, "2017-03-24T09:12:44+00:00"),
                          (("DR157XBLJS584",), FulfillmentStatus.OUT_FOR_DELIVERY, "2017-03-23T16:40:02+00:00")]
     # without TrackShip's meta the same order only says "shipped"

@@ -167,7 +167,8 @@ def test_load_json_keeps_numbers_exact() -> None:
     assert type(body["total"]) is Decimal
 
 
-@pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, b'{"a": ' + b"9" * 5000 + b"}"])
+@pytest.mark.parametrize("raw", [b"", b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000,
+                                 b'{"a": ' + b"9" * 5000 + b"}"])
 def test_load_json_refuses_what_is_not_json(raw: bytes) -> None:
     with pytest.raises(PayloadError):
         kit.load_json(raw)
@@ -301,4 +302,5 @@ def test_both_platforms_read_an_order_id_alike(value: object, expected: str | No
 def test_both_platforms_read_id_lists_alike() -> None:
     odd = [1, " 2 ", "", None, True, 3.5, "x"]
     redact = shopify.parse("customers/redact", {"customer": {"id": 9}, "orders_to_redact": odd}, CONTEXT)
-    assert list(redact[0].order_ids) == woocommerce.variation_ids({"type": "variable", "variations": odd}) == ["1", "2", "x"]
+    assert (list(redact[0].order_ids) == woocommerce.variation_ids({"type": "variable", "variations": odd})
+            == ["1", "2", "x"])

@@ -33,7 +33,8 @@ def test_sequence_is_scheduled_with_discount_only_in_the_last_step_and_stops_on_
     shop = _shop_and_opted_in_shopper()
     apply(shop, checkout("cart-abc"))
     steps = _steps()
-    assert [m.idempotency_key for m in steps] == [f"cart:{steps[0].idempotency_key.split(':')[1]}:step:{n}" for n in (1, 2, 3)]
+    assert [m.idempotency_key for m in steps] == [f"cart:{steps[0].idempotency_key.split(':')[1]}:step:{n}"
+                                                  for n in (1, 2, 3)]
     assert [m.template_name for m in steps] == ["cart_reminder_1", "cart_reminder_2", "cart_reminder_discount"]
     assert steps[1].due_at > now() + timedelta(minutes=59) and steps[2].due_at > now() + timedelta(minutes=119)
     links = {link.message_id: link for link in db.session.scalars(select(ShortLink))}

@@ -175,7 +175,8 @@ def test_14_1_woocommerce_cod_order_gets_question_and_reminder_and_a_refused_can
     assert len(_cod_sends(sandbox, order_id)) == 2
 
     # 2. she taps Cancel; the store refuses the update (a read-only key: 403): refused, revenue stays
-    store.refuse_order_updates = (403, "woocommerce_rest_cannot_edit", "Sorry, you are not allowed to edit this resource.")
+    store.refuse_order_updates = (403, "woocommerce_rest_cannot_edit",
+                                  "Sorry, you are not allowed to edit this resource.")
     _tap(sandbox, "4915123456789", f"cod_cancel:{order_id}", "wamid.wc-cancel")
     assert drain(_handled("wamid.wc-cancel"))
     assert _handled_as("wamid.wc-cancel") == "cod_cancel_refused"
@@ -210,7 +211,8 @@ def test_14_1_cod_reminder_stops_when_the_order_is_paid_cancelled_or_fulfilled(c
         apply(shop, OrderPlaced(order(order_id, payment_method="cod", cart_tokens=())))
     assert {key: row.status for key, row in _rows("71").items()} == {"question": "queued", "reminder": "queued"}
     assert _rows("71")["reminder"].due_at > utcnow() + timedelta(hours=3)  # the default delay: 4 h
-    apply(shop, OrderPaid(order("71", payment_method="cod", cart_tokens=(), updated_at=utcnow() + timedelta(seconds=1))))
+    apply(shop, OrderPaid(order("71", payment_method="cod", cart_tokens=(),
+                                updated_at=utcnow() + timedelta(seconds=1))))
     apply(shop, OrderCancelled(order("72", payment_method="cod", cart_tokens=(),
                                      updated_at=utcnow() + timedelta(seconds=1))))
     apply(shop, fulfillment("shipped", order_id="73"))
@@ -234,7 +236,8 @@ def test_14_1_shopify_user_errors_under_any_key_are_refusals(fake_shopify):
     token = fake_shopify.issue_token(expiring=False).access_token
     with GraphQLClient(fake_shopify.shop_domain, token, base_url=fake_shopify.base_url) as client:
         try:
-            client.execute("mutation { orderCancel(orderId: \"gid://shopify/Order/1\") { orderCancelUserErrors { message } } }")
+            client.execute("mutation { orderCancel(orderId: \"gid://shopify/Order/1\") "
+                           "{ orderCancelUserErrors { message } } }")
         except ShopifyUserError as error:
             assert "already cancelled" in str(error)
         else:

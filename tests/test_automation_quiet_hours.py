@@ -65,7 +65,8 @@ def test_cart_reminder_at_night_is_deferred_then_delivered_after_quiet_hours(ctx
     morning = step.due_at + timedelta(seconds=1)
     monkeypatch.setattr("connector.messaging.dispatcher.utcnow", lambda: morning)
     monkeypatch.setattr("connector.messaging.dispatch_rows.utcnow", lambda: morning)
-    job = Job.fetch(f"dispatch-{shop.id}-at-{due_second}", connection=get_redis(), serializer=get_queue(SEND).serializer)
+    job = Job.fetch(f"dispatch-{shop.id}-at-{due_second}", connection=get_redis(),
+                    serializer=get_queue(SEND).serializer)
     registry.remove(job)
     get_queue(SEND).enqueue_job(job)
     assert drain(lambda: len(sandbox.messages()) == 2)

@@ -104,9 +104,11 @@ def _set_body(data: dict, text: str, language: str = "de") -> None:
 def mutate_long_body(d): _set_body(d, "Hallo {{customer_name}}, " + "x" * 1024 + " {{shop_name}} {{discount_code}} {{discount_value}} ok")  # noqa: E501,E704
 def mutate_start(d): _set_body(d, "{{customer_name}}, bei {{shop_name}} {{discount_code}} und {{discount_value}} ok.")  # noqa: E704
 def mutate_end(d): _set_body(d, "Hallo {{customer_name}}, {{shop_name}} x {{discount_value}} Code {{discount_code}}.")  # noqa: E704
-def mutate_adjacent(d): _set_body(d, "Hallo {{customer_name}}, {{shop_name}} {{discount_code}} und {{discount_value}} ok.")  # noqa: E704
+def mutate_adjacent(d):
+    _set_body(d, "Hallo {{customer_name}}, {{shop_name}} {{discount_code}} und {{discount_value}} ok.")
 def mutate_positional(d): _set_body(d, "Hallo {{1}}, Code {{discount_code}} bei {{shop_name}}: {{discount_value}} ok.")  # noqa: E704
-def mutate_tab(d): _set_body(d, "Hallo {{customer_name}},\tbei {{shop_name}} {{discount_code}} x {{discount_value}} ok.")  # noqa: E704
+def mutate_tab(d):
+    _set_body(d, "Hallo {{customer_name}},\tbei {{shop_name}} {{discount_code}} x {{discount_value}} ok.")
 def mutate_spaces(d): _set_body(d, "Hallo {{customer_name}},      bei {{shop_name}} x {{discount_code}} x {{discount_value}} ok.")  # noqa: E704,E501
 def mutate_button_text(d): _components(d)["BUTTONS"]["buttons"][0]["text"] = "Jetzt Bestellung abschließen"  # noqa: E704
 def mutate_button_type(d): _components(d)["BUTTONS"]["buttons"][1]["type"] = "URL"  # noqa: E704
@@ -284,7 +286,8 @@ def test_render_order_confirmation_builds_a_cloud_api_template_message(catalogue
         {"type": "text", "parameter_name": "order_number", "text": "#1001"},
         {"type": "text", "parameter_name": "order_total", "text": "49,90\u00a0€"},
     ]
-    assert button == {"type": "button", "sub_type": "url", "index": "0", "parameters": [{"type": "text", "text": "Ab3dE9"}]}
+    assert button == {"type": "button", "sub_type": "url", "index": "0",
+                      "parameters": [{"type": "text", "text": "Ab3dE9"}]}
 
 
 def test_render_cart_reminder_sends_the_stop_payload_with_the_quick_reply(catalogue):
@@ -355,7 +358,8 @@ def test_every_template_renders_a_valid_payload_in_every_language(catalogue):
         for language in definition.languages:
             params = {p: f"v-{p}" for p in definition.variant(language).parameters}
             content = render_content(definition, language, params, header=header, button_suffixes=["s"] * urls)
-            message_payload(to="+4915112345678", kind="template", content=content, template_name=name, language=language)
+            message_payload(to="+4915112345678", kind="template", content=content, template_name=name,
+                            language=language)
             text = preview_text(definition, language, params)
             assert "{{" not in text and all(f"v-{p}" in text for p in params)
 

@@ -25,7 +25,8 @@ def raw_column(table: str, column: str, row_id: int) -> str:
 
 
 def test_add_shopify_completes_the_domain_and_encrypts_the_token(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_x1234567890", "--no-subscribe", "--no-verify")
+    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_x1234567890",
+                 "--no-subscribe", "--no-verify")
     assert result.exit_code == 0, result.output
     shop = db.session.scalars(select(Shop)).one()
     assert shop.platform == "shopify"
@@ -48,7 +49,8 @@ def test_add_shopify_completes_the_domain_and_encrypts_the_token(run):
     ],
 )
 def test_add_shopify_accepts_common_spellings(run, given, domain):
-    result = run("shops", "add", "shopify", "--domain", given, "--access-token", "shpat_x", "--no-subscribe", "--no-verify")
+    result = run("shops", "add", "shopify", "--domain", given, "--access-token", "shpat_x",
+                 "--no-subscribe", "--no-verify")
     assert result.exit_code == 0, result.output
     assert db.session.scalars(select(Shop.domain)).one() == domain
 
@@ -66,7 +68,8 @@ def test_add_shopify_accepts_common_spellings(run, given, domain):
     ],
 )
 def test_add_shopify_refuses_foreign_domains_and_creates_nothing(run, domain):
-    result = run("shops", "add", "shopify", "--domain", domain, "--access-token", "shpat_x", "--no-subscribe", "--no-verify")
+    result = run("shops", "add", "shopify", "--domain", domain, "--access-token", "shpat_x",
+                 "--no-subscribe", "--no-verify")
     assert result.exit_code == 2
     assert "name.myshopify.com" in result.output
     assert "error:" in result.output
@@ -75,15 +78,18 @@ def test_add_shopify_refuses_foreign_domains_and_creates_nothing(run, domain):
 
 
 def test_add_shopify_refuses_an_empty_token(run):
-    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "  ", "--no-subscribe", "--no-verify")
+    result = run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "  ",
+                 "--no-subscribe", "--no-verify")
     assert result.exit_code == 2
     assert "token" in result.output
     assert shop_count() == 0
 
 
 def test_add_shopify_twice_updates_the_same_shop(run):
-    assert run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_old", "--no-subscribe", "--no-verify").exit_code == 0
-    assert run("shops", "add", "shopify", "--domain", "my-shop.myshopify.com", "--access-token", "shpat_new", "--no-subscribe", "--no-verify").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "my-shop", "--access-token", "shpat_old",
+               "--no-subscribe", "--no-verify").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "my-shop.myshopify.com", "--access-token", "shpat_new",
+               "--no-subscribe", "--no-verify").exit_code == 0
     shop = db.session.scalars(select(Shop)).one()
     assert shop.credentials["access_token"] == "shpat_new"
 
@@ -147,7 +153,8 @@ def test_add_woocommerce_refuses_wrong_key_prefixes(run, key, secret):
 
 
 def _add_two_shops(run) -> tuple[Shop, Shop]:
-    assert run("shops", "add", "shopify", "--domain", "first-shop", "--access-token", "shpat_1", "--no-subscribe", "--no-verify").exit_code == 0
+    assert run("shops", "add", "shopify", "--domain", "first-shop", "--access-token", "shpat_1",
+               "--no-subscribe", "--no-verify").exit_code == 0
     assert run("shops", "add", "woocommerce", "--url", "https://second.example", "--consumer-key", "ck_2",
                "--consumer-secret", "cs_2", "--no-verify").exit_code == 0
     first, second = db.session.scalars(select(Shop).order_by(Shop.id)).all()
@@ -171,15 +178,18 @@ def test_whatsapp_set_stores_the_account_with_the_token_encrypted(run):
 
 def test_whatsapp_set_finds_the_shop_by_id_or_key(run):
     first, second = _add_two_shops(run)
-    assert run("whatsapp", "set", "--shop", str(second.id), "--phone-number-id", "222", "--access-token", "T").exit_code == 0
-    assert run("whatsapp", "set", "--shop", first.shop_key, "--phone-number-id", "111", "--access-token", "T").exit_code == 0
+    assert run("whatsapp", "set", "--shop", str(second.id), "--phone-number-id", "222",
+               "--access-token", "T").exit_code == 0
+    assert run("whatsapp", "set", "--shop", first.shop_key, "--phone-number-id", "111",
+               "--access-token", "T").exit_code == 0
     numbers = dict(db.session.execute(select(WhatsAppAccount.shop_id, WhatsAppAccount.phone_number_id)).all())
     assert numbers == {first.id: "111", second.id: "222"}
 
 
 def test_whatsapp_set_again_updates_the_account(run):
     first, _ = _add_two_shops(run)
-    run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123", "--access-token", "old", "--waba-id", "W")
+    run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123", "--access-token", "old",
+        "--waba-id", "W")
     result = run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123", "--access-token", "new",
                  "--throughput", "250", "--messaging-limit", "0")
     assert result.exit_code == 0, result.output
@@ -194,7 +204,8 @@ def test_whatsapp_set_again_updates_the_account(run):
 
 def test_whatsapp_set_refuses_a_number_already_connected_to_another_shop(run):
     first, second = _add_two_shops(run)
-    assert run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123", "--access-token", "T1").exit_code == 0
+    assert run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123",
+               "--access-token", "T1").exit_code == 0
     result = run("whatsapp", "set", "--shop", str(second.id), "--phone-number-id", "123", "--access-token", "T2")
     assert result.exit_code == 2
     assert "another shop" in result.output
@@ -205,7 +216,8 @@ def test_whatsapp_set_refuses_a_number_already_connected_to_another_shop(run):
 
 def test_whatsapp_set_refuses_a_taken_number_given_with_spaces(run):
     first, second = _add_two_shops(run)
-    assert run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123", "--access-token", "T1").exit_code == 0
+    assert run("whatsapp", "set", "--shop", str(first.id), "--phone-number-id", "123",
+               "--access-token", "T1").exit_code == 0
     try:
         result = run("whatsapp", "set", "--shop", str(second.id), "--phone-number-id", " 123 ", "--access-token", "T2")
     finally:
@@ -355,7 +367,8 @@ def test_outbox_status_filter(run):
     shop, _, first, _ = _queue_two()
     db.session.get(Message, first.id).status = "sent"
     db.session.commit()
-    rows = [json.loads(line) for line in run("outbox", "--shop", shop.domain, "--json", "--status", "sent").output.splitlines()]
+    rows = [json.loads(line)
+            for line in run("outbox", "--shop", shop.domain, "--json", "--status", "sent").output.splitlines()]
     assert [row["id"] for row in rows] == [first.id]
 
 

@@ -62,7 +62,8 @@ def test_14_15_empty_listings_say_so(ctx):
 
 def _import(app_env, csv_path: Path, shop_id: int, *, terminal: bool) -> tuple[int, str, str]:
     env = {**os.environ, **app_env, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-c", "import sys; from connector.cli import main; sys.argv = ['connector', *sys.argv[1:]]; main()",
+    command = [sys.executable, "-c",
+               "import sys; from connector.cli import main; sys.argv = ['connector', *sys.argv[1:]]; main()",
                "contacts", "import", "--shop", str(shop_id), "--csv", str(csv_path), "--purpose", "transactional",
                "--consent-text", "Order updates on WhatsApp", "--evidence", "test"]
     if not terminal:

@@ -134,7 +134,8 @@ def _notices(capsys, caplog) -> tuple[list[str], list[logging.LogRecord]]:
 
 
 def test_development_uses_secrets_given_in_the_environment(tmp_path, capsys):
-    environ = {"SECRET_KEY": "mine", "ENCRYPTION_KEY": KEY_B, "WHATSAPP_APP_SECRET": "app", "WHATSAPP_VERIFY_TOKEN": "vt"}
+    environ = {"SECRET_KEY": "mine", "ENCRYPTION_KEY": KEY_B, "WHATSAPP_APP_SECRET": "app",
+               "WHATSAPP_VERIFY_TOKEN": "vt"}
     settings = load_settings(environ=environ, instance_path=tmp_path)
     assert (settings.secret_key, settings.encryption_keys) == ("mine", (KEY_B,))
     assert (settings.whatsapp_app_secret, settings.whatsapp_verify_token) == ("app", "vt")
@@ -235,7 +236,8 @@ def test_bad_whole_number_settings_raise(tmp_path, name, raw):
 
 
 def test_whole_number_settings_are_coerced(tmp_path):
-    settings = load_settings(environ={"SEND_LEASE_SECONDS": " 45 ", "MAX_WEBHOOK_BYTES": "1024"}, instance_path=tmp_path)
+    settings = load_settings(environ={"SEND_LEASE_SECONDS": " 45 ", "MAX_WEBHOOK_BYTES": "1024"},
+                             instance_path=tmp_path)
     assert settings.send_lease_seconds == 45 and isinstance(settings.send_lease_seconds, int)
     assert settings.max_webhook_bytes == 1024
 

@@ -54,7 +54,8 @@ def test_sigkill_mid_batch_then_restart_sends_each_message_exactly_once(ctx, san
     killed_at = len(sandbox.messages())
     assert 0 < killed_at < COUNT, "the kill must land in the middle of the batch"
     db.session.expire_all()
-    in_flight = db.session.scalar(select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENDING))
+    in_flight = db.session.scalar(
+        select(func.count()).select_from(Message).where(Message.status == MessageStatus.SENDING))
 
     time.sleep(3.5)  # the dead worker's lease and lock run out
     second = _start_worker(app_env)

@@ -31,7 +31,8 @@ def _connector(*args: str) -> list[str]:
     script = Path(sys.executable).parent / "connector"
     if script.exists():
         return [str(script), *args]
-    return [sys.executable, "-c", "import sys; from connector.cli import main; sys.argv = ['connector', *sys.argv[1:]]; main()",
+    return [sys.executable, "-c",
+            "import sys; from connector.cli import main; sys.argv = ['connector', *sys.argv[1:]]; main()",
             *args]
 
 

@@ -353,7 +353,8 @@ def test_frequency_cap_two_per_day_defers_third_until_first_plus_24h():
     third = g.judge(candidate(message_id=3), NOON + timedelta(hours=2))
     assert (third.action, third.reason, third.until) == (DEFER, "frequency_cap", first + timedelta(hours=24))
     # a second before that it still waits; at that moment it passes
-    assert g.judge(candidate(message_id=3), first + timedelta(hours=24) - timedelta(seconds=1)).reason == "frequency_cap"
+    assert (g.judge(candidate(message_id=3), first + timedelta(hours=24) - timedelta(seconds=1)).reason
+            == "frequency_cap")
     assert g.judge(candidate(message_id=3), first + timedelta(hours=24)).action == SEND
 
 
@@ -376,7 +377,8 @@ def test_custom_frequency_cap():
 
 def test_frequency_cap_uses_sends_loaded_from_the_database():
     g = governor(NO_QUIET)
-    g.recent_sends[1] = {"marketing": deque([NOON - timedelta(hours=30), NOON - timedelta(hours=3), NOON - timedelta(hours=2)])}
+    g.recent_sends[1] = {"marketing": deque([NOON - timedelta(hours=30), NOON - timedelta(hours=3),
+                                             NOON - timedelta(hours=2)])}
     verdict = g.judge(candidate(), NOON)
     # the send 30 h ago has left the window; of the two left, the older one frees the slot
     assert verdict.until == NOON - timedelta(hours=3) + timedelta(hours=24)
@@ -395,7 +397,7 @@ def _send(g: Governor, c: Candidate, at: datetime):
 def test_tier_limit_defers_new_recipient_until_oldest_first_send_plus_24h():
     g = governor(NO_QUIET, messaging_limit=3)
     starts = [NOON + timedelta(minutes=m) for m in (0, 1, 2)]
-    for contact_id, at in zip((1, 2, 3), starts):
+    for contact_id, at in zip((1, 2, 3), starts, strict=True):
         assert _send(g, candidate(contact_id=contact_id, purpose="transactional"), at).counts_toward_tier
 
     at = NOON + timedelta(minutes=3)
@@ -411,13 +413,15 @@ def test_tier_limit_defers_new_recipient_until_oldest_first_send_plus_24h():
 
 def test_recipients_inside_their_service_window_do_not_count_toward_tier():
     g = governor(NO_QUIET, messaging_limit=3)
-    in_window = candidate(contact_id=10, purpose="transactional", kind="text", last_inbound_at=NOON - timedelta(hours=1))
+    in_window = candidate(contact_id=10, purpose="transactional", kind="text",
+                          last_inbound_at=NOON - timedelta(hours=1))
     assert _send(g, in_window, NOON).counts_toward_tier is False
     assert 10 not in g.tier_recipients
 
     for contact_id in (1, 2, 3):
         _send(g, candidate(contact_id=contact_id, purpose="transactional"), NOON + timedelta(minutes=contact_id))
-    assert g.judge(candidate(contact_id=4, purpose="transactional"), NOON + timedelta(minutes=5)).reason == "messaging_limit"
+    assert (g.judge(candidate(contact_id=4, purpose="transactional"), NOON + timedelta(minutes=5)).reason
+            == "messaging_limit")
 
     # with the tier full, a recipient inside their window still gets a reply
     other = candidate(contact_id=11, purpose="service", kind="text", last_inbound_at=NOON)
@@ -474,7 +478,8 @@ def test_pair_rate_counts_sends_of_any_purpose():
 def test_custom_pair_interval():
     g = governor({**NO_QUIET, "pair_interval_seconds": 10})
     _send(g, candidate(purpose="transactional"), NOON)
-    assert g.judge(candidate(purpose="transactional"), NOON + timedelta(seconds=7)).until == NOON + timedelta(seconds=10)
+    assert (g.judge(candidate(purpose="transactional"), NOON + timedelta(seconds=7)).until
+            == NOON + timedelta(seconds=10))
 
 
 def test_record_send_feeds_the_later_gates():

@@ -41,7 +41,8 @@ def test_integrations_load_no_flask_no_sqlalchemy_and_nothing_of_the_app():
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
-        "('flask', 'flask_sqlalchemy', 'sqlalchemy', 'redis', 'rq') or m in ('connector.app', 'connector.extensions'))))")
+        "('flask', 'flask_sqlalchemy', 'sqlalchemy', 'redis', 'rq') "
+        "or m in ('connector.app', 'connector.extensions'))))")
     assert loaded == []
 
 

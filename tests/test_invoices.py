@@ -144,7 +144,8 @@ def test_same_input_gives_the_same_bytes():
 
 def test_a_sixty_line_order_spans_pages_with_column_titles_on_each():
     lines = tuple(
-        LineItem(product_id=str(i), variant_id=f"v{i}", title=f"Single origin coffee number {i:02d}, roasted for filter",
+        LineItem(product_id=str(i), variant_id=f"v{i}",
+                 title=f"Single origin coffee number {i:02d}, roasted for filter",
                  quantity=i % 3 + 1, unit_price=Decimal("12.50"), variant_title="250 g")
         for i in range(60)
     )

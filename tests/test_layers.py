@@ -35,7 +35,8 @@ def _imports(root: Path) -> dict[str, list[tuple[str, int, bool]]]:
     found: dict[str, list[tuple[str, int, bool]]] = {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text())
-        local = {id(node) for function in ast.walk(tree) if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
+        local = {id(node) for function in ast.walk(tree)
+                 if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef))
                  for node in ast.walk(function)}
         edges = []
         for node in ast.walk(tree):
@@ -135,4 +136,5 @@ def test_a_cycle_hidden_in_a_function_is_found(tmp_path):
                       "    return outbox\n")
     graph = _imports(root)
     assert any("connector.models.base" in cycle and "connector.messaging.outbox" in cycle for cycle in _cycles(graph))
-    assert any(target == "connector.messaging.outbox" and inside for target, _, inside in graph["connector.models.base"])
+    assert any(target == "connector.messaging.outbox" and inside
+               for target, _, inside in graph["connector.models.base"])

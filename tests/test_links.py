@@ -52,7 +52,8 @@ def test_order_attributed_to_last_clicked_message_and_funnel(ctx, client, drain,
     contact = make_contact(shop, "+4915123456789")
     queued = order_confirmation(shop, contact, key="older")
     link = short_link(shop=shop, contact=contact, link_key="older:button:0",
-                      target="https://demo-shop.myshopify.com/", automation="abandoned_cart", template="cart_reminder_1")
+                      target="https://demo-shop.myshopify.com/", automation="abandoned_cart",
+                      template="cart_reminder_1")
     link.message_id = queued.message.id
     db.session.commit()
     assert drain(lambda: db.session.get(Message, queued.message.id).status == "read")

@@ -113,7 +113,8 @@ def test_13_13_queue_depths_per_rq_queue(ctx, client, metrics_token, run_worker)
     expected = {(INGEST, "queued"): 2, (SEND, "scheduled"): 1, (MAINTENANCE, "failed"): 1}
     for queue in (INGEST, SEND, MAINTENANCE):
         for state in ("queued", "scheduled", "started", "deferred", "failed"):
-            assert value(samples, "connector_queue_jobs", queue=queue, state=state) == expected.get((queue, state), 0), \
+            assert (value(samples, "connector_queue_jobs", queue=queue, state=state)
+                    == expected.get((queue, state), 0)), \
                 (queue, state)
 
 

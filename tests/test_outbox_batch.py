@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import IntegrityError
 
 from connector.extensions import db, get_redis
 from connector.messaging import outbox
@@ -106,7 +107,7 @@ def test_a_batch_across_two_shops_is_one_insert_and_one_commit_in_order(ctx, cap
 
     # what was written is what queue_message writes
     db.session.expire_all()
-    for item, result in zip(items, queued):
+    for item, result in zip(items, queued, strict=True):
         row = db.session.get(Message, result.message.id)
         assert (row.shop_id, row.contact_id, row.idempotency_key) == (item.shop.id, item.contact.id,
                                                                       item.idempotency_key)
@@ -156,7 +157,7 @@ def test_a_batch_of_many_rows_is_written_as_given(ctx):
     db.session.expire_all()
     rows = {row.idempotency_key: row for row in db.session.scalars(select(Message))}
     assert len(rows) == 30 and [q.message.idempotency_key for q in queued] == [i.idempotency_key for i in items]
-    for item, result in zip(items, queued):
+    for item, result in zip(items, queued, strict=True):
         row = rows[item.idempotency_key]
         assert row.id == result.message.id and row.contact_id == item.contact.id
         assert (row.kind, row.template_name, row.language, row.content) == (
@@ -234,7 +235,7 @@ def test_a_failed_chunk_leaves_no_half_written_batch(ctx, monkeypatch):
     # passes every check, but its contact row does not exist: the third row (second chunk) fails
     ghost = Contact(id=contact.id + 1000, shop_id=shop.id, phone_e164="+4915100000000")
 
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):  # the ghost contact's foreign key
         queue_messages([_order(shop, contact, "order:1:confirmation"),
                         _order(shop, contact, "order:2:confirmation"),
                         _order(shop, ghost, "order:3:confirmation")])

@@ -113,7 +113,7 @@ def test_catch_up_after_a_stall_never_exceeds_the_limit(limit):
     assert busiest_second(times) <= limit
     # the catch-up after each stall (and at the start) is bounded by the tolerance
     interval = 1.0 / (limit * 0.97)
-    bursts = [b - a for a, b in zip(times, times[1:]) if b - a < interval - EPSILON]
+    bursts = [b - a for a, b in zip(times, times[1:], strict=False) if b - a < interval - EPSILON]
     assert bursts, "a stall should allow some catch-up"
     # (how many sends go without a gap is not bounded here: the sleep quantum releases
     # several at once by design; the contract is the busiest second, asserted above)
@@ -151,7 +151,7 @@ def test_pause_delays_the_next_acquisition_by_its_length():
     assert after == pytest.approx(paused_at + 2.0, abs=EPSILON)
     # the pause ends; spacing resumes at the interval
     following = acquire_times(pacer, clock, 3)
-    gaps = [b - a for a, b in zip([after, *following], following)]
+    gaps = [b - a for a, b in zip([after, *following], following, strict=False)]
     assert all(gap <= 1.0 / (80 * 0.97) + EPSILON for gap in gaps)
 
 

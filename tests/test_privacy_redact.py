@@ -129,7 +129,8 @@ def _order(person: Person, domain: str) -> bytes:
     payload = json.loads((FIXTURES / "orders_paid__sample.json").read_text())
     payload.update(id=int(person.order_id), name=f"#{person.order_id[-4:]}", email=person.email,
                    contact_email=person.email, phone=person.e164, customer=_customer(person),
-                   billing_address=_address(person), shipping_address=_address(person), checkout_token=f"ck-{person.tag}",
+                   billing_address=_address(person), shipping_address=_address(person),
+                   checkout_token=f"ck-{person.tag}",
                    cart_token=f"cart-{person.tag}", created_at=_now_iso(-30), updated_at=_now_iso(-30),
                    processed_at=_now_iso(-30), customer_locale="de", currency="EUR", financial_status="paid",
                    order_status_url=f"https://{domain}/orders/{person.order_id}/authenticate?key=secret{person.tag}")
@@ -149,7 +150,8 @@ def _fulfillment(person: Person) -> bytes:
 def _inbound(person: Person) -> dict:
     return {"contacts": [{"profile": {"name": f"{person.first} {person.last}"}, "wa_id": person.digits}],
             "messages": [{"from": person.digits, "id": f"wamid.in-{person.tag}", "type": "text",
-                          "timestamp": str(int(datetime.now(timezone.utc).timestamp())), "text": {"body": person.text}}]}
+                          "timestamp": str(int(datetime.now(timezone.utc).timestamp())),
+                          "text": {"body": person.text}}]}
 
 
 def seed(person: Person, *, shop: Shop, client, fake_shopify, sandbox, drain) -> Contact:
@@ -160,7 +162,8 @@ def seed(person: Person, *, shop: Shop, client, fake_shopify, sandbox, drain) ->
     from connector.ratelimit import Limit, hit
 
     secret = fake_shopify.api_secret
-    for topic, body in (("checkouts/create", _checkout(person, shop.domain)), ("orders/paid", _order(person, shop.domain)),
+    for topic, body in (("checkouts/create", _checkout(person, shop.domain)),
+                        ("orders/paid", _order(person, shop.domain)),
                         ("fulfillments/create", _fulfillment(person))):
         response = deliver(client, body, topic=topic, shop_domain=shop.domain, secret=secret,
                            event_id=f"{person.tag}-{topic}")
@@ -182,7 +185,8 @@ def seed(person: Person, *, shop: Shop, client, fake_shopify, sandbox, drain) ->
     db.session.commit()
     hit(get_redis(), [(Limit("optin_phone", 5, 3600), person.e164)])
     # a click on one of the person's tracked links
-    link = db.session.scalars(select(ShortLink).where(ShortLink.contact_id == contact.id).order_by(ShortLink.id)).first()
+    link = db.session.scalars(
+        select(ShortLink).where(ShortLink.contact_id == contact.id).order_by(ShortLink.id)).first()
     assert link is not None
     assert client.get(f"/l/{link.code}").status_code in (302, 303)
     # every message out and its statuses back (the sandbox posts them to the real endpoint)
@@ -391,7 +395,8 @@ def test_the_same_phone_in_another_shop_and_other_contacts_are_untouched(ctx, cl
     twin = db.session.get(Contact, twin.id)
     assert (twin.phone_e164, twin.name, twin.redacted_at) == (ZELINDA.e164, f"{ZELINDA.first} {ZELINDA.last}", None)
     assert db.session.get(Message, twin_message.id).content == {"body": [ZELINDA.first]}
-    assert db.session.scalars(select(InboundRecord.text).where(InboundRecord.contact_id == twin.id)).one() == ZELINDA.text
+    assert (db.session.scalars(select(InboundRecord.text).where(InboundRecord.contact_id == twin.id)).one()
+            == ZELINDA.text)
     neighbour = db.session.get(Contact, neighbour.id)
     assert neighbour.phone_e164 == BERTRAND.e164 and neighbour.redacted_at is None
     assert db.session.get(Message, neighbour_message.id).content == {"body": [BERTRAND.first]}

@@ -25,8 +25,8 @@ from tests.factories import make_shop
 def writer(ctx):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the group-commit writer serves PostgreSQL (TEST_DATABASE_URL); SQLite writes each receipt alone")
-    writer = receipt_writer._GroupCommitWriter(db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False),
-                                         ctx)
+    writer = receipt_writer._GroupCommitWriter(
+        db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False), ctx)
     yield writer
     writer.close()
 

@@ -98,7 +98,8 @@ def sandbox(receiver: Receiver) -> Iterator[tuple[Sandbox, str]]:
         yield pair
 
 
-def send(url: str, body: Any, pn: str = PN, headers: dict[str, str] | None = AUTH, version: str = "v25.0") -> httpx.Response:
+def send(url: str, body: Any, pn: str = PN, headers: dict[str, str] | None = AUTH,
+         version: str = "v25.0") -> httpx.Response:
     if isinstance(body, (dict, list)):
         return httpx.post(f"{url}/{version}/{pn}/messages", json=body, headers=headers)
     return httpx.post(f"{url}/{version}/{pn}/messages", content=body, headers=headers)
@@ -340,7 +341,7 @@ def test_status_webhooks_sent_delivered_read(sandbox: tuple[Sandbox, str], recei
     wamid = send(url, TEMPLATE).json()["messages"][0]["id"]
     statuses = receiver.wait_for(lambda s: len(s) >= 3)
     assert [s["status"] for s in statuses] == ["sent", "delivered", "read"]
-    for (headers, body), status in zip(receiver.posts, statuses):
+    for (headers, body), status in zip(receiver.posts, statuses, strict=False):
         envelope = _check_signed(headers, body)
         assert envelope["object"] == "whatsapp_business_account"
         assert envelope["entry"][0]["id"] == "SANDBOX_WABA"

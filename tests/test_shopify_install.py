@@ -233,13 +233,15 @@ def test_shops_add_shopify_subscribes_every_topic_once(ctx, fake_shopify, public
     assert len(topics) == 11 and "APP_UNINSTALLED" in topics and "ORDERS_PAID" in topics
     assert {sub["uri"] for sub in fake_shopify.webhook_subscriptions} == {f"{public_app_url}/webhooks/shopify"}
 
-    creations = len([c for c in fake_shopify.calls_to("graphql.json") if "webhookSubscriptionCreate" in c.body["query"]])
+    creations = len([c for c in fake_shopify.calls_to("graphql.json")
+                     if "webhookSubscriptionCreate" in c.body["query"]])
     assert creations == 11
 
     second = runner.invoke(cli, ["shops", "subscribe", "--shop", fake_shopify.shop_domain])
     assert second.exit_code == 0 and "11 topic(s) subscribed" in second.output
     assert len(fake_shopify.webhook_subscriptions) == 11  # nothing duplicated
-    assert len([c for c in fake_shopify.calls_to("graphql.json") if "webhookSubscriptionCreate" in c.body["query"]]) == 11
+    assert len([c for c in fake_shopify.calls_to("graphql.json")
+                if "webhookSubscriptionCreate" in c.body["query"]]) == 11
 
 
 def test_a_refused_subscription_says_what_to_do(ctx, fake_shopify, public_app_url):

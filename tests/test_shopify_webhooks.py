@@ -277,7 +277,8 @@ EXPECTED: dict[str, list[Any]] = {
                 "status": FulfillmentStatus.OUT_FOR_DELIVERY,
                 "occurred_at": datetime(2022, 1, 3, 9, 30, tzinfo=CET),
                 "customer": Customer(
-                    phone="+4915123456789", email="jon@example.com", first_name="Steve", last_name="Shipper", country="DE"
+                    phone="+4915123456789", email="jon@example.com", first_name="Steve", last_name="Shipper",
+                    country="DE"
                 ),
             }
         )
@@ -600,10 +601,12 @@ def test_delivery_headers_from_the_reference_example() -> None:
 
 def test_delivery_headers_fall_back_and_tolerate_junk() -> None:
     headers = delivery_headers(
-        {"X-Shopify-Webhook-Id": "w-1", "X-Shopify-Triggered-At": "yesterday", "X-Shopify-Shop-Domain": "Demo.myshopify.com"}
+        {"X-Shopify-Webhook-Id": "w-1", "X-Shopify-Triggered-At": "yesterday",
+         "X-Shopify-Shop-Domain": "Demo.myshopify.com"}
     )
     assert headers == DeliveryHeaders(
-        topic=None, shop_domain="demo.myshopify.com", event_id="w-1", webhook_id="w-1", triggered_at=None, api_version=None
+        topic=None, shop_domain="demo.myshopify.com", event_id="w-1", webhook_id="w-1", triggered_at=None,
+        api_version=None
     )
 
 

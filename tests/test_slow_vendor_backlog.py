@@ -103,7 +103,8 @@ def test_13_11_unanswered_inventory_lookup_holds_up_no_receipt_and_resolves_late
         _wait(behind_processed, 20, f"receipts behind the stock update waited for Shopify: {_outcomes()}")
         _wait(lambda: fake_shopify.hanging_calls >= 1, 20, "the look-up never asked Shopify")
         assert behind_processed(), "processed while Shopify still holds the look-up open"
-        stock = db.session.scalars(select(WebhookReceipt).where(WebhookReceipt.topic == "inventory_levels/update")).one()
+        stock = db.session.scalars(
+            select(WebhookReceipt).where(WebhookReceipt.topic == "inventory_levels/update")).one()
         assert stock.outcome == "lookup_pending" and stock.processed_at is not None
         assert not db.session.scalar(select(func.count()).select_from(Message).where(
             Message.automation == "back_in_stock"))

@@ -51,7 +51,8 @@ CHANGES = [
 ]
 
 
-@pytest.mark.parametrize(("current", "incoming", "expected"), CHANGES, ids=[f"{c}+{i or 'empty'}" for c, i, _ in CHANGES])
+@pytest.mark.parametrize(("current", "incoming", "expected"), CHANGES,
+                         ids=[f"{c}+{i or 'empty'}" for c, i, _ in CHANGES])
 def test_next_status(current, incoming, expected):
     assert next_status(current, incoming) == expected
 

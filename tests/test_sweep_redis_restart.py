@@ -123,7 +123,8 @@ def test_13_7_due_work_is_handled_after_redis_comes_back_empty(ctx, sandbox, app
             time.sleep(0.2)
         sent, waiting = _received(sandbox, ids), _unprocessed(receipt_ids)
         print(f"after Redis came back empty: {sent}/{COUNT} sent, {len(receipt_ids) - waiting}/{len(receipt_ids)} "
-              f"receipts processed, in {time.monotonic() - restarted:.1f} s (sweep interval {SWEEP_INTERVAL_SECONDS} s)")
+              f"receipts processed, in {time.monotonic() - restarted:.1f} s "
+              f"(sweep interval {SWEEP_INTERVAL_SECONDS} s)")
         assert sent == COUNT, f"{sent} of {COUNT} due cart steps sent within 60 s of Redis coming back empty"
         assert waiting == 0, f"{waiting} of {len(receipt_ids)} receipts stored during the outage never processed"
         assert worker.poll() is None, "the worker must survive the outage (no restart)"

@@ -58,7 +58,8 @@ def server(ctx, app_env):
 
 
 def _post(base: str, shop_domain: str, event_id: str, secret: str) -> httpx.Response:
-    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/paid", "X-Shopify-Shop-Domain": shop_domain,
+    headers = {"Content-Type": "application/json", "X-Shopify-Topic": "orders/paid",
+               "X-Shopify-Shop-Domain": shop_domain,
                "X-Shopify-Hmac-Sha256": sign(BODY, secret), "X-Shopify-Event-Id": event_id}
     return httpx.post(f"{base}/webhooks/shopify", content=BODY, headers=headers, timeout=30)
 
@@ -91,7 +92,8 @@ def test_a_receipt_waiting_on_the_database_does_not_stall_the_worker(server, app
     with psycopg.connect(_conninfo(), autocommit=True) as watcher:  # the writer's statement waits on the lock
         _wait_until(lambda: watcher.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'connector-receipts-%%' "
-            "AND datname = current_database() AND application_name <> %s AND wait_event_type = 'Lock'", (f"connector-receipts-{os.getpid()}",),
+            "AND datname = current_database() AND application_name <> %s AND wait_event_type = 'Lock'",
+            (f"connector-receipts-{os.getpid()}",),
         ).fetchone()[0] == 1)
     behind = [threading.Thread(target=deliver, args=(f"behind-{i}",)) for i in range(5)]
     for thread in behind:
@@ -121,7 +123,8 @@ def test_a_lost_writer_connection_is_replaced_under_gevent(server, app_env):
     with psycopg.connect(_conninfo(), autocommit=True) as admin:
         # the gunicorn worker's writer (this process has a writer of its own too)
         writers = admin.execute("SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'connector-receipts-%%' "
-                                "AND datname = current_database() AND application_name <> %s", (f"connector-receipts-{os.getpid()}",)).fetchall()
+                                "AND datname = current_database() AND application_name <> %s",
+                                (f"connector-receipts-{os.getpid()}",)).fetchall()
         assert len(writers) == 1
         admin.execute("SELECT pg_terminate_backend(%s)", writers[0])
     after = _post(server, shop.domain, "after", secret)  # the writer finds out, reconnects and writes it

@@ -13,7 +13,8 @@ from integrations.whatsapp.errors import Disposition, WhatsAppApiError, WhatsApp
 @pytest.fixture
 def whatsapp(sandbox):
     sandbox.reset()
-    with WhatsAppClient(access_token="EAAG-client-test", phone_number_id="3000003", base_url=sandbox.base_url) as client:
+    with WhatsAppClient(access_token="EAAG-client-test", phone_number_id="3000003",
+                        base_url=sandbox.base_url) as client:
         yield client
 
 

@@ -45,7 +45,8 @@ def jobs() -> int:
 
 
 def test_verification_handshake(client):
-    ok = client.get("/webhooks/whatsapp", query_string={"hub.mode": "subscribe", "hub.verify_token": "test-verify-token",
+    ok = client.get("/webhooks/whatsapp", query_string={"hub.mode": "subscribe",
+                                                        "hub.verify_token": "test-verify-token",
                                                        "hub.challenge": "1158201444"})
     assert (ok.status_code, ok.get_data(as_text=True)) == (200, "1158201444")
     wrong = client.get("/webhooks/whatsapp", query_string={"hub.mode": "subscribe", "hub.verify_token": "guess",

@@ -222,7 +222,9 @@ def test_graph_error_with_a_permanent_code() -> None:
             "message": "(#131047) Re-engagement message",
             "type": "OAuthException",
             "code": 131047,
-            "error_data": {"messaging_product": "whatsapp", "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."},
+            "error_data": {"messaging_product": "whatsapp",
+                           "details": "Message failed to send because more than 24 hours have passed since the "
+                                      "customer last replied to this number."},
             "fbtrace_id": "AbCdEf",
         }
     }

@@ -708,7 +708,8 @@ def test_message_without_any_sender_id_is_unhandled() -> None:
     del value["messages"][0]["from_user_id"]
     del value["contacts"]
     [event] = parse(payload)
-    assert event == UnhandledChange(field="messages", details={"reason": "malformed_item", "key": "messages", "index": 0})
+    assert event == UnhandledChange(field="messages",
+                                    details={"reason": "malformed_item", "key": "messages", "index": 0})
 
 
 def test_malformed_status_errors_are_dropped_but_status_kept() -> None:

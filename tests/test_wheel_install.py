@@ -43,7 +43,8 @@ def test_14_10_wheel_carries_templates_and_migrations(wheel):
                    "connector/migrations/versions/0001_initial.py"):
         assert needed in names, needed
     catalogue = {name for name in names if name.startswith("connector/templates/whatsapp/")}
-    on_disk = {f"connector/templates/whatsapp/{path.name}" for path in (ROOT / "connector/templates/whatsapp").glob("*.json")}
+    on_disk = {f"connector/templates/whatsapp/{path.name}"
+               for path in (ROOT / "connector/templates/whatsapp").glob("*.json")}
     assert catalogue == on_disk
 
 

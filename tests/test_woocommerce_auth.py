@@ -73,13 +73,16 @@ def test_authorize_url_refuses_http_callback_except_on_loopback():
     with pytest.raises(ValueError):
         authorize_url("https://store.example.com", callback_url="https://c.example/cb", scope="admin", **common)
     with pytest.raises(ValueError):
-        authorize_url("https://store.example.com", callback_url="https://c.example/cb", app_name="A", user_id="", return_url="x")
+        authorize_url("https://store.example.com", callback_url="https://c.example/cb", app_name="A", user_id="",
+                      return_url="x")
 
 
 def test_parse_callback():
-    body = {"key_id": 1, "user_id": 123, "consumer_key": KEY, "consumer_secret": SECRET, "key_permissions": "read_write"}
+    body = {"key_id": 1, "user_id": 123, "consumer_key": KEY, "consumer_secret": SECRET,
+            "key_permissions": "read_write"}
     keys = parse_callback(json.dumps(body).encode(), expected_user_id="123")
-    assert keys == WooCommerceKeys(key_id="1", user_id="123", consumer_key=KEY, consumer_secret=SECRET, key_permissions="read_write")
+    assert keys == WooCommerceKeys(key_id="1", user_id="123", consumer_key=KEY, consumer_secret=SECRET,
+                                   key_permissions="read_write")
     assert parse_callback(body) == keys
     assert SECRET not in repr(keys)
 

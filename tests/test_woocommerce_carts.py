@@ -39,7 +39,8 @@ def test_store_in_a_subdirectory():
 
 @pytest.mark.parametrize(
     ("lines", "coupon"),
-    [([], None), ([(0, 1)], None), ([("abc", 1)], None), ([(5, 0)], None), ([(5, True)], None), ([(5, 1)], "A,B"), ([(5, 1)], " ")],
+    [([], None), ([(0, 1)], None), ([("abc", 1)], None), ([(5, 0)], None), ([(5, True)], None), ([(5, 1)], "A,B"),
+     ([(5, 1)], " ")],
 )
 def test_invalid_input(lines, coupon):
     with pytest.raises(ValueError):

@@ -74,7 +74,8 @@ def test_disabled_webhook_is_restored_and_missed_orders_arrive_exactly_once(shop
     assert delivery.status_code == 200
     assert drain(all_processed)
     assert receipts() == 2
-    assert [row.outcome for row in db.session.query(WebhookReceipt).order_by(WebhookReceipt.id)] == ["processed", "stale"]
+    assert ([row.outcome for row in db.session.query(WebhookReceipt).order_by(WebhookReceipt.id)]
+            == ["processed", "stale"])
     assert len(recorder.of(OrderPaid)) == 1 and len(recorder.of(OrderPlaced)) == 1
 
     # and a genuinely new change still comes through

@@ -82,7 +82,8 @@ def client(store):
 
 def test_connect_flow_delivers_working_keys(store, receiver):
     url = authorize_url(
-        store.base_url, app_name="WA", user_id="u_1", return_url="https://c.example/done", callback_url=receiver.url + "/cb"
+        store.base_url, app_name="WA", user_id="u_1", return_url="https://c.example/done",
+        callback_url=receiver.url + "/cb"
     )
     response = httpx.get(url, follow_redirects=False)
     assert response.status_code == 302
@@ -97,10 +98,12 @@ def test_connect_flow_delivers_working_keys(store, receiver):
 
 def test_callback_that_fails_gets_the_keys_revoked(store, receiver):
     receiver.status = 500
-    url = authorize_url(store.base_url, app_name="WA", user_id="u_2", return_url="https://c.example/done", callback_url=receiver.url + "/cb")
+    url = authorize_url(store.base_url, app_name="WA", user_id="u_2", return_url="https://c.example/done",
+                        callback_url=receiver.url + "/cb")
     assert httpx.get(url).headers["Location"].endswith("success=0&user_id=u_2")
     keys = parse_callback(receiver.received[0][1])
-    with WooCommerceClient(store.base_url, keys.consumer_key, keys.consumer_secret, egress=LOOPBACK) as api, pytest.raises(WooCommerceAuthError):
+    with (WooCommerceClient(store.base_url, keys.consumer_key, keys.consumer_secret, egress=LOOPBACK) as api,
+          pytest.raises(WooCommerceAuthError)):
         api.system_status()
 
 
@@ -164,7 +167,8 @@ def test_webhook_lifecycle_ping_and_signed_delivery(store, client, receiver):
     _, body, headers = receiver.received[-1]
     webhooks.verify(body, headers, "s3cret")
     info = webhooks.delivery_headers(headers)
-    assert (info.topic, info.webhook_id, info.delivery_id) == ("order.updated", str(created["id"]), delivery.delivery_id)
+    assert ((info.topic, info.webhook_id, info.delivery_id)
+            == ("order.updated", str(created["id"]), delivery.delivery_id))
 
     client.delete_webhook(created["id"])
     assert client.list_webhooks() == []
@@ -234,7 +238,8 @@ def test_products_and_variations(store, client, clock):
 
 
 def test_create_coupon_and_duplicate_code(store, client):
-    coupon = client.create_coupon("WA-AB12CD", amount=Decimal("10"), expires_at=T0 + timedelta(days=7), email_restrictions=["kim@example.com"])
+    coupon = client.create_coupon("WA-AB12CD", amount=Decimal("10"), expires_at=T0 + timedelta(days=7),
+                                  email_restrictions=["kim@example.com"])
     assert coupon["code"] == "wa-ab12cd" and coupon["amount"] == "10" and coupon["usage_limit"] == 1
     assert coupon["date_expires_gmt"] == "2026-05-08T10:00:00"
     with pytest.raises(WooCommerceApiError) as caught:
@@ -245,7 +250,8 @@ def test_create_coupon_and_duplicate_code(store, client):
 
 
 def test_authorize_query_recorded(store, receiver):
-    url = authorize_url(store.base_url, app_name="WA", user_id="u_3", return_url="https://c.example/done", callback_url=receiver.url + "/cb", scope="read")
+    url = authorize_url(store.base_url, app_name="WA", user_id="u_3", return_url="https://c.example/done",
+                        callback_url=receiver.url + "/cb", scope="read")
     httpx.get(url)
     assert store.authorize_requests[-1] == {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
     assert store.authorize_requests[-1]["scope"] == "read"

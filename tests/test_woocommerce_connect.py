@@ -88,7 +88,8 @@ def test_reconnecting_keeps_the_secret_and_does_not_duplicate_webhooks(client, a
     drain(lambda: len(store.webhooks()) >= 3)
     db.session.expire_all()
     assert len(store.webhooks()) == 3
-    assert {store.state.webhooks[hook["id"]]["_secret"] for hook in store.webhooks()} == {shop.credentials["webhook_secret"]}
+    assert ({store.state.webhooks[hook["id"]]["_secret"] for hook in store.webhooks()}
+            == {shop.credentials["webhook_secret"]})
     assert store.state.keys[shop.credentials["consumer_key"]]  # the newest keys are kept
 
 
@@ -111,7 +112,8 @@ def test_callback_url_must_be_https_outside_loopback(client, ctx, monkeypatch):
 
 def test_a_forged_callback_is_refused_and_the_store_revokes_the_keys(client, app_url, store):
     # a callback for a user_id we never handed out: refused, so WooCommerce deletes the keys
-    answer = store.approve({"user_id": "guessed", "scope": "read_write", "callback_url": f"{app_url}/woocommerce/callback",
+    answer = store.approve({"user_id": "guessed", "scope": "read_write",
+                            "callback_url": f"{app_url}/woocommerce/callback",
                             "return_url": f"{app_url}/woocommerce/return"})
     assert "success=0" in answer.headers["Location"]
     assert store.state.keys == {}
@@ -132,7 +134,8 @@ def test_a_used_or_unknown_user_id_is_403_and_changes_nothing(client, app_url, s
 
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"[]", json.dumps({"user_id": "x"}).encode(),
-                                  json.dumps({"key_id": 1, "user_id": "x", "consumer_key": "nope", "consumer_secret": "cs_" + "2" * 40,
+                                  json.dumps({"key_id": 1, "user_id": "x", "consumer_key": "nope",
+                                              "consumer_secret": "cs_" + "2" * 40,
                                               "key_permissions": "read_write"}).encode()])
 def test_malformed_callback_is_400_and_keeps_nothing(client, app_url, body):
     answer = client.post("/woocommerce/callback", data=body, content_type="application/json")

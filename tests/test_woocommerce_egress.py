@@ -74,7 +74,8 @@ def production(ctx, monkeypatch):
     """The running app's settings as in production: no allowance for loopback stores."""
     current = ctx.config["CONNECTOR"]
     known = {field.name for field in dataclasses.fields(current)}
-    changes = {name: value for name, value in {"env": "production", "allow_loopback_stores": False}.items() if name in known}
+    changes = {name: value for name, value in {"env": "production", "allow_loopback_stores": False}.items()
+               if name in known}
     monkeypatch.setitem(ctx.config, "CONNECTOR", dataclasses.replace(current, **changes))
 
 
@@ -123,7 +124,8 @@ def test_13_2_the_loopback_allowance_admits_loopback_only(store, resolver):
         with WooCommerceClient(target, key, secret, egress=EgressPolicy(allow_loopback=True)) as api:
             with pytest.raises(WooCommerceAddressRefusedError):
                 api.index()
-    assert [request.path.rstrip("/") for request in store.requests] == ["/wp-json/wc/v3"]  # the refused ones never connected
+    # the refused ones never connected
+    assert [request.path.rstrip("/") for request in store.requests] == ["/wp-json/wc/v3"]
 
 
 def test_13_2_dns_rebinding_is_refused_at_connection_time(client, app_url, production, resolver):
@@ -141,7 +143,8 @@ def test_13_2_dns_rebinding_is_refused_at_connection_time(client, app_url, produ
 
     with wc_store.client_for(shop) as api, pytest.raises(WooCommerceAddressRefusedError):
         api.system_status()
-    assert [host.rstrip(".") for host in resolver.calls].count("rebind.example.com") >= 2  # resolved again for the connection, and checked
+    # resolved again for the connection, and checked
+    assert [host.rstrip(".") for host in resolver.calls].count("rebind.example.com") >= 2
 
 
 def test_13_2_loopback_allowance_is_explicit_and_never_in_production(tmp_path):
@@ -149,7 +152,8 @@ def test_13_2_loopback_allowance_is_explicit_and_never_in_production(tmp_path):
     assert load_settings(base, instance_path=tmp_path).allow_loopback_stores is True
     assert load_settings({**base, "ALLOW_LOOPBACK_STORES": "0"}, instance_path=tmp_path).allow_loopback_stores is False
     production = {"CONNECTOR_ENV": "production", "DATABASE_URL": "postgresql://db/x", "REDIS_URL": "redis://r",
-                  "APP_URL": "https://c.example", "SECRET_KEY": "s", "ENCRYPTION_KEY": "WtVgmVhxqtfiKVSxlpIsmHx-I48K7Zz2EXH2uenWFyE=",
+                  "APP_URL": "https://c.example", "SECRET_KEY": "s",
+                  "ENCRYPTION_KEY": "WtVgmVhxqtfiKVSxlpIsmHx-I48K7Zz2EXH2uenWFyE=",
                   "WHATSAPP_APP_SECRET": "w", "WHATSAPP_VERIFY_TOKEN": "v"}
     assert load_settings(production, instance_path=tmp_path).allow_loopback_stores is False
     with pytest.raises(ConfigError, match="ALLOW_LOOPBACK_STORES"):

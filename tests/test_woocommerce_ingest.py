@@ -149,11 +149,13 @@ def test_core_signature_vector():
 def test_a_signature_made_by_woocommerces_php_expression_passes_the_endpoint(shop, client):
     body = json.dumps(fixture("order.updated__processing")).encode()
     secret = shop.credentials["webhook_secret"]
-    # WC_Webhook::generate_signature: base64_encode( hash_hmac( 'sha256', $payload, wp_specialchars_decode( $secret, ENT_QUOTES ), true ) )
+    # WC_Webhook::generate_signature:
+    # base64_encode( hash_hmac( 'sha256', $payload, wp_specialchars_decode( $secret, ENT_QUOTES ), true ) )
     code = ("$body = stream_get_contents(STDIN); $secret = $argv[1];"
             "echo base64_encode(hash_hmac('sha256', 'secret', '', true)), PHP_EOL;"
             "echo base64_encode(hash_hmac('sha256', $body, htmlspecialchars_decode($secret, ENT_QUOTES), true));")
-    vector, signed = subprocess.run([PHP, "-r", code, secret], input=body, capture_output=True, check=True).stdout.decode().split()
+    vector, signed = subprocess.run([PHP, "-r", code, secret], input=body, capture_output=True,
+                                    check=True).stdout.decode().split()
     assert vector == "GBDo00G55h6IiV+6CxqivQPLbI//KzaOZm747971tPs="
     answer = client.post(f"/webhooks/woocommerce/{shop.shop_key}", data=body, headers={
         "Content-Type": "application/json", "X-WC-Webhook-Topic": "order.updated", "X-WC-Webhook-Signature": signed,
@@ -202,7 +204,8 @@ def test_bad_deliveries_are_refused_and_leave_nothing(shop, client, case, status
     elif case == "signature with another secret":
         headers["X-WC-Webhook-Signature"] = signature(body, "someone-elses-secret")
     elif case in ("not json", "json array", "object without id"):
-        body = {"not json": b"{not json", "json array": b"[1, 2]", "object without id": b'{"status": "processing"}'}[case]
+        body = {"not json": b"{not json", "json array": b"[1, 2]",
+                "object without id": b'{"status": "processing"}'}[case]
         headers = _signed(shop, body)
     elif case == "unknown store key":
         key = "x" * 24
@@ -217,7 +220,8 @@ def test_bad_deliveries_are_refused_and_leave_nothing(shop, client, case, status
 
 def test_unknown_topic_is_200_and_ignored(shop, client):
     body = json.dumps({"id": 5, "code": "spring"}).encode()
-    answer = client.post(f"/webhooks/woocommerce/{shop.shop_key}", data=body, headers=_signed(shop, body, "coupon.created"))
+    answer = client.post(f"/webhooks/woocommerce/{shop.shop_key}", data=body,
+                         headers=_signed(shop, body, "coupon.created"))
     assert (answer.status_code, answer.json["status"]) == (200, "ignored")
     assert receipts() == 0 and queued_jobs() == 0
 

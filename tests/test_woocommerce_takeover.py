@@ -62,7 +62,8 @@ def test_13_1_a_second_connect_cannot_replace_a_live_stores_keys(client, app_url
     # the attack of the issue: start another connect for the same store, post other keys
     second = start(client, store.base_url)
     if second.status_code == 302:  # the code before the fix handed out a user_id for a live store
-        forged = client.post("/woocommerce/callback", json={**FORGED, "user_id": user_id_of(second.headers["Location"])})
+        forged = client.post("/woocommerce/callback",
+                             json={**FORGED, "user_id": user_id_of(second.headers["Location"])})
         assert forged.status_code != 200, "a stranger replaced the keys of a live store"
     assert (second.status_code, second.json["error"]) == (409, "store_connected")
     assert credentials_of(shop.id) == before
@@ -112,7 +113,8 @@ def test_13_1_a_stranger_with_keys_of_another_store_gets_nothing(client, app_url
     with FakeWooCommerce() as own_store:
         key, secret = own_store.issue_keys()  # genuine keys, of the attacker's own store
         answer = start(client, store.base_url)  # a pending connection for the victim's store
-        forged = client.post("/woocommerce/callback", json={"key_id": 1, "user_id": user_id_of(answer.headers["Location"]),
+        forged = client.post("/woocommerce/callback", json={"key_id": 1,
+                                                            "user_id": user_id_of(answer.headers["Location"]),
                                                             "consumer_key": key, "consumer_secret": secret,
                                                             "key_permissions": "read_write"})
     assert forged.status_code == 403
@@ -204,12 +206,15 @@ def test_13_1_hostile_callback_bodies_are_400(client, app_url, body):
     assert shop_count() == 0
 
 
-@pytest.mark.skipif(shutil.which("php") is None, reason="php not installed: apt-get install php-cli to test the WordPress plugin")
+@pytest.mark.skipif(shutil.which("php") is None,
+                    reason="php not installed: apt-get install php-cli to test the WordPress plugin")
 def test_13_1_the_link_the_plugin_signs_starts_a_reconnect(client, app_url, store):
     shop = connect_for_real(client, store)
     code = (f"require {json.dumps(str(PLUGIN_FUNCTIONS))}; echo wcc_reconnect_url('https://connector.example', "
-            f"{json.dumps(shop.shop_key)}, {json.dumps(shop.credentials['webhook_secret'])}, time(), bin2hex(random_bytes(16)));")
-    link = subprocess.run([shutil.which("php"), "-r", code], capture_output=True, text=True, timeout=30, check=True).stdout
+            f"{json.dumps(shop.shop_key)}, {json.dumps(shop.credentials['webhook_secret'])}, "
+            "time(), bin2hex(random_bytes(16)));")
+    link = subprocess.run([shutil.which("php"), "-r", code], capture_output=True, text=True, timeout=30,
+                          check=True).stdout
     parts = urlsplit(link)
     assert parts.path == "/woocommerce/reconnect"
     answer = client.get(f"{parts.path}?{parts.query}")

@@ -118,7 +118,8 @@ def test_13_10_5xx_and_addresses_the_guard_refuses_are_states_too(shop, store, r
 
     real = egress.resolve_host
     monkeypatch.setattr(egress, "resolve_host",
-                        lambda host, port: ["10.9.8.7"] if host.rstrip(".") == "intranet.example.com" else real(host, port))
+                        lambda host, port: (["10.9.8.7"] if host.rstrip(".") == "intranet.example.com"
+                                            else real(host, port)))
     shop.domain = "https://intranet.example.com"
     db.session.commit()
     run_catch_up(shop.id, run_worker)

@@ -161,7 +161,8 @@ ORDER_727_COMPLETED = dataclasses.replace(
 ORDER_727_COD = dataclasses.replace(ORDER_727, payment_method="cod")
 
 
-def shipped(fulfillment_id: str, occurred_at: datetime, order: Order = ORDER_727_COMPLETED, **fields: Any) -> FulfillmentUpdated:
+def shipped(fulfillment_id: str, occurred_at: datetime, order: Order = ORDER_727_COMPLETED,
+            **fields: Any) -> FulfillmentUpdated:
     return FulfillmentUpdated(
         platform="woocommerce",
         order_id="727",
@@ -306,7 +307,8 @@ def test_parse_variation():
 
 
 def test_variation_delivered_on_product_updated_names_its_parent():
-    payload = {**load("variation__sample"), "type": "variation", "parent_id": 22, "manage_stock": "parent", "stock_quantity": 4}
+    payload = {**load("variation__sample"), "type": "variation", "parent_id": 22, "manage_stock": "parent",
+               "stock_quantity": 4}
     [event] = parse("product.updated", payload, CONTEXT)
     assert (event.product_id, event.variant_id, event.quantity) == ("22", "732", 4)
 
@@ -341,7 +343,8 @@ def test_garbage_inside_an_order_never_raises():
     assert placed.order.customer.phone is None
     assert placed.order.customer.whatsapp_opt_in is None
     assert placed.order.total == Decimal("0")
-    assert placed.order.lines == (LineItem(product_id=None, variant_id=None, title="", quantity=0, unit_price=Decimal("0")),)
+    assert placed.order.lines == (
+        LineItem(product_id=None, variant_id=None, title="", quantity=0, unit_price=Decimal("0")),)
 
 
 def test_pending_and_failed_orders_are_not_placed_yet():
@@ -394,7 +397,8 @@ def test_tracking_item_without_id_gets_a_stable_one():
 )
 def test_locale_from_meta(meta, locale):
     payload = load("order.created__sample")
-    payload["meta_data"] = [{"id": index, "key": key, "value": value} for index, (key, value) in enumerate(meta.items())]
+    payload["meta_data"] = [{"id": index, "key": key, "value": value}
+                            for index, (key, value) in enumerate(meta.items())]
     assert parse("order.created", payload, CONTEXT)[0].order.customer.locale == locale
 
 
@@ -431,7 +435,8 @@ def test_verify_rejects_a_changed_body_or_wrong_secret():
         verify(body, {"X-WC-Webhook-Signature": sig}, "other")
 
 
-@pytest.mark.parametrize("headers", [{}, {"X-WC-Webhook-Signature": ""}, {"X-WC-Webhook-Signature": "not base64!"}, {"X-WC-Webhook-Signature": "c2hvcnQ="}])
+@pytest.mark.parametrize("headers", [{}, {"X-WC-Webhook-Signature": ""}, {"X-WC-Webhook-Signature": "not base64!"},
+                                     {"X-WC-Webhook-Signature": "c2hvcnQ="}])
 def test_verify_missing_or_malformed_signature(headers):
     with pytest.raises(SignatureMissingError):
         verify(b"{}", headers, "s3cret")
@@ -502,8 +507,10 @@ CART_REPORT = {
     "whatsapp_opt_in": True,
     "consent_text": "Send me order updates on WhatsApp",
     "lines": [
-        {"product_id": 93, "variation_id": 0, "quantity": 2, "price": "3.00", "title": "Woo Single #1", "sku": "", "image_url": ""},
-        {"product_id": 22, "variation_id": 23, "quantity": 1, "price": "12.00", "title": "Ship Your Idea &ndash; Black", "sku": "Bar3"},
+        {"product_id": 93, "variation_id": 0, "quantity": 2, "price": "3.00", "title": "Woo Single #1", "sku": "",
+         "image_url": ""},
+        {"product_id": 22, "variation_id": 23, "quantity": 1, "price": "12.00",
+         "title": "Ship Your Idea &ndash; Black", "sku": "Bar3"},
     ],
     "subtotal": "18.00",
     "total": "28.00",
@@ -530,7 +537,8 @@ def test_parse_cart_report():
         ),
         lines=(
             LineItem(product_id="93", variant_id=None, title="Woo Single #1", quantity=2, unit_price=Decimal("3.00")),
-            LineItem(product_id="22", variant_id="23", title="Ship Your Idea \u2013 Black", quantity=1, unit_price=Decimal("12.00"), sku="Bar3"),
+            LineItem(product_id="22", variant_id="23", title="Ship Your Idea \u2013 Black", quantity=1,
+                     unit_price=Decimal("12.00"), sku="Bar3"),
         ),
         currency="EUR",
         subtotal=Decimal("18.00"),

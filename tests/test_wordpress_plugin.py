@@ -23,11 +23,13 @@ FUNCTIONS = PLUGIN / "includes" / "functions.php"
 PHP_TESTS = ROOT / "tests" / "php" / "woocommerce_plugin_functions_test.php"
 PHP = shutil.which("php")
 
-pytestmark = pytest.mark.skipif(PHP is None, reason="php not installed: apt-get install php-cli to test the WordPress plugin")
+pytestmark = pytest.mark.skipif(PHP is None,
+                                reason="php not installed: apt-get install php-cli to test the WordPress plugin")
 
 
 def php(code: str) -> str:
-    result = subprocess.run([PHP, "-r", f"require {json.dumps(str(FUNCTIONS))}; {code}"], capture_output=True, text=True, timeout=30)
+    result = subprocess.run([PHP, "-r", f"require {json.dumps(str(FUNCTIONS))}; {code}"],
+                            capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     return result.stdout
 

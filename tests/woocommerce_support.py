@@ -79,7 +79,8 @@ def connected_shop(store: FakeWooCommerce, *, catch_up: bool = True, domain: str
     """A shop connected to the fake store (keys the store issued, our secret, cursors at
     now), with its webhooks made by the real set-up path when ``catch_up``."""
     key, secret = store.issue_keys()
-    shop = Shop(platform="woocommerce", domain=domain or store.base_url, settings={}, time_zone="UTC", locale="en", country="DE")
+    shop = Shop(platform="woocommerce", domain=domain or store.base_url, settings={}, time_zone="UTC", locale="en",
+                country="DE")
     shop.credentials = {"consumer_key": key, "consumer_secret": secret, "webhook_secret": wc_store.new_webhook_secret()}
     start = wc_catchup.catchup.Cursor.start(utcnow().replace(microsecond=0)).to_json()
     shop.sync_state = {"cursors": {"orders": dict(start), "products": dict(start)}}

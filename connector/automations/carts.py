@@ -63,7 +63,8 @@ def on_checkout_updated(shop_id: int, event: CheckoutUpdated) -> None:
         "status": Cart.OPEN, "checkout_updated_at": event.updated_at,
         "created_at": event.created_at or event.updated_at, "updated_at": now,
     }, conflict=("shop_id", "cart_token"))
-    cart = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.cart_token == event.cart_token[:128])).one()
+    cart = db.session.scalars(
+        select(Cart).where(Cart.shop_id == shop.id, Cart.cart_token == event.cart_token[:128])).one()
     if cart.status != Cart.OPEN:
         db.session.commit()
         return
@@ -81,7 +82,8 @@ def on_checkout_updated(shop_id: int, event: CheckoutUpdated) -> None:
     options = automation_settings(shop, AUTOMATION)
     quiet = timedelta(seconds=float(options["quiet_after_order_seconds"]))
     last_order = db.session.scalar(select(OrderRecord.placed_at).where(
-        OrderRecord.shop_id == shop.id, OrderRecord.contact_id == contact.id).order_by(OrderRecord.placed_at.desc()).limit(1))
+        OrderRecord.shop_id == shop.id, OrderRecord.contact_id == contact.id)
+        .order_by(OrderRecord.placed_at.desc()).limit(1))
     if last_order is not None and now - last_order < quiet:
         _stop(shop.id, [cart], Cart.STOPPED, "recent_order")
         db.session.commit()
@@ -111,7 +113,8 @@ def _schedule(shop: Shop, contact: Contact, cart: Cart, event: CheckoutUpdated, 
         # the store's API is asked for a unique code only when the last step is first queued
         discount = discount_for(shop, cart, options) if last else None
         template = "cart_reminder_discount" if discount else ("cart_reminder_1" if step == 1 else "cart_reminder_2")
-        params = {"customer_name": first_name(contact, event.customer.first_name or "👋"), "shop_name": shop.name or shop.domain}
+        params = {"customer_name": first_name(contact, event.customer.first_name or "👋"),
+                  "shop_name": shop.name or shop.domain}
         if discount:
             params.update(discount_code=discount.code, discount_value=discount.value)
         target = cart_url(shop, cart.lines, discount=discount.code if discount else None, fallback=event.recovery_url)
@@ -133,7 +136,8 @@ def _retarget(shop: Shop, key: str, target: str, template: str) -> None:
     queued = db.session.scalar(select(Message.id).where(Message.shop_id == shop.id, Message.idempotency_key == key,
                                                         Message.status == MessageStatus.QUEUED))
     if queued is not None:
-        db.session.execute(update(ShortLink).where(ShortLink.shop_id == shop.id, ShortLink.link_key == f"{key}:button:0")
+        db.session.execute(update(ShortLink)
+                           .where(ShortLink.shop_id == shop.id, ShortLink.link_key == f"{key}:button:0")
                            .values(target_url=with_utm(target, automation=AUTOMATION, template=template)))
         db.session.commit()
 
@@ -189,4 +193,5 @@ def _stop(shop_id: int, carts: list[Cart], status: str, reason: str) -> None:
             Message.shop_id == shop_id, Message.status == MessageStatus.QUEUED,
             or_(*[Message.idempotency_key.like(f"cart:{cart.id}:step:%")])).values(
                 status=MessageStatus.CANCELLED, status_reason=reason, updated_at=now)).rowcount
-        log.info("cart.stopped", extra={"shop_id": shop_id, "cart_id": cart.id, "reason": reason, "cancelled": cancelled})
+        log.info("cart.stopped", extra={"shop_id": shop_id, "cart_id": cart.id, "reason": reason,
+                                        "cancelled": cancelled})

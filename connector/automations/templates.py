@@ -19,7 +19,8 @@ invoices) and uploads it once per run through Graph's Resumable Upload API, whic
 Meta app id (``WHATSAPP_APP_ID``; any value against the sandbox). ``--header-handle`` still
 overrides it. Meta's verdicts arrive as ``message_template_status_update`` webhooks;
 the router hands them to ``on_template_status_changed`` as
-``TemplateStatusChanged`` events (``integrations.whatsapp`` reads Meta's payload), which records them, and an approval releases the messages that waited
+``TemplateStatusChanged`` events (``integrations.whatsapp`` reads Meta's payload), which
+records them, and an approval releases the messages that waited
 for it (reason ``template_not_approved``) and wakes the shop's dispatcher.
 """
 

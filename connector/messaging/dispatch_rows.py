@@ -247,7 +247,8 @@ class RowBook:
                 claimed_until=None, status_reason=f"retry:{rule.name}", error_code=code, updated_at=now))
             self.report.retried += 1
             log.info("dispatch.retry_scheduled", extra={"shop_id": self.shop_id, "message_id": message_id,
-                                                         "rule": rule.name, "attempt": attempts, "delay_s": round(delay, 2)})
+                                                         "rule": rule.name, "attempt": attempts,
+                                                         "delay_s": round(delay, 2)})
             return
         if rule.disposition == Disposition.PAUSE_ACCOUNT:
             # not the message's fault: it waits, unsent, until the account is fixed and resumed
@@ -294,7 +295,8 @@ class RowBook:
     def _load_recent_sends(self, contact_ids: set[int], now: datetime) -> None:
         if not contact_ids:
             return
-        spans = [span for _, span in self.governor.policy.frequency_caps.values()] + [self.governor.policy.pair_interval]
+        spans = ([span for _, span in self.governor.policy.frequency_caps.values()]
+                 + [self.governor.policy.pair_interval])
         since = now - max(spans)
         rows = db.session.execute(
             select(M.c.contact_id, M.c.purpose, M.c.sent_at)
@@ -313,7 +315,8 @@ class RowBook:
             return {}
         rows = db.session.execute(
             select(M.c.contact_id, func.min(M.c.sent_at))
-            .where(M.c.shop_id == self.shop_id, M.c.counts_toward_tier.is_(True), M.c.sent_at > now - timedelta(hours=24))
+            .where(M.c.shop_id == self.shop_id, M.c.counts_toward_tier.is_(True),
+                   M.c.sent_at > now - timedelta(hours=24))
             .group_by(M.c.contact_id)
         ).all()
         return {contact_id: aware(first) for contact_id, first in rows}

@@ -211,7 +211,8 @@ class Dispatcher(RowBook):
         pacer = Pacer(account.throughput_per_second, recent=self._previous_sends())
         inflight: set[asyncio.Task] = set()
         async with AsyncSender(access_token=account.access_token, phone_number_id=account.phone_number_id,
-                               base_url=base_url, max_connections=max(32, account.throughput_per_second // 4)) as sender:
+                               base_url=base_url,
+                               max_connections=max(32, account.throughput_per_second // 4)) as sender:
             while not self.report.paused:
                 if time.monotonic() - self._started > self.time_budget or self._should_yield():
                     self.report.out_of_time = True

@@ -92,7 +92,8 @@ class Policy:
         quiet = merged.get("quiet_hours") or {}
         quiet_start = quiet_end = None
         if quiet.get("enabled", True) and quiet.get("start") and quiet.get("end"):
-            quiet_start, quiet_end = _clock(quiet["start"], "quiet_hours.start"), _clock(quiet["end"], "quiet_hours.end")
+            quiet_start = _clock(quiet["start"], "quiet_hours.start")
+            quiet_end = _clock(quiet["end"], "quiet_hours.end")
         caps: dict[str, tuple[int, timedelta]] = {}
         for purpose, cap in (merged.get("frequency_caps") or {}).items():
             try:
@@ -107,7 +108,8 @@ class Policy:
             quiet_purposes=frozenset(quiet.get("purposes") or ()),
             frequency_caps=caps,
             messaging_limit=messaging_limit,
-            pair_interval=timedelta(seconds=_seconds(merged.get("pair_interval_seconds", 6.0), "pair_interval_seconds")),
+            pair_interval=timedelta(
+                seconds=_seconds(merged.get("pair_interval_seconds", 6.0), "pair_interval_seconds")),
         )
 
 

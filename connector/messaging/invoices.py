@@ -199,7 +199,7 @@ class _InvoiceDocument(FPDF):
 
     def column_titles(self) -> None:
         titles = (self.labels["item"], self.labels["qty"], self.labels["unit_price"], self.labels["amount"])
-        for width, title, align in zip(self.COLUMNS, titles, "LRRR"):
+        for width, title, align in zip(self.COLUMNS, titles, "LRRR", strict=True):
             self.text_cell(width, title, align=align, bold=True)
         self.ln(self.LINE_HEIGHT)
         self.line(self.l_margin, self.get_y(), self.w - self.r_margin, self.get_y())

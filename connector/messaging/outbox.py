@@ -215,7 +215,7 @@ def _wake(rows: list[dict[str, Any]], results: list[QueuedMessage], now: datetim
     """Wake each shop's dispatcher now for its due rows, and once per whole second of the later ones."""
     due_now: dict[int, None] = {}
     later: dict[tuple[int, int], datetime] = {}
-    for row, queued in zip(rows, results):
+    for row, queued in zip(rows, results, strict=True):
         if not queued.is_new:
             continue
         due_at = row["due_at"]

@@ -85,16 +85,19 @@ def render_content(
     url_buttons = [b for b in definition.buttons if b.type == "URL"]
     suffixes = list(button_suffixes or [])
     if len(suffixes) != len(url_buttons):
-        raise RenderError(f"template {definition.name!r} has {len(url_buttons)} URL buttons, got {len(suffixes)} suffixes")
+        raise RenderError(f"template {definition.name!r} has {len(url_buttons)} URL buttons, "
+                          f"got {len(suffixes)} suffixes")
     buttons: list[dict[str, Any]] = []
     for spec in definition.buttons:
         if spec.type == "URL":
             suffix = str(suffixes.pop(0))
             if not suffix or _WHITESPACE_RUN.search(suffix):
-                raise RenderError(f"template {definition.name!r}: URL suffix {suffix!r} must be non-empty, without spaces")
+                raise RenderError(f"template {definition.name!r}: URL suffix {suffix!r} "
+                                  "must be non-empty, without spaces")
             buttons.append({"index": spec.index, "url_suffix": suffix})
         else:
-            payload = spec.payload if reply_context is None else f"{spec.payload}{REPLY_CONTEXT_SEPARATOR}{reply_context}"
+            payload = (spec.payload if reply_context is None
+                       else f"{spec.payload}{REPLY_CONTEXT_SEPARATOR}{reply_context}")
             buttons.append({"index": spec.index, "sub_type": "quick_reply", "payload": payload})
     if buttons:
         content["buttons"] = buttons

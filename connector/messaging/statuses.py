@@ -24,7 +24,8 @@ from integrations.whatsapp.errors import Disposition, ErrorRule, classify
 
 log = logging.getLogger(__name__)
 
-_INCOMING = {"sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ, "played": MessageStatus.READ}
+_INCOMING = {"sent": MessageStatus.SENT, "delivered": MessageStatus.DELIVERED, "read": MessageStatus.READ,
+             "played": MessageStatus.READ}
 
 
 def next_status(current: str, incoming: str) -> str | None:
@@ -46,7 +47,8 @@ def next_status(current: str, incoming: str) -> str | None:
 
 def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
     """Apply one status webhook to the shop's outbox row (found by wamid, else our callback id)."""
-    message = db.session.scalars(select(Message).where(Message.shop_id == shop_id, Message.wamid == event.wamid)).first()
+    message = db.session.scalars(
+        select(Message).where(Message.shop_id == shop_id, Message.wamid == event.wamid)).first()
     if message is None and event.callback_data and event.callback_data.isdigit():
         # the send's answer was lost (worker killed mid-request): Meta echoes our id back
         message = db.session.scalars(

@@ -86,7 +86,8 @@ def parse_template(data: Any, *, source: str) -> TemplateDefinition:
     reference = variants[DEFAULT_LANGUAGE]
     for language, variant in variants.items():
         if set(variant.parameters) != set(reference.parameters):
-            raise fail(f"parameters {sorted(variant.parameters)} differ from en {sorted(reference.parameters)}", language)
+            raise fail(f"parameters {sorted(variant.parameters)} differ from en "
+                       f"{sorted(reference.parameters)}", language)
         if variant.header_format != reference.header_format:
             raise fail(f"header format {variant.header_format} differs from en {reference.header_format}", language)
     return TemplateDefinition(
@@ -120,7 +121,7 @@ def _parse_variant(language: str, spec: Any, buttons: tuple[ButtonSpec, ...], fa
         raise fail(f"components {types} must be HEADER?, BODY, FOOTER?, BUTTONS? in that order, each at most once")
     if "BODY" not in types:
         raise fail("a BODY component is required")
-    by_type = dict(zip(types, components))
+    by_type = dict(zip(types, components, strict=True))
     header_format, header_text = _check_header(by_type.get("HEADER"), fail)
     body, parameters = _check_body(by_type["BODY"], fail)
     footer = by_type.get("FOOTER")
@@ -180,7 +181,7 @@ def _check_body(body: Mapping[str, Any], fail) -> tuple[str, tuple[str, ...]]:
             raise fail("body may not start with a parameter")
         if _FILLER.match(text[matches[-1].end():]):
             raise fail("body may not end with a parameter")
-        for left, right in zip(matches, matches[1:]):
+        for left, right in zip(matches, matches[1:], strict=False):
             if _FILLER.match(text[left.end(): right.start()]):
                 raise fail(f"parameters {left.group(0)} and {right.group(0)} are adjacent; put words between them")
     examples = (body.get("example") or {}).get("body_text_named_params") if names else None
@@ -237,7 +238,8 @@ def _check_url_button(index: int, button: Mapping[str, Any], fail) -> None:
     if variables not in ([], ["1"]) or (variables and not url.endswith(URL_VARIABLE)):
         raise fail(f"button {index}: a URL may only end with one dynamic suffix {URL_VARIABLE}")
     example = button.get("example")
-    if variables and (not isinstance(example, list) or len(example) != 1 or not str(example[0]).startswith(APP_URL + "/")):
+    if variables and (not isinstance(example, list) or len(example) != 1
+                      or not str(example[0]).startswith(APP_URL + "/")):
         raise fail(f"button {index}: a dynamic URL needs example [\"{APP_URL}/l/<code>\"]")
 
 

@@ -52,7 +52,8 @@ def store_tokens(shop: Shop, tokens: TokenSet, *, kind: str = OAUTH) -> None:
         scope=tokens.scope,
         expires_at=tokens.expires_at.isoformat() if tokens.expires_at else None,
         refresh_token=tokens.refresh_token,
-        refresh_token_expires_at=tokens.refresh_token_expires_at.isoformat() if tokens.refresh_token_expires_at else None,
+        refresh_token_expires_at=(tokens.refresh_token_expires_at.isoformat()
+                                  if tokens.refresh_token_expires_at else None),
     )
     shop.credentials = credentials
 
@@ -170,7 +171,8 @@ def subscribe_webhooks(shop: Shop) -> dict[str, str]:
     from shopify.app.toml). Compliance topics cannot be created through the API."""
     topics = [topic for topic in shopify_webhooks.TOPICS if topic not in shopify_webhooks.COMPLIANCE_TOPICS]
     with graphql(shop) as client:
-        created = shopify_operations.create_webhook_subscriptions(client, f"{settings().app_url}/webhooks/shopify", topics)
+        created = shopify_operations.create_webhook_subscriptions(
+            client, f"{settings().app_url}/webhooks/shopify", topics)
     state = dict(shop.sync_state or {})
     state["webhook_subscriptions"] = created
     shop.sync_state = state

@@ -106,7 +106,7 @@ def schedule_catchups() -> int:
     for shop_id, slot in slots.items():
         pipe.set(_SLOT_KEY.format(shop_id, slot), 1, nx=True, ex=CATCHUP_INTERVAL_SECONDS * 2)
     queued = 0
-    for (shop_id, slot), is_due in zip(slots.items(), pipe.execute()):
+    for (shop_id, slot), is_due in zip(slots.items(), pipe.execute(), strict=True):
         if is_due and enqueue(CATCHUP_JOB, shop_id, queue=MAINTENANCE,
                               timeout=CATCHUP_JOB_TIMEOUT_SECONDS, job_id=f"woocommerce-catchup-{shop_id}-{slot}",
                               unique=True) is not None:
@@ -169,7 +169,8 @@ def _catch_up(shop_id: int) -> dict:
         try:
             if not (shop.sync_state or {}).get("verified_at"):
                 environment = client.system_status().get("environment") or {}
-                update_sync_state(shop, verified_at=utcnow().isoformat(), woocommerce_version=environment.get("version"))
+                update_sync_state(shop, verified_at=utcnow().isoformat(),
+                                  woocommerce_version=environment.get("version"))
                 db.session.commit()
                 log.info("woocommerce.keys_verified", extra={"shop_id": shop.id})
             report["profile"] = refresh_profile(shop, client)
@@ -191,7 +192,8 @@ def _catch_up(shop_id: int) -> dict:
             log.warning("woocommerce.store_unreachable", extra={"shop_id": shop.id, "status": error.status,
                                                                "failure_count": count})
             return {"outcome": "unreachable"}
-    shop.sync_state = {name: value for name, value in (shop.sync_state or {}).items() if name not in STORE_PROBLEM_FIELDS}
+    shop.sync_state = {name: value for name, value in (shop.sync_state or {}).items()
+                       if name not in STORE_PROBLEM_FIELDS}
     update_sync_state(shop, last_catchup_at=utcnow().isoformat())
     db.session.commit()
     return report

@@ -183,7 +183,8 @@ def start_plugin_reconnect(query: Mapping[str, str]) -> str:
         raise StoreUnknownError("no connected WooCommerce store has this key")
     verify_reconnect(request, webhook_secret(shop), now=time.time())
     # single use: a link seen in a browser history or a proxy log starts nothing again
-    if not get_redis().set(_NONCE_KEY.format(shop.id, request.nonce), 1, nx=True, ex=2 * RECONNECT_MAX_AGE_SECONDS + 60):
+    if not get_redis().set(_NONCE_KEY.format(shop.id, request.nonce), 1, nx=True,
+                           ex=2 * RECONNECT_MAX_AGE_SECONDS + 60):
         raise SignatureInvalidError("this reconnect link was used already; start again from the plugin's settings")
     log.info("woocommerce.reconnect_started", extra={"shop_id": shop.id, "by": "plugin"})
     return start_reconnect(shop)

@@ -1,13 +1,16 @@
 """WooCommerce: connect (wc-auth), webhooks, and the plugin's cart reports.
 
-| route | answers |
-| --- | --- |
-| ``GET /woocommerce/connect?store_url=`` | 302 to the store's ``/wc-auth/v1/authorize``; bad or internal URL 400; store connected already 409 |
-| ``GET /woocommerce/reconnect?store=&ts=&nonce=&sig=`` | the plugin's signed reconnect: 302 to authorize; unsigned 401, wrong/expired/replayed 403 |
-| ``POST /woocommerce/callback`` | the keys WooCommerce POSTs: exactly 200 once checked and kept; unknown ``user_id`` or keys the store refuses 403 |
-| ``GET /woocommerce/return`` | where WooCommerce sends the merchant's browser afterwards |
-| ``POST /webhooks/woocommerce/<shop_key>`` | deliveries and their unsigned creation ping |
-| ``POST /storefront/api/cart`` | the WordPress plugin's signed cart reports |
+What each route answers:
+
+- ``GET /woocommerce/connect?store_url=``: 302 to the store's ``/wc-auth/v1/authorize``; bad or
+  internal URL 400; store connected already 409
+- ``GET /woocommerce/reconnect?store=&ts=&nonce=&sig=``: the plugin's signed reconnect: 302 to
+  authorize; unsigned 401, wrong/expired/replayed 403
+- ``POST /woocommerce/callback``: the keys WooCommerce POSTs: exactly 200 once checked and kept;
+  unknown ``user_id`` or keys the store refuses 403
+- ``GET /woocommerce/return``: where WooCommerce sends the merchant's browser afterwards
+- ``POST /webhooks/woocommerce/<shop_key>``: deliveries and their unsigned creation ping
+- ``POST /storefront/api/cart``: the WordPress plugin's signed cart reports
 
 Webhook order, as every endpoint (STYLE.md): raw body → store → signature → parse →
 receipt → commit → enqueue → 2xx; a cart report finds its store without parsing the body.

@@ -43,13 +43,15 @@ def read_customer(payload: dict, context: ParseContext, *, phone_keys: tuple[str
     # a national number is tried with the buyer's address country first, then the shop's
     countries = list(dict.fromkeys(filter(None, (address_country, context.country)))) or [None]
     candidates: list[tuple[object, str | None]] = [
-        (raw, country) for raw in [*(payload.get(key) for key in phone_keys), customer.get("phone")] for country in countries
+        (raw, country) for raw in [*(payload.get(key) for key in phone_keys), customer.get("phone")]
+        for country in countries
     ]
     for address in (billing, shipping, default_address):
         for country in dict.fromkeys((country_code(address) or context.country, context.country)):
             candidates.append((address.get("phone"), country))
     phone = first_phone(candidates)
-    names = next((a for a in (customer, billing, shipping) if _text(a.get("first_name")) or _text(a.get("last_name"))), {})
+    names = next((a for a in (customer, billing, shipping)
+                  if _text(a.get("first_name")) or _text(a.get("last_name"))), {})
     consent = _text(_dict(customer.get("sms_marketing_consent")).get("state"))
     if consent is None and payload.get("buyer_accepts_sms_marketing") is True:
         consent = "subscribed"  # the SMS box ticked at checkout

@@ -57,7 +57,14 @@ class WhatsAppClient:
         except ValueError as error:
             raise WhatsAppApiError.unexpected(str(error)) from None
 
-    def send_text(self, to: str, body: str, *, preview_url: bool = False, callback_data: str | None = None) -> SendResult:
+    def send_text(
+        self,
+        to: str,
+        body: str,
+        *,
+        preview_url: bool = False,
+        callback_data: str | None = None,
+    ) -> SendResult:
         """A free-form text; only allowed inside the 24-hour customer-service window."""
         return self.send(
             payloads.message_payload(
@@ -80,7 +87,8 @@ class WhatsAppClient:
         content = {key: value for key, value in (("header", header), ("body", body), ("buttons", buttons)) if value}
         return self.send(
             payloads.message_payload(
-                to=to, kind="template", content=content, template_name=name, language=language, callback_data=callback_data
+                to=to, kind="template", content=content, template_name=name, language=language,
+                callback_data=callback_data,
             )
         )
 
@@ -98,7 +106,8 @@ class WhatsAppClient:
         spec = {"link": link, "media_id": media_id, "filename": filename, "caption": caption}
         return self.send(
             payloads.message_payload(
-                to=to, kind="document", content={"document": {k: v for k, v in spec.items() if v}}, callback_data=callback_data
+                to=to, kind="document", content={"document": {k: v for k, v in spec.items() if v}},
+                callback_data=callback_data,
             )
         )
 

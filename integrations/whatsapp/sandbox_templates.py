@@ -46,7 +46,8 @@ class TemplatesMixin(HttpMixin, WebhooksMixin):
             waba_id = request.match_info["waba_id"]
             with self._lock:
                 for existing in self._templates:
-                    if (existing["waba_id"], existing["name"], existing["language"]) == (waba_id, name, body["language"]):
+                    if ((existing["waba_id"], existing["name"], existing["language"])
+                            == (waba_id, name, body["language"])):
                         # Meta refuses a name + language that exists: code 100, subcode 2388024; the
                         # existing one can only be edited (POST /{template-id})
                         raise GraphError(

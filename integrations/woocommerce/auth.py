@@ -63,7 +63,8 @@ class WooCommerceKeys:
     key_permissions: str  # "read" | "write" | "read_write"
 
     def __repr__(self) -> str:  # keep the secret out of logs and tracebacks
-        return f"WooCommerceKeys(key_id={self.key_id!r}, user_id={self.user_id!r}, key_permissions={self.key_permissions!r})"
+        return (f"WooCommerceKeys(key_id={self.key_id!r}, user_id={self.user_id!r}, "
+                f"key_permissions={self.key_permissions!r})")
 
 
 def normalise_store_url(raw: str) -> str:

@@ -57,7 +57,8 @@ def cart_link(
     return f"{base}/?{urlencode({'add-to-cart': product_id, 'quantity': quantity})}"
 
 
-def link_covers_all_lines(lines: Sequence[tuple[int | str, int]], *, supports_checkout_link: bool, plugin_endpoint: bool) -> bool:
+def link_covers_all_lines(lines: Sequence[tuple[int | str, int]], *, supports_checkout_link: bool,
+                          plugin_endpoint: bool) -> bool:
     """False when :func:`cart_link` would fall back to a single ``add-to-cart`` item."""
     return supports_checkout_link or plugin_endpoint or len(_merged(lines)) == 1
 

@@ -35,13 +35,14 @@ from integrations.egress import EgressPolicy, EgressRefusedError, GuardedTranspo
 from integrations.kit import load_json
 from integrations.woocommerce.auth import is_loopback_host, normalise_store_url
 
-__all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", "WooCommerceAuthError", "WooCommerceClient",
-           "WooCommerceError"]
+__all__ = ["API_PATH", "WooCommerceAddressRefusedError", "WooCommerceApiError", "WooCommerceAuthError",
+           "WooCommerceClient", "WooCommerceError"]
 
 #: the pinned REST namespace
 API_PATH = "/wp-json/wc/v3"
 MAX_PAGE_SIZE = 100
 DEFAULT_TIMEOUT = httpx.Timeout(20.0, connect=5.0)
+DEFAULT_EGRESS = EgressPolicy()  # public addresses only
 USER_AGENT = "whatsapp-commerce-connector (+https://github.com/)"
 
 
@@ -97,7 +98,7 @@ class WooCommerceClient:
         consumer_secret: str,
         *,
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
-        egress: EgressPolicy = EgressPolicy(),
+        egress: EgressPolicy = DEFAULT_EGRESS,
     ) -> None:
         base = normalise_store_url(store_url)
         parts = urlsplit(base)

@@ -39,7 +39,8 @@ def store_profile(system_status: Mapping[str, Any] | None, general_settings: Any
     """``{name, time_zone, locale, country, currency}``; ``None`` for what the store did not say."""
     environment = _dict(_dict(system_status).get("environment"))
     status_settings = _dict(_dict(system_status).get("settings"))
-    general = {entry.get("id"): entry.get("value") for entry in _dicts(general_settings) if isinstance(entry.get("id"), str)}
+    general = {entry.get("id"): entry.get("value") for entry in _dicts(general_settings)
+               if isinstance(entry.get("id"), str)}
     index = _dict(site_index)
     country = _text(general.get("woocommerce_default_country"))
     currency = _text(general.get("woocommerce_currency")) or _text(status_settings.get("currency"))

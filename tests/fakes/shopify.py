@@ -277,7 +277,8 @@ class FakeShopify:
             return Response(status=504)
         token = self.tokens.get(request.headers.get(ACCESS_TOKEN_HEADER, ""))
         if token is None or token.revoked or (token.expires_at is not None and token.expires_at < time.time()):
-            return _json({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}, 401)
+            return _json({"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"},
+                         401)
         with self._lock:
             if self._failures:
                 return _json({"errors": "Internal error"}, self._failures.pop(0))
@@ -290,7 +291,8 @@ class FakeShopify:
                 }
             )
         query, variables = str(body.get("query", "")), body.get("variables") or {}
-        for handler in [*self.graphql_handlers, self._subscription_create, self._subscriptions, self._inventory_item, self._shop_name]:
+        for handler in [*self.graphql_handlers, self._subscription_create, self._subscriptions, self._inventory_item,
+                        self._shop_name]:
             answer = handler(query, variables)
             if answer is not None:
                 return _json(answer if "errors" in answer else {"data": answer, "extensions": _cost(10, 10, 1990, 100)})
@@ -301,10 +303,12 @@ class FakeShopify:
             return None
         topic = variables.get("topic")
         if topic not in WEBHOOK_TOPICS:
-            return {"errors": [{"message": f"Variable $topic of type WebhookSubscriptionTopic! was provided invalid value: {topic}"}]}
+            message = f"Variable $topic of type WebhookSubscriptionTopic! was provided invalid value: {topic}"
+            return {"errors": [{"message": message}]}
         uri = (variables.get("webhookSubscription") or {}).get("uri")
         if not isinstance(uri, str) or not uri.startswith("https://"):
-            return {"webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": [{"field": ["webhookSubscription", "uri"], "message": "Address is invalid"}]}}
+            errors = [{"field": ["webhookSubscription", "uri"], "message": "Address is invalid"}]
+            return {"webhookSubscriptionCreate": {"webhookSubscription": None, "userErrors": errors}}
         node = {"id": f"gid://shopify/WebhookSubscription/{next(self._ids)}", "topic": topic, "uri": uri}
         with self._lock:
             self.webhook_subscriptions.append(node)
@@ -317,7 +321,8 @@ class FakeShopify:
         start = int(variables.get("after") or 0)
         page = self.webhook_subscriptions[start : start + 2]
         more = start + 2 < len(self.webhook_subscriptions)
-        return {"webhookSubscriptions": {"nodes": page, "pageInfo": {"hasNextPage": more, "endCursor": str(start + 2) if more else None}}}
+        return {"webhookSubscriptions": {"nodes": page, "pageInfo": {"hasNextPage": more,
+                                                                     "endCursor": str(start + 2) if more else None}}}
 
     def _shop_name(self, query: str, variables: dict) -> dict | None:
         # the token check of `connector shops add shopify` (query ShopName { shop { name } })
@@ -346,7 +351,8 @@ def _cost(requested: float, actual: float, available: float, restore_rate: float
         "cost": {
             "requestedQueryCost": requested,
             "actualQueryCost": actual,
-            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": available, "restoreRate": restore_rate},
+            "throttleStatus": {"maximumAvailable": 2000.0, "currentlyAvailable": available,
+                               "restoreRate": restore_rate},
         }
     }
 

@@ -178,7 +178,8 @@ class FakeWooCommerce:
     def deliver(self, topic: str, resource: dict, *, timeout: float = 10.0) -> list[Delivery]:
         """Deliver ``resource`` to every active webhook on ``topic``, signed, like WC_Webhook."""
         with self._lock:
-            hooks = [hook for hook in self.state.webhooks.values() if hook["topic"] == topic and hook["status"] == "active"]
+            hooks = [hook for hook in self.state.webhooks.values()
+                     if hook["topic"] == topic and hook["status"] == "active"]
         made = []
         body = json.dumps(resource, default=_json_default).encode("utf-8")
         for hook in hooks:
@@ -196,7 +197,8 @@ class FakeWooCommerce:
                 "X-WC-Webhook-Delivery-ID": delivery_id,
             }
             try:
-                status: int | None = httpx.post(hook["delivery_url"], content=body, headers=headers, timeout=timeout).status_code
+                status: int | None = httpx.post(hook["delivery_url"], content=body, headers=headers,
+                                                timeout=timeout).status_code
             except httpx.HTTPError:
                 status = None
             self._record_delivery_result(hook["id"], status)
@@ -352,7 +354,8 @@ class FakeWooCommerce:
             if not parts:
                 return _json({"namespace": "wc/v3", "routes": {}})
             if parts == ["system_status"] and method == "GET":
-                return _json({"environment": {"home_url": self.base_url, "site_url": self.base_url, "version": self.version,
+                return _json({"environment": {"home_url": self.base_url, "site_url": self.base_url,
+                                              "version": self.version,
                                               "language": self.profile["language"], "default_timezone": "UTC"},
                               "settings": {"currency": self.profile["currency"], "currency_symbol": "&euro;"}})
             if parts == ["settings", "general"] and method == "GET":
@@ -451,7 +454,8 @@ class FakeWooCommerce:
             threshold = _parse(after)
             # WordPress' date query "after" is exclusive
             items = [item for item in items if _parse(item["date_modified_gmt"]) > threshold]
-        key = {"modified": "date_modified_gmt", "date": "date_created_gmt", "id": "id"}.get(request.args.get("orderby", "date"))
+        key = {"modified": "date_modified_gmt", "date": "date_created_gmt", "id": "id"}.get(
+            request.args.get("orderby", "date"))
         if key is None:
             return _error(400, "rest_invalid_param", "Invalid parameter(s): orderby")
         items.sort(key=lambda item: (item[key], item["id"]), reverse=request.args.get("order", "desc") == "desc")
@@ -470,7 +474,8 @@ class FakeWooCommerce:
         if any(coupon["code"] == code for coupon in self.state.coupons.values()):
             return _error(400, "woocommerce_rest_coupon_code_already_exists", "The coupon code already exists")
         now = _fmt(self.clock())
-        coupon = {**body, "id": self._next_id(), "code": code, "usage_count": 0, "date_created_gmt": now, "date_modified_gmt": now}
+        coupon = {**body, "id": self._next_id(), "code": code, "usage_count": 0, "date_created_gmt": now,
+                  "date_modified_gmt": now}
         self.state.coupons[coupon["id"]] = coupon
         return _json(coupon, status=201)
 
