@@ -37,7 +37,7 @@ from connector.automations.common import automation_settings, is_enabled, queue_
 from connector.automations.discounts import discount_for
 from connector.automations.links import safe_target, with_utm
 from connector.contacts import contact_for, email_hash, first_name
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_ignore, rowcount
 from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
 from connector.messaging.sequences import step_key
@@ -185,8 +185,8 @@ def _stop(shop_id: int, carts: list[Cart], status: str, reason: str) -> None:
     now = utcnow()
     for cart in carts:
         cart.status, cart.status_reason = status, reason
-        cancelled = db.session.execute(update(Message).where(
+        cancelled = rowcount(db.session.execute(update(Message).where(
             Message.shop_id == shop_id, Message.status == MessageStatus.QUEUED,
             or_(*[Message.idempotency_key.like(f"cart:{cart.id}:step:%")])).values(
-                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=now)).rowcount
+                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=now)))
         log.info("cart.stopped", extra={"shop_id": shop_id, "cart_id": cart.id, "reason": reason, "cancelled": cancelled})

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, get_redis, settings
@@ -233,7 +234,7 @@ def remember_variants(shop: Shop, items: dict[str, tuple[str, str]]) -> None:
             "created_at": now, "updated_at": now}, conflict=("shop_id", "variant_id"))
         if inserted is None:
             db.session.execute(
-                Variant.__table__.update()
+                cast(Table, Variant.__table__).update()
                 .where(Variant.shop_id == shop.id, Variant.variant_id == variant_id)
                 .values(inventory_item_id=item_id, product_id=product_id, updated_at=now))
 
