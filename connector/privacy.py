@@ -257,7 +257,7 @@ def export_customer(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
         })
     identity = Identity.of(shop, contacts, order_ids=all_order_ids, phone=phone, email=email,
                            customer_id=customer_id)
-    document = {
+    document: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "generated_at": utcnow().isoformat(),
         "request_ref": request_ref,
@@ -462,6 +462,7 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
     uninstalled = db.session.scalars(select(Shop).where(Shop.is_active.is_(False), Shop.uninstalled_at.is_not(None))
                                      .order_by(Shop.id)).all()
     for shop in uninstalled:
+        assert shop.uninstalled_at is not None  # selected for it
         if shop.uninstalled_at < now - redact_after_uninstall(shop):
             redact_shop(shop.id, ShopRedact(platform=shop.platform, shop_domain=shop.domain))
             db.session.commit()

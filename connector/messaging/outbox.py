@@ -130,7 +130,7 @@ def _row(item: OutboxItem, now: datetime) -> dict[str, Any]:
         raise ValueError("contact belongs to another shop")
     purpose, kind = Purpose(item.purpose), MessageKind(item.kind)
     # Fail now, not in the sender: content that cannot become a Cloud API body is a bug.
-    payloads.message_payload(to=contact.phone_e164, kind=kind, content=item.content,
+    payloads.message_payload(to=contact.phone_e164 or "", kind=kind, content=item.content,
                              template_name=item.template_name, language=item.language)
     due_at = item.due_at or now
     if due_at.tzinfo is None:
