@@ -198,7 +198,8 @@ class Story:
             _say(" ", f"{message.idempotency_key} {message.template_name}: {message.status}"
                       f"{' (' + message.status_reason + ')' if message.status_reason else ''}")
         record = db.session.scalars(select_order(shop.id)).one()
-        _say(" ", f"cart {db.session.get_one(Cart, cart.id).status}; order attributed to {record.attributed_automation} "
+        _say(" ", f"cart {db.session.get_one(Cart, cart.id).status}; "
+                  f"order attributed to {record.attributed_automation} "
                   f"({record.attribution}); the paid webhook came twice, one confirmation is queued")
         self._until(lambda: "order_confirmation" in self._sent_templates(shop.id), "the order confirmation")
         confirmation = db.session.scalars(select_key(shop.id, "order:1001:confirmation")).one()

@@ -147,7 +147,8 @@ def stop_for_order(shop: Shop, order: Order, contact: Contact | None) -> None:
     contact_ids = {cart.contact_id for cart in matched if cart.contact_id} | ({contact.id} if contact else set())
     if tokens:  # an order may name the checkout by another of its tokens
         for cart in db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
-                                                          Cart.contact_id.in_(contact_ids) if contact_ids else false())):
+                                                          Cart.contact_id.in_(contact_ids) if contact_ids
+                                                          else false())):
             if set(cart.alt_tokens or ()) & set(tokens) and cart not in matched:
                 matched.append(cart)
     for cart in matched:
