@@ -13,7 +13,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, cast, overload
+from typing import Any, Protocol, cast, overload
 
 from redis import Redis
 from sqlalchemy import Table, and_, bindparam, case, func, select, update
@@ -35,9 +35,6 @@ from integrations.whatsapp.errors import (
     Disposition,
     WhatsAppError,
 )
-
-if TYPE_CHECKING:
-    from connector.messaging.dispatcher import DispatchReport
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +98,19 @@ class Claimed:
 
 
 
+class _Counts(Protocol):
+    """What the bookkeeping counts in the dispatcher's ``DispatchReport``."""
+
+    claimed: int
+    sent: int
+    deferred: int
+    suppressed: int
+    failed: int
+    retried: int
+    in_doubt: int
+    released: int
+
+
 class RowBook:
     # what the composing Dispatcher provides (its fields, and what its run() sets up); annotations
     # only, so the dataclass gets no fields from here
@@ -108,7 +118,7 @@ class RowBook:
     lease_seconds: int
     retry_base_seconds: float
     redis: Redis | None
-    report: DispatchReport
+    report: _Counts
     governor: Governor
     _shop: Shop
     _batch: int
