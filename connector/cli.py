@@ -79,7 +79,8 @@ def worker_command(burst: bool, name: str | None, queues: str) -> None:
     if unknown or not names:
         raise click.BadParameter(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; "
                                  f"choose from {', '.join(QUEUE_NAMES)}", param_hint="--queues")
-    run_worker(current_app._get_current_object(), burst=burst, name=name, queues=names)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy typed as Flask
+    run_worker(app, burst=burst, name=name, queues=names)
 
 
 @cli.command("dev", with_appcontext=False)

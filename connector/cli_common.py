@@ -41,7 +41,7 @@ def needs_schema(command):
 
 
 @contextlib.contextmanager
-def progress(length: int, label: str) -> Iterator[Callable[[int], None]]:
+def progress(length: int, label: str) -> Iterator[Callable[..., None]]:
     """A progress bar on stderr while it is a terminal; silent when piped (stdout stays data).
 
     Yields ``advance(n=1)``."""

@@ -133,6 +133,7 @@ def import_command(shop_ref: str, csv_path: str, purpose: str, consent_text: str
             name = (row.get("name") or "").strip() or None
             contact = contact_for(shop, Customer(phone=phone.e164, first_name=name, locale=row.get("locale") or None,
                                                  country=phone.country))
+            assert contact is not None  # the phone is a valid one (normalised above)
             if getattr(contact, f"{purpose}_consent") == CONSENT_REVOKED:
                 skipped += 1  # the shopper withdrew it here: an older list does not override that
                 continue

@@ -15,7 +15,7 @@ import secrets
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
 
 from cryptography.fernet import Fernet
 
@@ -140,13 +140,12 @@ def load_settings(
         raise ConfigError("METRICS_TOKEN must be at least 16 characters (make one with: openssl rand -hex 32)")
     if env == "production" and settings.shopify_admin_base_url:
         raise ConfigError("SHOPIFY_ADMIN_BASE_URL is for development and tests; unset it in production")
-    if value("TRUSTED_PROXY_COUNT"):
-        hops = value("TRUSTED_PROXY_COUNT")
+    if hops := value("TRUSTED_PROXY_COUNT"):
         if not (hops.isascii() and hops.isdigit()):
             raise ConfigError(f"TRUSTED_PROXY_COUNT must be a whole number of proxies (0 or more), not {hops!r}")
         settings = replace(settings, trusted_proxy_count=int(hops))
-    if value("SHOPIFY_SCOPES"):
-        settings = replace(settings, shopify_scopes=value("SHOPIFY_SCOPES"))
+    if scopes := value("SHOPIFY_SCOPES"):
+        settings = replace(settings, shopify_scopes=scopes)
     for env_name, field_name in _INT_FIELDS.items():
         raw = value(env_name)
         if raw is None:
@@ -157,10 +156,11 @@ def load_settings(
             raise ConfigError(f"{env_name} must be a whole number, not {raw!r}") from None
         if number <= 0:
             raise ConfigError(f"{env_name} must be positive, not {number}")
-        settings = replace(settings, **{field_name: number})
-    if value("RETRY_BASE_SECONDS"):
+        change: dict[str, Any] = {field_name: number}
+        settings = replace(settings, **change)
+    if raw_seconds := value("RETRY_BASE_SECONDS"):
         try:
-            seconds = float(value("RETRY_BASE_SECONDS"))
+            seconds = float(raw_seconds)
         except ValueError:
             raise ConfigError("RETRY_BASE_SECONDS must be a number of seconds") from None
         if not seconds > 0:  # also refuses nan

@@ -17,6 +17,7 @@ import logging
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from connector.dbutil import AnySession
 from connector.extensions import get_redis
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ def key(shop_id: int) -> str:
     return f"connector:consent:version:{shop_id}"
 
 
-def mark_changed(session: Session, shop_id: int) -> None:
+def mark_changed(session: AnySession, shop_id: int) -> None:
     """Call in the transaction that withdraws a consent; the signal fires once it commits."""
     session.info.setdefault(_PENDING, set()).add(shop_id)
 

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import typing
+from typing import Any, Callable, Iterable, Sequence, TypeAlias
 
-from sqlalchemy import Row, String, Table, bindparam, cast, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import CursorResult, Result, Row, String, Table, bindparam, cast, func, select, update
+from sqlalchemy.orm import Session, scoped_session
+
+#: a session, or Flask-SQLAlchemy's ``db.session`` (a ``scoped_session``, which proxies one)
+AnySession: TypeAlias = Session | scoped_session[Any]
 
 
-def insert_or_ignore(session: Session, model: Any, values: dict[str, Any], conflict: Iterable[str]) -> int | None:
+def rowcount(result: Result[Any]) -> int:
+    """The rows an UPDATE or DELETE matched. ``session.execute`` is typed as returning a ``Result``;
+    for these statements it is a ``CursorResult``, which has ``rowcount``."""
+    return typing.cast(CursorResult[Any], result).rowcount
+
+
+def insert_or_ignore(session: AnySession, model: Any, values: dict[str, Any], conflict: Iterable[str]) -> int | None:
     """INSERT one row unless it collides on the ``conflict`` columns.
 
     Returns the new row's id, or ``None`` when a row with the same key already exists.
@@ -31,7 +41,7 @@ def insert_ignoring(dialect: str, model: Any, values: dict[str, Any], conflict: 
 UNNEST_FROM_ROWS = 20
 
 
-def insert_rows_ignoring(session: Session, table: Table, rows: Sequence[dict[str, Any]], conflict: Iterable[str],
+def insert_rows_ignoring(session: AnySession, table: Table, rows: Sequence[dict[str, Any]], conflict: Iterable[str],
                          returning: Iterable[str], chunk: int = 1000) -> list[Row]:
     """INSERT many rows (dicts with the same keys) unless they collide on ``conflict``.
 
@@ -92,17 +102,17 @@ def _array_of(column_type: Any):
     return ARRAY(column_type)
 
 
-def _dialect_insert(dialect: str):
+def _dialect_insert(dialect: str) -> Callable[..., Any]:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - we support these two
-        raise NotImplementedError(f"insert_or_ignore does not support {dialect}")
-    return insert
+        return insert
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+        return sqlite_insert
+    raise NotImplementedError(f"insert_or_ignore does not support {dialect}")  # pragma: no cover - we support two
 
 
-def claim_rows(session: Session, table: Any, ready: Any, values: dict[str, Any], *conditions: Any) -> list[int]:
+def claim_rows(session: AnySession, table: Any, ready: Any, values: dict[str, Any], *conditions: Any) -> list[int]:
     """Lock the rows ``ready`` selects (ids, ``LIMIT n FOR UPDATE SKIP LOCKED``), update them, return their ids.
 
     Two statements in the caller's transaction, on purpose: in ``UPDATE … WHERE id IN
@@ -113,6 +123,6 @@ def claim_rows(session: Session, table: Any, ready: Any, values: dict[str, Any],
     ids = session.execute(ready).scalars().all()
     if not ids:
         return []
-    return session.execute(
+    return list(session.execute(
         update(table).where(table.c.id.in_(ids), *conditions).values(**values).returning(table.c.id)
-    ).scalars().all()
+    ).scalars().all())

@@ -35,6 +35,7 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 from werkzeug.serving import make_server
 
@@ -200,7 +201,8 @@ class Story:
             _say(" ", f"{message.idempotency_key} {message.template_name}: {message.status}"
                       f"{' (' + message.status_reason + ')' if message.status_reason else ''}")
         record = db.session.scalars(select_order(shop.id)).one()
-        _say(" ", f"cart {db.session.get(Cart, cart.id).status}; order attributed to {record.attributed_automation} "
+        _say(" ", f"cart {db.session.get_one(Cart, cart.id).status}; "
+                  f"order attributed to {record.attributed_automation} "
                   f"({record.attribution}); the paid webhook came twice, one confirmation is queued")
         self._until(lambda: "order_confirmation" in self._sent_templates(shop.id), "the order confirmation")
         confirmation = db.session.scalars(select_key(shop.id, "order:1001:confirmation")).one()
@@ -371,7 +373,8 @@ class Story:
                 print(f"     │ {line}")
             print("     └", flush=True)
             return
-        template = payload.get("template") or {}
+        template: Any = payload.get("template") or {}  # the JSON the sandbox accepted
+        language: Any
         name, language = template.get("name"), (template.get("language") or {}).get("code")
         params, header, links = {}, None, []
         for component in template.get("components", []):

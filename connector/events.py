@@ -10,6 +10,7 @@ survive (JSON numbers lose precision in JavaScript and in careless float parsing
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -84,7 +85,7 @@ class UnhandledChange:
     """A webhook change we recognise as valid but do not act on (kept for the log)."""
 
     field: str
-    details: dict = field(default_factory=dict)
+    details: dict = dataclasses.field(default_factory=dict)  # in here, ``field`` names the attribute above
 
 
 # --- Commerce events (from the store platforms) -------------------------------------------

@@ -173,7 +173,8 @@ class ConnectorCollector:
     def _messages(self) -> Iterator[Metric]:
         M = Message
         with self._read() as connection:
-            numbers = dict(connection.execute(select(WhatsAppAccount.shop_id, WhatsAppAccount.phone_number_id)).all())
+            numbers = dict(connection.execute(
+                select(WhatsAppAccount.shop_id, WhatsAppAccount.phone_number_id)).tuples().all())
             shop_ids = connection.execute(select(Shop.id)).scalars().all()
             # every row, but read from the (shop_id, status, due_at) index alone
             per_status = connection.execute(select(M.shop_id, M.status, func.count())

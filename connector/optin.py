@@ -52,6 +52,7 @@ def request_opt_in(shop: Shop, contact: Contact, *, source: str, text_shown: str
         return PENDING_ALREADY  # a question is on its way; asking again would only spam
     entry = consent.record(contact, consent.MARKETING, CONSENT_PENDING, source, at=at,
                            text_shown=text_shown, evidence=evidence)
+    assert entry is not None  # a pending opt-in is always recorded (it restarts the clock)
     definition = catalogue.load_catalogue().get(CONFIRMATION_TEMPLATE)
     language = catalogue.choose_language(definition, contact.locale, shop.locale)
     content = catalogue.render_content(definition, language, {"shop_name": shop.name or shop.domain},
@@ -110,6 +111,7 @@ def opt_out(shop: Shop, contact: Contact, *, source: str, at: datetime, evidence
     if contact.marketing_consent == CONSENT_REVOKED:
         return False
     entry = consent.record(contact, consent.MARKETING, CONSENT_REVOKED, source, at=at, evidence=evidence)
+    assert entry is not None  # not revoked already (above): the state changes
     confirm(shop, contact, "optout_confirmed", key=f"optout-confirmed:{entry.id}")
     return True
 
@@ -123,6 +125,7 @@ def opt_back_in(shop: Shop, contact: Contact, *, source: str, at: datetime, evid
     if require_previous_grant and consent.last_granted_by(contact.id, consent.MARKETING) is None:
         return False
     entry = consent.record(contact, consent.MARKETING, CONSENT_GRANTED, source, at=at, evidence=evidence)
+    assert entry is not None  # not granted already (above): the state changes
     release_waiting(shop.id, contact.id, AWAITING_CONSENT)
     confirm(shop, contact, "resumed", key=f"resumed:{entry.id}")
     return True

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_ignore, rowcount
 from connector.events import (
     CheckoutUpdated,
     FulfillmentUpdated,
@@ -54,12 +54,12 @@ def is_stale(shop_id: int, event: object) -> bool:
     if inserted is not None:
         return False
     # a conditional update: two workers with different versions cannot both win
-    won = db.session.execute(
+    won = rowcount(db.session.execute(
         update(ResourceVersion)
         .where(ResourceVersion.shop_id == shop_id, ResourceVersion.resource == resource,
                ResourceVersion.resource_id == resource_id, ResourceVersion.version_at < at)
         .values(version_at=at)
-    ).rowcount
+    ))
     return won == 0
 
 

@@ -31,6 +31,7 @@ from sqlalchemy import Text, cast, delete, func, inspect, or_, select, update
 from connector import consent
 from connector.automations.links import home_page
 from connector.contacts import email_hash
+from connector.dbutil import rowcount
 from connector.events import CustomerDataRequest, CustomerRedact, ShopRedact
 from connector.extensions import db, get_redis
 from connector.models import (
@@ -257,7 +258,7 @@ def export_customer(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
         })
     identity = Identity.of(shop, contacts, order_ids=all_order_ids, phone=phone, email=email,
                            customer_id=customer_id)
-    document = {
+    document: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "generated_at": utcnow().isoformat(),
         "request_ref": request_ref,
@@ -328,10 +329,10 @@ def forget_contacts(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
         Cart.shop_id == shop.id, Cart.contact_id.in_(contact_ids))) or 0
     counts["orders"] = _update(OrderRecord, OrderRecord.order_id.in_(order_ids), shop_id=shop.id,
                                status_url=None, updated_at=now)
-    counts["invoices"] = db.session.execute(delete(Invoice).where(
-        Invoice.shop_id == shop.id, Invoice.order_id.in_(order_ids))).rowcount or 0
-    counts["stock_subscriptions"] = db.session.execute(delete(StockSubscription).where(
-        StockSubscription.shop_id == shop.id, StockSubscription.contact_id.in_(contact_ids))).rowcount or 0
+    counts["invoices"] = rowcount(db.session.execute(delete(Invoice).where(
+        Invoice.shop_id == shop.id, Invoice.order_id.in_(order_ids)))) or 0
+    counts["stock_subscriptions"] = rowcount(db.session.execute(delete(StockSubscription).where(
+        StockSubscription.shop_id == shop.id, StockSubscription.contact_id.in_(contact_ids)))) or 0
     counts["webhook_receipts"] = _blank_receipts(shop.id, identity, now)
     counts["data_exports"] = _drop_exports(shop.id, identity, contact_ids)
     counts["redis_keys"] = _drop_rate_limit_keys(identity.phones)
@@ -349,8 +350,8 @@ def forget_contacts(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
 
 
 def _update(model: Any, *conditions, shop_id: int, **values) -> int:
-    return db.session.execute(update(model).where(model.shop_id == shop_id, *conditions).values(**values)
-                              .execution_options(synchronize_session="fetch")).rowcount or 0
+    return rowcount(db.session.execute(update(model).where(model.shop_id == shop_id, *conditions).values(**values)
+                                       .execution_options(synchronize_session="fetch"))) or 0
 
 
 def _blank_receipts(shop_id: int, identity: Identity, now: datetime) -> int:
@@ -441,27 +442,28 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
     counts = {"message_bodies": 0, "inbound_texts": 0, "receipt_bodies": 0, "data_exports": 0, "shops_redacted": 0}
     for shop in db.session.scalars(select(Shop).order_by(Shop.id)).all():
         cutoff = now - timedelta(days=retention_days(shop))
-        counts["message_bodies"] += db.session.execute(
+        counts["message_bodies"] += rowcount(db.session.execute(
             update(Message).where(Message.shop_id == shop.id, Message.created_at < cutoff,
                                   Message.status.not_in((MessageStatus.QUEUED, MessageStatus.SENDING)),
                                   cast(Message.content, Text) != "{}")
-            .values(content={}).execution_options(synchronize_session=False)).rowcount or 0
-        counts["inbound_texts"] += db.session.execute(
+            .values(content={}).execution_options(synchronize_session=False))) or 0
+        counts["inbound_texts"] += rowcount(db.session.execute(
             update(InboundRecord).where(InboundRecord.shop_id == shop.id, InboundRecord.received_at < cutoff,
                                         or_(InboundRecord.text.is_not(None), InboundRecord.reply_title.is_not(None)))
-            .values(text=None, reply_title=None).execution_options(synchronize_session=False)).rowcount or 0
+            .values(text=None, reply_title=None).execution_options(synchronize_session=False))) or 0
         db.session.commit()
-    counts["receipt_bodies"] = db.session.execute(
+    counts["receipt_bodies"] = rowcount(db.session.execute(
         update(WebhookReceipt).where(WebhookReceipt.processed_at < now - timedelta(days=RECEIPT_BODY_DAYS),
                                      WebhookReceipt.body != EMPTY_BODY)
-        .values(body=EMPTY_BODY).execution_options(synchronize_session=False)).rowcount or 0
-    counts["data_exports"] = db.session.execute(
+        .values(body=EMPTY_BODY).execution_options(synchronize_session=False))) or 0
+    counts["data_exports"] = rowcount(db.session.execute(
         delete(DataExport).where(DataExport.created_at < now - timedelta(days=DATA_EXPORT_DAYS))
-        .execution_options(synchronize_session=False)).rowcount or 0
+        .execution_options(synchronize_session=False))) or 0
     db.session.commit()
     uninstalled = db.session.scalars(select(Shop).where(Shop.is_active.is_(False), Shop.uninstalled_at.is_not(None))
                                      .order_by(Shop.id)).all()
     for shop in uninstalled:
+        assert shop.uninstalled_at is not None  # selected for it
         if shop.uninstalled_at < now - redact_after_uninstall(shop):
             redact_shop(shop.id, ShopRedact(platform=shop.platform, shop_domain=shop.domain))
             db.session.commit()

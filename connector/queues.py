@@ -59,6 +59,7 @@ def enqueue(
     try:
         if at is not None and at > datetime.now(timezone.utc):
             return target.enqueue_at(at, func, *args, **options)
-        return target.enqueue(func, *args, **options)
+        # rq's FunctionReferenceType is a TypeVar constrained to a callable or a str, not either
+        return target.enqueue(func, *args, **options)  # type: ignore[type-var]
     except DuplicateJobError:
         return None

@@ -80,7 +80,7 @@ for i = clients + 1, limits do count(i) end
 return 0
 """
 #: built once (its SHA-1 too); EVALSHA, loaded on first use by each Redis server
-_HIT = Script(None, _HIT_SCRIPT.encode())
+_HIT = Script(None, _HIT_SCRIPT.encode())  # type: ignore[arg-type]  # no client of its own: each call passes one
 
 
 def hit(redis, limits: list[tuple[Limit, str]], *, now: float | None = None) -> Decision:

@@ -16,8 +16,10 @@ import logging
 import os
 import threading
 import time
+from typing import cast
 
 from redis.exceptions import RedisError
+from sqlalchemy import String
 from sqlalchemy.exc import IntegrityError
 
 from connector.models import WebhookReceipt
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 #: the receipt columns in the order a receipt's values tuple has them
 COLUMNS = ("platform", "dedupe_key", "topic", "shop_id", "body", "received_at")
-KEY_LENGTH = WebhookReceipt.__table__.c.dedupe_key.type.length  # 128
+KEY_LENGTH = cast(int, cast(String, WebhookReceipt.__table__.c.dedupe_key.type).length)  # 128: String(128)
 
 
 class ReceiptNotWritten(RuntimeError):
@@ -306,7 +308,8 @@ def postgres_writer(engine) -> _GroupCommitWriter:
             writer = _WRITERS.get(engine)
             if writer is None:
                 conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-                writer = _WRITERS[engine] = _GroupCommitWriter(conninfo, current_app._get_current_object())
+                app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy typed as Flask
+                writer = _WRITERS[engine] = _GroupCommitWriter(conninfo, app)
     return writer
 
 

@@ -77,16 +77,16 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
 def process_whatsapp_receipt(receipt: WebhookReceipt) -> None:
     events = whatsapp_webhooks.parse(json.loads(receipt.body))
     numbers = {event.phone_number_id for event in events if hasattr(event, "phone_number_id")}
-    shops = dict(
+    shops: dict[str | None, int] = dict(
         db.session.execute(
             select(WhatsAppAccount.phone_number_id, WhatsAppAccount.shop_id).where(
                 WhatsAppAccount.phone_number_id.in_(numbers)
             )
-        ).all()
+        ).tuples().all()
     ) if numbers else {}
     # account-level events (the portfolio's limit, template verdicts) name a WABA: every shop on it is concerned
     wabas = {event.waba_id for event in events if hasattr(event, "waba_id")}
-    by_waba: dict[str, list[int]] = {}
+    by_waba: dict[str | None, list[int]] = {}
     for waba_id, shop_id in db.session.execute(select(WhatsAppAccount.waba_id, WhatsAppAccount.shop_id).where(
             WhatsAppAccount.waba_id.in_(wabas))).all() if wabas else ():
         by_waba.setdefault(waba_id, []).append(shop_id)
@@ -127,7 +127,7 @@ def process_store_receipt(receipt: WebhookReceipt) -> str:
 
 
 #: platform slug → how its receipts become events
-RECEIPT_PROCESSORS: dict[str, Callable[[WebhookReceipt], None]] = {
+RECEIPT_PROCESSORS: dict[str, Callable[[WebhookReceipt], str | None]] = {
     "whatsapp": process_whatsapp_receipt,
     **{platform: process_store_receipt for platform in STORE_EVENTS},
 }

@@ -137,6 +137,7 @@ def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id
         account.throughput_per_second = throughput_per_second
     db.session.flush()
     if messaging_limit != "keep":
+        assert not isinstance(messaging_limit, str)  # any other text was refused above
         # an explicit value is the operator's ceiling under Meta's limit (None removes it)
         limits.set_override(shop, account, messaging_limit)
         if messaging_limit is None and not limits.limit_state(shop).get("meta_known"):

@@ -8,7 +8,7 @@ Adapters return or raise; the core decides what to store.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from connector.events import Event
@@ -30,6 +30,15 @@ class PayloadError(AdapterError):
     """The body is not the JSON shape this topic has (the delivery is refused with a 400)."""
 
 
+class HeaderMap(Protocol):
+    """A delivery's headers as adapters read them (``integrations.kit.header``): a dict, or a web
+    framework's case-insensitive headers (Werkzeug's ``Headers`` is not a ``Mapping``)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 class ParseContext(Protocol):
     """What a parser may know about the shop a payload belongs to."""
 
@@ -48,7 +57,7 @@ class StoreWebhooks(Protocol):
     #: topics the connector subscribes to and parses
     TOPICS: tuple[str, ...]
 
-    def verify(self, raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
+    def verify(self, raw_body: bytes, headers: HeaderMap, secret: str) -> None:
         """Raise ``SignatureMissingError`` / ``SignatureInvalidError``; return when genuine."""
 
     def parse(self, topic: str, payload: Any, context: ParseContext) -> list[Event]:

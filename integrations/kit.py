@@ -14,11 +14,10 @@ import binascii
 import hmac
 import json
 import re
-from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from integrations.base import PayloadError, SignatureInvalidError, SignatureMissingError
+from integrations.base import HeaderMap, PayloadError, SignatureInvalidError, SignatureMissingError
 from integrations.coerce import as_list, clean_tree
 from integrations.coerce import id_text as _coerce_id_text
 
@@ -46,7 +45,7 @@ _INTEGER = re.compile(r"-?[0-9]+")
 # -- delivery ----------------------------------------------------------------------------------
 
 
-def header(headers: Mapping[str, str], name: str) -> str | None:
+def header(headers: HeaderMap, name: str) -> str | None:
     """The stripped value of header ``name`` in any case (a plain dict is case-sensitive), else None."""
     value = headers.get(name)
     if value is None:

@@ -22,7 +22,7 @@ from sqlalchemy import and_, func, or_, select, update
 
 from connector.automations.carts import cart_url
 from connector.automations.common import automation_settings, is_enabled, queue_template
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_ignore, rowcount
 from connector.events import StockChanged
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, Shop, StockSubscription, Variant, utcnow
@@ -57,10 +57,10 @@ def on_stock_changed(shop_id: int, event: StockChanged) -> None:
                                                         Variant.variant_id == event.variant_id)).first()
     was_available = previous.available if previous is not None else None
     if not event.available or (event.quantity is not None and event.quantity <= 0):
-        cancelled = db.session.execute(update(Message).where(
+        cancelled = rowcount(db.session.execute(update(Message).where(
             Message.shop_id == shop_id, Message.automation == AUTOMATION, Message.status == MessageStatus.QUEUED,
             Message.idempotency_key.like(f"restock:{event.variant_id}:%")).values(
-                status=MessageStatus.CANCELLED, status_reason="sold_out", updated_at=utcnow())).rowcount
+                status=MessageStatus.CANCELLED, status_reason="sold_out", updated_at=utcnow())))
         if cancelled:
             log.info("restock.sold_out", extra={"shop_id": shop_id, "cancelled": cancelled})
         return

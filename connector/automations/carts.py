@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Iterable
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import false, or_, select, update
 
 from connector.automations.common import automation_settings, is_enabled, queue_template
 from connector.automations.discounts import discount_for
 from connector.automations.links import safe_target, with_utm
 from connector.contacts import contact_for, email_hash, first_name
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_ignore, rowcount
 from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
 from connector.messaging.sequences import step_key
@@ -132,7 +133,7 @@ def cart_url(shop: Shop, lines: list, *, discount: str | None, fallback: str | N
     return safe_target(shop, url, fallback)
 
 
-def _retarget(shop: Shop, key: str, target: str, template: str) -> None:
+def _retarget(shop: Shop, key: str, target: str, template: str | None) -> None:
     queued = db.session.scalar(select(Message.id).where(Message.shop_id == shop.id, Message.idempotency_key == key,
                                                         Message.status == MessageStatus.QUEUED))
     if queued is not None:
@@ -145,12 +146,13 @@ def _retarget(shop: Shop, key: str, target: str, template: str) -> None:
 def stop_for_order(shop: Shop, order: Order, contact: Contact | None) -> None:
     """The order converts its cart, and ends every sequence of the same contact."""
     tokens = [token[:128] for token in order.cart_tokens if token]
-    matched = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.cart_token.in_(tokens))).all() \
+    matched = list(db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.cart_token.in_(tokens)))) \
         if tokens else []
     contact_ids = {cart.contact_id for cart in matched if cart.contact_id} | ({contact.id} if contact else set())
     if tokens:  # an order may name the checkout by another of its tokens
         for cart in db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
-                                                          Cart.contact_id.in_(contact_ids) if contact_ids else False)):
+                                                          Cart.contact_id.in_(contact_ids) if contact_ids
+                                                          else false())):
             if set(cart.alt_tokens or ()) & set(tokens) and cart not in matched:
                 matched.append(cart)
     for cart in matched:
@@ -185,13 +187,13 @@ def same_customer_contacts(shop_id: int, customer: Customer | None) -> set[int]:
     return set(db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id, or_(*conditions))))
 
 
-def _stop(shop_id: int, carts: list[Cart], status: str, reason: str) -> None:
+def _stop(shop_id: int, carts: Iterable[Cart], status: str, reason: str) -> None:
     now = utcnow()
     for cart in carts:
         cart.status, cart.status_reason = status, reason
-        cancelled = db.session.execute(update(Message).where(
+        cancelled = rowcount(db.session.execute(update(Message).where(
             Message.shop_id == shop_id, Message.status == MessageStatus.QUEUED,
             or_(*[Message.idempotency_key.like(f"cart:{cart.id}:step:%")])).values(
-                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=now)).rowcount
+                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=now)))
         log.info("cart.stopped", extra={"shop_id": shop_id, "cart_id": cart.id, "reason": reason,
                                         "cancelled": cancelled})

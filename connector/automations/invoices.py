@@ -11,6 +11,8 @@ it names the invoice, cannot be guessed or altered, and stops working after
 
 from __future__ import annotations
 
+import math
+
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
@@ -65,7 +67,7 @@ def load_invoice_by_token(token: str) -> Invoice | None:
     shop = db.session.get(Shop, invoice.shop_id)
     days = float(automation_settings(shop, "order_confirmation")["invoice_link_days"]) if shop else 0
     try:
-        _serializer().loads(token, max_age=days * 86400)
+        _serializer().loads(token, max_age=math.floor(days * 86400))  # token ages are whole seconds
     except (BadSignature, SignatureExpired):
         return None
     return invoice

@@ -243,6 +243,7 @@ def _record(shop_id: int, definition, language: str, status: str, reason: str | 
         "category": definition.category, "status": status, "created_at": now, "updated_at": now},
         conflict=("shop_id", "name", "language"))
     row = _row(shop_id, definition.name, language)
+    assert row is not None  # inserted above, or there already
     row.version, row.category, row.status, row.reason = version, definition.category, status, reason
     if meta_id:
         row.meta_template_id = meta_id

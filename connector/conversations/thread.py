@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
@@ -19,6 +20,7 @@ def thread(shop_id: int, contact_id: int, *, limit: int = 200) -> list[dict]:
     outbound = db.session.scalars(
         select(Message).where(Message.shop_id == shop_id, Message.contact_id == contact_id)
         .order_by(Message.created_at.desc()).limit(limit)).all()
+    entries: list[dict[str, Any]]
     entries = [{"at": record.received_at, "_order": (0, record.id), "direction": "in", "kind": record.kind,
                 "text": record.text or record.reply_title, "handled_as": record.handled_as}
                for record in inbound]
@@ -40,7 +42,8 @@ def _outbound_text(message: Message) -> str | None:
         try:
 
             definition = catalogue.load_catalogue().get(message.template_name)
-            body = content.get("body") if isinstance(content.get("body"), dict) else {}
+            body = content.get("body")
+            body = body if isinstance(body, dict) else {}
             return catalogue.preview_text(definition, message.language or "en", body)
         except Exception:  # an old or purged row: say which template it was
             return f"[template {message.template_name}]"

@@ -13,18 +13,19 @@ import random
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Protocol, cast, overload
 
-from sqlalchemy import and_, bindparam, case, func, select, update
+from redis import Redis
+from sqlalchemy import Table, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from connector.dbutil import claim_rows
+from connector.dbutil import claim_rows, rowcount
 from connector.extensions import db
-from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Policy
+from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.sequences import cancel_superseded
 from connector.messaging.statuses import apply_error_consequences, pause_sending
-from connector.models import Contact, Message, MessageStatus, TemplateApproval, utcnow
+from connector.models import Contact, Message, MessageStatus, Shop, TemplateApproval, utcnow
 from connector.models.messages import MessageKind
 from integrations.whatsapp.errors import (
     ERROR_RULES,
@@ -45,7 +46,7 @@ MAX_ATTEMPTS = 12
 MAX_RETRIES = 250
 #: the back-off doubles from RETRY_BASE_SECONDS up to this, then stays there (jittered below it)
 MAX_BACKOFF_SECONDS = 30.0
-M = Message.__table__
+M = cast(Table, Message.__table__)
 #: a template message whose template is not approved in its language waits with this reason;
 #: the approval webhook makes it due at once, this recheck only covers a lost webhook
 TEMPLATE_NOT_APPROVED = "template_not_approved"
@@ -97,7 +98,35 @@ class Claimed:
 
 
 
+class _Counts(Protocol):
+    """What the bookkeeping counts in the dispatcher's ``DispatchReport``."""
+
+    claimed: int
+    sent: int
+    deferred: int
+    suppressed: int
+    failed: int
+    retried: int
+    in_doubt: int
+    released: int
+
+
 class RowBook:
+    # what the composing Dispatcher provides (its fields, and what its run() sets up); annotations
+    # only, so the dataclass gets no fields from here
+    shop_id: int
+    lease_seconds: int
+    retry_base_seconds: float
+    redis: Redis | None
+    report: _Counts
+    governor: Governor
+    _shop: Shop
+    _batch: int
+    _unsent: set[int]
+    _contacts_seen: set[int]
+    _results: list[tuple]
+    _may_release: bool
+
     def _claim(self) -> list[Claimed]:
         now = utcnow()
         ready = (
@@ -212,11 +241,11 @@ class RowBook:
         """A send just went through: rows backing off after a failure of the number (429, 5xx,
         network) are due again now instead of at the end of their back-off."""
         self._may_release = False
-        released = db.session.execute(
+        released = rowcount(db.session.execute(
             update(M).where(M.c.shop_id == self.shop_id, M.c.status == MessageStatus.QUEUED, M.c.due_at > now,
                             M.c.status_reason.in_(sorted(RELEASED_BY_SUCCESS)))
             .values(due_at=now, updated_at=now)
-        ).rowcount
+        ))
         if released:
             self.report.released += released
             log.info("dispatch.released_after_success", extra={"shop_id": self.shop_id, "count": released})
@@ -274,11 +303,11 @@ class RowBook:
         ids = [int(value) for value in self.redis.smembers(unsent_key(self.shop_id))]
         if not ids:
             return
-        given_back = db.session.execute(
+        given_back = rowcount(db.session.execute(
             update(M).where(M.c.shop_id == self.shop_id, M.c.id.in_(ids), M.c.status == MessageStatus.SENDING,
                             M.c.wamid.is_(None))
             .values(status=MessageStatus.QUEUED, claimed_until=None, updated_at=utcnow())
-        ).rowcount
+        ))
         db.session.commit()
         self.redis.delete(unsent_key(self.shop_id))
         log.info("dispatch.unsent_given_back", extra={"shop_id": self.shop_id, "count": given_back})
@@ -322,7 +351,7 @@ class RowBook:
         return {contact_id: aware(first) for contact_id, first in rows}
 
 
-def _template_approvals(shop_id: int) -> dict[tuple[str, str], str] | None:
+def _template_approvals(shop_id: int) -> dict[tuple[str | None, str | None], str] | None:
     """(template, language) -> Meta's status, as ``templates sync`` recorded it; None for a shop
     that never synced (its templates are managed at Meta directly, so nothing is known here)."""
     rows = db.session.execute(select(TemplateApproval.name, TemplateApproval.language, TemplateApproval.status)
@@ -330,6 +359,10 @@ def _template_approvals(shop_id: int) -> dict[tuple[str, str], str] | None:
     return {(name, language): status for name, language, status in rows} or None
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """UTC-aware, whatever the driver returned (aggregates on SQLite may come back naive)."""
     if value is None or value.tzinfo is not None:

@@ -186,6 +186,7 @@ class Governor:
         p = self.policy
         if p.quiet_start is None or c.purpose not in p.quiet_purposes or window_open:
             return None
+        assert p.quiet_end is not None  # from_settings sets both ends or neither
         zone = _zone(c.time_zone or p.shop_time_zone, fallback=p.shop_time_zone)
         local = now.astimezone(zone)
         end = quiet_end_after(local, p.quiet_start, p.quiet_end)

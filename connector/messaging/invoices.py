@@ -19,6 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import cast
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
@@ -211,7 +212,7 @@ class _InvoiceDocument(FPDF):
             title = item.title + (f" – {item.variant_title}" if item.variant_title else "")
             self.set_font("Helvetica", size=10)
             wrapped = self.multi_cell(self.COLUMNS[0], self.LINE_HEIGHT, pdf_safe(title), dry_run=True, output="LINES")
-            height = self.LINE_HEIGHT * max(1, len(wrapped))
+            height = self.LINE_HEIGHT * max(1, len(cast(list[str], wrapped)))  # output="LINES": the lines
             if self.will_page_break(height):
                 self.add_page()
                 self.column_titles()

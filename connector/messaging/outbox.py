@@ -17,9 +17,9 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
@@ -96,11 +96,11 @@ def queue_messages(items: Iterable[OutboxItem]) -> list[QueuedMessage]:
     for index, row in enumerate(rows):
         first_of.setdefault((row["shop_id"], row["idempotency_key"]), index)
     unique_rows = [rows[index] for index in first_of.values()]
-    session = db.session
+    session, table = db.session, cast(Table, Message.__table__)
     new_ids: dict[tuple[int, str], int] = {}
     try:
         session.flush()  # the caller's pending rows (a contact just created) first, as an ORM insert would
-        for message_id, shop_id, key in insert_rows_ignoring(session, Message.__table__, unique_rows, CONFLICT,
+        for message_id, shop_id, key in insert_rows_ignoring(session, table, unique_rows, CONFLICT,
                                                              ("id", "shop_id", "idempotency_key"), CHUNK_ROWS):
             new_ids[(shop_id, key)] = message_id
         session.commit()
@@ -130,7 +130,7 @@ def _row(item: OutboxItem, now: datetime) -> dict[str, Any]:
         raise ValueError("contact belongs to another shop")
     purpose, kind = Purpose(item.purpose), MessageKind(item.kind)
     # Fail now, not in the sender: content that cannot become a Cloud API body is a bug.
-    payloads.message_payload(to=contact.phone_e164, kind=kind, content=item.content,
+    payloads.message_payload(to=contact.phone_e164 or "", kind=kind, content=item.content,
                              template_name=item.template_name, language=item.language)
     due_at = item.due_at or now
     if due_at.tzinfo is None:

@@ -22,9 +22,9 @@ import logging
 import re
 from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Protocol, cast
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import Table, and_, select, update
 
 from connector.extensions import db
 from connector.models import Cart, Message, MessageStatus
@@ -40,8 +40,10 @@ _WAITING = (MessageStatus.QUEUED, MessageStatus.SENDING)
 class _Claimed(Protocol):
     """What ``cancel_superseded`` needs of a claimed row (the governor's ``Candidate`` has it)."""
 
-    message_id: int
-    purpose: str
+    @property
+    def message_id(self) -> int: ...
+    @property
+    def purpose(self) -> str: ...
 
 
 def step_key(cart_id: int, step: int) -> str:
@@ -56,7 +58,7 @@ def cancel_superseded(shop_id: int, candidates: Iterable[_Claimed], now: datetim
     ids = [c.message_id for c in candidates if c.purpose == Purpose.MARKETING]
     if not ids:
         return set()
-    M = Message.__table__
+    M = cast(Table, Message.__table__)
     steps: dict[int, tuple[int, int]] = {}  # message id -> (cart id, step)
     for message_id, key in db.session.execute(select(M.c.id, M.c.idempotency_key).where(
             M.c.shop_id == shop_id, M.c.id.in_(ids), M.c.idempotency_key.like("cart:%:step:%"))):
@@ -66,7 +68,7 @@ def cancel_superseded(shop_id: int, candidates: Iterable[_Claimed], now: datetim
     if not steps:
         return set()
     carts = dict(db.session.execute(select(Cart.id, Cart.status).where(
-        Cart.shop_id == shop_id, Cart.id.in_({cart_id for cart_id, _ in steps.values()}))).all())
+        Cart.shop_id == shop_id, Cart.id.in_({cart_id for cart_id, _ in steps.values()}))).tuples().all())
     # a step key without its cart row (none is made that way) is left to the governor
     steps = {message_id: step for message_id, step in steps.items() if step[0] in carts}
     if not steps:

@@ -73,6 +73,7 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
         if message.status_reason and message.status_reason.startswith("error:"):
             message.status_reason = None
     if new == MessageStatus.READ:
+        assert message.delivered_at is not None  # set just above: read implies delivered
         message.read_at = message.read_at or max(at, message.delivered_at)
     if new == MessageStatus.FAILED:
         message.failed_at = at
@@ -81,7 +82,9 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
         message.error_code = error.code if error else None
         message.error_title = (error.title if error else "failed")[:255]
         message.status_reason = f"error:{error.code}" if error else "error:unknown"
-        apply_error_consequences(db.session.get(Shop, shop_id), message.contact_id, rule, at)
+        shop = db.session.get(Shop, shop_id)
+        assert shop is not None  # the shop of the message found above
+        apply_error_consequences(shop, message.contact_id, rule, at)
     log.info("status.applied", extra={"shop_id": shop_id, "message_id": message.id, "status": new})
 
 
@@ -92,7 +95,9 @@ def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: 
         entry = revoke_marketing(shop.id, contact_id, source="whatsapp_error_131050", at=now)
         if entry is not None:
             # confirmed once, like every opt-out; only possible while the 24-hour window is open
-            confirm(shop, db.session.get(Contact, contact_id), "optout_confirmed", key=f"optout-confirmed:{entry.id}")
+            contact = db.session.get(Contact, contact_id)
+            assert contact is not None  # revoke_marketing found it
+            confirm(shop, contact, "optout_confirmed", key=f"optout-confirmed:{entry.id}")
     elif rule.contact_cooldown_seconds:
         db.session.execute(
             update(Contact)

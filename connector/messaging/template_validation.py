@@ -115,7 +115,7 @@ def _parse_variant(language: str, spec: Any, buttons: tuple[ButtonSpec, ...], fa
     components = spec.get("components") if isinstance(spec, dict) else None
     if not isinstance(components, list) or not components:
         raise fail("components must be a non-empty list")
-    order = ["HEADER", "BODY", "FOOTER", "BUTTONS"]
+    order: list[str | None] = ["HEADER", "BODY", "FOOTER", "BUTTONS"]
     types = [c.get("type") if isinstance(c, dict) else None for c in components]
     if any(t not in order for t in types) or types != sorted(types, key=order.index) or len(set(types)) != len(types):
         raise fail(f"components {types} must be HEADER?, BODY, FOOTER?, BUTTONS? in that order, each at most once")

@@ -11,6 +11,7 @@ config = context.config
 # Interpret the config file for Python logging.
 # This line sets up loggers basically.
 # keep the app's own loggers working when migrations run inside a process (tests, CLI)
+assert config.config_file_name is not None  # Flask-Migrate runs Alembic with its alembic.ini
 fileConfig(config.config_file_name, disable_existing_loggers=False)
 if current_app.config.get("MIGRATIONS_QUIET"):
     # `connector demo` and `connector dev` tell their own story; Alembic's steps stay out of it

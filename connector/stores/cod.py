@@ -27,6 +27,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from connector.dbutil import rowcount
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, OrderRecord, Shop, utcnow
 from connector.stores.platforms import platform_of
@@ -49,10 +50,10 @@ def reminder_key(order_id: str) -> str:
 
 def stop_asking(shop_id: int, order_id: str, reason: str) -> int:
     """Cancel the order's COD question and reminder if they still wait; how many were cancelled."""
-    cancelled = db.session.execute(update(Message).where(
+    cancelled = rowcount(db.session.execute(update(Message).where(
         Message.shop_id == shop_id, Message.idempotency_key.in_([question_key(order_id), reminder_key(order_id)]),
         Message.status == MessageStatus.QUEUED).values(
-            status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow())).rowcount
+            status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow())))
     if cancelled:
         log.info("cod.question_stopped", extra={"shop_id": shop_id, "reason": reason, "cancelled": cancelled})
     return cancelled

@@ -14,7 +14,7 @@ import logging
 
 from sqlalchemy import delete, update
 
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_ignore, rowcount
 from connector.events import ShopRedact, ShopUninstalled, StockChanged
 from connector.extensions import db
 from connector.models import Message, MessageStatus, Shop, Variant, WebhookReceipt, utcnow
@@ -31,11 +31,11 @@ def uninstall_shop(shop_id: int, event: ShopUninstalled) -> None:
     shop.is_active = False
     shop.uninstalled_at = now
     shop.credentials = {}  # tokens are dead anyway; nothing secret is kept
-    cancelled = db.session.execute(
+    cancelled = rowcount(db.session.execute(
         update(Message)
         .where(Message.shop_id == shop_id, Message.status == MessageStatus.QUEUED)
         .values(status=MessageStatus.CANCELLED, status_reason="shop_uninstalled", updated_at=now)
-    ).rowcount
+    ))
     log.info("shop.uninstalled", extra={"shop_id": shop_id, "cancelled": cancelled})
 
 

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, get_redis, settings
@@ -103,13 +104,15 @@ def access_token(shop: Shop, *, force_refresh: bool = False) -> str:
 
 def _renew(shop: Shop, tokens: TokenSet, now: datetime) -> TokenSet:
     config = settings()
-    options = dict(base_url=config.shopify_admin_base_url, now=now)
+    assert config.shopify_api_key and config.shopify_api_secret  # access_token() renews only with both
+    options: dict[str, Any] = dict(base_url=config.shopify_admin_base_url, now=now)
     if not tokens.is_expiring:
         # a legacy non-expiring offline token: swapped once for an expiring one
         return shopify_client.migrate_to_expiring(shop.domain, tokens.access_token, config.shopify_api_key,
                                                   config.shopify_api_secret, **options)
     if not tokens.can_refresh(now):
         raise ShopNotConnectedError(f"shop {shop.id}: the refresh token has expired; the merchant must open the app")
+    assert tokens.refresh_token is not None  # can_refresh() says there is one
     return shopify_client.refresh(shop.domain, tokens.refresh_token, config.shopify_api_key,
                                   config.shopify_api_secret, **options)
 
@@ -235,7 +238,7 @@ def remember_variants(shop: Shop, items: dict[str, tuple[str, str]]) -> None:
             "created_at": now, "updated_at": now}, conflict=("shop_id", "variant_id"))
         if inserted is None:
             db.session.execute(
-                Variant.__table__.update()
+                cast(Table, Variant.__table__).update()
                 .where(Variant.shop_id == shop.id, Variant.variant_id == variant_id)
                 .values(inventory_item_id=item_id, product_id=product_id, updated_at=now))
 

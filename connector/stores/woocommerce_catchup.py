@@ -221,7 +221,7 @@ def repair_webhooks(shop: Shop, client: WooCommerceClient) -> dict:
     url, secret = delivery_url(shop), webhook_secret(shop)
     existing = client.list_webhooks()
     to_reactivate, to_create = catchup.webhooks_to_repair(existing, wc_webhooks.TOPICS, url)
-    active: dict[str, Any] = {
+    active: dict[str | None, Any] = {  # by topic, as WooCommerce answered it
         hook["topic"]: hook.get("id") for hook in existing
         if hook.get("status") == "active" and str(hook.get("delivery_url", "")).rstrip("/") == url
     }

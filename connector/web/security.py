@@ -28,7 +28,9 @@ HSTS = "max-age=31536000"
 
 def install(app: Flask, *, trusted_proxy_count: int) -> None:
     if trusted_proxy_count:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxy_count, x_proto=trusted_proxy_count)
+        # Flask's documented way to wrap its WSGI app
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=trusted_proxy_count, x_proto=trusted_proxy_count)
     app.before_request(refuse_unstorable_url_values)
     app.after_request(add_security_headers)
 

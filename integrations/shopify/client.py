@@ -130,9 +130,10 @@ class TokenSet:
         if not isinstance(token, str) or not token:
             raise ShopifyApiError("token response has no access_token")
         moment = _aware(now)
+        scope = body.get("scope")
         return cls(
             access_token=token,
-            scope=body.get("scope") if isinstance(body.get("scope"), str) else "",
+            scope=scope if isinstance(scope, str) else "",
             expires_at=_after(moment, body.get("expires_in")),
             refresh_token=body.get("refresh_token") if isinstance(body.get("refresh_token"), str) else None,
             refresh_token_expires_at=_after(moment, body.get("refresh_token_expires_in")),

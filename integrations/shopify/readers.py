@@ -41,7 +41,7 @@ def read_customer(payload: dict, context: ParseContext, *, phone_keys: tuple[str
     default_address = _dict(customer.get("default_address"))
     address_country = country_code(shipping) or country_code(billing)
     # a national number is tried with the buyer's address country first, then the shop's
-    countries = list(dict.fromkeys(filter(None, (address_country, context.country)))) or [None]
+    countries: list[str | None] = list(dict.fromkeys(filter(None, (address_country, context.country)))) or [None]
     candidates: list[tuple[object, str | None]] = [
         (raw, country) for raw in [*(payload.get(key) for key in phone_keys), customer.get("phone")]
         for country in countries

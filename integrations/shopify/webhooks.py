@@ -17,13 +17,13 @@ the Shopify field readers in ``readers``, the readers shared with WooCommerce in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from connector.events import Event
-from integrations.base import ParseContext, PayloadError
+from integrations.base import HeaderMap, ParseContext, PayloadError
 from integrations.coerce import storable
 from integrations.kit import header as _header
 from integrations.kit import hmac_signature, load_json, verify_hmac
@@ -92,7 +92,7 @@ def sign(raw_body: bytes, secret: str) -> str:
     return hmac_signature(raw_body, secret)
 
 
-def verify(raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
+def verify(raw_body: bytes, headers: HeaderMap, secret: str) -> None:
     """Check ``X-Shopify-Hmac-Sha256`` against the exact bytes received; return when genuine.
 
     Raises ``SignatureMissingError`` when the header is absent or not base64 of 32 bytes,
@@ -115,7 +115,7 @@ class DeliveryHeaders:
     api_version: str | None
 
 
-def delivery_headers(headers: Mapping[str, str]) -> DeliveryHeaders:
+def delivery_headers(headers: HeaderMap) -> DeliveryHeaders:
     """Read the delivery headers (any case: HTTP/2 lowercases them).
 
     ``X-Shopify-Event-Id`` is the id the ignore-duplicates guide keys on;

@@ -84,7 +84,7 @@ def _template(content: dict[str, Any], name: str | None, language: str | None) -
         if header_type not in ("document", "image", "video", "text"):
             raise PayloadError(f"unsupported header type {header_type!r}")
         if header_type == "text":
-            parameter = {"type": "text", "text": str(header["text"])}
+            parameter: dict[str, Any] = {"type": "text", "text": str(header["text"])}
         else:
             parameter = {"type": header_type, header_type: _media(header, with_filename=header_type == "document")}
         components.append({"type": "header", "parameters": [parameter]})

@@ -346,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--status-delays needs three comma-separated numbers")
     sandbox = Sandbox(app_secret=args.app_secret, webhook_url=args.webhook_url, latency_ms=args.latency_ms,
                       throughput_per_second=args.throughput, pair_interval_seconds=args.pair_interval,
-                      pair_burst=args.pair_burst, status_delays=delays,  # type: ignore[arg-type]
+                      pair_burst=args.pair_burst, status_delays=delays,
                       send_statuses=not args.no_statuses, waba_id=args.waba_id,
                       display_phone_number=args.display_phone_number)
     asyncio.run(sandbox.serve(args.host, args.port,

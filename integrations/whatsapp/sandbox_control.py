@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -15,6 +16,14 @@ from integrations.whatsapp.sandbox_webhooks import WebhooksMixin
 
 class ControlMixin(WebhooksMixin):
     """``/_sandbox/*``; each calls the method of the same name on the sandbox (``inject``, ``stats``, ...)."""
+
+    # the Sandbox's methods these call
+    inject: Callable[..., None]
+    stats: Callable[[], dict[str, Any]]
+    messages: Callable[[str | None], list[dict[str, Any]]]
+    set_limits: Callable[..., None]
+    _cancel_tasks: Callable[[], Awaitable[None]]
+    _reset_state: Callable[[], None]
 
     async def handle_faults(self, request: web.Request) -> web.Response:
         """``POST /_sandbox/faults``."""

@@ -44,13 +44,13 @@ constants in ``consts``, the readers shared with Shopify in ``integrations.kit``
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
 from connector.events import Event
-from integrations.base import ParseContext, PayloadError
+from integrations.base import HeaderMap, ParseContext, PayloadError
 from integrations.coerce import storable
 from integrations.kit import header as _header
 from integrations.kit import hmac_signature, load_json, verify_hmac
@@ -126,7 +126,7 @@ def signature(raw_body: bytes, secret: str) -> str:
 sign = signature
 
 
-def verify(raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
+def verify(raw_body: bytes, headers: HeaderMap, secret: str) -> None:
     """Check ``X-WC-Webhook-Signature`` against ``raw_body``; return quietly when genuine.
 
     Raises :class:`SignatureMissingError` when the header is absent or is not base64 of
@@ -139,7 +139,7 @@ def verify(raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
     verify_hmac(raw_body, _header(headers, HEADER_SIGNATURE), secret, HEADER_SIGNATURE)
 
 
-def is_ping(raw_body: bytes, headers: Mapping[str, str]) -> bool:
+def is_ping(raw_body: bytes, headers: HeaderMap) -> bool:
     """True for the unsigned ping WooCommerce POSTs when a webhook is saved as active.
 
     ``WC_Webhook::deliver_ping`` sends the form body ``webhook_id=<id>`` with none of the
@@ -168,7 +168,7 @@ class DeliveryHeaders:
     source: str | None  # the store's ``home_url('/')``, e.g. "https://store.example/"
 
 
-def delivery_headers(headers: Mapping[str, str]) -> DeliveryHeaders:
+def delivery_headers(headers: HeaderMap) -> DeliveryHeaders:
     """Read the delivery headers; header names are matched case-insensitively.
 
     ``X-WC-Webhook-Delivery-ID`` is ``wp_hash(webhook id . time())``: unique per delivery
@@ -227,6 +227,6 @@ def sign_cart_report(raw_body: bytes, secret: str) -> str:
     return signature(raw_body, secret)
 
 
-def verify_cart_report(raw_body: bytes, headers: Mapping[str, str], secret: str) -> None:
+def verify_cart_report(raw_body: bytes, headers: HeaderMap, secret: str) -> None:
     """Check ``X-WCC-Signature``; raises like :func:`verify`."""
     verify_hmac(raw_body, _header(headers, HEADER_CART_SIGNATURE), secret, HEADER_CART_SIGNATURE)
