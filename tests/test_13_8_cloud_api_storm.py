@@ -37,8 +37,8 @@ FIVE_O_THREES = {
 def test_13_8_after_a_cloud_api_storm_every_message_goes_out_once_within_30_s(
         ctx, run_worker, sandbox, monkeypatch, five_o_three):
     import connector.jobs.send as jobs
-    from connector.jobs.sweep import sweep
     from connector.extensions import settings
+    from connector.jobs.sweep import sweep
 
     production = replace(settings(), retry_base_seconds=2.0, send_lease_seconds=120)
     monkeypatch.setattr(jobs, "settings", lambda: production)
