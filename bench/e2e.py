@@ -90,7 +90,8 @@ def log(message: str) -> None:
 
 
 def procfile_web() -> list[str]:
-    """The Procfile's ``web:`` command as argv, e.g. ``gunicorn --config gunicorn.conf.py 'connector:create_app()'``."""
+    """The Procfile's ``web:`` command as argv, e.g. ``gunicorn --config gunicorn.conf.py
+    'connector.app:create_app()'``."""
     for line in (ROOT / "Procfile").read_text().splitlines():
         name, _, command = line.partition(":")
         if name.strip() == "web":
@@ -181,7 +182,7 @@ def approve_templates(env: dict[str, str]) -> None:
     """The catalogue's order confirmation APPROVED in every language, as ``templates sync`` records it."""
     from sqlalchemy import select
 
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.messaging.catalogue import load_catalogue
     from connector.models import Shop
@@ -258,7 +259,7 @@ def database_figures(env: dict[str, str], since: float) -> tuple[dict[int, tuple
 
     from sqlalchemy import func, select
 
-    from connector import create_app
+    from connector.app import create_app
     from connector.extensions import db
     from connector.models import Message, WebhookReceipt
 

@@ -177,7 +177,8 @@ def main() -> int:
 
     from cryptography.fernet import Fernet
 
-    from connector.app import create_app, embedded_redis
+    from connector import embedded_redis
+    from connector.app import create_app
 
     workdir = tempfile.mkdtemp(prefix="connector-bench-")
     redis = embedded_redis.start()
