@@ -51,13 +51,17 @@ _MERCHANT = contextvars.ContextVar("shop_settings_merchant", default=False)
 
 class Bounds(validate.Validator):
     """``minimum <= value <= maximum``; below ``minimum`` down to ``operator_minimum`` only
-    for values stored by an operator (never through the admin API)."""
+    for values stored by an operator (never through the admin API). ``zero_is_off``: 0 is
+    allowed too, and means "none"."""
 
     def __init__(self, minimum: float | None = None, maximum: float | None = None, *,
-                 operator_minimum: float | None = None) -> None:
+                 operator_minimum: float | None = None, zero_is_off: bool = False) -> None:
         self.minimum, self.maximum, self.operator_minimum = minimum, maximum, operator_minimum
+        self.zero_is_off = zero_is_off
 
     def __call__(self, value: Any) -> Any:
+        if self.zero_is_off and value == 0:
+            return value
         low = self.minimum if _MERCHANT.get() or self.operator_minimum is None else self.operator_minimum
         if low is not None and value < low:
             raise ValidationError(f"Must be at least {low:g}.")
@@ -170,7 +174,7 @@ class CodConfirmationSchema(StrictSchema):
     enabled = _flag(True, "Ask cash-on-delivery buyers to confirm or cancel their order.")
     reminder_delay_seconds = _integer(
         4 * HOUR, "One reminder when the question is unanswered after this many seconds; 0 or null: none.",
-        allow_none=True, validate=Bounds(15 * MINUTE, 2 * DAY, operator_minimum=0))
+        allow_none=True, validate=Bounds(15 * MINUTE, 2 * DAY, operator_minimum=0, zero_is_off=True))
 
 
 class ShippingUpdatesSchema(StrictSchema):
@@ -464,7 +468,8 @@ def update(shop_id: int, patch: dict, *, if_match: str | None, changed_by: str |
 
     The shop's row is locked for the read-check-write, so two saves cannot interleave.
     """
-    shop = db.session.scalars(select(Shop).where(Shop.id == shop_id).with_for_update()).one()
+    shop = db.session.scalars(select(Shop).where(Shop.id == shop_id).with_for_update()
+                                .execution_options(populate_existing=True)).one()
     if if_match is not None and if_match.strip() != "*" and \
             etag(shop) not in [tag.strip().removeprefix("W/") for tag in if_match.split(",")]:
         db.session.rollback()
