@@ -24,6 +24,7 @@ import contextvars
 import hashlib
 import json
 import logging
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -124,11 +125,16 @@ class Hours(fields.Field):
         return value
 
 
-class StrictFloat(fields.Float):
-    """A JSON number (an integer or a decimal), never a string."""
+class JsonNumber(fields.Number):
+    """A finite JSON number, kept as given (15 stays 15, 12.5 stays 12.5); never a string."""
+
+    num_type = float
+
+    def _format_num(self, value):
+        return value if isinstance(value, int) else float(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
+        if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
@@ -137,8 +143,8 @@ def _integer(default: int | None, meaning: str, **options: Any) -> fields.Intege
     return fields.Integer(strict=True, load_default=default, metadata={"description": meaning}, **options)
 
 
-def _number(default: float | None, meaning: str, **options: Any) -> fields.Float:
-    return StrictFloat(load_default=default, metadata={"description": meaning}, **options)
+def _number(default: float | None, meaning: str, **options: Any) -> fields.Number:
+    return JsonNumber(load_default=default, metadata={"description": meaning}, **options)
 
 
 def _flag(default: bool, meaning: str) -> fields.Boolean:

@@ -307,3 +307,10 @@ def test_changes_lists_each_setting_before_and_after():
     assert shop_settings.changes(before, after) == [
         {"path": "auto_reply.hours", "before": None, "after": {"mon": "09:00-17:00"}},
         {"path": "governor.quiet_hours.start", "before": "21:00", "after": "22:00"}]
+
+
+def test_numbers_keep_their_json_type_and_must_be_finite():
+    settings = apply_patch({}, cart(discount_percent=15)).settings
+    assert type(settings["automations"]["abandoned_cart"]["discount_percent"]) is int  # a coupon of "15", not "15.0"
+    assert "discount_percent" in errors_of(cart(discount_percent=float("nan")))["automations"]["abandoned_cart"]
+    assert "pair_interval_seconds" in errors_of({"governor": {"pair_interval_seconds": float("inf")}})["governor"]
