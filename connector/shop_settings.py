@@ -329,10 +329,17 @@ def defaults() -> dict[str, Any]:
 def effective(shop: Shop) -> dict[str, Any]:
     """The shop's full settings: what it stored over the defaults. A stored value the code
     cannot run with is read as its default and logged (its path, never its value)."""
-    settings, dropped = _load_canonical(_canonical(shop.settings or {}))
-    if dropped:
+    stored = _canonical(shop.settings or {})
+    settings, dropped = _load_canonical(stored)
+    if dropped and (shop.id, stored) not in _WARNED:  # once per shop and content, not on every read
+        if len(_WARNED) > 4096:
+            _WARNED.clear()
+        _WARNED.add((shop.id, stored))
         log.warning("shop_settings.invalid_ignored", extra={"shop_id": shop.id, "paths": list(dropped)})
     return json.loads(settings)
+
+
+_WARNED: set[tuple[int | None, str]] = set()
 
 
 def automation(shop: Shop, name: str) -> dict[str, Any]:

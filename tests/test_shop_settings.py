@@ -270,7 +270,8 @@ def test_an_operators_short_delays_are_read_as_stored():
     assert settings["governor"]["pair_interval_seconds"] == 0.2
 
 
-def test_an_invalid_stored_value_is_read_as_its_default_with_a_warning_naming_only_its_path(caplog):
+def test_an_invalid_stored_value_is_read_as_its_default_with_a_warning_naming_only_its_path(caplog, monkeypatch):
+    monkeypatch.setattr(shop_settings, "_WARNED", set())
     stored = {"automations": {"abandoned_cart": {"delays_seconds": [7200, 3600], "discount_code": "SPRING"},
                               "order_confirmation": {"invoice_prefix": "+4915112345678" * 3}},
               "governor": {"quiet_hours": {"start": "25:99", "enabled": True}},
@@ -292,6 +293,9 @@ def test_an_invalid_stored_value_is_read_as_its_default_with_a_warning_naming_on
     assert "+4915112345678" not in logged and "25:99" not in logged and "Maria" not in logged
     # and the governor can be built from it: a bad row never stops sending
     Policy.from_settings(settings["governor"], shop_time_zone="UTC", messaging_limit=None)
+    # warned once per shop, not on every read
+    effective(shop(stored))
+    assert len([r for r in caplog.records if r.message == "shop_settings.invalid_ignored"]) == 1
 
 
 def test_a_read_cannot_change_what_the_next_read_sees():
