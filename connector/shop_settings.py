@@ -350,7 +350,10 @@ def automation(shop: Shop, name: str) -> dict[str, Any]:
 @lru_cache(maxsize=512)
 def _load_canonical(stored: str) -> tuple[str, tuple[str, ...]]:
     # keyed by content, so a change is never missed; the answer is JSON so no caller can alter it
-    usable, dropped = _usable(json.loads(stored))
+    raw = json.loads(stored)
+    if not isinstance(raw, dict):  # a row edited by hand into something else altogether
+        return json.dumps(SCHEMA.load({})), ("*",)
+    usable, dropped = _usable(raw)
     return json.dumps(SCHEMA.load(usable)), tuple(dropped)
 
 
@@ -430,7 +433,7 @@ def apply_patch(stored: dict | None, patch: dict) -> Patched:
     Only what the patch touches must meet them: a value stored earlier by an operator below
     a merchant bound stays. Raises ``SettingsInvalidError`` with marshmallow's error dict.
     """
-    usable, _ = _usable(stored or {})
+    usable, _ = _usable(stored if isinstance(stored, dict) else {})
     new = merge_patch(usable, patch)
     token = _MERCHANT.set(True)
     try:

@@ -318,3 +318,9 @@ def test_numbers_keep_their_json_type_and_must_be_finite():
     assert type(settings["automations"]["abandoned_cart"]["discount_percent"]) is int  # a coupon of "15", not "15.0"
     assert "discount_percent" in errors_of(cart(discount_percent=float("nan")))["automations"]["abandoned_cart"]
     assert "pair_interval_seconds" in errors_of({"governor": {"pair_interval_seconds": float("inf")}})["governor"]
+
+
+@pytest.mark.parametrize("stored", [["a", "list"], "text", 42, {"automations": "off"}, {"governor": []}])
+def test_settings_of_the_wrong_shape_altogether_are_read_as_the_defaults(stored):
+    assert effective(shop(stored)) == defaults()
+    assert apply_patch(stored, {"retention_days": 30}).stored == {"retention_days": 30}
