@@ -19,7 +19,7 @@ import time
 from typing import cast
 
 from redis.exceptions import RedisError
-from sqlalchemy import String
+from sqlalchemy import String, event
 from sqlalchemy.exc import IntegrityError
 
 from connector.models import WebhookReceipt
@@ -310,7 +310,16 @@ def postgres_writer(engine) -> _GroupCommitWriter:
                 conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
                 app = current_app._get_current_object()  # type: ignore[attr-defined]  # a LocalProxy typed as Flask
                 writer = _WRITERS[engine] = _GroupCommitWriter(conninfo, app)
+                event.listen(engine, "engine_disposed", _close_writer)
     return writer
+
+
+def _close_writer(engine) -> None:
+    """A disposed engine takes its writer along (what is pending is written first)."""
+    with _WRITERS_LOCK:
+        writer = _WRITERS.pop(engine, None)
+    if writer is not None:
+        writer.close()
 
 
 def _after_fork_in_child() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -67,9 +68,9 @@ def shops(ctx, fake_shopify):
 
 
 def _requests(shopify: Shop, woo: Shop, secret: str) -> dict[str, tuple[str, bytes, dict]]:
-    order = open(f"{FIXTURES}/shopify/orders_paid__sample.json", "rb").read()
-    wc_order = open(f"{FIXTURES}/woocommerce/order.created__sample.json", "rb").read()
-    status = open(f"{FIXTURES}/whatsapp/statuses__sent.json", "rb").read()
+    order = Path(f"{FIXTURES}/shopify/orders_paid__sample.json").read_bytes()
+    wc_order = Path(f"{FIXTURES}/woocommerce/order.created__sample.json").read_bytes()
+    status = Path(f"{FIXTURES}/whatsapp/statuses__sent.json").read_bytes()
     cart = json.dumps({"store": woo.shop_key, "cart_token": "c-1", "updated_at": "2026-11-24T10:00:00Z"}).encode()
     return {
         "shopify": ("/webhooks/shopify", order, {
