@@ -12,6 +12,7 @@ docs/adr/0006-ingest-path.md.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -312,6 +313,16 @@ def postgres_writer(engine) -> _GroupCommitWriter:
                 writer = _WRITERS[engine] = _GroupCommitWriter(conninfo, app)
                 event.listen(engine, "engine_disposed", _close_writer)
     return writer
+
+
+@atexit.register
+def _close_writers() -> None:
+    """At exit, each writer writes what is pending, makes the kicks owed, and closes its connection."""
+    with _WRITERS_LOCK:
+        writers = list(_WRITERS.values())
+        _WRITERS.clear()
+    for writer in writers:
+        writer.close()
 
 
 def _close_writer(engine) -> None:

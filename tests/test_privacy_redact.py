@@ -304,7 +304,8 @@ def _assert_forgotten(person: Person, other: Person, shop_id: int, before: dict,
     assert contact.marketing_consent == "revoked" and contact.transactional_consent == "revoked"
     assert all(message.content == {} for message in
                db.session.scalars(select(Message).where(Message.contact_id == contact_id)))
-    ledger = db.session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id)).all()
+    ledger = db.session.scalars(select(ConsentEvent).where(ConsentEvent.contact_id == contact_id)
+                                .order_by(ConsentEvent.id)).all()
     assert ledger and all(entry.text_shown is None and entry.evidence is None for entry in ledger)
     assert ledger[-1].source == "redaction" and ledger[-1].state == "revoked"
 
