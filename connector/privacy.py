@@ -28,7 +28,7 @@ from typing import Any, Iterable
 import phonenumbers
 from sqlalchemy import Text, cast, delete, func, inspect, or_, select, update
 
-from connector import consent
+from connector import consent, shop_settings
 from connector.automations.links import home_page
 from connector.contacts import email_hash
 from connector.dbutil import rowcount
@@ -60,15 +60,13 @@ from connector.stores.platforms import platform_of
 log = logging.getLogger(__name__)
 
 EXPORT_FORMAT = "connector.customer_export/1"
-#: message bodies (outbox content, inbound texts) are kept this long unless the shop sets ``retention_days``
-DEFAULT_RETENTION_DAYS = 180
 #: a processed webhook body is only needed to process it again
 RECEIPT_BODY_DAYS = 7
 #: an export is for the merchant to hand over; it is not kept as a second copy of the data
 DATA_EXPORT_DAYS = 30
 #: how long after an uninstall the shop's data goes when the platform sends no ``shop/redact``:
 #: Shopify sends one 48 h after the uninstall (a day's grace for its retries); WooCommerce never
-#: does. ``shop.settings["redact_after_uninstall_days"]`` overrides.
+#: does. the shop's ``redact_after_uninstall_days`` overrides.
 EMPTY_BODY = b"{}"
 _RECEIPT_CHUNK = 500
 _MIN_NATIONAL_DIGITS = 6
@@ -421,17 +419,13 @@ def handle_data_request(shop_id: int, event: CustomerDataRequest) -> None:
 # -- retention ---------------------------------------------------------------------------------
 
 def retention_days(shop: Shop) -> int:
-    """Days a message body is kept: ``shop.settings["retention_days"]``, else 180."""
-    try:
-        days = int((shop.settings or {}).get("retention_days") or DEFAULT_RETENTION_DAYS)
-    except (TypeError, ValueError):
-        return DEFAULT_RETENTION_DAYS
-    return days if days > 0 else DEFAULT_RETENTION_DAYS
+    """Days a message body is kept: the shop's ``retention_days`` (180 by default)."""
+    return shop_settings.effective(shop)["retention_days"]
 
 
 def redact_after_uninstall(shop: Shop) -> timedelta:
-    value = (shop.settings or {}).get("redact_after_uninstall_days")
-    if isinstance(value, (int, float)) and value > 0:
+    value = shop_settings.effective(shop)["redact_after_uninstall_days"]
+    if value is not None:
         return timedelta(days=value)
     return platform_of(shop).redact_after_uninstall
 

@@ -46,13 +46,15 @@ def test_13_12_every_admin_api_answer_is_no_store(client, fake_shopify):
     headers = {"Authorization": f"Bearer {fake_shopify.session_token()}"}
     answers = [client.get("/admin/api/shop"), client.get("/admin/api/shop", headers={"Authorization": "Bearer x"})]
     answers += [client.get(path, headers=headers) for path in (
-        "/admin/api/shop", "/admin/api/report", "/admin/api/data-exports", "/admin/api/data-exports/999999")]
+        "/admin/api/shop", "/admin/api/report", "/admin/api/data-exports", "/admin/api/data-exports/999999",
+        "/admin/api/settings", "/admin/api/settings/history")]
     shop = db.session.scalars(select(Shop).where(Shop.domain == fake_shopify.shop_domain)).one()
     export = DataExport(shop_id=shop.id, request_ref="dr-1", content='{"contacts": []}')
     db.session.add(export)
     db.session.commit()
     answers.append(client.get(f"/admin/api/data-exports/{export.id}", headers=headers))
-    assert [a.status_code for a in answers] == [401, 401, 200, 200, 200, 404, 200]
+    answers.append(client.patch("/admin/api/settings", json={"retention_days": 5}, headers=headers))
+    assert [a.status_code for a in answers] == [401, 401, 200, 200, 200, 404, 200, 200, 200, 422]
     assert [a.headers.get("Cache-Control") for a in answers] == ["no-store"] * len(answers)
     assert all(a.headers["X-Content-Type-Options"] == "nosniff" for a in answers)
 

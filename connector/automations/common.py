@@ -1,4 +1,4 @@
-"""What every automation shares: shop settings with defaults, and queueing a catalogue
+"""What every automation shares: its settings (``connector.shop_settings``), and queueing a catalogue
 template whose every link is a tracked short link. Finding the contact of a store customer
 is ``connector.contacts``.
 """
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector import receipt_notes
+from connector import receipt_notes, shop_settings
 from connector.automations import links as short_links
 from connector.messaging import catalogue
 from connector.messaging.outbox import QueuedMessage, queue_message
@@ -18,33 +18,9 @@ from connector.models import Contact, Shop
 
 log = logging.getLogger(__name__)
 
-#: every automation's defaults; a shop overrides them in ``shop.settings["automations"][name]``
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "order_confirmation": {"enabled": True, "trigger": "paid", "invoice_link_days": 30, "invoice_prefix": ""},
-    # the cash-on-delivery question (Confirm / Cancel), and one reminder if unanswered after the delay
-    # (0 or None: no reminder)
-    "cod_confirmation": {"enabled": True, "reminder_delay_seconds": 4 * 3600},
-    "shipping_updates": {"enabled": True},
-    "abandoned_cart": {
-        "enabled": True,
-        "delays_seconds": [3600, 24 * 3600, 72 * 3600],
-        "discount_code": None,  # fixed code the admin sets; shown in the last step only
-        "discount_value": None,  # what the code gives, as the shopper reads it ("10%")
-        "discount_source": "fixed",  # or "unique": a single-use code per cart through the store's API
-        "discount_percent": 10,  # the unique code's percentage off
-        "discount_valid_days": 7,  # how long a unique code works
-        "quiet_after_order_seconds": 24 * 3600,
-    },
-    "back_in_stock": {"enabled": True, "batch_multiple": 1.0, "untracked_batch_size": 50,
-                      "batch_interval_seconds": 1800, "subscription_days": 30},
-    "review_request": {"enabled": False, "delay_seconds": 5 * 24 * 3600, "review_url": None},
-    "attribution": {"window_seconds": 5 * 24 * 3600},
-}
-
-
 def automation_settings(shop: Shop, name: str) -> dict[str, Any]:
-    given = ((shop.settings or {}).get("automations") or {}).get(name) or {}
-    return {**DEFAULTS[name], **given}
+    """The automation's settings with its defaults (``connector.shop_settings``, ``automations.<name>``)."""
+    return shop_settings.automation(shop, name)
 
 
 def is_enabled(shop: Shop, name: str) -> bool:

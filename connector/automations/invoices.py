@@ -16,6 +16,7 @@ import math
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import select
 
+from connector import shop_settings
 from connector.automations.common import automation_settings
 from connector.dbutil import insert_or_ignore
 from connector.events import Order
@@ -36,11 +37,11 @@ def invoice_for(shop: Shop, order: Order, locale: str | None) -> Invoice:
     if existing is not None:
         return existing
     options = automation_settings(shop, "order_confirmation")
-    invoice_settings = (shop.settings or {}).get("invoice") or {}
+    invoice_settings = shop_settings.effective(shop)["invoice"]
     number = f"{options.get('invoice_prefix') or ''}{(order.name or order.order_id).lstrip('#')}"
     seller = InvoiceShop(name=shop.name or shop.domain,
-                         address_lines=tuple(invoice_settings.get("address_lines") or ()),
-                         tax_id=invoice_settings.get("tax_id"), email=invoice_settings.get("email"))
+                         address_lines=tuple(invoice_settings["address_lines"]),
+                         tax_id=invoice_settings["tax_id"], email=invoice_settings["email"])
     pdf = render_invoice_pdf(order, seller, locale=locale or shop.locale or "en", invoice_number=number,
                              issued_at=order.created_at)
     now = utcnow()

@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select, update
 
+from connector import shop_settings
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, settings
 from connector.models import Contact, LinkClick, Shop, ShortLink, utcnow
@@ -29,8 +30,8 @@ CODE_BYTES = 6  # 8 URL-safe characters: 2**48 codes, unguessable enough for a r
 def shop_hosts(shop: Shop) -> set[str]:
     """The hosts a link of ``shop`` may lead to: its store domain and the ones the admin added."""
     hosts = {_host(shop.domain)}
-    for domain in (shop.settings or {}).get("link_domains") or ():
-        hosts.add(_host(str(domain)))
+    for domain in shop_settings.effective(shop)["link_domains"]:
+        hosts.add(_host(domain))
     hosts.discard("")
     return hosts
 

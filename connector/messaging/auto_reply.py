@@ -15,6 +15,7 @@ import logging
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
+from connector import shop_settings
 from connector.messaging import catalogue
 from connector.messaging.outbox import queue_message
 from connector.models import Contact, Shop
@@ -40,14 +41,14 @@ def is_open(hours: dict, moment: datetime, time_zone: str) -> bool:
 
 
 def auto_reply(shop: Shop, contact: Contact, at: datetime) -> str | None:
-    config = (shop.settings or {}).get("auto_reply") or {}
-    if not config.get("enabled") or not isinstance(config.get("hours"), dict):
+    config = shop_settings.effective(shop)["auto_reply"]
+    if not config["enabled"] or config["hours"] is None:
         return None
     if is_open(config["hours"], at, shop.time_zone):
         return None
 
     text = catalogue.texts(contact.locale, shop.locale)["out_of_hours"].format(
-        hours=config.get("hours_text") or "", shop_name=shop.name or shop.domain)
+        hours=config["hours_text"], shop_name=shop.name or shop.domain)
     queued = queue_message(shop=shop, contact=contact, automation="auto_reply", purpose="service", kind="text",
                            idempotency_key=f"auto-reply:{contact.id}:{int(at.timestamp()) // ONCE_PER_SECONDS}",
                            content={"text": text})

@@ -33,7 +33,7 @@ from redis import Redis
 from redis.exceptions import LockError
 from sqlalchemy import bindparam, func, select, update
 
-from connector import consent_signal
+from connector import consent_signal, shop_settings
 from connector.extensions import db, settings
 from connector.messaging.dispatch_rows import (
     UNSENT_TTL_SECONDS,
@@ -178,7 +178,7 @@ class Dispatcher(RowBook):
             self.report.paused = True
             return self.report
         now = utcnow()
-        policy = Policy.from_settings((shop.settings or {}).get("governor"), shop_time_zone=shop.time_zone or "UTC",
+        policy = Policy.from_settings(shop_settings.effective(shop)["governor"], shop_time_zone=shop.time_zone or "UTC",
                                       messaging_limit=account.messaging_limit)
         self.governor = Governor(policy, tier_recipients=self._tier_recipients(now, policy))
         self._contacts_seen: set[int] = set()

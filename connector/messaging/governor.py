@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from connector import shop_settings
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_PENDING
 from connector.models.messages import MessageKind, Purpose
 
@@ -36,11 +37,8 @@ TIER_WINDOW = timedelta(hours=24)
 AWAITING_CONSENT = "awaiting_consent"
 AWAITING_CONSENT_RECHECK = timedelta(minutes=30)
 
-DEFAULT_POLICY_SETTINGS = {
-    "quiet_hours": {"enabled": True, "start": "21:00", "end": "08:00", "purposes": ["marketing"]},
-    "frequency_caps": {"marketing": {"max_messages": 2, "per_hours": 24}},
-    "pair_interval_seconds": 6.0,
-}
+#: the defaults are the settings schema's (``governor.*`` in connector/shop_settings.py)
+DEFAULT_POLICY_SETTINGS = shop_settings.defaults()["governor"]
 
 
 class PolicyError(ValueError):
@@ -96,6 +94,8 @@ class Policy:
             quiet_end = _clock(quiet["end"], "quiet_hours.end")
         caps: dict[str, tuple[int, timedelta]] = {}
         for purpose, cap in (merged.get("frequency_caps") or {}).items():
+            if cap is None:  # no cap for this purpose
+                continue
             try:
                 caps[Purpose(purpose)] = (int(cap["max_messages"]), timedelta(hours=float(cap["per_hours"])))
             except (KeyError, ValueError, TypeError):

@@ -16,7 +16,7 @@ from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
-from connector.models.shops import Shop, WhatsAppAccount
+from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
 __all__ = [
     "Cart",
@@ -37,6 +37,7 @@ __all__ = [
     "MessageStatus",
     "Purpose",
     "ResourceVersion",
+    "SettingsChange",
     "Shop",
     "Variant",
     "WebhookReceipt",

@@ -6,7 +6,7 @@ import json
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.crypto import EncryptedText
@@ -80,3 +80,18 @@ class WhatsAppAccount(Timestamps, Base):
     messaging_limit: Mapped[int | None] = mapped_column(Integer)
 
     shop: Mapped[Shop] = relationship(back_populates="whatsapp")
+
+
+class SettingsChange(Base):
+    """One saved change of a shop's settings (connector/shop_settings.py): who, when, and
+    each setting's value before and after, as ``[{"path", "before", "after"}]``."""
+
+    __tablename__ = "settings_changes"
+    __table_args__ = (Index("ix_settings_changes_shop", "shop_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    #: the session token's ``sub``: the Shopify staff member's (or WordPress user's) id
+    changed_by: Mapped[str | None] = mapped_column(String(255))
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    changes: Mapped[list] = mapped_column(JSON)

@@ -32,6 +32,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from connector import shop_settings
 from connector.events import FulfillmentStatus, FulfillmentUpdated
 from connector.extensions import db, settings
 from connector.models import Shop, WebhookReceipt, utcnow
@@ -281,14 +282,14 @@ def link_capabilities(shop: Shop) -> tuple[bool, bool]:
     shop settings ``woocommerce.checkout_link`` / ``woocommerce.plugin_endpoint`` override both.
     """
     state = shop.sync_state or {}
-    overrides = (shop.settings or {}).get("woocommerce") or {}
+    overrides = shop_settings.effective(shop)["woocommerce"]
     version = str(state.get("woocommerce_version") or "")
     try:
         major = int(version.split(".")[0])
     except ValueError:
         major = 0
-    checkout_link = overrides.get("checkout_link", major >= 10)
-    plugin = overrides.get("plugin_endpoint", bool(state.get("plugin_seen_at")))
+    checkout_link = major >= 10 if overrides["checkout_link"] is None else overrides["checkout_link"]
+    plugin = bool(state.get("plugin_seen_at")) if overrides["plugin_endpoint"] is None else overrides["plugin_endpoint"]
     return bool(checkout_link), bool(plugin)
 
 

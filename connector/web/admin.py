@@ -18,11 +18,13 @@ import logging
 from flask import Blueprint, current_app, g, jsonify, render_template, request
 from sqlalchemy import select
 
+from connector import shop_settings
 from connector.automations.attribution import funnel
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
 from connector.stores import shopify as shopify_store
 from connector.stores.platforms import platform_of
+from connector.web.errors import BadQuery, storable_json_object
 from integrations.shopify import client as shopify_client
 from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
 from integrations.shopify.oauth import is_valid_shop_domain
@@ -72,6 +74,7 @@ def session_required(view):
             shop = shopify_store.connect_oauth(session.shop_domain, tokens)
         g.shop = shop
         g.shopify_user_id = session.user_id
+        g.session_subject = session.user_id
         return view(*args, **kwargs)
 
     return wrapper
@@ -151,6 +154,62 @@ def data_export(export_id: int):
     response = current_app.response_class(export.content, mimetype="application/json")
     response.headers["Content-Disposition"] = f'attachment; filename="customer-export-{export.id}.json"'
     return response
+
+
+#: the body types a settings change may have (RFC 7396, and plain JSON for simple clients)
+PATCH_TYPES = ("application/merge-patch+json", "application/json")
+HISTORY_LIMIT = 200
+
+
+@bp.get("/api/settings")
+@session_required
+def get_settings():
+    """The shop's full settings, every default filled in; the ``ETag`` is for ``If-Match``."""
+    return _settings_answer(g.shop)
+
+
+@bp.patch("/api/settings")
+@session_required
+def patch_settings():
+    """A JSON merge patch (RFC 7396) of the settings: 200 and the full new settings; 412 when
+    ``If-Match`` is stale; 422 with marshmallow's nested errors, nothing written."""
+    if request.mimetype not in PATCH_TYPES:
+        return jsonify(error="unsupported_media_type", message=f"send one of {', '.join(PATCH_TYPES)}"), 415
+    patch = storable_json_object(request.get_data())
+    shop = shop_settings.update(g.shop.id, patch, if_match=request.headers.get("If-Match"),
+                                changed_by=g.session_subject)
+    return _settings_answer(shop)
+
+
+@bp.get("/api/settings/history")
+@session_required
+def settings_history():
+    """The shop's settings changes, newest first: ``?limit=`` (at most 200) and ``?before=<id>``."""
+    limit = _query_int("limit", 50, low=1, high=HISTORY_LIMIT)
+    before = _query_int("before", None, low=1)
+    rows = shop_settings.history(g.shop.id, limit=limit, before=before)
+    return {"history": [{"id": row.id, "changed_by": row.changed_by, "changed_at": row.changed_at.isoformat(),
+                         "changes": row.changes} for row in rows],
+            "next_before": rows[-1].id if len(rows) == limit else None}
+
+
+def _settings_answer(shop: Shop):
+    response = jsonify(shop_settings.effective(shop))
+    response.headers["ETag"] = shop_settings.etag(shop)
+    return response
+
+
+def _query_int(name: str, default, *, low: int, high: int | None = None):
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadQuery(f"{name} must be a whole number") from None
+    if value < low or (high is not None and value > high):
+        raise BadQuery(f"{name} must be from {low}" + (f" to {high}" if high is not None else " up"))
+    return value
 
 
 def _shipment_statuses(shop: Shop) -> dict:

@@ -13,6 +13,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from connector.receipts import ReceiptNotWritten
+from connector.shop_settings import SettingsChangedError, SettingsInvalidError
 from integrations.base import PayloadError, SignatureInvalidError, SignatureMissingError
 
 log = logging.getLogger(__name__)
@@ -20,6 +21,10 @@ log = logging.getLogger(__name__)
 
 class BadRequestBody(ValueError):
     """The body is not what the endpoint accepts (malformed JSON, wrong shape)."""
+
+
+class BadQuery(ValueError):
+    """A query parameter is not what the endpoint accepts."""
 
 
 def json_object(raw: bytes) -> dict:
@@ -114,15 +119,25 @@ _DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     SignatureInvalidError: (403, "signature_invalid"),
     BadRequestBody: (400, "bad_request_body"),
     PayloadError: (400, "bad_request_body"),
+    BadQuery: (400, "bad_query"),
     # the database is down or stuck: nothing was acknowledged, the vendor delivers again
     ReceiptNotWritten: (503, "receipt_not_written"),
+    # If-Match names settings changed since they were read
+    SettingsChangedError: (412, "precondition_failed"),
 }
 
 
 def register_error_handlers(app: Flask) -> None:
     for error_type, (status, code) in _DOMAIN_ERRORS.items():
         app.register_error_handler(error_type, _domain_handler(status, code))
+    app.register_error_handler(SettingsInvalidError, _settings_invalid)
     app.register_error_handler(HTTPException, _http_error)
+
+
+def _settings_invalid(error: SettingsInvalidError):
+    """422 with marshmallow's nested error dict: ``{"errors": {"automations": {...}}}``."""
+    log.info("http.rejected", extra={"path": request.path, "status": 422, "reason": "settings_invalid"})
+    return jsonify(errors=error.errors), 422
 
 
 def _domain_handler(status: int, code: str):
