@@ -36,7 +36,8 @@ def run_dev(*, port: int, sandbox_port: int) -> None:
     connector = shutil.which("connector", path=os.path.dirname(sys.executable)) or "connector"
     children = {
         "sandbox": [sys.executable, "-m", "integrations.whatsapp.sandbox", "--port", str(sandbox_port),
-                    "--app-secret", settings.whatsapp_app_secret,
+                    # one argument: a generated secret may start with "-", which argparse would take for an option
+                    f"--app-secret={settings.whatsapp_app_secret}",
                     "--webhook-url", f"http://127.0.0.1:{port}/webhooks/whatsapp"],
         "web": [connector, "run", "--port", str(port), "--no-reload"],
         "worker": [connector, "worker"],

@@ -97,7 +97,10 @@ def test_14_13_second_terminal_uses_connector_devs_services(tmp_path):
                               capture_output=True, text=True, timeout=60)
         assert "APP_URL=" not in mine.stderr and "REDIS_URL=" in mine.stderr
     finally:
-        os.killpg(dev.pid, signal.SIGINT)
+        try:
+            os.killpg(dev.pid, signal.SIGINT)
+        except ProcessLookupError:  # it ended already (the failure above says why)
+            pass
         dev.wait(30)
         dev.stdout.close()
     assert not record.exists()  # a stopped dev server leaves nothing for the next command to follow
