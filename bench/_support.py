@@ -27,3 +27,21 @@ def database_url(workdir: str, scratch_name: str) -> str:
         admin.dispose()
         return f"postgresql+psycopg://postgres@127.0.0.1:5432/{scratch_name}"
     return f"sqlite:///{workdir}/bench.db"
+
+
+async def post_shopify_webhook(session, base_url: str, body: bytes, headers: dict, failures: list[str]) -> str:
+    """POST one signed delivery; "accepted", the HTTP status, or the client error's name (the
+    first five errors are kept in ``failures``)."""
+    import asyncio
+
+    import aiohttp
+
+    try:
+        async with session.post(base_url + "/webhooks/shopify", data=body, headers=headers,
+                                timeout=aiohttp.ClientTimeout(total=30)) as response:
+            text = await response.read()
+            return "accepted" if response.status == 200 and b"accepted" in text else str(response.status)
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        if len(failures) < 5:
+            failures.append(repr(error))
+        return type(error).__name__

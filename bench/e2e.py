@@ -74,7 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _support import database_url, port_open  # noqa: E402
+from _support import database_url, port_open, post_shopify_webhook  # noqa: E402
 from ingest import FIXTURE, SECRET, SHOP, prepare  # noqa: E402
 from schedule import percentile  # noqa: E402
 from soak import _connect_shop, process_tree, procfile_roles  # noqa: E402
@@ -143,15 +143,7 @@ async def load(base_url: str, rate: float, seconds: float, on_tick) -> dict:
         await asyncio.sleep(max(0.0, at - time.monotonic()))
         lateness.append(time.monotonic() - at)
         headers, body = orders.delivery(n)
-        try:
-            async with session.post(base_url + "/webhooks/shopify", data=body, headers=headers,
-                                    timeout=aiohttp.ClientTimeout(total=30)) as response:
-                text = await response.read()
-                key = "accepted" if response.status == 200 and b"accepted" in text else str(response.status)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-            key = type(error).__name__
-            if len(failures) < 5:
-                failures.append(repr(error))
+        key = await post_shopify_webhook(session, base_url, body, headers, failures)
         if key == "accepted":
             acked[n] = time.time()
         statuses[key] = statuses.get(key, 0) + 1
