@@ -22,6 +22,9 @@ from connector.extensions import db, migrate
 from connector.jobs import inventory
 from connector.web import security
 from connector.web.admin import bp as admin
+from connector.web.admin_dashboard import bp as admin_dashboard
+from connector.web.admin_records import bp as admin_records
+from connector.web.apidoc import bp as apidoc
 from connector.web.errors import register_error_handlers
 from connector.web.health import bp as health
 from connector.web.links import bp as links
@@ -32,8 +35,10 @@ from connector.web.webhooks import bp as webhooks
 from connector.web.woocommerce import bp as woocommerce
 
 #: the web layer's blueprints, by audience: health, vendor webhooks, installs (Shopify,
-#: WooCommerce), the embedded admin, the storefront widgets, short links, metrics
-BLUEPRINTS = (health, webhooks, shopify, woocommerce, admin, storefront, links, metrics)
+#: WooCommerce), the embedded admin (its page and API, the API's OpenAPI document), the
+#: storefront widgets, short links, metrics
+BLUEPRINTS = (health, webhooks, shopify, woocommerce, admin, admin_dashboard, admin_records, apidoc, storefront,
+              links, metrics)
 
 #: what ships inside the package (the wheel carries it as package data): the admin page and the
 #: template catalogue, and the Alembic migrations

@@ -1,97 +1,73 @@
-"""The embedded admin's API, authenticated with Shopify App Bridge session tokens.
+"""The embedded admin's page and its API: the shop, the settings and their history, data exports.
 
-Every request carries ``Authorization: Bearer <session token>``: a JWT signed with our app
-secret, naming the shop (``dest``) and the staff member (``sub``), valid for a minute. It is
-verified on each request (no cookies inside the Shopify admin iframe). Every answer of the
-API is ``Cache-Control: no-store`` (set for all of them in connector/web/security.py). When the shop has no
-usable offline token yet (first open after install, or after an uninstall), the session
-token is traded for one by token exchange.
-https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens
-https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/token-exchange
+Every ``/admin/api`` route is behind ``session_required`` (connector/web/admin_auth.py: Shopify
+App Bridge session tokens, WooCommerce's plugin-minted tokens) and scoped to ``g.shop``; every
+answer is ``Cache-Control: no-store`` (connector/web/security.py). Each route declares its
+schemas with ``documented`` (connector/web/apidoc.py), from which ``/admin/api/openapi.json`` is
+built. The dashboard's routes are in admin_dashboard.py, the records (contacts, messages,
+templates) in admin_records.py.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from flask import Blueprint, current_app, g, jsonify, render_template, request
+from marshmallow import Schema, fields
 from sqlalchemy import select
 
 from connector import shop_settings
 from connector.automations.attribution import funnel
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
-from connector.stores import shopify as shopify_store
+from connector.shop_settings_schema import SettingsSchema
 from connector.stores.platforms import platform_of
+from connector.web.admin_auth import session_required
+from connector.web.apidoc import documented
 from connector.web.errors import BadQuery, storable_json_object
-from integrations.shopify import client as shopify_client
-from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
 from integrations.shopify.oauth import is_valid_shop_domain
-from integrations.shopify.session_tokens import verify_session_token
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 log = logging.getLogger(__name__)
 
-#: App Bridge retries a request answered 401 with this header after fetching a new token
-RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
+
+class FunnelReportSchema(Schema):
+    automations = fields.Dict(required=True, metadata={"description": "automation name → its funnel counts"})
 
 
-def _unauthorized(reason: str):
-    log.info("admin.session_refused", extra={"reason": reason})
-    response = jsonify(error="session_invalid", message=reason)
-    response.status_code = 401
-    response.headers[RETRY_HEADER] = "1"
-    return response
+class ShopOverviewSchema(Schema):
+    shop = fields.Dict(required=True, metadata={"description": "id, domain, platform, locale, time_zone"})
+    whatsapp = fields.Dict(required=True, metadata={"description": "connected, phone_number_id, messaging_limit"})
+    sending = fields.Dict(required=True, metadata={"description": "paused, reason"})
+    shipment_statuses = fields.Dict(required=True, metadata={"description": "whether carrier statuses reach us"})
 
 
-def session_required(view):
-    """Resolve ``g.shop`` from a verified session token, connecting the shop if needed."""
-    @functools.wraps(view)
-    def wrapper(*args, **kwargs):
-        config = settings()
-        if not (config.shopify_api_key and config.shopify_api_secret):
-            return jsonify(error="shopify_not_configured", message="SHOPIFY_API_KEY/SECRET are not set"), 503
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _unauthorized("missing bearer session token")
-        try:
-            session = verify_session_token(token.strip(), config.shopify_api_key, config.shopify_api_secret)
-        except SessionTokenError as error:
-            return _unauthorized(str(error) or "invalid session token")
-        shop = db.session.scalars(
-            select(Shop).where(Shop.platform == "shopify", Shop.domain == session.shop_domain)).first()
-        if shop is None or not shop.is_active or not _token_works(shop):
-            try:
-                tokens = shopify_client.token_exchange(session.shop_domain, token.strip(), config.shopify_api_key,
-                                                       config.shopify_api_secret,
-                                                       base_url=config.shopify_admin_base_url)
-            except ShopifyAuthError:
-                return _unauthorized("Shopify refused the token exchange")
-            except ShopifyError:
-                log.warning("admin.token_exchange_failed", exc_info=True)
-                return jsonify(error="shopify_unavailable", message="Shopify did not answer; try again"), 502
-            shop = shopify_store.connect_oauth(session.shop_domain, tokens)
-        g.shop = shop
-        g.shopify_user_id = session.user_id
-        g.session_subject = session.user_id
-        return view(*args, **kwargs)
-
-    return wrapper
+class ExportRowSchema(Schema):
+    id = fields.Integer(required=True)
+    request_ref = fields.String(allow_none=True)
+    created_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
 
 
-def _token_works(shop: Shop) -> bool:
-    """False when the stored token is gone or can no longer be refreshed (a dead refresh token):
-    the merchant opening the app is then what reconnects the shop, by token exchange."""
-    if not shop.credentials.get("access_token"):
-        return False
-    try:
-        shopify_store.access_token(shop)
-    except (shopify_store.ShopNotConnectedError, ShopifyAuthError):
-        return False
-    except ShopifyError:
-        return True  # Shopify is unreachable right now; the stored token may still be fine
-    return True
+class ExportListSchema(Schema):
+    exports = fields.List(fields.Nested(ExportRowSchema), required=True)
+
+
+class HistoryQuerySchema(Schema):
+    limit = fields.Integer(metadata={"description": "at most 200; 50 by default"})
+    before = fields.Integer(metadata={"description": "the next_before of the previous page"})
+
+
+class SettingsChangeSchema(Schema):
+    id = fields.Integer(required=True)
+    changed_by = fields.String(allow_none=True, metadata={"description": "the staff member (token subject)"})
+    changed_at = fields.String(required=True)
+    changes = fields.List(fields.Dict(), required=True, metadata={"description": "path, before, after"})
+
+
+class HistorySchema(Schema):
+    history = fields.List(fields.Nested(SettingsChangeSchema), required=True)
+    next_before = fields.Integer(allow_none=True)
+
 
 
 @bp.get("/")
@@ -109,6 +85,7 @@ def embedded_page():
 
 
 @bp.get("/api/report")
+@documented(summary="The funnel per automation", response=FunnelReportSchema, tag="dashboard")
 @session_required
 def report():
     """The funnel per automation (what `connector report` prints)."""
@@ -116,6 +93,7 @@ def report():
 
 
 @bp.get("/api/shop")
+@documented(summary="The shop, its WhatsApp number, whether sending is on", response=ShopOverviewSchema, tag="shop")
 @session_required
 def shop_overview():
     """What the settings page shows first: the shop, its WhatsApp number, whether sending is on."""
@@ -134,6 +112,7 @@ def shop_overview():
 
 
 @bp.get("/api/data-exports")
+@documented(summary="The customer data exports made for this shop", response=ExportListSchema, tag="contacts")
 @session_required
 def data_exports():
     """The customer data exports made for this shop (Shopify data requests, `connector contacts export`)."""
@@ -145,6 +124,8 @@ def data_exports():
 
 
 @bp.get("/api/data-exports/<int:export_id>")
+@documented(summary="One export, as a JSON file download", content_type="application/json", errors=(404,),
+            tag="contacts")
 @session_required
 def data_export(export_id: int):
     export = db.session.scalars(select(DataExport).where(DataExport.id == export_id,
@@ -162,6 +143,8 @@ HISTORY_LIMIT = 200
 
 
 @bp.get("/api/settings")
+@documented(summary="The shop's full settings, defaults filled in (ETag header)", response=SettingsSchema,
+            tag="settings")
 @session_required
 def get_settings():
     """The shop's full settings, every default filled in; the ``ETag`` is for ``If-Match``."""
@@ -169,6 +152,8 @@ def get_settings():
 
 
 @bp.patch("/api/settings")
+@documented(summary="Change settings by JSON merge patch (RFC 7396); If-Match", body=SettingsSchema,
+            response=SettingsSchema, errors=(400, 412, 415, 422), tag="settings")
 @session_required
 def patch_settings():
     """A JSON merge patch (RFC 7396) of the settings: 200 and the full new settings; 412 when
@@ -182,6 +167,8 @@ def patch_settings():
 
 
 @bp.get("/api/settings/history")
+@documented(summary="Settings changes, newest first", query=HistoryQuerySchema, response=HistorySchema,
+            errors=(400,), tag="settings")
 @session_required
 def settings_history():
     """The shop's settings changes, newest first: ``?limit=`` (at most 200) and ``?before=<id>``."""
