@@ -6,7 +6,21 @@ PYTHON ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint dev install bench clean
+.PHONY: demo test lint dev install bench clean frontend
+
+# the admin app (frontend/): npm ci when the lockfile is newer than node_modules, a Vite build
+# into connector/static/admin/ when that is missing or older than any of the app's sources
+FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.js frontend/package.json
+ADMIN_BUILD := connector/static/admin/manifest.json
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+	@touch $@
+
+$(ADMIN_BUILD): frontend/node_modules/.package-lock.json $(FRONTEND_SOURCES)
+	cd frontend && npm run build
+
+frontend: $(ADMIN_BUILD)
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
@@ -21,15 +35,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(ADMIN_BUILD)
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(ADMIN_BUILD)
 	$(BIN)/connector demo
 
-dev: $(VENV)/.installed
+dev: $(VENV)/.installed $(ADMIN_BUILD)
 	$(BIN)/connector dev
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(ADMIN_BUILD)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # style and import order (ruff), types (mypy), the layer contracts (import-linter); .ci/run runs it first
@@ -42,4 +56,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/send_throughput.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache frontend/node_modules connector/static/admin

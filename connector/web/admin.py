@@ -10,9 +10,12 @@ templates) in admin_records.py.
 
 from __future__ import annotations
 
+import json
 import logging
+from importlib.resources import files
+from pathlib import Path
 
-from flask import Blueprint, current_app, g, jsonify, render_template, request
+from flask import Blueprint, current_app, g, jsonify, render_template, request, url_for
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
@@ -70,14 +73,34 @@ class HistorySchema(Schema):
 
 
 
+#: the admin app as Vite builds it from frontend/ (`make` does when it is missing or older than
+#: its sources); served by Flask's static route, carried in the wheel as package data
+ADMIN_BUILD = Path(str(files("connector") / "static" / "admin"))
+ADMIN_ENTRY = "src/main.jsx"
+
+
+def admin_assets() -> dict | None:
+    """The built entry's script and style sheets (hashed names, from Vite's manifest), or None
+    when the app has not been built."""
+    try:
+        manifest = json.loads((ADMIN_BUILD / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    entry = manifest[ADMIN_ENTRY]
+    return {"script": url_for("static", filename=f"admin/{entry['file']}"),
+            "styles": [url_for("static", filename=f"admin/{css}") for css in entry.get("css", [])]}
+
+
 @bp.get("/")
 def embedded_page():
-    """The page Shopify opens inside the store admin (``application_url``). It carries no data
-    itself: its script asks /admin/api/* with App Bridge session tokens."""
+    """The page Shopify opens inside the store admin (``application_url``), and the WordPress
+    plugin frames. It carries no data itself: the app it loads asks /admin/api/* with a bearer
+    token (App Bridge's, or the plugin's handed over by postMessage)."""
     config = settings()
     shop = request.args.get("shop", "")
 
-    response = current_app.make_response(render_template("admin/index.html", api_key=config.shopify_api_key or ""))
+    page = render_template("admin/index.html", api_key=config.shopify_api_key or "", assets=admin_assets())
+    response = current_app.make_response(page)
     # only the shop's own admin may frame the page (Shopify's embedded-app requirement)
     ancestors = "https://admin.shopify.com" + (f" https://{shop.lower()}" if is_valid_shop_domain(shop) else "")
     response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"

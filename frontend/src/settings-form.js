@@ -1,0 +1,148 @@
+// The settings form's model: which input each setting gets, the merge patch of an edit, and
+// where each of the server's 422 messages belongs.
+
+/** Settings whose value may be null while the input needs to know their kind. */
+const KNOWN_KINDS = {
+  "automations.cod_confirmation.reminder_delay_seconds": "duration",
+  "automations.abandoned_cart.discount_code": "text",
+  "automations.abandoned_cart.discount_value": "text",
+  "automations.review_request.review_url": "text",
+  "auto_reply.hours": "hours",
+  "governor.frequency_caps.transactional": "cap",
+  "invoice.tax_id": "text",
+  "invoice.email": "text",
+  "redact_after_uninstall_days": "number",
+  "woocommerce.checkout_link": "tristate",
+  "woocommerce.plugin_endpoint": "tristate",
+  "governor.quiet_hours.purposes": "choices",
+};
+
+/** The choices of settings that take one of a few values. */
+export const CHOICES = {
+  "automations.order_confirmation.trigger": ["paid", "placed"],
+  "automations.abandoned_cart.discount_source": ["fixed", "unique"],
+  "governor.quiet_hours.purposes": ["marketing", "transactional"],
+};
+
+const SCHEMA_KINDS = { boolean: "boolean", Boolean: "boolean", integer: "number", Integer: "number",
+  number: "number", Number: "number", JsonNumber: "number", string: "text", String: "text", Url: "text",
+  Email: "text" };
+
+export const isObject = (value) => value !== null && typeof value === "object" && !Array.isArray(value);
+
+function kindOf(path, value, described) {
+  if (KNOWN_KINDS[path]) return KNOWN_KINDS[path];
+  if (CHOICES[path]) return "select";
+  if (typeof value === "boolean") return "boolean";
+  if (Array.isArray(value)) {
+    if (path.endsWith("_seconds")) return "steps";
+    return "lines";
+  }
+  if (typeof value === "number" || (value === null && described && /int|num/i.test(described.type || ""))) {
+    return path.endsWith("_seconds") ? "duration" : "number";
+  }
+  if (value === null && described && SCHEMA_KINDS[described.type]) return SCHEMA_KINDS[described.type];
+  return "text";
+}
+
+/** The form's sections: one per top-level setting, each with its fields (path, kind, nullable). */
+export function formSections(settings, schemaFields = {}) {
+  const sections = [];
+  const loose = [];
+  for (const [name, value] of Object.entries(settings)) {
+    if (isObject(value) && !KNOWN_KINDS[name]) {
+      const fields = [];
+      collect(value, name, fields, schemaFields);
+      sections.push({ key: name, fields });
+    } else {
+      loose.push(field(name, value, schemaFields));
+    }
+  }
+  if (loose.length) sections.push({ key: "general", fields: loose });
+  return sections;
+}
+
+function field(path, value, schemaFields) {
+  const described = schemaFields[path] || {};
+  return { path, kind: kindOf(path, value, described), description: described.description,
+    minimum: described.minimum, maximum: described.maximum, nullable: value === null || described.default === null };
+}
+
+function collect(object, prefix, fields, schemaFields) {
+  for (const [name, value] of Object.entries(object)) {
+    const path = `${prefix}.${name}`;
+    if (isObject(value) && !KNOWN_KINDS[path]) collect(value, path, fields, schemaFields);
+    else fields.push(field(path, value, schemaFields));
+  }
+}
+
+export function getAt(object, path) {
+  return path.split(".").reduce((node, part) => (node == null ? undefined : node[part]), object);
+}
+
+export function setAt(object, path, value) {
+  const parts = path.split(".");
+  const copy = structuredClone(object);
+  let node = copy;
+  for (const part of parts.slice(0, -1)) {
+    if (!isObject(node[part])) node[part] = {};
+    node = node[part];
+  }
+  node[parts.at(-1)] = value;
+  return copy;
+}
+
+function same(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** The RFC 7396 merge patch that turns `before` into `after` ({} when nothing changed). */
+export function mergePatch(before, after) {
+  const patch = {};
+  for (const [key, value] of Object.entries(after)) {
+    if (isObject(value) && isObject(before[key])) {
+      const inner = mergePatch(before[key], value);
+      if (Object.keys(inner).length) patch[key] = inner;
+    } else if (!same(value, before[key])) {
+      patch[key] = value;
+    }
+  }
+  return patch;
+}
+
+/** marshmallow's nested 422 errors → {field path: [messages]}; a message on a list item
+ * (".0") or a nested key goes to the nearest field of the form, the rest to `unplaced`. */
+export function placeErrors(errors, paths) {
+  const placed = {};
+  const unplaced = [];
+  const known = new Set(paths);
+  function walk(node, path) {
+    if (Array.isArray(node) && node.every((item) => typeof item === "string")) {
+      let target = path;
+      while (target && !known.has(target)) target = target.includes(".") ? target.slice(0, target.lastIndexOf(".")) : "";
+      if (target) (placed[target] ||= []).push(...node);
+      else unplaced.push(`${path}: ${node.join(" ")}`);
+    } else if (isObject(node) || Array.isArray(node)) {
+      for (const [key, value] of Object.entries(node)) walk(value, path ? `${path}.${key}` : key);
+    } else if (typeof node === "string") {
+      walk([node], path);
+    }
+  }
+  walk(errors || {}, "");
+  return { placed, unplaced };
+}
+
+/** The doc's schema answer {fields: {"a.b": {…}}}; a nested one ({a: {b: {type…}}}) flattened too. */
+export function schemaFieldsOf(answer) {
+  if (!answer) return {};
+  if (isObject(answer.fields)) return answer.fields;
+  const flat = {};
+  (function walk(node, path) {
+    for (const [key, value] of Object.entries(node)) {
+      const here = path ? `${path}.${key}` : key;
+      if (isObject(value) && "type" in value && !isObject(value.type)) flat[here] = value;
+      else if (isObject(value)) walk(value, here);
+    }
+  })(answer, "");
+  return flat;
+}
