@@ -2,7 +2,7 @@
 // saved by a merge patch with If-Match; the save bar is App Bridge's inside Shopify, Polaris's
 // elsewhere; 422 messages appear at their fields; the change history below.
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
-import { Banner, BlockStack, Box, Button, Card, ContextualSaveBar, FormLayout, Layout, Page, Text } from "@shopify/polaris";
+import { Banner, BlockStack, Card, ContextualSaveBar, FormLayout, Layout, Page, Text } from "@shopify/polaris";
 import { ApiError } from "../api.js";
 import { ErrorBanner, Loading, formatDateTime } from "../components/common.jsx";
 import SettingField from "../components/SettingField.jsx";
@@ -209,9 +209,6 @@ export default function SettingsPage({ embedded }) {
                     </BlockStack>
                   </Card>
                 ))}
-                <Box>
-                  <Button submit variant="primary" disabled={!dirty} loading={saving}>{t("common.save")}</Button>
-                </Box>
               </BlockStack>
             </form>
           </Layout.Section>

@@ -1,0 +1,257 @@
+"""The admin app (frontend/, built into connector/static/admin/) in a real browser: headless
+Debian Chromium, App Bridge stood in for at the window edge (tests/browser.py), the WordPress
+plugin's page played by a page of the test at the store's origin with the plugin's own script.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import func, select
+
+from connector import shop_settings
+from connector.extensions import db
+from connector.models import SettingsChange, Shop
+from tests.browser import APP_BRIDGE_URL, app_bridge_stand_in, browser, page  # noqa: F401 (fixtures)
+from tests.test_admin_woocommerce import STORE_URL, mint, woo_shop
+
+ROOT = Path(__file__).resolve().parent.parent
+AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
+PLUGIN_SCRIPT = ROOT / "integrations/woocommerce/wordpress-plugin/whatsapp-commerce-connector/assets/admin-app.js"
+PAGES = ("home", "automations", "dashboard", "templates", "contacts", "messages", "settings")
+DEFAULT_CART_DELAYS = [3600, 86400, 3 * 86400]
+
+#: App Bridge's save bar API, recording what the app asks of it
+SAVE_BAR_STAND_IN = """
+  window.__saveBar = [];
+  window.shopify.saveBar = {
+    show: async (id) => { window.__saveBar.push(["show", id]); },
+    hide: async (id) => { window.__saveBar.push(["hide", id]); },
+  };
+"""
+
+
+def open_in_shopify(page, client, fake_shopify, name: str) -> Shop:
+    """The app as the Shopify admin opens it, on page ``name``; the shop installed first."""
+    token = fake_shopify.session_token(lifetime=600)
+    assert client.get("/admin/api/shop", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    page.stand_ins[APP_BRIDGE_URL] = ("text/javascript", app_bridge_stand_in(token) + SAVE_BAR_STAND_IN)
+    page.goto(f"/admin/?shop={fake_shopify.shop_domain}&host=YWRtaW4&page={name}")
+    return db.session.query(Shop).filter_by(domain=fake_shopify.shop_domain).one()
+
+
+def stored_cart_delays(shop: Shop) -> list[int]:
+    db.session.expire_all()
+    return shop_settings.effective(db.session.get(Shop, shop.id))["automations"]["abandoned_cart"]["delays_seconds"]
+
+
+def settings_changes(shop: Shop) -> int:
+    return db.session.scalar(select(func.count()).select_from(SettingsChange).where(SettingsChange.shop_id == shop.id))
+
+
+def test_16_first_cart_delay_set_to_30_minutes_saved_with_the_save_bar(page, client, fake_shopify):
+    shop = open_in_shopify(page, client, fake_shopify, "settings")
+    first = page.get_by_label("Reminder 1", exact=True)
+    first.wait_for(timeout=15000)
+    assert first.input_value() == "1"
+    assert page.get_by_label("Unit of Reminder 1").input_value() == "hours"
+
+    first.fill("30")
+    page.get_by_label("Unit of Reminder 1").select_option("minutes")
+    assert ["show", "wcc-settings-save-bar"] in page.evaluate("window.__saveBar")
+    page.locator("ui-save-bar").get_by_role("button", name="Save").click()
+    page.get_by_text("Settings saved").wait_for(timeout=15000)
+
+    assert stored_cart_delays(shop) == [1800, 86400, 3 * 86400]
+    assert page.evaluate("window.__saveBar")[-1] == ["hide", "wcc-settings-save-bar"]
+    page.get_by_text("automations.abandoned_cart.delays_seconds").wait_for(timeout=15000)  # the change history
+
+    page.reload()
+    first = page.get_by_label("Reminder 1", exact=True)
+    first.wait_for(timeout=15000)
+    assert first.input_value() == "30"
+    assert page.get_by_label("Unit of Reminder 1").input_value() == "minutes"
+    assert page.get_by_label("Reminder 2", exact=True).input_value() == "1"
+    assert page.get_by_label("Unit of Reminder 2").input_value() == "days"
+
+
+def test_16_an_invalid_delay_shows_the_fields_error_and_saves_nothing(page, client, fake_shopify):
+    shop = open_in_shopify(page, client, fake_shopify, "settings")
+    first = page.get_by_label("Reminder 1", exact=True)
+    first.wait_for(timeout=15000)
+    first.fill("5")
+    page.get_by_label("Unit of Reminder 1").select_option("minutes")
+    page.locator("ui-save-bar").get_by_role("button", name="Save").click()
+
+    steps = page.locator("#setting-automations-abandoned_cart-delays_seconds")
+    steps.get_by_text("The first step must be at least 15 minutes").wait_for(timeout=15000)
+    assert page.get_by_text("Some settings need a change").is_visible()
+    assert stored_cart_delays(shop) == DEFAULT_CART_DELAYS
+    assert settings_changes(shop) == 0
+    assert page.get_by_text("Settings saved").count() == 0
+
+
+def test_16_inside_a_wordpress_page_the_app_uses_the_plugins_token(page, ctx):
+    """The plugin's menu page: its own admin-app.js, a token route answering for the nonce;
+    the app asks its parent for a token and sends it as its bearer; the settings save."""
+    shop = woo_shop()
+    base = ctx.config["TEST_BASE_URL"]
+    token = mint()
+    token_url = f"{STORE_URL}/wp-json/whatsapp-commerce-connector/v1/admin-token"
+    admin_url = f"{STORE_URL}/wp-admin/admin.php?page=wcc-whatsapp"
+    frame_src = f"{base}/admin/?platform=woocommerce&store={quote(STORE_URL, safe='')}&locale=de_DE&page=settings"
+    config = json.dumps({"connectorOrigin": base, "tokenUrl": token_url, "nonce": "nonce-1"})
+    page.stand_ins[admin_url] = ("text/html", f"""<!doctype html><html lang="en"><head><title>WhatsApp</title></head>
+      <body><h1>WhatsApp</h1><iframe id="wcc-admin-app" title="WhatsApp" src="{frame_src}"
+      style="width:1200px;height:2400px;border:0"></iframe>
+      <script>window.wccAdminApp = {config};</script><script src="{STORE_URL}/plugin/admin-app.js"></script></body></html>""")
+    page.stand_ins[f"{STORE_URL}/plugin/admin-app.js"] = ("text/javascript", PLUGIN_SCRIPT.read_text())
+    page.stand_ins[token_url] = ("application/json", json.dumps({"token": token, "expires_at": int(time.time()) + 300}))
+    bearers = []
+    page.on("request", lambda request: request.url.startswith(f"{base}/admin/api/")
+            and bearers.append(request.headers.get("authorization")))
+
+    page.goto(admin_url)
+    app = page.frame_locator("#wcc-admin-app")
+    first = app.get_by_label("Erinnerung 1", exact=True)
+    first.wait_for(timeout=15000)
+    assert app.get_by_role("tab", name="Einstellungen").is_visible()  # Polaris tabs, German from locale=de_DE
+    assert bearers and set(bearers) == {f"Bearer {token}"}
+
+    first.fill("45")
+    app.get_by_label("Einheit von Erinnerung 1").select_option("minutes")
+    app.get_by_role("button", name="Speichern").click()  # Polaris's contextual save bar
+    app.get_by_text("Einstellungen gespeichert").wait_for(timeout=15000)
+    assert stored_cart_delays(shop) == [2700, 86400, 3 * 86400]
+    change = db.session.scalars(select(SettingsChange).where(SettingsChange.shop_id == shop.id)).one()
+    assert change.changed_by == "7"  # the WordPress user the plugin minted the token for
+
+
+def test_16_a_token_from_another_origin_is_not_taken(page, ctx):
+    """The app asks the store named by ``store``; a page at another origin that frames it and
+    answers anyway is ignored: no API request carries its token."""
+    woo_shop()
+    base = ctx.config["TEST_BASE_URL"]
+    elsewhere = "https://attacker.example/page"
+    frame_src = f"{base}/admin/?platform=woocommerce&store={quote(STORE_URL, safe='')}&page=settings"
+    page.stand_ins[elsewhere] = ("text/html", f"""<!doctype html><html lang="en"><head><title>x</title></head><body>
+      <iframe id="app" title="app" src="{frame_src}"></iframe><script>
+      window.addEventListener("message", (event) => {{
+        document.getElementById("app").contentWindow.postMessage(
+          {{type: "wcc:token", id: event.data.id, token: "forged", expires_at: Date.now() / 1000 + 300}}, "*");
+      }});</script></body></html>""")
+    bearers = []
+    page.on("request", lambda request: request.url.startswith(f"{base}/admin/api/")
+            and bearers.append(request.headers.get("authorization")))
+    page.goto(elsewhere)
+    page.wait_for_timeout(2500)
+    assert bearers == []
+
+
+def run_axe(page) -> list[dict]:
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("""async () => {
+      const result = await axe.run(document, {resultTypes: ["violations"]});
+      return result.violations.map((v) => ({id: v.id, impact: v.impact, nodes: v.nodes.map((n) => n.target)}));
+    }""")
+    return [violation for violation in found if violation["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_16_axe_finds_no_serious_or_critical_violation(page, client, fake_shopify, name):
+    if not AXE.exists():
+        pytest.fail(f"{AXE} is missing: make builds the front end (npm ci in frontend/)")
+    open_in_shopify(page, client, fake_shopify, name)
+    page.locator("main h1").wait_for(timeout=15000)
+    page.wait_for_load_state("networkidle")
+    page.wait_for_function("!document.querySelector('main .Polaris-Spinner')", timeout=15000)
+    assert run_axe(page) == []
+
+
+def focus_trail(page, presses: int) -> list[dict]:
+    trail = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        trail.append(page.evaluate("""() => {
+          const el = document.activeElement;
+          return {tag: el.tagName, id: el.id, text: (el.innerText || el.getAttribute("aria-label") || "").trim()};
+        }"""))
+    return trail
+
+
+def test_16_nav_and_settings_are_reachable_and_savable_by_keyboard(page, client, fake_shopify):
+    shop = open_in_shopify(page, client, fake_shopify, "settings")
+    page.get_by_label("Reminder 1", exact=True).wait_for(timeout=15000)
+    trail = focus_trail(page, 40)
+    links = [step["text"] for step in trail if step["tag"] == "A"]
+    assert links[:7] == ["Home", "Automations", "Dashboard", "Templates", "Contacts", "Messages", "Settings"]
+    ids = [step["id"] for step in trail]
+    assert "setting-automations-order_confirmation-enabled" in ids
+    first_step = "setting-automations-abandoned_cart-delays_seconds-0"
+    while page.evaluate("document.activeElement.id") != first_step:
+        page.keyboard.press("Tab")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("20")
+    page.keyboard.press("Tab")  # the unit: hours → minutes with the keyboard
+    page.keyboard.press("ArrowUp")
+    for _ in range(60):
+        page.keyboard.press("Shift+Tab")
+        if page.evaluate("document.activeElement.closest('ui-save-bar') && document.activeElement.innerText"):
+            break
+    assert page.evaluate("document.activeElement.innerText") == "Save"
+    page.keyboard.press("Enter")
+    page.get_by_text("Settings saved").wait_for(timeout=15000)
+    assert stored_cart_delays(shop) == [1200, 86400, 3 * 86400]
+
+
+DASHBOARD = {  # the shape of docs/admin-api.md's GET /dashboard
+    "days": 7, "time_zone": "Europe/Berlin", "currency": "EUR", "automations": ["abandoned_cart", "order_confirmation"],
+    "series": [
+        {"date": "2026-11-30", "automation": "abandoned_cart", "sent": 40, "delivered": 38, "read": 30, "clicked": 9,
+         "orders": 3, "revenue": "120.50"},
+        {"date": "2026-11-30", "automation": "order_confirmation", "sent": 12, "delivered": 12, "read": 11,
+         "clicked": 2, "orders": 0, "revenue": "0"},
+        {"date": "2026-12-01", "automation": "abandoned_cart", "sent": 55, "delivered": 51, "read": 44, "clicked": 13,
+         "orders": 5, "revenue": "233.00"},
+    ],
+    "totals": {"sent": 107, "delivered": 101, "read": 85, "clicked": 24, "orders": 8, "revenue": "353.50",
+               "recipients": 90, "revenue_per_recipient": "3.93"},
+    "previous": {"sent": 80, "delivered": 75, "read": 60, "clicked": 15, "orders": 4, "revenue": "200.00",
+                 "recipients": 70, "revenue_per_recipient": "2.86"},
+    "optins": [{"date": "2026-11-30", "source": "widget", "count": 6}],
+    "optouts": [{"date": "2026-12-01", "count": 1}],
+    "deferred": [{"date": "2026-12-01", "reason": "quiet_hours", "count": 4}],
+    "failed": [{"date": "2026-11-30", "error": "131049", "count": 2}],
+}
+
+
+def test_16_dashboard_draws_charts_and_its_table_shows_the_same_numbers(page, client, fake_shopify):
+    """GET /admin/api/dashboard is answered by the test (page.route) with the documented shape."""
+    asked = []
+
+    def dashboard(route):
+        asked.append(route.request.url)
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(DASHBOARD))
+
+    page.route("**/admin/api/dashboard?*", dashboard)
+    open_in_shopify(page, client, fake_shopify, "dashboard")
+    chart = page.get_by_test_id("chart-messages-chart")
+    chart.locator("svg").first.wait_for(timeout=15000)
+    assert "days=30" in asked[0]
+    assert page.get_by_test_id("chart-revenue-chart").locator("svg").count() > 0
+
+    page.locator("#chart-messages-body").locator("..").get_by_role("button", name="Show as table").click()
+    table = page.get_by_test_id("chart-messages-table")
+    rows = table.locator("tbody tr")
+    assert rows.count() == 2
+    assert rows.nth(0).locator("th, td").all_inner_texts() == ["2026-11-30", "52", "50", "41", "11", "3"]
+    assert rows.nth(1).locator("th, td").all_inner_texts() == ["2026-12-01", "55", "51", "44", "13", "5"]
+
+    page.get_by_role("button", name="7 days").click()
+    page.wait_for_function("document.querySelector('[data-testid=chart-messages-table]') !== null")
+    page.wait_for_timeout(300)
+    assert any("days=7" in url for url in asked)
