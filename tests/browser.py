@@ -14,7 +14,10 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--no-first-run", "--disable-quic", "--disable-sync"]
+         "--no-first-run", "--disable-quic", "--disable-sync",
+         # a test's stand-in page for a public site (the WordPress admin that frames the app)
+         # must reach the app under test at 127.0.0.1, which Local Network Access would refuse
+         "--disable-features=LocalNetworkAccessChecks"]
 APP_BRIDGE_URL = "https://cdn.shopify.com/shopifycloud/app-bridge.js"
 
 
