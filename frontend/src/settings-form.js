@@ -45,8 +45,25 @@ function kindOf(path, value, described) {
   return "text";
 }
 
+/** The order of the form's sections (the server's JSON has its keys sorted). */
+const SECTION_ORDER = ["automations", "governor", "auto_reply", "invoice", "general", "woocommerce"];
+const AUTOMATION_ORDER = ["order_confirmation", "cod_confirmation", "shipping_updates", "abandoned_cart",
+  "back_in_stock", "review_request", "attribution"];
+
+/** An object's entries with `enabled` first, then known names in their order, then the rest. */
+function ordered(object) {
+  const rank = (key) => (key === "enabled" ? -1 : AUTOMATION_ORDER.includes(key) ? AUTOMATION_ORDER.indexOf(key) : 99);
+  return Object.entries(object).sort(([a], [b]) => rank(a) - rank(b));
+}
+
 /** The form's sections: one per top-level setting, each with its fields (path, kind, nullable). */
 export function formSections(settings, schemaFields = {}) {
+  const sections = unorderedSections(settings, schemaFields);
+  const rank = (key) => (SECTION_ORDER.includes(key) ? SECTION_ORDER.indexOf(key) : 99);
+  return sections.sort((a, b) => rank(a.key) - rank(b.key));
+}
+
+function unorderedSections(settings, schemaFields) {
   const sections = [];
   const loose = [];
   for (const [name, value] of Object.entries(settings)) {
@@ -69,7 +86,7 @@ function field(path, value, schemaFields) {
 }
 
 function collect(object, prefix, fields, schemaFields) {
-  for (const [name, value] of Object.entries(object)) {
+  for (const [name, value] of ordered(object)) {
     const path = `${prefix}.${name}`;
     if (isObject(value) && !KNOWN_KINDS[path]) collect(value, path, fields, schemaFields);
     else fields.push(field(path, value, schemaFields));

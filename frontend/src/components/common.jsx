@@ -30,7 +30,7 @@ export function Loading() {
 /** Children once `load` has its data; the spinner or the error banner before. */
 export function Loaded({ load, children }) {
   if (load.error) return <ErrorBanner error={load.error} />;
-  if (load.loading || !load.data) return <Loading />;
+  if (!load.data) return <Loading />;
   return children(load.data);
 }
 
