@@ -9,6 +9,7 @@ path and the editable install of the test environment is not visible to it.
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
@@ -40,8 +41,14 @@ def test_14_10_wheel_carries_templates_and_migrations(wheel):
     for needed in ("connector/templates/whatsapp/order_confirmation.json", "connector/templates/whatsapp/texts.json",
                    "connector/templates/admin/index.html", "connector/migrations/alembic.ini",
                    "connector/migrations/env.py", "connector/migrations/script.py.mako",
-                   "connector/migrations/versions/0001_initial.py"):
+                   "connector/migrations/versions/0001_initial.py",
+                   "connector/static/admin/manifest.json"):
         assert needed in names, needed
+    # the admin app's built entry (make builds frontend/ before the tests)
+    manifest = json.loads(zipfile.ZipFile(wheel).read("connector/static/admin/manifest.json"))
+    entry = manifest["src/main.jsx"]
+    for built in (entry["file"], *entry["css"]):
+        assert f"connector/static/admin/{built}" in names, built
     catalogue = {name for name in names if name.startswith("connector/templates/whatsapp/")}
     on_disk = {f"connector/templates/whatsapp/{path.name}"
                for path in (ROOT / "connector/templates/whatsapp").glob("*.json")}
