@@ -15,8 +15,11 @@ from sqlalchemy import func, select
 
 from connector import shop_settings
 from connector.extensions import db
-from connector.models import SettingsChange, Shop
+from connector.models import Message, SettingsChange, Shop
+from tests.automation_events import apply, checkout, now, timedelta
 from tests.browser import APP_BRIDGE_URL, app_bridge_stand_in, browser, page  # noqa: F401 (fixtures)
+from tests.factories import make_contact
+from tests.test_admin_settings import connected_shop
 from tests.test_admin_woocommerce import mint, woo_shop
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,6 +59,9 @@ def settings_changes(shop: Shop) -> int:
 
 
 def test_16_first_cart_delay_set_to_30_minutes_saved_with_the_save_bar(page, client, fake_shopify):
+    """Set in the page, saved with the save bar, seen after a reload; the next cart's first
+    reminder is due 30 minutes after its checkout started."""
+    make_contact(connected_shop(fake_shopify, phone_number_id="5000003"), "+4915123456789")
     shop = open_in_shopify(page, client, fake_shopify, "settings")
     first = page.get_by_label("Reminder 1", exact=True)
     first.wait_for(timeout=15000)
@@ -79,6 +85,14 @@ def test_16_first_cart_delay_set_to_30_minutes_saved_with_the_save_bar(page, cli
     assert page.get_by_label("Unit of Reminder 1").input_value() == "minutes"
     assert page.get_by_label("Reminder 2", exact=True).input_value() == "1"
     assert page.get_by_label("Unit of Reminder 2").input_value() == "days"
+
+    db.session.expire_all()
+    started = now()
+    apply(db.session.get(Shop, shop.id), checkout("cart-after-the-page", at=started))
+    first_step = db.session.scalars(select(Message).where(Message.shop_id == shop.id,
+                                                          Message.automation == "abandoned_cart")
+                                    .order_by(Message.id)).first()
+    assert abs(first_step.due_at - (started + timedelta(minutes=30))) < timedelta(seconds=2)
 
 
 def test_16_an_invalid_delay_shows_the_fields_error_and_saves_nothing(page, client, fake_shopify):
