@@ -259,8 +259,21 @@ function wcc_enqueue_app_script( $hook_suffix ) {
 	);
 }
 
-/** GET /wp-json/whatsapp-commerce-connector/v1/admin-token */
+/**
+ * GET /wp-json/whatsapp-commerce-connector/v1/admin-token, and the storefront calls
+ * POST /wp-json/whatsapp-commerce-connector/v1/storefront/{back-in-stock|opt-in}.
+ */
 function wcc_register_rest_routes() {
+	register_rest_route(
+		'whatsapp-commerce-connector/v1',
+		'/storefront/(?P<name>' . implode( '|', WCC_STOREFRONT_CALLS ) . ')',
+		array(
+			'methods'             => 'POST',
+			'callback'            => 'wcc_rest_forward',
+			// shoppers are not logged in: the connector checks every field and limits the rate
+			'permission_callback' => '__return_true',
+		)
+	);
 	register_rest_route(
 		'whatsapp-commerce-connector/v1',
 		'/admin-token',
@@ -306,6 +319,48 @@ function wcc_rest_admin_token( $request ) {
 	$response = new WP_REST_Response( $token, 200 );
 	$response->header( 'Cache-Control', 'no-store' );
 	return $response;
+}
+
+/**
+ * Forward a shopper's storefront call to the connector, signed with the shared secret, and
+ * answer what the connector answered. The shopper's browser only ever talks to this store.
+ *
+ * @param WP_REST_Request $request The request.
+ * @return WP_REST_Response|WP_Error
+ */
+function wcc_rest_forward( $request ) {
+	$settings = wcc_settings();
+	$name     = (string) $request->get_param( 'name' );
+	$body     = (string) $request->get_body();
+	if ( ! in_array( $name, WCC_STOREFRONT_CALLS, true ) ) {
+		return new WP_Error( 'wcc_unknown_call', __( 'Unknown storefront call.', 'whatsapp-commerce-connector' ), array( 'status' => 404 ) );
+	}
+	if ( strlen( $body ) > 16384 ) {
+		return new WP_Error( 'wcc_too_large', __( 'The request is too large.', 'whatsapp-commerce-connector' ), array( 'status' => 413 ) );
+	}
+	if ( ! wcc_can_reconnect( $settings ) ) {
+		return new WP_Error( 'wcc_not_configured', __( 'WhatsApp is not set up for this store yet.', 'whatsapp-commerce-connector' ), array( 'status' => 503 ) );
+	}
+	$visitor  = apply_filters( 'wcc_visitor_ip', isset( $_SERVER['REMOTE_ADDR'] ) ? sanitize_text_field( wp_unslash( $_SERVER['REMOTE_ADDR'] ) ) : '' );
+	$response = wp_remote_post(
+		$settings['connector_url'] . '/storefront/signed/api/' . $name,
+		array(
+			'timeout' => 10,
+			'headers' => wcc_forward_headers( $settings['shared_secret'], $settings['store_key'], time(), $visitor, $name, $body ),
+			'body'    => $body,
+		)
+	);
+	if ( is_wp_error( $response ) ) {
+		return new WP_Error( 'wcc_unavailable', __( 'WhatsApp sign-up is unavailable right now. Please try again later.', 'whatsapp-commerce-connector' ), array( 'status' => 502 ) );
+	}
+	$answer = json_decode( (string) wp_remote_retrieve_body( $response ), true );
+	$result = new WP_REST_Response( is_array( $answer ) ? $answer : array(), (int) wp_remote_retrieve_response_code( $response ) );
+	$result->header( 'Cache-Control', 'no-store' );
+	$retry = wp_remote_retrieve_header( $response, 'retry-after' );
+	if ( '' !== (string) $retry ) {
+		$result->header( 'Retry-After', (string) $retry );
+	}
+	return $result;
 }
 
 /*
