@@ -81,6 +81,7 @@ def count(session: AnySession, shop_id: int, at: datetime, metric: str, *, autom
     if not event.contains(Session, "before_commit", _write_before_commit):
         # without the hook the count would vanish silently; every process builds its app first
         raise RuntimeError("rollup hooks are not installed (connector.rollups.install_hooks)")
+    session.connection()  # inside the transaction of the fact: its rollback drops the count
     session.info.setdefault(_PENDING, []).append(_Delta(
         shop_id, at, (automation or "")[:50], metric, (dimension or "")[:64], n, Decimal(amount or 0)))
 
