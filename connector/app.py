@@ -1,8 +1,8 @@
 """The Flask application: ``create_app`` builds it, and installs the process-wide hooks.
 
 Nothing connects or registers anything when a module is imported: the SQLite pragmas and
-the session hooks (inventory look-ups, consent signals) are installed here, by the process that builds an app (the web
-server, a worker, the CLI, a test).
+the session hooks (inventory look-ups, consent signals, daily rollups) are installed here, by
+the process that builds an app (the web server, a worker, the CLI, a test).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from connector import consent_signal, crypto, logs
+from connector import consent_signal, crypto, logs, rollups
 from connector.config import flask_config, load_settings
 from connector.extensions import db, migrate
 from connector.jobs import inventory
@@ -59,6 +59,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     install_sqlite_pragmas()
     inventory.install_lookup_hooks()
     consent_signal.install_hooks()
+    rollups.install_hooks()
     instance_path = default_instance_path()
     app = Flask(
         "connector",

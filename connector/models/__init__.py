@@ -16,6 +16,7 @@ from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
+from connector.models.rollups import DailyRollup
 from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "Base",
     "ConsentEvent",
     "Contact",
+    "DailyRollup",
     "DataExport",
     "InboundRecord",
     "Message",
