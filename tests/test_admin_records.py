@@ -117,7 +117,9 @@ def test_templates_answer_the_status_per_language_with_meta_s_reason(client, sho
         TemplateApproval(shop_id=shop.id, name="cart_reminder_1", language="en", version=1, category="MARKETING",
                          status="APPROVED"),
         TemplateApproval(shop_id=shop.id, name="cart_reminder_1", language="de", version=1, category="MARKETING",
-                         status="REJECTED", reason="INVALID_FORMAT")])
+                         status="REJECTED", reason="INVALID_FORMAT"),
+        TemplateApproval(shop_id=shop.id, name="cart_reminder_1", language="es", version=1, category="MARKETING",
+                         status="PENDING", reason="left from an earlier rejection")])
     db.session.commit()
     body = get(client, headers, "/admin/api/templates").get_json()
     assert body["last_sync_at"] is not None
@@ -126,6 +128,7 @@ def test_templates_answer_the_status_per_language_with_meta_s_reason(client, sho
     languages = {row["language"]: row for row in reminder["languages"]}
     assert languages["en"] == {"language": "en", "status": "APPROVED", "rejected_reason": None}
     assert languages["de"] == {"language": "de", "status": "REJECTED", "rejected_reason": "INVALID_FORMAT"}
+    assert languages["es"] == {"language": "es", "status": "PENDING", "rejected_reason": None}
     assert languages["fr"]["status"] == "NOT_SUBMITTED"
     assert len(body["templates"]) == 12
 

@@ -60,6 +60,8 @@ CSV_CHUNK = 500
 #: a phone search needs this many significant digits (fewer match nearly everyone)
 MIN_PHONE_DIGITS = 3
 NOT_SUBMITTED = "NOT_SUBMITTED"
+#: a template in these states has no reason to show; any other (REJECTED, PAUSED, ERROR, ...) shows Meta's
+SETTLED = ("APPROVED", "PENDING")
 
 
 @bp.errorhandler(ValidationError)
@@ -79,7 +81,7 @@ def _storable(value: str) -> None:
         raise ValidationError("Holds a NUL character or an unpaired surrogate.")
 
 
-class When(fields.Field):
+class When(fields.String):
     """A point in time in a query: an ISO 8601 date-time (UTC when it names no offset) or a
     date. As ``until`` (``end_of_day``) a date means the end of that day."""
 
@@ -195,7 +197,8 @@ class TemplateLanguageSchema(Schema):
     language = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": f"Meta's status (APPROVED, PENDING, REJECTED, "
                                                                    f"PAUSED, ...), or {NOT_SUBMITTED}"})
-    rejected_reason = fields.String(allow_none=True, metadata={"description": "Meta's reason, when it gave one"})
+    rejected_reason = fields.String(allow_none=True, metadata={
+        "description": "why it is not approved or pending: Meta's reason (REJECTED, PAUSED) or the sync's error"})
 
 
 class TemplateSchema(Schema):
@@ -426,7 +429,7 @@ def templates():
         for language in definition.languages:
             row = approvals.get((name, language))
             languages.append({"language": language, "status": row.status if row else NOT_SUBMITTED,
-                              "rejected_reason": row.reason if row and row.status == "REJECTED" else None})
+                              "rejected_reason": row.reason if row and row.status not in SETTLED else None})
         answer.append({"name": name, "category": definition.category, "languages": languages})
     return {"last_sync_at": _iso(last_sync), "templates": answer}
 
