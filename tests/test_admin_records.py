@@ -264,9 +264,16 @@ def test_forget_needs_the_phone_typed_again_and_then_erases(client, shop, header
     assert client.post(url, headers=headers, data="{", content_type="application/json").status_code == 400
     db.session.expire_all()
     assert db.session.get(Contact, contact.id).phone_e164 == "+4915112345678"  # nothing erased yet
-    response = client.post(url, headers=headers, json={"confirm": "0151 12345678"})  # any common format
+    response = client.post(url, headers=headers, json={"confirm": "4915112345678"})  # any common format
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Contact, contact.id).redacted_at is not None
+    other = make_contact(shop, "+4915199990000", name="Otto Zweit")
+    response = client.post(f"/admin/api/contacts/{other.id}/forget", headers=headers,
+                           json={"confirm": "0151 9999 0000"})
     assert response.status_code == 200 and response.get_json() == {"forgotten": True}
     db.session.expire_all()
+    assert db.session.get(Contact, other.id).redacted_at is not None
     forgotten = db.session.get(Contact, contact.id)
     assert forgotten.phone_e164 is None and forgotten.name is None and forgotten.redacted_at is not None
     assert db.session.scalar(select(Message.content).where(Message.contact_id == contact.id)) == {}

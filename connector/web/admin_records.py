@@ -575,10 +575,12 @@ def forget_contact(contact_id: int):
     body = ForgetSchema().load(storable_json_object(request.get_data()))
     if found.phone_e164 is None:
         return jsonify(error="already_forgotten", message="this contact was forgotten already"), 409
-    try:
-        confirmed = normalise(body["confirm"], g.shop.country or found.country).e164 == found.phone_e164
-    except InvalidPhoneError:
-        confirmed = False
+    confirmed = re.sub(r"\D", "", body["confirm"]) == found.phone_e164.lstrip("+")  # +49 151 …, 49151…
+    if not confirmed:
+        try:  # the national form: 0151 …
+            confirmed = normalise(body["confirm"], g.shop.country or found.country).e164 == found.phone_e164
+        except InvalidPhoneError:
+            confirmed = False
     if not confirmed:
         raise ValidationError("Type the contact's phone number to confirm.", "confirm")
     privacy.forget_contacts(g.shop, [found], phone=found.phone_e164)
