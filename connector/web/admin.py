@@ -21,6 +21,7 @@ from connector.automations.attribution import funnel
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
 from connector.shop_settings_schema import SettingsSchema
+from connector.stores import woocommerce as woocommerce_store
 from connector.stores.platforms import platform_of
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
@@ -78,10 +79,20 @@ def embedded_page():
     shop = request.args.get("shop", "")
 
     response = current_app.make_response(render_template("admin/index.html", api_key=config.shopify_api_key or ""))
-    # only the shop's own admin may frame the page (Shopify's embedded-app requirement)
-    ancestors = "https://admin.shopify.com" + (f" https://{shop.lower()}" if is_valid_shop_domain(shop) else "")
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {_frame_ancestors(shop)};"
     return response
+
+
+def _frame_ancestors(shop: str) -> str:
+    """Only the shop's own admin may frame the page: Shopify's admin (its embedded-app rule),
+    or the connected WooCommerce store named by ``store`` (the plugin's menu page)."""
+    ancestors = ["https://admin.shopify.com"]
+    if is_valid_shop_domain(shop):
+        ancestors.append(f"https://{shop.lower()}")
+    store_origin = woocommerce_store.admin_frame_origin(request.args.get("store"))
+    if store_origin:
+        ancestors.append(store_origin)
+    return " ".join(ancestors)
 
 
 @bp.get("/api/report")
