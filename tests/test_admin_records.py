@@ -339,6 +339,11 @@ def test_messages_csv_has_one_row_per_message_with_the_same_filters(client, shop
     assert rows[1]["phone"] == "+4915112345678" and rows[1]["read_at"] and rows[1]["automation"] == "order_confirmation"
     only = get(client, headers, "/admin/api/messages.csv", automation="abandoned_cart").get_data(as_text=True)
     assert [row["id"] for row in csv.DictReader(io.StringIO(only))] == [str(held.id)]
+    someone = make_contact(shop, "+4915199990000", name="Otto Zweit")
+    theirs = sent_message(shop, someone, "order:77:confirmation")
+    mine = get(client, headers, "/admin/api/messages.csv", contact_id=someone.id).get_data(as_text=True)
+    assert [row["id"] for row in csv.DictReader(io.StringIO(mine))] == [str(theirs.id)]
+    assert get(client, headers, "/admin/api/messages", contact_id=contact.id).get_json()["messages"][0]["id"] == held.id
 
 
 def test_csv_cells_never_start_a_formula(client, shop, headers):

@@ -138,6 +138,8 @@ class PeriodQuerySchema(QuerySchema):
 class MessageFilterSchema(PeriodQuerySchema):
     automation = fields.String(load_default=None, validate=[validate.Length(min=1, max=50), _storable],
                                metadata={"description": "the automation's name (order_confirmation, ...)"})
+    contact_id = fields.Integer(load_default=None, validate=validate.Range(min=1),
+                                metadata={"description": "one recipient's messages"})
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in MessageStatus]),
                            metadata={"description": "queued, sending, sent, delivered, read, failed, suppressed, "
                                                     "cancelled"})
@@ -601,6 +603,8 @@ def _messages_query(args: dict):
         query = query.where(Message.automation == args["automation"])
     if args.get("status"):
         query = query.where(Message.status == args["status"])
+    if args.get("contact_id"):
+        query = query.where(Message.contact_id == args["contact_id"])
     if args.get("since"):
         query = query.where(Message.created_at >= args["since"])
     if args.get("until"):
@@ -623,7 +627,8 @@ def _message_row(message: Message, phone: str | None) -> dict[str, Any]:
             query=MessagesQuerySchema, response=MessageListSchema, errors=(422,), tag="messages")
 @session_required
 def messages():
-    """Filters: ``automation``, ``status``, ``since`` and ``until`` (when the message was queued)."""
+    """Filters: ``automation``, ``status``, ``contact_id``, ``since`` and ``until`` (when the message
+    was queued)."""
     args = MessagesQuerySchema().load(request.args.to_dict())
     rows, next_before = _page(_messages_query(args), Message.id, args)
     return {"messages": [_message_row(message, phone) for message, phone in rows], "next_before": next_before}
