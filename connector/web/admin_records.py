@@ -47,7 +47,7 @@ from connector.phones import InvalidPhoneError, normalise
 from connector.shop_settings_schema import LATEST_STEP_SECONDS, SCHEMA, Bounds, Steps
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
-from connector.web.errors import is_storable_text, storable_json_object
+from connector.web.errors import MAX_ID, is_storable_text, storable_json_object
 
 bp = Blueprint("admin_records", __name__, url_prefix="/admin/api")
 
@@ -114,7 +114,7 @@ class QuerySchema(Schema):
 class PageQuerySchema(QuerySchema):
     limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(1, PAGE_MAX),
                            metadata={"description": f"at most {PAGE_MAX}; {PAGE_DEFAULT} by default"})
-    before = fields.Integer(load_default=None, validate=validate.Range(min=1),
+    before = fields.Integer(load_default=None, validate=validate.Range(1, MAX_ID),
                             metadata={"description": "the next_before of the previous page"})
 
 
@@ -138,7 +138,7 @@ class PeriodQuerySchema(QuerySchema):
 class MessageFilterSchema(PeriodQuerySchema):
     automation = fields.String(load_default=None, validate=[validate.Length(min=1, max=50), _storable],
                                metadata={"description": "the automation's name (order_confirmation, ...)"})
-    contact_id = fields.Integer(load_default=None, validate=validate.Range(min=1),
+    contact_id = fields.Integer(load_default=None, validate=validate.Range(1, MAX_ID),
                                 metadata={"description": "one recipient's messages"})
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in MessageStatus]),
                            metadata={"description": "queued, sending, sent, delivered, read, failed, suppressed, "
@@ -489,6 +489,8 @@ def contacts():
 
 
 def _own_contact(contact_id: int) -> Contact | None:
+    if contact_id > MAX_ID:
+        return None
     return db.session.scalars(select(Contact).where(Contact.id == contact_id, Contact.shop_id == g.shop.id)).first()
 
 
