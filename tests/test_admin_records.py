@@ -117,7 +117,9 @@ def test_templates_answer_the_status_per_language_with_meta_s_reason(client, sho
         TemplateApproval(shop_id=shop.id, name="cart_reminder_1", language="en", version=1, category="MARKETING",
                          status="APPROVED"),
         TemplateApproval(shop_id=shop.id, name="cart_reminder_1", language="de", version=1, category="MARKETING",
-                         status="REJECTED", reason="INVALID_FORMAT")])
+                         status="REJECTED", reason="INVALID_FORMAT"),
+        TemplateApproval(shop_id=shop.id, name="cart_reminder_1", language="es", version=1, category="MARKETING",
+                         status="PENDING", reason="left from an earlier rejection")])
     db.session.commit()
     body = get(client, headers, "/admin/api/templates").get_json()
     assert body["last_sync_at"] is not None
@@ -126,6 +128,7 @@ def test_templates_answer_the_status_per_language_with_meta_s_reason(client, sho
     languages = {row["language"]: row for row in reminder["languages"]}
     assert languages["en"] == {"language": "en", "status": "APPROVED", "rejected_reason": None}
     assert languages["de"] == {"language": "de", "status": "REJECTED", "rejected_reason": "INVALID_FORMAT"}
+    assert languages["es"] == {"language": "es", "status": "PENDING", "rejected_reason": None}
     assert languages["fr"]["status"] == "NOT_SUBMITTED"
     assert len(body["templates"]) == 12
 
@@ -261,9 +264,16 @@ def test_forget_needs_the_phone_typed_again_and_then_erases(client, shop, header
     assert client.post(url, headers=headers, data="{", content_type="application/json").status_code == 400
     db.session.expire_all()
     assert db.session.get(Contact, contact.id).phone_e164 == "+4915112345678"  # nothing erased yet
-    response = client.post(url, headers=headers, json={"confirm": "0151 12345678"})  # any common format
+    response = client.post(url, headers=headers, json={"confirm": "4915112345678"})  # any common format
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Contact, contact.id).redacted_at is not None
+    other = make_contact(shop, "+4915199990000", name="Otto Zweit")
+    response = client.post(f"/admin/api/contacts/{other.id}/forget", headers=headers,
+                           json={"confirm": "0151 9999 0000"})
     assert response.status_code == 200 and response.get_json() == {"forgotten": True}
     db.session.expire_all()
+    assert db.session.get(Contact, other.id).redacted_at is not None
     forgotten = db.session.get(Contact, contact.id)
     assert forgotten.phone_e164 is None and forgotten.name is None and forgotten.redacted_at is not None
     assert db.session.scalar(select(Message.content).where(Message.contact_id == contact.id)) == {}
@@ -329,6 +339,11 @@ def test_messages_csv_has_one_row_per_message_with_the_same_filters(client, shop
     assert rows[1]["phone"] == "+4915112345678" and rows[1]["read_at"] and rows[1]["automation"] == "order_confirmation"
     only = get(client, headers, "/admin/api/messages.csv", automation="abandoned_cart").get_data(as_text=True)
     assert [row["id"] for row in csv.DictReader(io.StringIO(only))] == [str(held.id)]
+    someone = make_contact(shop, "+4915199990000", name="Otto Zweit")
+    theirs = sent_message(shop, someone, "order:77:confirmation")
+    mine = get(client, headers, "/admin/api/messages.csv", contact_id=someone.id).get_data(as_text=True)
+    assert [row["id"] for row in csv.DictReader(io.StringIO(mine))] == [str(theirs.id)]
+    assert get(client, headers, "/admin/api/messages", contact_id=contact.id).get_json()["messages"][0]["id"] == held.id
 
 
 def test_csv_cells_never_start_a_formula(client, shop, headers):

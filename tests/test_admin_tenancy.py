@@ -1,5 +1,6 @@
 """Tenancy of the whole admin API, generated from the URL map: every ``/admin/api`` rule of every
-blueprint is asked with shop A's session token. With shop B's ids in the path it must answer
+blueprint is asked with shop A's session token (a Shopify shop's App Bridge token, then a
+WooCommerce store's plugin token). With shop B's ids in the path it must answer
 404, exactly like a missing id; without ids (lists, exports, settings) it must answer A's
 records and never one of B's. No route may answer 5xx.
 
@@ -31,6 +32,7 @@ from connector.models.contacts import CONSENT_PENDING
 from connector.web.apidoc import API_PREFIX
 from tests.factories import make_contact, order_confirmation
 from tests.test_admin_settings import auth, connected_shop
+from tests.test_admin_woocommerce import bearer, mint, woo_shop
 
 B_DOMAIN = "other-shop.myshopify.com"
 B_PHONE = "+4917655507781"
@@ -68,16 +70,24 @@ def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int]:
     return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id}
 
 
-@pytest.fixture
-def shops(ctx, fake_shopify):
-    a = connected_shop(fake_shopify)
+@pytest.fixture(params=["shopify", "woocommerce"])
+def shops(request, ctx, fake_shopify):
+    """Shop A (a Shopify shop, or a WooCommerce store with the plugin's token) and shop B (Shopify),
+    each with one of everything; their ids and tokens."""
+    if request.param == "shopify":
+        a = connected_shop(fake_shopify)
+        a_token = auth(fake_shopify)
+    else:
+        a = woo_shop()
+        a_token = bearer(mint())
     a_ids = seed(a, phone="+4915112345678", name="Anna Erstladen", tag="A")
     b = connected_shop(fake_shopify, B_DOMAIN, phone_number_id="5000002",
                        settings={"invoice": {"tax_id": "B-TAX-7781"}})
     b.whatsapp.access_token = "EAAG7781SECRETTOKEN7781xxxxxxxx"
     db.session.commit()
     b_ids = seed(b, phone=B_PHONE, name="Bertha Zweitladen", tag="B")
-    return a, a_ids, b, b_ids
+    return {"a": a, "a_ids": a_ids, "a_token": a_token, "b": b, "b_ids": b_ids,
+            "b_token": auth(fake_shopify, B_DOMAIN, user_id="77")}
 
 
 def admin_rules(app):
@@ -111,13 +121,13 @@ def test_the_url_map_has_the_admin_routes_this_test_is_about(app):
             "/admin/api/data-exports/<int:export_id>", "/admin/api/settings"} <= rules
 
 
-def test_shop_b_s_ids_answer_404_to_shop_a_like_missing_ones(app, client, fake_shopify, shops):
-    a, a_ids, b, b_ids = shops
-    a_token = auth(fake_shopify)
+def test_shop_b_s_ids_answer_404_to_shop_a_like_missing_ones(app, client, shops):
+    a_ids, b, b_ids, a_token = shops["a_ids"], shops["b"], shops["b_ids"], shops["a_token"]
     with_ids = [(rule, method) for rule, method in admin_rules(app) if rule.arguments]
     assert with_ids, "no admin route takes an id"
     for rule, method in with_ids:
-        for ids, what in ((b_ids, "shop B's id"), ({name: 2**62 for name in b_ids}, "a missing id")):
+        for ids, what in ((b_ids, "shop B's id"), ({name: 2**62 for name in b_ids}, "a missing id"),
+                          ({name: 2**70 for name in b_ids}, "an id beyond BIGINT")):
             response = ask(client, method, path_with(rule, ids), a_token, {"confirm": B_PHONE})
             assert response.status_code == 404, f"{method} {rule.rule} with {what}: {response.status_code}"
             assert leaked(response) == [], f"{method} {rule.rule}"
@@ -131,17 +141,18 @@ def test_shop_b_s_ids_answer_404_to_shop_a_like_missing_ones(app, client, fake_s
         assert response.status_code != 404 and response.status_code < 500, f"{method} {rule.rule}"
 
 
-def test_no_route_answers_shop_a_with_shop_b_s_rows_or_a_5xx(app, client, fake_shopify, shops):
-    a, a_ids, b, b_ids = shops
-    a_token, b_token = auth(fake_shopify), auth(fake_shopify, B_DOMAIN, user_id="77")
+def test_no_route_answers_shop_a_with_shop_b_s_rows_or_a_5xx(app, client, shops):
+    a_token, b_token, b_ids = shops["a_token"], shops["b_token"], shops["b_ids"]
     asked = 0
     for rule, method in admin_rules(app):
         if rule.arguments:
             continue
         headers = {} if rule.rule in PUBLIC else a_token
-        response = ask(client, method, rule.rule, headers, {})
-        assert response.status_code < 500, f"{method} {rule.rule}: {response.status_code}"
-        assert leaked(response) == [], f"{method} {rule.rule} answered shop A with shop B's {leaked(response)}"
+        # shop B's ids as filters (?contact_id=) find nothing either; ids beyond BIGINT are refused
+        for query in ({}, b_ids, {name: 2**70 for name in (*b_ids, "before")}):
+            response = client.open(rule.rule, method=method, headers=headers, json={}, query_string=query)
+            assert response.status_code < 500, f"{method} {rule.rule} {query}: {response.status_code}"
+            assert leaked(response) == [], f"{method} {rule.rule} {query} answered shop A with B's {leaked(response)}"
         asked += 1
     assert asked >= 10
     # the control: shop B's own token does see its markers, so the check above can fail

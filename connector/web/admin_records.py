@@ -47,7 +47,7 @@ from connector.phones import InvalidPhoneError, normalise
 from connector.shop_settings_schema import LATEST_STEP_SECONDS, SCHEMA, Bounds, Steps
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
-from connector.web.errors import is_storable_text, storable_json_object
+from connector.web.errors import MAX_ID, is_storable_text, storable_json_object
 
 bp = Blueprint("admin_records", __name__, url_prefix="/admin/api")
 
@@ -60,6 +60,8 @@ CSV_CHUNK = 500
 #: a phone search needs this many significant digits (fewer match nearly everyone)
 MIN_PHONE_DIGITS = 3
 NOT_SUBMITTED = "NOT_SUBMITTED"
+#: a template in these states has no reason to show; any other (REJECTED, PAUSED, ERROR, ...) shows Meta's
+SETTLED = ("APPROVED", "PENDING")
 
 
 @bp.errorhandler(ValidationError)
@@ -79,7 +81,7 @@ def _storable(value: str) -> None:
         raise ValidationError("Holds a NUL character or an unpaired surrogate.")
 
 
-class When(fields.Field):
+class When(fields.String):
     """A point in time in a query: an ISO 8601 date-time (UTC when it names no offset) or a
     date. As ``until`` (``end_of_day``) a date means the end of that day."""
 
@@ -112,7 +114,7 @@ class QuerySchema(Schema):
 class PageQuerySchema(QuerySchema):
     limit = fields.Integer(load_default=PAGE_DEFAULT, validate=validate.Range(1, PAGE_MAX),
                            metadata={"description": f"at most {PAGE_MAX}; {PAGE_DEFAULT} by default"})
-    before = fields.Integer(load_default=None, validate=validate.Range(min=1),
+    before = fields.Integer(load_default=None, validate=validate.Range(1, MAX_ID),
                             metadata={"description": "the next_before of the previous page"})
 
 
@@ -136,6 +138,8 @@ class PeriodQuerySchema(QuerySchema):
 class MessageFilterSchema(PeriodQuerySchema):
     automation = fields.String(load_default=None, validate=[validate.Length(min=1, max=50), _storable],
                                metadata={"description": "the automation's name (order_confirmation, ...)"})
+    contact_id = fields.Integer(load_default=None, validate=validate.Range(1, MAX_ID),
+                                metadata={"description": "one recipient's messages"})
     status = fields.String(load_default=None, validate=validate.OneOf([s.value for s in MessageStatus]),
                            metadata={"description": "queued, sending, sent, delivered, read, failed, suppressed, "
                                                     "cancelled"})
@@ -195,7 +199,8 @@ class TemplateLanguageSchema(Schema):
     language = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": f"Meta's status (APPROVED, PENDING, REJECTED, "
                                                                    f"PAUSED, ...), or {NOT_SUBMITTED}"})
-    rejected_reason = fields.String(allow_none=True, metadata={"description": "Meta's reason, when it gave one"})
+    rejected_reason = fields.String(allow_none=True, metadata={
+        "description": "why it is not approved or pending: Meta's reason (REJECTED, PAUSED) or the sync's error"})
 
 
 class TemplateSchema(Schema):
@@ -426,7 +431,7 @@ def templates():
         for language in definition.languages:
             row = approvals.get((name, language))
             languages.append({"language": language, "status": row.status if row else NOT_SUBMITTED,
-                              "rejected_reason": row.reason if row and row.status == "REJECTED" else None})
+                              "rejected_reason": row.reason if row and row.status not in SETTLED else None})
         answer.append({"name": name, "category": definition.category, "languages": languages})
     return {"last_sync_at": _iso(last_sync), "templates": answer}
 
@@ -484,6 +489,8 @@ def contacts():
 
 
 def _own_contact(contact_id: int) -> Contact | None:
+    if contact_id > MAX_ID:
+        return None
     return db.session.scalars(select(Contact).where(Contact.id == contact_id, Contact.shop_id == g.shop.id)).first()
 
 
@@ -572,10 +579,12 @@ def forget_contact(contact_id: int):
     body = ForgetSchema().load(storable_json_object(request.get_data()))
     if found.phone_e164 is None:
         return jsonify(error="already_forgotten", message="this contact was forgotten already"), 409
-    try:
-        confirmed = normalise(body["confirm"], g.shop.country or found.country).e164 == found.phone_e164
-    except InvalidPhoneError:
-        confirmed = False
+    confirmed = re.sub(r"\D", "", body["confirm"]) == found.phone_e164.lstrip("+")  # +49 151 …, 49151…
+    if not confirmed:
+        try:  # the national form: 0151 …
+            confirmed = normalise(body["confirm"], g.shop.country or found.country).e164 == found.phone_e164
+        except InvalidPhoneError:
+            confirmed = False
     if not confirmed:
         raise ValidationError("Type the contact's phone number to confirm.", "confirm")
     privacy.forget_contacts(g.shop, [found], phone=found.phone_e164)
@@ -596,6 +605,8 @@ def _messages_query(args: dict):
         query = query.where(Message.automation == args["automation"])
     if args.get("status"):
         query = query.where(Message.status == args["status"])
+    if args.get("contact_id"):
+        query = query.where(Message.contact_id == args["contact_id"])
     if args.get("since"):
         query = query.where(Message.created_at >= args["since"])
     if args.get("until"):
@@ -618,7 +629,8 @@ def _message_row(message: Message, phone: str | None) -> dict[str, Any]:
             query=MessagesQuerySchema, response=MessageListSchema, errors=(422,), tag="messages")
 @session_required
 def messages():
-    """Filters: ``automation``, ``status``, ``since`` and ``until`` (when the message was queued)."""
+    """Filters: ``automation``, ``status``, ``contact_id``, ``since`` and ``until`` (when the message
+    was queued)."""
     args = MessagesQuerySchema().load(request.args.to_dict())
     rows, next_before = _page(_messages_query(args), Message.id, args)
     return {"messages": [_message_row(message, phone) for message, phone in rows], "next_before": next_before}

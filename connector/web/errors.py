@@ -27,6 +27,11 @@ class BadQuery(ValueError):
     """A query parameter is not what the endpoint accepts."""
 
 
+#: the largest id a BIGINT primary key holds: a larger one in a path or query names no row (and
+#: must not reach PostgreSQL, which refuses to compare it with a BIGINT column)
+MAX_ID = 2**63 - 1
+
+
 def json_object(raw: bytes) -> dict:
     """The body as a JSON object, or ``BadRequestBody`` (a 400). Integers stay exact.
 
