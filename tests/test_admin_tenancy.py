@@ -22,6 +22,7 @@ from connector.extensions import db
 from connector.models import (
     Contact,
     DataExport,
+    EntryPoint,
     InboundRecord,
     OrderRecord,
     SettingsChange,
@@ -66,8 +67,11 @@ def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int]:
                                                                  "after": 90}]))
     export = DataExport(shop_id=shop.id, request_ref="cli", content=f'{{"tag": "{tag}", "phone": "{phone}"}}')
     db.session.add(export)
+    entry = EntryPoint(shop_id=shop.id, name=f"{tag}-ENTRY-7781" if tag == "B" else "A window",
+                       text="Please send me offers on WhatsApp.")
+    db.session.add(entry)
     db.session.commit()
-    return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id}
+    return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id}
 
 
 @pytest.fixture(params=["shopify", "woocommerce"])

@@ -20,7 +20,7 @@ from connector.models import ConsentEvent, EntryPoint, Shop
 from connector.models.contacts import CONSENT_GRANTED
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
-from connector.web.errors import is_storable_text, storable_json_object
+from connector.web.errors import MAX_ID, is_storable_text, storable_json_object
 
 bp = Blueprint("admin_entry_points", __name__, url_prefix="/admin/api")
 
@@ -89,6 +89,8 @@ def _optins(shop_id: int) -> dict[str, int]:
 
 
 def _own(entry_id: int) -> EntryPoint | None:
+    if entry_id > MAX_ID:  # no row has it, and PostgreSQL refuses to compare a BIGINT with it
+        return None
     return db.session.scalars(select(EntryPoint).where(EntryPoint.id == entry_id,
                                                        EntryPoint.shop_id == g.shop.id)).first()
 
