@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass, replace
 from decimal import Decimal
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from integrations.base import PayloadError
@@ -93,6 +94,7 @@ def clean_tree(value: Any) -> Any:
     pending: list[tuple[Any, Any, Any]] = [(value, root, 0)]
     while pending:
         node, parent, slot = pending.pop()
+        items: Iterable[tuple[Any, Any]]
         if isinstance(node, dict):
             cleaned: Any = {}
             items = ((clean_text(key) if isinstance(key, str) else key, item) for key, item in node.items())
