@@ -6,9 +6,9 @@ these and gets the type it needs or an empty/None answer, never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields, is_dataclass, replace
 from decimal import Decimal
-from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from integrations.base import PayloadError
