@@ -40,8 +40,7 @@ log = logging.getLogger(__name__)
 PERIODS = (7, 30, 90)
 #: the automation (outbox label) and template of the admin's test message
 TEST_AUTOMATION = TEST_TEMPLATE = "test_message"
-#: the funnel's metrics per automation and day, in the order the series lists them
-FUNNEL = ("sent", "delivered", "read", "clicked", "orders")
+FUNNEL = rollups.FUNNEL
 CENT = Decimal("0.01")
 
 
@@ -160,9 +159,8 @@ def home():
     being the shop's calendar day in its time zone."""
     shop: Shop = g.shop
     today = rollups.today(shop)
-    rows = rollups.rows_between(db.session, shop.id, today, today, metrics=FUNNEL)
-    currency = _currency(shop, rows)
-    figures = _totals(rows, currency)
+    currency = _currency(shop, today, today)
+    figures = _totals(rollups.funnel_totals(db.session, shop.id, today, today, currency))
     return {"checklist": [_whatsapp_item(shop), _templates_item(shop), _test_message_item(shop)],
             "today": {**{name: figures[name] for name in FUNNEL}, "revenue": figures["revenue"],
                       "currency": currency}}
@@ -218,91 +216,74 @@ def dashboard():
     last = rollups.today(shop)
     first = last - timedelta(days=days - 1)
     before_first, before_last = first - timedelta(days=days), first - timedelta(days=1)
-    rows = rollups.rows_between(db.session, shop.id, before_first, last)
-    currency = _currency(shop, rows)
-    automations = sorted({r.automation for r in rows if r.automation and r.metric in FUNNEL})
-    mine = [r for r in rows if only is None or r.automation == only]
-    current = [r for r in mine if r.day >= first]
-    previous = [r for r in mine if r.day <= before_last]
+    currency = _currency(shop, before_first, last)
+    automations = rollups.automations_between(db.session, shop.id, before_first, last)
+    session, shop_id = db.session, shop.id
     return {
         "days": days, "time_zone": shop.time_zone, "currency": currency, "automations": automations,
-        "series": _series(current, first, days, [only] if only else automations, currency),
-        "totals": _totals(current, currency, with_recipients=True),
-        "previous": _totals(previous, currency, with_recipients=True),
-        "optins": _breakdown([r for r in rows if r.day >= first and r.metric == rollups.OPTINS], "source"),
+        "series": _series(rollups.funnel_by_day(session, shop_id, first, last, currency, automation=only),
+                          first, days, [only] if only else automations),
+        "totals": _totals(rollups.funnel_totals(session, shop_id, first, last, currency, automation=only),
+                          with_recipients=True),
+        "previous": _totals(rollups.funnel_totals(session, shop_id, before_first, before_last, currency,
+                                                  automation=only), with_recipients=True),
+        "optins": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.OPTINS), "source"),
         "optouts": [{"date": day, "count": n} for day, n in _by_day(
-            r for r in rows if r.day >= first and r.metric == rollups.OPTOUTS)],
-        "deferred": _breakdown([r for r in current if r.metric == rollups.DEFERRED], "reason"),
-        "failed": _breakdown([r for r in current if r.metric == rollups.FAILED], "error"),
+            rollups.breakdown(session, shop_id, first, last, rollups.OPTOUTS))],
+        "deferred": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.DEFERRED, automation=only),
+                               "reason"),
+        "failed": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.FAILED, automation=only),
+                             "error"),
     }
 
 
-# --- reading the rows -------------------------------------------------------------------------
+# --- shaping the rows -------------------------------------------------------------------------
 
 
-def _currency(shop: Shop, rows) -> str | None:
+def _currency(shop: Shop, first: date, last: date) -> str | None:
     """The shop's currency; before the store told us, the one most of its orders are in."""
-    if shop.currency:
-        return shop.currency
-    orders: dict[str, int] = defaultdict(int)
-    for r in rows:
-        if r.metric == rollups.ORDERS and r.dimension:
-            orders[r.dimension] += r.count
-    return max(sorted(orders), key=lambda c: orders[c]) if orders else None
+    return shop.currency or rollups.main_currency(db.session, shop.id, first, last)
 
 
-def _revenue(r, currency: str | None) -> Decimal:
-    return Decimal(r.amount or 0) if r.metric == rollups.ORDERS and (r.dimension or None) == currency else Decimal(0)
+def _money(value: Any) -> str:
+    return str(Decimal(value or 0).quantize(CENT))
 
 
-def _money(value: Decimal) -> str:
-    return str(value.quantize(CENT))
-
-
-def _totals(rows, currency: str | None, *, with_recipients: bool = False) -> dict[str, Any]:
-    counts = {name: 0 for name in FUNNEL}
-    revenue = Decimal(0)
-    for r in rows:
-        if r.metric in counts:
-            counts[r.metric] += r.count
-        revenue += _revenue(r, currency)
-    answer: dict[str, Any] = {**counts, "revenue": _money(revenue)}
+def _totals(row, *, with_recipients: bool = False) -> dict[str, Any]:
+    answer: dict[str, Any] = {name: int(getattr(row, name)) for name in FUNNEL}
+    answer["revenue"] = _money(row.revenue)
     if with_recipients:
-        recipients = counts["delivered"]
+        recipients = answer["delivered"]
         answer["recipients"] = recipients
-        answer["revenue_per_recipient"] = _money(revenue / recipients if recipients else Decimal(0))
+        answer["revenue_per_recipient"] = _money(Decimal(row.revenue or 0) / recipients if recipients else 0)
     return answer
 
 
-def _series(rows, first: date, days: int, automations: list[str], currency: str | None) -> list[dict[str, Any]]:
-    points: dict[tuple[date, str], dict[str, Any]] = {}
+def _series(rows, first: date, days: int, automations: list[str]) -> list[dict[str, Any]]:
+    """One point per day and automation, zeros where nothing happened."""
+    found = {(r.day, r.automation): r for r in rows}
+    zero = {name: 0 for name in FUNNEL}
+    points = []
     for offset in range(days):
         day = first + timedelta(days=offset)
+        label = day.isoformat()
         for automation in automations:
-            points[(day, automation)] = {"date": day.isoformat(), "automation": automation,
-                                         **{name: 0 for name in FUNNEL}, "revenue": Decimal(0)}
-    for r in rows:
-        point = points.get((r.day, r.automation))
-        if point is None or r.metric not in FUNNEL:
-            continue
-        point[r.metric] += r.count
-        point["revenue"] += _revenue(r, currency)
-    return [{**point, "revenue": _money(point["revenue"])} for point in points.values()]
+            r = found.get((day, automation))
+            figures = {name: int(getattr(r, name)) for name in FUNNEL} if r is not None else zero
+            points.append({"date": label, "automation": automation, **figures,
+                           "revenue": _money(r.revenue) if r is not None else "0.00"})
+    return points
 
 
 def _by_day(rows) -> list[tuple[str, int]]:
     summed: dict[date, int] = defaultdict(int)
     for r in rows:
-        summed[r.day] += r.count
+        summed[r.day] += int(r.count)
     return [(day.isoformat(), n) for day, n in sorted(summed.items()) if n]
 
 
 def _breakdown(rows, name: str) -> list[dict[str, Any]]:
-    summed: dict[tuple[date, str], int] = defaultdict(int)
-    for r in rows:
-        summed[(r.day, r.dimension)] += r.count
-    return [{"date": day.isoformat(), name: dimension, "count": n}
-            for (day, dimension), n in sorted(summed.items()) if n]
+    return [{"date": r.day.isoformat(), name: r.dimension, "count": int(r.count)} for r in rows if r.count]
 
 
 # --- the checklist ----------------------------------------------------------------------------
