@@ -164,18 +164,64 @@ def today(shop: Shop, now: datetime | None = None) -> date:
 
 # --- reading ----------------------------------------------------------------------------------
 
+#: the funnel's metrics, in the order the dashboard shows them
+FUNNEL = (SENT, DELIVERED, READ, CLICKED, ORDERS)
 
-def rows_between(session: AnySession, shop_id: int, first: date, last: date, *, automation: str | None = None,
-                 metrics: Iterable[str] | None = None) -> list[Any]:
-    """The shop's rollup rows from ``first`` to ``last`` (inclusive): day, automation, metric,
-    dimension, count, amount."""
-    query = select(T.c.day, T.c.automation, T.c.metric, T.c.dimension, T.c.count, T.c.amount).where(
-        T.c.shop_id == shop_id, T.c.day >= first, T.c.day <= last)
+
+def _period(shop_id: int, first: date, last: date, automation: str | None):
+    conditions = [T.c.shop_id == shop_id, T.c.day >= first, T.c.day <= last]
     if automation is not None:
-        query = query.where(T.c.automation == automation)
-    if metrics is not None:
-        query = query.where(T.c.metric.in_(list(metrics)))
-    return list(session.execute(query))
+        conditions.append(T.c.automation == automation)
+    return conditions
+
+
+def _funnel_columns(currency: str | None) -> list[Any]:
+    """One sum per funnel metric, and the revenue of orders in ``currency``: a row per group."""
+    sums = [func.coalesce(func.sum(case((T.c.metric == metric, T.c.count), else_=0)), 0).label(metric)
+            for metric in FUNNEL]
+    in_currency = T.c.dimension == (currency or "")
+    revenue = func.coalesce(func.sum(case((and_(T.c.metric == ORDERS, in_currency), T.c.amount), else_=0)), 0)
+    return [*sums, revenue.label("revenue")]
+
+
+def funnel_by_day(session: AnySession, shop_id: int, first: date, last: date, currency: str | None, *,
+                  automation: str | None = None) -> list[Any]:
+    """(day, automation, sent, delivered, read, clicked, orders, revenue) per day and automation."""
+    return list(session.execute(
+        select(T.c.day, T.c.automation, *_funnel_columns(currency))
+        .where(*_period(shop_id, first, last, automation), T.c.metric.in_(FUNNEL), T.c.automation != "")
+        .group_by(T.c.day, T.c.automation)).all())
+
+
+def funnel_totals(session: AnySession, shop_id: int, first: date, last: date, currency: str | None, *,
+                  automation: str | None = None) -> Any:
+    """(sent, delivered, read, clicked, orders, revenue) summed over the days."""
+    return session.execute(select(*_funnel_columns(currency))
+                           .where(*_period(shop_id, first, last, automation), T.c.metric.in_(FUNNEL))).one()
+
+
+def breakdown(session: AnySession, shop_id: int, first: date, last: date, metric: str, *,
+              automation: str | None = None) -> list[Any]:
+    """(day, dimension, count) of one metric, summed over automations."""
+    return list(session.execute(
+        select(T.c.day, T.c.dimension, func.sum(T.c.count).label("count"))
+        .where(*_period(shop_id, first, last, automation), T.c.metric == metric)
+        .group_by(T.c.day, T.c.dimension).order_by(T.c.day, T.c.dimension)).all())
+
+
+def automations_between(session: AnySession, shop_id: int, first: date, last: date) -> list[str]:
+    """The automations with funnel figures in the days, by name."""
+    return list(session.scalars(
+        select(T.c.automation).distinct()
+        .where(*_period(shop_id, first, last, None), T.c.metric.in_(FUNNEL), T.c.automation != "")
+        .order_by(T.c.automation)))
+
+
+def main_currency(session: AnySession, shop_id: int, first: date, last: date) -> str | None:
+    """The currency most of the days' attributed orders are in."""
+    return session.scalar(
+        select(T.c.dimension).where(*_period(shop_id, first, last, None), T.c.metric == ORDERS, T.c.dimension != "")
+        .group_by(T.c.dimension).order_by(func.sum(T.c.count).desc(), T.c.dimension).limit(1))
 
 
 def ever(session: AnySession, shop_id: int, automation: str, metric: str) -> int:

@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from connector import optin, rollups
 from connector.events import OrderCancelled, OrderPaid, OrderPlaced
 from connector.extensions import db
-from connector.models import DailyRollup, Message, MessageStatus, Shop, ShortLink, WebhookReceipt
+from connector.models import DailyRollup, Message, MessageStatus, Shop, ShortLink, TemplateApproval, WebhookReceipt
 from integrations.whatsapp.webhooks import sign
 from tests.automation_events import apply, order
 from tests.factories import make_contact, make_shop, order_confirmation
+from tests.test_admin_settings import auth, connected_shop
 
 SECRET = "test-app-secret"
 
@@ -220,3 +221,155 @@ def test_facts_fall_on_the_shop_time_zone_day(ctx, client, drain):
     rows = rollup_rows(shop.id)
     assert rows[(date(2026, 11, 30), "order_confirmation", "delivered", "")] == (1, Decimal(0))
     assert rows[(date(2026, 12, 1), "order_confirmation", "delivered", "")] == (1, Decimal(0))
+
+
+# --- the API ----------------------------------------------------------------------------------
+
+
+def seed(shop: Shop, day: date, automation: str, metric: str, n: int, *, dimension: str = "",
+         amount: str = "0") -> None:
+    db.session.add(DailyRollup(shop_id=shop.id, day=day, automation=automation, metric=metric, dimension=dimension,
+                               count=n, amount=Decimal(amount)))
+
+
+def seeded_shop(fake_shopify, **options) -> tuple[Shop, date]:
+    shop = connected_shop(fake_shopify, **options)
+    shop.currency = "EUR"
+    today = rollups.today(shop)
+    for offset in range(10):  # 10 days of the abandoned cart, today included
+        day = today - timedelta(days=offset)
+        seed(shop, day, "abandoned_cart", "sent", 10)
+        seed(shop, day, "abandoned_cart", "delivered", 8)
+        seed(shop, day, "abandoned_cart", "read", 5)
+        seed(shop, day, "abandoned_cart", "clicked", 2)
+        seed(shop, day, "abandoned_cart", "orders", 1, dimension="EUR", amount="25.50")
+    seed(shop, today, "abandoned_cart", "orders", 1, dimension="USD", amount="99.00")  # not the shop's currency
+    seed(shop, today, "order_confirmation", "sent", 3)
+    seed(shop, today, "order_confirmation", "delivered", 3)
+    seed(shop, today - timedelta(days=1), "abandoned_cart", "deferred", 4, dimension="quiet_hours")
+    seed(shop, today, "abandoned_cart", "failed", 2, dimension="error:131026")
+    seed(shop, today, "", "optins", 6, dimension="widget_popup")
+    seed(shop, today, "", "optins", 1, dimension="checkout_checkbox")
+    seed(shop, today - timedelta(days=2), "", "optouts", 2, dimension="keyword")
+    seed(shop, today - timedelta(days=2), "", "optouts", 1, dimension="whatsapp_user_preferences")
+    seed(shop, today - timedelta(days=40), "abandoned_cart", "sent", 1000)  # outside 7 and 30 days
+    db.session.commit()
+    return shop, today
+
+
+def test_dashboard_answers_the_seeded_figures_and_the_previous_period(client, fake_shopify):
+    shop, today = seeded_shop(fake_shopify)
+    response = client.get("/admin/api/dashboard?days=7", headers=auth(fake_shopify))
+    assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+    body = response.get_json()
+    assert body["days"] == 7 and body["time_zone"] == "UTC" and body["currency"] == "EUR"
+    assert body["automations"] == ["abandoned_cart", "order_confirmation"]
+    assert len(body["series"]) == 7 * 2
+    point = next(p for p in body["series"] if p["date"] == today.isoformat() and p["automation"] == "abandoned_cart")
+    assert point == {"date": today.isoformat(), "automation": "abandoned_cart", "sent": 10, "delivered": 8, "read": 5,
+                     "clicked": 2, "orders": 2, "revenue": "25.50"}
+    assert body["series"][0]["date"] == (today - timedelta(days=6)).isoformat()
+    assert body["totals"] == {"sent": 73, "delivered": 59, "read": 35, "clicked": 14, "orders": 8,
+                              "revenue": "178.50", "recipients": 59, "revenue_per_recipient": "3.03"}
+    # the three days before the period (10 seeded in all)
+    assert body["previous"] == {"sent": 30, "delivered": 24, "read": 15, "clicked": 6, "orders": 3,
+                                "revenue": "76.50", "recipients": 24, "revenue_per_recipient": "3.19"}
+    assert body["optins"] == [{"date": today.isoformat(), "source": "checkout_checkbox", "count": 1},
+                              {"date": today.isoformat(), "source": "widget_popup", "count": 6}]
+    assert body["optouts"] == [{"date": (today - timedelta(days=2)).isoformat(), "count": 3}]
+    assert body["deferred"] == [{"date": (today - timedelta(days=1)).isoformat(), "reason": "quiet_hours",
+                                 "count": 4}]
+    assert body["failed"] == [{"date": today.isoformat(), "error": "error:131026", "count": 2}]
+
+    month = client.get("/admin/api/dashboard?days=30", headers=auth(fake_shopify)).get_json()
+    assert month["totals"]["sent"] == 103 and month["previous"]["sent"] == 1000 and len(month["series"]) == 60
+    one = client.get("/admin/api/dashboard?days=90&automation=order_confirmation", headers=auth(fake_shopify))
+    one = one.get_json()
+    assert {p["automation"] for p in one["series"]} == {"order_confirmation"} and len(one["series"]) == 90
+    assert one["totals"]["sent"] == 3 and one["failed"] == [] and one["deferred"] == []
+    assert one["automations"] == ["abandoned_cart", "order_confirmation"]  # the filter's choices stay
+
+
+def test_dashboard_refuses_other_periods_with_a_422(client, fake_shopify):
+    connected_shop(fake_shopify)
+    for query in ("days=14", "days=0", "days=abc", "days=7.5", f"automation={'x' * 51}"):
+        response = client.get(f"/admin/api/dashboard?{query}", headers=auth(fake_shopify))
+        assert response.status_code == 422, query
+        assert set(response.get_json()["errors"]) <= {"days", "automation"}
+    assert client.get("/admin/api/dashboard?days=90&automation=", headers=auth(fake_shopify)).status_code == 200
+    assert client.get("/admin/api/dashboard").status_code == 401
+    assert client.get("/admin/api/home").status_code == 401
+    assert client.post("/admin/api/test-message", json={"phone": "+4915112345678"}).status_code == 401
+
+
+def test_another_shops_figures_never_show(client, fake_shopify):
+    seeded_shop(fake_shopify)
+    mine = connected_shop(fake_shopify, "second-shop.myshopify.com", phone_number_id="2000002")
+    headers = auth(fake_shopify, "second-shop.myshopify.com")
+    body = client.get("/admin/api/dashboard?days=90", headers=headers).get_json()
+    assert body["automations"] == [] and body["series"] == [] and body["optins"] == [] and body["failed"] == []
+    assert body["totals"]["sent"] == 0 and body["previous"]["sent"] == 0
+    home = client.get("/admin/api/home", headers=headers).get_json()
+    assert home["today"] == {"sent": 0, "delivered": 0, "read": 0, "clicked": 0, "orders": 0, "revenue": "0.00",
+                             "currency": None}
+    assert mine.id != db.session.scalar(select(Shop.id).where(Shop.domain == fake_shopify.shop_domain))
+
+
+def test_dashboard_days_are_the_shop_time_zone_days(client, fake_shopify):
+    """A fact counted at 23:30 UTC lands on the next day in Berlin, and the period ends on Berlin's today."""
+    shop = connected_shop(fake_shopify, time_zone="Europe/Berlin")
+    late = datetime.now(timezone.utc).replace(hour=23, minute=30, second=0, microsecond=0) - timedelta(days=3)
+    rollups.count(db.session, shop.id, late, rollups.SENT, automation="abandoned_cart")
+    db.session.commit()
+    body = client.get("/admin/api/dashboard?days=7", headers=auth(fake_shopify)).get_json()
+    assert body["time_zone"] == "Europe/Berlin"
+    assert body["series"][-1]["date"] == rollups.today(shop).isoformat()
+    sent_on = [p["date"] for p in body["series"] if p["sent"]]
+    assert sent_on == [(late.date() + timedelta(days=1)).isoformat()]
+
+
+def test_home_shows_the_checklist_and_today(client, fake_shopify):
+    shop, today = seeded_shop(fake_shopify)
+    body = client.get("/admin/api/home", headers=auth(fake_shopify)).get_json()
+    assert body["today"] == {"sent": 13, "delivered": 11, "read": 5, "clicked": 2, "orders": 2, "revenue": "25.50",
+                             "currency": "EUR"}
+    checklist = {item["key"]: item for item in body["checklist"]}
+    assert list(checklist) == ["whatsapp_connected", "templates_approved", "test_message"]
+    assert checklist["whatsapp_connected"]["done"] is True
+    assert checklist["templates_approved"] == {"key": "templates_approved", "done": False,
+                                               "detail": "templates not synced yet"}
+    assert checklist["test_message"]["done"] is False
+    db.session.add_all([TemplateApproval(shop_id=shop.id, name="order_confirmation", language=lang, version=1,
+                                         category="UTILITY", status=status)
+                        for lang, status in (("en", "APPROVED"), ("de", "REJECTED"))])
+    db.session.commit()
+    item = client.get("/admin/api/home", headers=auth(fake_shopify)).get_json()["checklist"][1]
+    assert item == {"key": "templates_approved", "done": False, "detail": "1 of 2 approved, 1 rejected"}
+
+
+def test_test_message_goes_through_the_outbox_and_ticks_the_checklist(client, fake_shopify, drain, sandbox):
+    shop = connected_shop(fake_shopify)
+    headers = auth(fake_shopify)
+    for bad in ({"phone": "12"}, {"phone": ""}, {}, {"phone": 4915112345678}, {"phone": "+49151", "extra": 1}):
+        response = client.post("/admin/api/test-message", json=bad, headers=headers)
+        assert response.status_code == 422, bad
+        assert "phone" in response.get_json()["errors"] or "extra" in response.get_json()["errors"]
+    assert client.post("/admin/api/test-message", data="nope", headers={**headers, "Content-Type": "application/json"}
+                       ).status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Message)) == 0
+
+    response = client.post("/admin/api/test-message", json={"phone": "+49 151 1234 5678"}, headers=headers)
+    assert response.status_code == 202
+    message_id = response.get_json()["message_id"]
+    again = client.post("/admin/api/test-message", json={"phone": "+4915112345678"}, headers=headers)
+    assert again.status_code == 202  # a double click within the minute: the same message
+    item = client.get("/admin/api/home", headers=headers).get_json()["checklist"][2]
+    assert item["key"] == "test_message" and item["done"] is True
+    assert drain(lambda: message(message_id).status == MessageStatus.READ and all_receipts_processed())
+    sent = sandbox.messages()
+    assert [m["payload"]["template"]["name"] for m in sent] == ["test_message"]
+    assert sent[0]["payload"]["to"] == "+4915112345678"
+    row = message(message_id)
+    assert row.shop_id == shop.id and row.automation == "test_message" and row.purpose == "transactional"
+    assert client.get("/admin/api/home", headers=headers).get_json()["checklist"][2]["detail"] == "read"
+    assert totals(shop.id)[("test_message", "test_requested", "")] in (1, 2)
