@@ -31,16 +31,20 @@ import hashlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from connector import shop_settings
 from connector.automations.back_in_stock import subscribe
 from connector.contacts import contact_for
 from connector.events import Customer
 from connector.extensions import db, get_redis, settings
-from connector.models import Contact, Shop
+from connector.messaging.auto_reply import is_open
+from connector.models import Contact, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED
 from connector.optin import PENDING_ALREADY, request_opt_in
 from connector.phones import InvalidPhoneError, may_be_mobile, normalise
@@ -280,6 +284,91 @@ def forwarded_by_plugin(name: str):
     except (SignatureMissingError, SignatureInvalidError) as error:
         return jsonify({"error": "signature_invalid", "message": str(error)}), 401
     return _call(name, Caller(shop=shop, visitor=forwarded.visitor or _remote()))
+
+
+# -- the widget and its settings -----------------------------------------------------------------
+
+#: where `make` puts the built widget (widget/ in the repository; package data in the wheel)
+WIDGET_DIR = Path(str(files("connector") / "static" / "storefront"))
+_WIDGET_CACHE_SECONDS = 3600
+
+
+@bp.get("/widget.js")
+def widget_script():
+    """The widget's always-loaded part, for any site and for self-hosters (the Shopify theme
+    extension and the WordPress plugin ship their own copy of the same file)."""
+    return _widget_file("widget.js")
+
+
+@bp.get("/widget/<path:name>")
+def widget_chunk(name: str):
+    """The parts the widget loads on interaction (the popup, the notify-me form)."""
+    return _widget_file(name)
+
+
+def _widget_file(name: str):
+    if not (WIDGET_DIR / "widget.js").is_file():
+        return jsonify({"error": "widget_not_built", "message": "run make (it builds widget/)"}), 404
+    response = send_from_directory(WIDGET_DIR, name, max_age=_WIDGET_CACHE_SECONDS)
+    response.headers["Access-Control-Allow-Origin"] = "*"  # public code, loaded by stores' pages
+    return response
+
+
+def _widget_settings(shop: Shop) -> dict:
+    """What the widget needs to draw itself: public, nothing a shopper should not see (a fixed
+    incentive code arrives on WhatsApp only)."""
+    options = shop_settings.effective(shop)
+    widget = options["storefront"]
+    chat, popup = widget["chat_button"], widget["popup"]
+    hours = chat["hours"] if chat["hours"] is not None else options["auto_reply"]["hours"]
+    account = shop.whatsapp
+    digits = "".join(ch for ch in (account.display_phone_number or "") if ch.isdigit()) if account else ""
+    return {
+        "shop_key": shop.shop_key, "enabled": bool(widget["enabled"] and account is not None),
+        "phone": digits or None, "country": shop.country, "locale": shop.locale, "shop_name": shop.name,
+        "chat_button": {**{key: chat[key] for key in ("enabled", "position", "colour", "label", "message",
+                                                      "product_message", "cart_message")},
+                        "hours": hours, "open_now": is_open(hours, utcnow(), shop.time_zone) if hours else None,
+                        "enabled": bool(chat["enabled"] and digits)},
+        "popup": {**{key: popup[key] for key in ("enabled", "trigger", "delay_seconds", "scroll_percent",
+                                                 "frequency_days")},
+                  "incentive": {"kind": popup["incentive"]["kind"], "percent": popup["incentive"]["percent"],
+                                "headline": popup["incentive"]["headline"]}},
+        "notify_me": widget["notify_me"], "inline_opt_in": widget["inline_opt_in"],
+        "consent_texts": widget["consent_texts"],
+    }
+
+
+@bp.route("/api/widget-settings", methods=["GET", "OPTIONS"])
+def widget_settings():
+    """``GET /storefront/api/widget-settings?shop=<shop key>``: the widget's settings; CORS for
+    the shop's own storefront origins. 404 for an unknown or inactive shop."""
+    shop = db.session.scalars(select(Shop).where(Shop.shop_key == request.args.get("shop", ""))).first()
+    origin = request.headers.get("Origin")
+    if shop is None or not shop.is_active:
+        return jsonify({"error": "not_found"}), 404
+    if origin is not None and origin not in _shop_origins(shop):
+        return jsonify({"error": "origin_not_allowed"}), 403
+    if request.method == "OPTIONS":
+        response = current_app.make_response(("", 204))
+        response.headers["Access-Control-Allow-Methods"] = "GET"
+        response.headers["Access-Control-Max-Age"] = str(_CORS_MAX_AGE)
+    else:
+        response = jsonify(_widget_settings(shop))
+        response.headers["Cache-Control"] = "public, max-age=300"
+    return _allow(response, origin) if origin is not None else response
+
+
+@bp.get("/proxy/api/widget-settings")
+def widget_settings_through_proxy():
+    """The same through a Shopify shop's app proxy (``/apps/whatsapp/api/widget-settings``)."""
+    try:
+        shop, _ = shopify_store.proxy_shop(request.query_string)
+    except AppProxyError as error:
+        return jsonify({"error": "signature_invalid", "message": str(error)}), 401
+    response = jsonify(_widget_settings(shop))
+    response.headers["Cache-Control"] = "private, max-age=300"  # each answer is signed for one request
+    return response
 
 
 def _remote() -> str:
