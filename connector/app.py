@@ -1,8 +1,8 @@
 """The Flask application: ``create_app`` builds it, and installs the process-wide hooks.
 
 Nothing connects or registers anything when a module is imported: the SQLite pragmas and
-the session hooks (inventory look-ups, consent signals) are installed here, by the process that builds an app (the web
-server, a worker, the CLI, a test).
+the session hooks (inventory look-ups, consent signals, daily rollups) are installed here, by
+the process that builds an app (the web server, a worker, the CLI, a test).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from connector import consent_signal, crypto, logs
+from connector import consent_signal, crypto, logs, rollups
 from connector.config import flask_config, load_settings
 from connector.extensions import db, migrate
 from connector.jobs import inventory
 from connector.web import security
 from connector.web.admin import bp as admin
 from connector.web.admin_dashboard import bp as admin_dashboard
+from connector.web.admin_entry_points import bp as admin_entry_points
 from connector.web.admin_records import bp as admin_records
 from connector.web.apidoc import bp as apidoc
 from connector.web.errors import register_error_handlers
@@ -37,8 +38,8 @@ from connector.web.woocommerce import bp as woocommerce
 #: the web layer's blueprints, by audience: health, vendor webhooks, installs (Shopify,
 #: WooCommerce), the embedded admin (its page and API, the API's OpenAPI document), the
 #: storefront widgets, short links, metrics
-BLUEPRINTS = (health, webhooks, shopify, woocommerce, admin, admin_dashboard, admin_records, apidoc, storefront,
-              links, metrics)
+BLUEPRINTS = (health, webhooks, shopify, woocommerce, admin, admin_dashboard, admin_records, admin_entry_points,
+              apidoc, storefront, links, metrics)
 
 #: what ships inside the package (the wheel carries it as package data): the admin page and the
 #: template catalogue, and the Alembic migrations
@@ -59,6 +60,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     install_sqlite_pragmas()
     inventory.install_lookup_hooks()
     consent_signal.install_hooks()
+    rollups.install_hooks()
     instance_path = default_instance_path()
     app = Flask(
         "connector",

@@ -15,6 +15,7 @@ from connector.app import create_app, default_instance_path
 from connector.cli_common import _fail, needs_schema, shop_or_fail
 from connector.cli_contacts import contacts_group
 from connector.cli_funnel import funnel_command
+from connector.cli_rollups import rollups_group
 from connector.cli_templates import templates_group
 from connector.demo import run_demo
 from connector.devserver import run_dev
@@ -118,6 +119,7 @@ def _register_groups() -> None:
     cli.add_command(templates_group)
     cli.add_command(funnel_command)
     cli.add_command(contacts_group)
+    cli.add_command(rollups_group)
 
 
 _register_groups()

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from connector import consent_signal
+from connector import consent_signal, rollups
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, utcnow
 from connector.models.consent import ConsentEvent
@@ -45,6 +45,12 @@ def record(contact: Contact, purpose: str, state: str, source: str, *, at: datet
     previous = getattr(contact, f"{purpose}_consent")
     if previous == state and state != CONSENT_PENDING:  # a new pending opt-in restarts its clock
         return None
+    if purpose == MARKETING and state in (CONSENT_GRANTED, CONSENT_REVOKED):
+        # the dashboard's opt-ins (by where the shopper asked) and opt-outs (by how)
+        metric = rollups.OPTINS if state == CONSENT_GRANTED else rollups.OPTOUTS
+        dimension = rollups.optin_source(source, contact.marketing_consent_source) if state == CONSENT_GRANTED \
+            else source
+        rollups.count(db.session, contact.shop_id, at, metric, dimension=dimension)
     entry = ConsentEvent(shop_id=contact.shop_id, contact_id=contact.id, purpose=purpose, state=state,
                          source=source[:64], text_shown=text_shown, evidence=evidence or None, occurred_at=at)
     db.session.add(entry)

@@ -131,6 +131,22 @@ def opt_back_in(shop: Shop, contact: Contact, *, source: str, at: datetime, evid
     return True
 
 
+def opt_in_by_message(shop: Shop, contact: Contact, *, source: str, text: str, at: datetime,
+                      evidence: dict | None = None) -> bool:
+    """The shopper sent us a message that asks for offers (a click-to-chat entry point's
+    prefilled text): explicit and from their own number, so it is the opt-in itself, and the
+    text they sent is its proof. True (and one confirmation) only if it changed anything: the
+    same message sent again confirms nothing twice."""
+    if contact.marketing_consent == CONSENT_GRANTED:
+        return False
+    entry = consent.record(contact, consent.MARKETING, CONSENT_GRANTED, source, at=at, text_shown=text,
+                           evidence=evidence)
+    assert entry is not None  # not granted already (above): the state changes
+    release_waiting(shop.id, contact.id, AWAITING_CONSENT)
+    confirm(shop, contact, "optin_confirmed", key=f"optin-confirmed:message:{entry.id}")
+    return True
+
+
 def expire(contact: Contact, at: datetime) -> None:
     consent.record(contact, consent.MARKETING, CONSENT_NONE, "expiry", at=at)
 

@@ -55,14 +55,15 @@ def test_importing_every_connector_module_installs_no_listener_and_builds_no_app
         "from sqlalchemy import event\n"
         "from sqlalchemy.engine import Engine\n"
         "from sqlalchemy.orm import Session\n"
-        "from connector import app, consent_signal\n"
+        "from connector import app, consent_signal, rollups\n"
         "from connector.extensions import db\n"
         "from connector.jobs import inventory\n"
         "hooks = [event.contains(Engine, 'connect', app._sqlite_pragmas),\n"
         "         event.contains(Session, 'after_commit', inventory._kick_after_commit),\n"
-        "         event.contains(Session, 'after_commit', consent_signal._signal_after_commit)]\n"
+        "         event.contains(Session, 'after_commit', consent_signal._signal_after_commit),\n"
+        "         event.contains(Session, 'before_commit', rollups._write_before_commit)]\n"
         "print(json.dumps({'hooks': hooks, 'engines': len(getattr(db, '_app_engines', {}))}))")
-    assert state == {"hooks": [False, False, False], "engines": 0}
+    assert state == {"hooks": [False, False, False, False], "engines": 0}
 
 
 def test_create_app_installs_the_hooks_once(tmp_path):
@@ -70,13 +71,15 @@ def test_create_app_installs_the_hooks_once(tmp_path):
         "import json\n"
         "from sqlalchemy import event\n"
         "from sqlalchemy.orm import Session\n"
-        "from connector import consent_signal\n"
+        "from connector import consent_signal, rollups\n"
         "from connector.app import create_app\n"
         "from connector.jobs import inventory\n"
         "create_app({'DATABASE_URL': 'sqlite://', 'SECRET_KEY': 'x', 'CONNECTOR_ENV': 'test'})\n"
         "create_app({'DATABASE_URL': 'sqlite://', 'SECRET_KEY': 'x', 'CONNECTOR_ENV': 'test'})\n"
         "listeners = list(Session().dispatch.after_commit)\n"
         "print(json.dumps({'inventory': sum(1 for fn in listeners if fn is inventory._kick_after_commit),\n"
-        "                  'consent': sum(1 for fn in listeners if fn is consent_signal._signal_after_commit)}))",
+        "                  'consent': sum(1 for fn in listeners if fn is consent_signal._signal_after_commit),\n"
+        "                  'rollups': sum(1 for fn in Session().dispatch.before_commit\n"
+        "                                 if fn is rollups._write_before_commit)}))",
         CONNECTOR_INSTANCE_PATH=str(tmp_path))
-    assert state == {"inventory": 1, "consent": 1}
+    assert state == {"inventory": 1, "consent": 1, "rollups": 1}

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from connector import rollups
 from connector.automations.common import automation_settings
 from connector.dbutil import insert_or_ignore
 from connector.events import Order
@@ -29,15 +30,28 @@ def record_order(shop: Shop, order: Order, contact: Contact | None) -> OrderReco
         "name": order.name[:64] if order.name else None, "currency": order.currency, "total": order.total,
         "status_url": order.status_url, "placed_at": order.created_at, "created_at": now, "updated_at": now,
     }, conflict=("shop_id", "order_id"))
-    record = db.session.scalars(select(OrderRecord).where(OrderRecord.shop_id == shop.id,
-                                                          OrderRecord.order_id == order.order_id)).one()
+    record = _locked_order(shop.id, order.order_id)
+    assert record is not None  # inserted above, or there already
     if inserted is not None and contact is not None:
         found = attribute(shop, contact.id, order.created_at)
         if found is not None:
             record.attributed_message_id, record.attributed_automation, record.attribution = found
+            rollups.count_order(db.session, record)
     elif inserted is None:
+        if record.cancelled_at is None and record.attributed_automation and record.total != order.total:
+            # the revenue already counted moves to the final figure
+            rollups.count(db.session, shop.id, record.placed_at, rollups.ORDERS,
+                          automation=record.attributed_automation, dimension=record.currency, n=0,
+                          amount=(order.total or Decimal(0)) - (record.total or Decimal(0)))
         record.total = order.total  # a later event (paid) has the final figures
     return record
+
+
+def _locked_order(shop_id: int, order_id: str) -> OrderRecord | None:
+    """The order's row, locked and read afresh: its revenue in the rollups changes with it."""
+    return db.session.scalars(select(OrderRecord).where(OrderRecord.shop_id == shop_id,
+                                                        OrderRecord.order_id == order_id)
+                              .with_for_update().execution_options(populate_existing=True)).first()
 
 
 def attribute(shop: Shop, contact_id: int, at) -> tuple[int, str, str] | None:
@@ -64,10 +78,10 @@ def attribute(shop: Shop, contact_id: int, at) -> tuple[int, str, str] | None:
 
 
 def cancel_order(shop: Shop, order: Order) -> None:
-    record = db.session.scalars(select(OrderRecord).where(OrderRecord.shop_id == shop.id,
-                                                          OrderRecord.order_id == order.order_id)).first()
+    record = _locked_order(shop.id, order.order_id)
     if record is not None and record.cancelled_at is None:
         record.cancelled_at = utcnow()  # a cancelled order earns no revenue in the funnel
+        rollups.count_order(db.session, record, -1)
         db.session.commit()
 
 

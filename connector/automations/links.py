@@ -17,10 +17,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select, update
 
-from connector import shop_settings
+from connector import rollups, shop_settings
 from connector.dbutil import insert_or_ignore
 from connector.extensions import db, settings
-from connector.models import Contact, LinkClick, Shop, ShortLink, utcnow
+from connector.models import Contact, LinkClick, Message, Shop, ShortLink, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,8 @@ def follow(code: str, *, now: datetime | None = None) -> str | None:
         log.info("link.refused", extra={"shop_id": link.shop_id, "link_id": link.id})
         return None
     now = now or utcnow()
+    if link.message_id is not None:
+        _count_first_click(link, now)
     db.session.execute(update(ShortLink).where(ShortLink.id == link.id)
                        .values(clicks=ShortLink.clicks + 1, last_clicked_at=now))
     db.session.add(LinkClick(shop_id=link.shop_id, link_id=link.id, contact_id=link.contact_id,
@@ -110,6 +112,20 @@ def follow(code: str, *, now: datetime | None = None) -> str | None:
     db.session.commit()
     log.info("link.clicked", extra={"shop_id": link.shop_id, "link_id": link.id, "message_id": link.message_id})
     return link.target_url
+
+
+def _count_first_click(link: ShortLink, now: datetime) -> None:
+    """The message's first click on any of its links counts once in the daily rollups: decided
+    under the message's row lock, so two clicks at the same moment are not both first."""
+    automation = db.session.scalar(select(Message.automation).where(
+        Message.shop_id == link.shop_id, Message.id == link.message_id).with_for_update())
+    if automation is None:
+        return
+    clicked_before = db.session.scalar(select(LinkClick.id).where(
+        LinkClick.shop_id == link.shop_id, LinkClick.contact_id == link.contact_id,
+        LinkClick.message_id == link.message_id).limit(1))
+    if clicked_before is None:
+        rollups.count(db.session, link.shop_id, now, rollups.CLICKED, automation=automation)
 
 
 def _host(domain: str) -> str:

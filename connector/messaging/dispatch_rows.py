@@ -20,6 +20,7 @@ from sqlalchemy import Table, and_, bindparam, case, func, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from connector import rollups
 from connector.dbutil import claim_rows, rowcount
 from connector.extensions import db
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
@@ -61,6 +62,10 @@ RELEASED_BY_SUCCESS = frozenset(
 )
 
 
+#: deferrals the dashboard does not count: seconds of spacing between two messages to one person
+UNREPORTED_DEFERRALS = frozenset({"pair_rate"})
+
+
 def backoff_seconds(attempts: int, *, base: float, retry_after: float | None) -> float:
     """How long a send that failed for the ``attempts``-th time waits before its next try.
 
@@ -94,6 +99,9 @@ class Claimed:
     language: str | None
     content: dict[str, Any]
     attempts: int
+    automation: str = ""
+    #: why the row waited before this claim (a deferral for the same reason is not a new one)
+    reason: str | None = None
 
 
 
@@ -146,7 +154,8 @@ class RowBook:
         C = Contact.__table__
         rows = db.session.execute(
             select(M.c.id, M.c.contact_id, M.c.purpose, M.c.kind, M.c.template_name, M.c.language, M.c.content,
-                   M.c.attempts, C.c.phone_e164, C.c.time_zone, C.c.marketing_consent, C.c.transactional_consent,
+                   M.c.attempts, M.c.automation, M.c.status_reason, C.c.phone_e164, C.c.time_zone,
+                   C.c.marketing_consent, C.c.transactional_consent,
                    C.c.marketing_paused_until, C.c.last_inbound_at)
             .join(C, and_(C.c.id == M.c.contact_id, C.c.shop_id == M.c.shop_id))
             .where(M.c.id.in_(ids))
@@ -160,7 +169,7 @@ class RowBook:
                     marketing_consent=r.marketing_consent, transactional_consent=r.transactional_consent,
                     marketing_paused_until=aware(r.marketing_paused_until), last_inbound_at=aware(r.last_inbound_at)),
                 phone=r.phone_e164, kind=r.kind, template_name=r.template_name, language=r.language,
-                content=r.content or {}, attempts=r.attempts)
+                content=r.content or {}, attempts=r.attempts, automation=r.automation, reason=r.status_reason)
             for r in rows
         ]
         self._load_recent_sends({c.candidate.contact_id for c in claimed} - self._contacts_seen, now)
@@ -182,6 +191,7 @@ class RowBook:
                 # Meta refuses a template not approved in this language (132001): wait for the verdict
                 deferred.append({"_id": row.candidate.message_id, "_due": now + TEMPLATE_RECHECK,
                                  "_reason": TEMPLATE_NOT_APPROVED})
+                self._count_deferral(row, TEMPLATE_NOT_APPROVED, now)
                 continue
             verdict = self.governor.judge(row.candidate, now)
             if verdict.action == SEND:
@@ -189,6 +199,7 @@ class RowBook:
                 to_send.append((row, verdict.counts_toward_tier))
             elif verdict.action == DEFER:
                 deferred.append({"_id": row.candidate.message_id, "_due": verdict.until, "_reason": verdict.reason})
+                self._count_deferral(row, verdict.reason, now)
             elif verdict.action == SUPPRESS:
                 suppressed.append({"_id": row.candidate.message_id, "_reason": verdict.reason})
         if deferred:
@@ -219,9 +230,18 @@ class RowBook:
             return
         results, self._results = self._results, []
         now = utcnow()
+        sent_rows = [(row, wamid, counts) for kind, row, wamid, counts in (r for r in results if r[0] == "sent")]
         sent = [{"_id": row.candidate.message_id, "_wamid": wamid, "_counts": counts}
-                for kind, row, wamid, counts in (r for r in results if r[0] == "sent")]
+                for row, wamid, counts in sent_rows]
         if sent:
+            # a status webhook may have recorded the send first (it finds the row by our id):
+            # only the rows still without sent_at are counted, under their row locks
+            first_sent = set(db.session.scalars(
+                select(M.c.id).where(M.c.id.in_([s["_id"] for s in sent]), M.c.sent_at.is_(None))
+                .order_by(M.c.id).with_for_update()))
+            for row, _, _ in sent_rows:
+                if row.candidate.message_id in first_sent:
+                    rollups.count(db.session, self.shop_id, now, rollups.SENT, automation=row.automation)
             db.session.execute(
                 update(M).where(M.c.id == bindparam("_id")).values(
                     status=case((M.c.status == MessageStatus.SENDING, MessageStatus.SENT), else_=M.c.status),
@@ -236,6 +256,13 @@ class RowBook:
         if sent and self._may_release:
             self._release_waiting(now)
         db.session.commit()
+
+    def _count_deferral(self, row: Claimed, reason: str | None, now: datetime) -> None:
+        """A message starts waiting for ``reason``: one deferral. Waiting again for the same reason
+        (a recheck) is the same deferral, and pair-rate spacing is pacing, not a reason to report."""
+        if reason and reason != row.reason and reason not in UNREPORTED_DEFERRALS:
+            rollups.count(db.session, self.shop_id, now, rollups.DEFERRED, automation=row.automation,
+                          dimension=reason)
 
     def _release_waiting(self, now: datetime) -> None:
         """A send just went through: rows backing off after a failure of the number (429, 5xx,
@@ -287,9 +314,11 @@ class RowBook:
             pause_sending(self._shop, f"whatsapp_error:{code if code is not None else rule.name}", now)
             return
         reason = "retries_exhausted" if rule.disposition == Disposition.RETRYABLE else f"error:{code or rule.name}"
-        db.session.execute(update(M).where(where).values(
+        failed = rowcount(db.session.execute(update(M).where(where).values(
             status=MessageStatus.FAILED, attempts=attempts, failed_at=now, claimed_until=None, status_reason=reason,
-            error_code=code, error_title=(getattr(error, "title", None) or rule.name)[:255], updated_at=now))
+            error_code=code, error_title=(getattr(error, "title", None) or rule.name)[:255], updated_at=now)))
+        if failed:  # not settled meanwhile by a status webhook
+            rollups.count(db.session, self.shop_id, now, rollups.FAILED, automation=row.automation, dimension=reason)
         self.report.failed += 1
         log.info("dispatch.failed", extra={"shop_id": self.shop_id, "message_id": message_id, "rule": rule.name,
                                             "code": code})

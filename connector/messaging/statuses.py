@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 
-from connector import consent, consent_signal
+from connector import consent, consent_signal, rollups
 from connector.events import MessageStatusChanged
 from connector.extensions import db
 from connector.messaging.confirmations import confirm
@@ -47,13 +47,16 @@ def next_status(current: str, incoming: str) -> str | None:
 
 def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
     """Apply one status webhook to the shop's outbox row (found by wamid, else our callback id)."""
+    # locked, and read afresh, so two deliveries of a status (or the dispatcher recording the
+    # send) cannot both see the row unchanged: each fact is counted once (connector/rollups.py)
     message = db.session.scalars(
-        select(Message).where(Message.shop_id == shop_id, Message.wamid == event.wamid)).first()
+        select(Message).where(Message.shop_id == shop_id, Message.wamid == event.wamid)
+        .with_for_update().execution_options(populate_existing=True)).first()
     if message is None and event.callback_data and event.callback_data.isdigit():
         # the send's answer was lost (worker killed mid-request): Meta echoes our id back
         message = db.session.scalars(
             select(Message).where(Message.shop_id == shop_id, Message.id == int(event.callback_data))
-        ).first()
+            .with_for_update().execution_options(populate_existing=True)).first()
         if message is not None and message.wamid is None:
             message.wamid = event.wamid
     if message is None:
@@ -62,6 +65,8 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
     new = next_status(message.status, event.status)
     if new is None:
         return
+    before = (message.status, message.sent_at, message.delivered_at, message.read_at, message.failed_at,
+              message.status_reason)
     # Meta's timestamps have whole seconds; ours (sent_at) do not: keep the timeline ordered
     at = max(event.occurred_at, message.sent_at) if message.sent_at else event.occurred_at
     message.status = new
@@ -85,7 +90,24 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
         shop = db.session.get(Shop, shop_id)
         assert shop is not None  # the shop of the message found above
         apply_error_consequences(shop, message.contact_id, rule, at)
+    _count_changes(message, *before)
     log.info("status.applied", extra={"shop_id": shop_id, "message_id": message.id, "status": new})
+
+
+def _count_changes(message: Message, status: str, sent_at, delivered_at, read_at, failed_at, reason) -> None:
+    """The daily rollups of what this status changed: each timestamp counts when it is first set;
+    a failure counts while it stands (a later delivered/read takes it back)."""
+    for metric, was, now in ((rollups.SENT, sent_at, message.sent_at),
+                             (rollups.DELIVERED, delivered_at, message.delivered_at),
+                             (rollups.READ, read_at, message.read_at)):
+        if was is None and now is not None:
+            rollups.count(db.session, message.shop_id, now, metric, automation=message.automation)
+    if message.status == MessageStatus.FAILED and status != MessageStatus.FAILED:
+        rollups.count(db.session, message.shop_id, message.failed_at or utcnow(), rollups.FAILED,
+                      automation=message.automation, dimension=message.status_reason)
+    elif status == MessageStatus.FAILED and message.status != MessageStatus.FAILED:
+        rollups.count(db.session, message.shop_id, failed_at or utcnow(), rollups.FAILED,
+                      automation=message.automation, dimension=reason, n=-1)
 
 
 def apply_error_consequences(shop: Shop, contact_id: int, rule: ErrorRule, now: datetime | None = None) -> None:

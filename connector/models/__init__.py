@@ -14,12 +14,15 @@ from connector.models.commerce import (
 )
 from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
+from connector.models.entry_points import EntryPoint
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
+from connector.models.rollups import DailyRollup
 from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
 __all__ = [
     "Cart",
+    "EntryPoint",
     "Invoice",
     "LinkClick",
     "OrderRecord",
@@ -30,6 +33,7 @@ __all__ = [
     "Base",
     "ConsentEvent",
     "Contact",
+    "DailyRollup",
     "DataExport",
     "InboundRecord",
     "Message",

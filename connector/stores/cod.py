@@ -27,6 +27,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
+from connector import rollups
 from connector.dbutil import rowcount
 from connector.extensions import db
 from connector.models import Contact, Message, MessageStatus, OrderRecord, Shop, utcnow
@@ -78,7 +79,10 @@ def cod_decision(shop: Shop, contact: Contact, action: str, *, order_id: str | N
         log.warning("cod.store_update_failed", extra={"shop_id": shop.id, "error": type(error).__name__})
         return f"{action}_pending"
     if not confirm:
-        order.cancelled_at = order.cancelled_at or at
+        db.session.refresh(order, with_for_update=True)  # the store's own cancellation may have come first
+    if not confirm and order.cancelled_at is None:
+        order.cancelled_at = at
+        rollups.count_order(db.session, order, -1)  # a cancelled order earns nothing on the dashboard
     log.info("cod.decision_applied", extra={"shop_id": shop.id, "confirm": confirm})
     return action
 

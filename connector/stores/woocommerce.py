@@ -53,6 +53,7 @@ from integrations.woocommerce.client import (
     WooCommerceClient,
 )
 from integrations.woocommerce.profile import store_profile
+from integrations.woocommerce.storefront import ForwardedRequest, forwarded_store_key, verify_forward
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,21 @@ def admin_frame_origin(store_url: str | None) -> str | None:
         return None
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def storefront_origins(shop: Shop) -> list[str]:
+    """The origin the store's pages are served from (its URL without the path)."""
+    parts = urlsplit(shop.domain)
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
+
+
+def forwarded_shop(headers, name: str, body: bytes) -> tuple[Shop, ForwardedRequest]:
+    """The shop of a storefront call its plugin forwarded (signed with the store's shared
+    secret); raise ``SignatureMissingError`` / ``SignatureInvalidError`` otherwise."""
+    shop = shop_by_plugin_key(forwarded_store_key(headers))
+    if shop is None or not shop.is_active:
+        raise SignatureInvalidError("no connected store has this key")
+    return shop, verify_forward(headers, name, body, shop.credentials.get("webhook_secret") or "")
 
 
 def admin_session(token: str) -> tuple[Shop, str]:

@@ -28,7 +28,7 @@ from connector.stores import woocommerce as woocommerce_store
 from connector.stores.platforms import platform_of
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
-from connector.web.errors import BadQuery, storable_json_object
+from connector.web.errors import MAX_ID, BadQuery, storable_json_object
 from integrations.shopify.oauth import is_valid_shop_domain
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -162,6 +162,8 @@ def data_exports():
             tag="contacts")
 @session_required
 def data_export(export_id: int):
+    if export_id > MAX_ID:
+        return jsonify(error="not_found", message="no such export"), 404
     export = db.session.scalars(select(DataExport).where(DataExport.id == export_id,
                                                          DataExport.shop_id == g.shop.id)).first()
     if export is None:  # another shop's export is as absent as a missing one
@@ -207,7 +209,7 @@ def patch_settings():
 def settings_history():
     """The shop's settings changes, newest first: ``?limit=`` (at most 200) and ``?before=<id>``."""
     limit = _query_int("limit", 50, low=1, high=HISTORY_LIMIT)
-    before = _query_int("before", None, low=1)
+    before = _query_int("before", None, low=1, high=MAX_ID)
     rows = shop_settings.history(g.shop.id, limit=limit, before=before)
     return {"history": [{"id": row.id, "changed_by": row.changed_by, "changed_at": row.changed_at.isoformat(),
                          "changes": row.changes} for row in rows],

@@ -192,6 +192,36 @@ function wcc_origin( $url ) {
 	return strtolower( $parts['scheme'] ) . '://' . strtolower( $parts['host'] ) . $port;
 }
 
+/** The storefront calls the plugin forwards to the connector. */
+const WCC_STOREFRONT_CALLS = array( 'back-in-stock', 'opt-in' );
+
+/**
+ * The headers of a storefront call forwarded to the connector's /storefront/signed/api/{name}:
+ * the store key, the time, the shopper's address and an HMAC-SHA256 (base64) with the shared
+ * secret over "wcc-forward-v1\n{store}\n{timestamp}\n{visitor}\n{name}\n{body}" (checked by
+ * integrations/woocommerce/storefront.py).
+ *
+ * @param string $secret    Shared secret from the settings.
+ * @param string $store_key Store key from the settings.
+ * @param int    $timestamp Unix seconds, now.
+ * @param string $visitor   The shopper's IP address ('' when unknown).
+ * @param string $name      One of WCC_STOREFRONT_CALLS.
+ * @param string $body      The shopper's JSON body, unchanged.
+ * @return array<string,string>
+ */
+function wcc_forward_headers( $secret, $store_key, $timestamp, $visitor, $name, $body ) {
+	$timestamp = (int) $timestamp;
+	$visitor   = preg_match( '/^[0-9A-Fa-f:.]{0,45}$/', (string) $visitor ) ? (string) $visitor : '';
+	$message   = "wcc-forward-v1\n" . $store_key . "\n" . $timestamp . "\n" . $visitor . "\n" . $name . "\n" . $body;
+	return array(
+		'Content-Type'            => 'application/json',
+		'X-WCC-Store'             => $store_key,
+		'X-WCC-Timestamp'         => (string) $timestamp,
+		'X-WCC-Visitor'           => $visitor,
+		'X-WCC-Forward-Signature' => base64_encode( hash_hmac( 'sha256', $message, $secret, true ) ),
+	);
+}
+
 /**
  * Money as a decimal string with two or more places, never a float in JSON.
  *
