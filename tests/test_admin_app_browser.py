@@ -19,6 +19,7 @@ from connector.models import Message, SettingsChange, Shop
 from tests.automation_events import apply, checkout, now, timedelta
 from tests.browser import APP_BRIDGE_URL, app_bridge_stand_in, browser, page  # noqa: F401 (fixtures)
 from tests.factories import make_contact
+from tests.test_admin_dashboard import seeded_shop
 from tests.test_admin_settings import connected_shop
 from tests.test_admin_woocommerce import mint, woo_shop
 
@@ -233,50 +234,24 @@ def test_16_nav_and_settings_are_reachable_and_savable_by_keyboard(page, client,
     assert stored_cart_delays(shop) == [1200, 86400, 3 * 86400]
 
 
-DASHBOARD = {  # the shape of docs/admin-api.md's GET /dashboard
-    "days": 7, "time_zone": "Europe/Berlin", "currency": "EUR", "automations": ["abandoned_cart", "order_confirmation"],
-    "series": [
-        {"date": "2026-11-30", "automation": "abandoned_cart", "sent": 40, "delivered": 38, "read": 30, "clicked": 9,
-         "orders": 3, "revenue": "120.50"},
-        {"date": "2026-11-30", "automation": "order_confirmation", "sent": 12, "delivered": 12, "read": 11,
-         "clicked": 2, "orders": 0, "revenue": "0"},
-        {"date": "2026-12-01", "automation": "abandoned_cart", "sent": 55, "delivered": 51, "read": 44, "clicked": 13,
-         "orders": 5, "revenue": "233.00"},
-    ],
-    "totals": {"sent": 107, "delivered": 101, "read": 85, "clicked": 24, "orders": 8, "revenue": "353.50",
-               "recipients": 90, "revenue_per_recipient": "3.93"},
-    "previous": {"sent": 80, "delivered": 75, "read": 60, "clicked": 15, "orders": 4, "revenue": "200.00",
-                 "recipients": 70, "revenue_per_recipient": "2.86"},
-    "optins": [{"date": "2026-11-30", "source": "widget", "count": 6}],
-    "optouts": [{"date": "2026-12-01", "count": 1}],
-    "deferred": [{"date": "2026-12-01", "reason": "quiet_hours", "count": 4}],
-    "failed": [{"date": "2026-11-30", "error": "131049", "count": 2}],
-}
-
-
-def test_16_dashboard_draws_charts_and_its_table_shows_the_same_numbers(page, client, fake_shopify):
-    """GET /admin/api/dashboard is answered by the test (page.route) with the documented shape."""
-    asked = []
-
-    def dashboard(route):
-        asked.append(route.request.url)
-        route.fulfill(status=200, content_type="application/json", body=json.dumps(DASHBOARD))
-
-    page.route("**/admin/api/dashboard?*", dashboard)
+def test_16_dashboard_draws_charts_from_seeded_data_and_its_table_shows_the_same_numbers(page, client, fake_shopify):
+    """The daily rollups seeded as tests/test_admin_dashboard.py does; the real GET /dashboard."""
+    shop, today = seeded_shop(fake_shopify)
     open_in_shopify(page, client, fake_shopify, "dashboard")
-    chart = page.get_by_test_id("chart-messages-chart")
-    chart.locator("svg").first.wait_for(timeout=15000)
-    assert "days=30" in asked[0]
-    assert page.get_by_test_id("chart-revenue-chart").locator("svg").count() > 0
+    page.get_by_test_id("chart-messages-chart").locator("svg").first.wait_for(timeout=15000)
+    for chart in ("chart-revenue", "chart-consent", "chart-trouble"):
+        assert page.get_by_test_id(f"{chart}-chart").locator("svg").count() > 0, chart
 
     page.locator("#chart-messages-body").locator("..").get_by_role("button", name="Show as table").click()
-    table = page.get_by_test_id("chart-messages-table")
-    rows = table.locator("tbody tr")
-    assert rows.count() == 2
-    assert rows.nth(0).locator("th, td").all_inner_texts() == ["2026-11-30", "52", "50", "41", "11", "3"]
-    assert rows.nth(1).locator("th, td").all_inner_texts() == ["2026-12-01", "55", "51", "44", "13", "5"]
+    rows = page.get_by_test_id("chart-messages-table").locator("tbody tr")
+    assert rows.count() == 30  # 30 days by default
+    cells = {row.locator("th, td").first.inner_text(): row.locator("th, td").all_inner_texts()[1:]
+             for row in rows.all()}
+    # sent, delivered, read, clicked, orders per day, both automations added up
+    assert cells[today.isoformat()] == ["13", "11", "5", "2", "2"]
+    assert cells[(today - timedelta(days=1)).isoformat()] == ["10", "8", "5", "2", "1"]
+    assert cells[(today - timedelta(days=20)).isoformat()] == ["0", "0", "0", "0", "0"]
 
     page.get_by_role("button", name="7 days").click()
-    page.wait_for_function("document.querySelector('[data-testid=chart-messages-table]') !== null")
-    page.wait_for_timeout(300)
-    assert any("days=7" in url for url in asked)
+    page.wait_for_function("document.querySelectorAll('[data-testid=chart-messages-table] tbody tr').length === 7")
+    assert page.get_by_text("Revenue per recipient").is_visible()

@@ -15,14 +15,28 @@ const KNOWN_KINDS = {
   "woocommerce.checkout_link": "tristate",
   "woocommerce.plugin_endpoint": "tristate",
   "governor.quiet_hours.purposes": "choices",
+  "storefront.chat_button.hours": "hours",
+  "storefront.consent_texts": "texts",
+  "storefront.popup.incentive.code": "text",
 };
+
+/** The languages of per-language texts (the storefront widget's). */
+export const TEXT_LANGUAGES = ["en", "de", "es", "fr", "it", "pt", "nl"];
 
 /** The choices of settings that take one of a few values. */
 export const CHOICES = {
   "automations.order_confirmation.trigger": ["paid", "placed"],
   "automations.abandoned_cart.discount_source": ["fixed", "unique"],
   "governor.quiet_hours.purposes": ["marketing", "transactional"],
+  "storefront.chat_button.position": ["right", "left"],
+  "storefront.popup.trigger": ["delay", "exit", "scroll"],
+  "storefront.popup.incentive.kind": ["none", "unique_code", "fixed_code"],
 };
+
+/** A setting's choices: the server's schema says them; the table above when it is absent. */
+export function choicesOf(field) {
+  return field.choices || CHOICES[field.path] || [];
+}
 
 const SCHEMA_KINDS = { boolean: "boolean", Boolean: "boolean", integer: "number", Integer: "number",
   number: "number", Number: "number", JsonNumber: "number", string: "text", String: "text", Url: "text",
@@ -32,7 +46,7 @@ export const isObject = (value) => value !== null && typeof value === "object" &
 
 function kindOf(path, value, described) {
   if (KNOWN_KINDS[path]) return KNOWN_KINDS[path];
-  if (CHOICES[path]) return "select";
+  if (CHOICES[path] || (described && described.choices && !Array.isArray(value))) return "select";
   if (typeof value === "boolean") return "boolean";
   if (Array.isArray(value)) {
     if (path.endsWith("_seconds")) return "steps";
@@ -46,7 +60,7 @@ function kindOf(path, value, described) {
 }
 
 /** The order of the form's sections (the server's JSON has its keys sorted). */
-const SECTION_ORDER = ["automations", "governor", "auto_reply", "invoice", "general", "woocommerce"];
+const SECTION_ORDER = ["automations", "governor", "auto_reply", "storefront", "invoice", "general", "woocommerce"];
 const AUTOMATION_ORDER = ["order_confirmation", "cod_confirmation", "shipping_updates", "abandoned_cart",
   "back_in_stock", "review_request", "attribution"];
 
@@ -81,8 +95,10 @@ function unorderedSections(settings, schemaFields) {
 
 function field(path, value, schemaFields) {
   const described = schemaFields[path] || {};
-  return { path, kind: kindOf(path, value, described), description: described.description,
-    minimum: described.minimum, maximum: described.maximum, nullable: value === null || described.default === null };
+  const choices = described.choices || (described.items && described.items.choices);
+  return { path, kind: kindOf(path, value, described), description: described.description, choices,
+    minimum: described.minimum, maximum: described.maximum,
+    nullable: Boolean(described.nullable) || value === null || described.default === null };
 }
 
 function collect(object, prefix, fields, schemaFields) {
@@ -113,9 +129,11 @@ function same(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
-/** The RFC 7396 merge patch that turns `before` into `after` ({} when nothing changed). */
+/** The RFC 7396 merge patch that turns `before` into `after` ({} when nothing changed); a
+ * member gone from an object is sent as null, which removes it. */
 export function mergePatch(before, after) {
   const patch = {};
+  for (const key of Object.keys(before)) if (!(key in after)) patch[key] = null;
   for (const [key, value] of Object.entries(after)) {
     if (isObject(value) && isObject(before[key])) {
       const inner = mergePatch(before[key], value);

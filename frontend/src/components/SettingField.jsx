@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { BlockStack, Button, Checkbox, ChoiceList, InlineError, InlineStack, Select, Text, TextField } from "@shopify/polaris";
 import { useI18n } from "../i18n/index.js";
-import { CHOICES, isObject } from "../settings-form.js";
+import { TEXT_LANGUAGES, choicesOf, isObject } from "../settings-form.js";
 import { UNIT_SECONDS, splitSeconds } from "./common.jsx";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -12,6 +12,11 @@ const UNITS = ["minutes", "hours", "days"];
 export function labelOf(t, path) {
   const label = t(`settings.fields.${path}`);
   return label === `settings.fields.${path}` ? path.split(".").at(-1).replace(/_/g, " ") : label;
+}
+
+function choiceLabel(t, name) {
+  const label = t(`settings.choices.${name}`);
+  return label === `settings.choices.${name}` ? String(name).replace(/_/g, " ") : label;
 }
 
 const idOf = (path) => `setting-${path.replace(/\./g, "-")}`;
@@ -108,6 +113,31 @@ function HoursInput({ id, label, value, onChange, error }) {
   );
 }
 
+/** One text per language ({en: "…", de: "…"}); an empty one is left out. */
+function TextsInput({ id, label, value, onChange, error, help }) {
+  const { t } = useI18n();
+  const texts = isObject(value) ? value : {};
+  const change = (language, text) => {
+    const next = { ...texts };
+    if (text.trim() === "") delete next[language];
+    else next[language] = text;
+    onChange(next);
+  };
+  return (
+    <fieldset id={id} style={{ border: 0, padding: 0, margin: 0 }}>
+      <legend><Text as="span" variant="bodyMd">{label}</Text></legend>
+      <BlockStack gap="100">
+        {help && <Text as="p" tone="subdued">{help}</Text>}
+        {TEXT_LANGUAGES.map((language) => (
+          <TextField key={language} id={`${id}-${language}`} label={t("settings.in_language", { language })}
+            autoComplete="off" multiline={2} value={texts[language] || ""} onChange={(text) => change(language, text)} />
+        ))}
+        {error && <InlineError message={error} fieldID={`${id}-en`} />}
+      </BlockStack>
+    </fieldset>
+  );
+}
+
 function CapInput({ id, label, value, onChange, error }) {
   const { t } = useI18n();
   const cap = isObject(value) ? value : null;
@@ -148,13 +178,13 @@ export default function SettingField({ field, value, onChange, error }) {
     case "select":
       return (
         <Select id={id} label={label} helpText={help} error={error} value={value ?? ""}
-          options={CHOICES[field.path].map((name) => ({ label: t(`settings.choices.${name}`), value: name }))}
+          options={choicesOf(field).map((name) => ({ label: choiceLabel(t, name), value: name }))}
           onChange={onChange} />
       );
     case "choices":
       return (
         <ChoiceList allowMultiple title={label} error={error} selected={Array.isArray(value) ? value : []}
-          choices={CHOICES[field.path].map((name) => ({ label: t(`settings.choices.${name}`), value: name }))}
+          choices={choicesOf(field).map((name) => ({ label: choiceLabel(t, name), value: name }))}
           onChange={onChange} />
       );
     case "duration":
@@ -174,6 +204,8 @@ export default function SettingField({ field, value, onChange, error }) {
       );
     case "hours":
       return <HoursInput id={id} label={label} value={value} onChange={onChange} error={error} />;
+    case "texts":
+      return <TextsInput id={id} label={label} value={value} onChange={onChange} error={error} help={help} />;
     case "cap":
       return <CapInput id={id} label={label} value={value} onChange={onChange} error={error} />;
     case "number":

@@ -28,7 +28,8 @@ function Step({ step, number, name }) {
   return (
     <BlockStack gap="200">
       <Text as="h3" variant="headingSm">
-        {t("automations.step", { number, delay: formatDuration(step.delay_seconds, t) })} · <code>{step.template}</code>
+        {t("automations.step", { number, delay: formatDuration(step.delay_seconds, t) })}
+        {step.after ? ` (${step.after})` : ""} · <code>{step.template}</code>
       </Text>
       {languages.length > 1 && (
         <Select label={t("automations.language")} value={language} onChange={setLanguage}
@@ -56,9 +57,9 @@ function Automation({ automation, onToggle }) {
         {Object.entries(automation.settings || {}).filter(([key]) => key !== "enabled").length > 0 && (
           <dl style={{ margin: 0 }}>
             {Object.entries(automation.settings).filter(([key]) => key !== "enabled").map(([key, value]) => (
-              <div key={key}>
-                <Text as="span" tone="subdued">{key.replace(/_/g, " ")}: </Text>
-                <Text as="span">{JSON.stringify(value)}</Text>
+              <div key={key} style={{ display: "flex", gap: 8 }}>
+                <dt><Text as="span" tone="subdued">{key.replace(/_/g, " ")}:</Text></dt>
+                <dd style={{ margin: 0 }}><Text as="span">{JSON.stringify(value)}</Text></dd>
               </div>
             ))}
           </dl>
