@@ -255,3 +255,46 @@ def test_16_dashboard_draws_charts_from_seeded_data_and_its_table_shows_the_same
     page.get_by_role("button", name="7 days").click()
     page.wait_for_function("document.querySelectorAll('[data-testid=chart-messages-table] tbody tr').length === 7")
     assert page.get_by_text("Revenue per recipient").is_visible()
+
+
+def test_16_contacts_search_export_download_and_forget_with_confirmation(page, client, fake_shopify):
+    shop = connected_shop(fake_shopify, phone_number_id="5000003")
+    contact = make_contact(shop, "+4915123456789", name="Maria Muster")
+    make_contact(shop, "+4915199999999", name="Otto Other")
+    open_in_shopify(page, client, fake_shopify, "contacts")
+    page.get_by_label("Search contacts").fill("Maria")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("button", name="Open Maria Muster").wait_for(timeout=15000)
+    assert page.get_by_text("Otto Other").count() == 0
+    page.get_by_role("button", name="Open Maria Muster").click()
+    page.get_by_role("heading", name="Consent history").wait_for(timeout=15000)
+
+    with page.expect_download(timeout=15000) as info:
+        page.get_by_role("button", name="Download the contact's data").click()
+    with open(info.value.path()) as handle:
+        assert "+4915123456789" in handle.read()  # the export's JSON, fetched with the bearer
+
+    page.get_by_role("button", name="Forget this contact").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_label("Type +4915123456789 to confirm").fill("+49 151 0000000")
+    dialog.get_by_role("button", name="Forget this contact").click()
+    dialog.get_by_text("That is not the contact's phone number.").wait_for(timeout=15000)
+    db.session.expire_all()
+    assert db.session.get(type(contact), contact.id).phone_e164 == "+4915123456789"  # nothing erased
+
+    dialog.get_by_label("Type +4915123456789 to confirm").fill("+49 151 23456789")
+    dialog.get_by_role("button", name="Forget this contact").click()
+    page.get_by_text("The contact has been forgotten.").wait_for(timeout=15000)
+    db.session.expire_all()
+    assert db.session.get(type(contact), contact.id).phone_e164 is None
+
+
+def test_16_messages_csv_export_downloads_with_the_bearer(page, client, fake_shopify):
+    open_in_shopify(page, client, fake_shopify, "messages")
+    page.get_by_role("button", name="Export messages (CSV)").wait_for(timeout=15000)
+    with page.expect_download(timeout=15000) as info:
+        page.get_by_role("button", name="Export messages (CSV)").click()
+    assert info.value.suggested_filename == "messages.csv"
+    with open(info.value.path()) as handle:
+        assert handle.readline().strip() == "id,contact_id,phone,automation,template,status,reason,due_at,sent_at," \
+                                            "delivered_at,read_at,error"

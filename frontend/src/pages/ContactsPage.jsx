@@ -24,7 +24,7 @@ function ForgetModal({ contact, open, onClose, onForgotten }) {
   return (
     <Modal open={open} onClose={onClose} title={t("contacts.forget_title")}
       primaryAction={{ content: t("contacts.forget"), destructive: true, onAction: forget, loading: state.busy,
-        disabled: typed !== contact.phone }}
+        disabled: !typed.trim() }}
       secondaryActions={[{ content: t("common.cancel"), onAction: onClose }]}>
       <Modal.Section>
         <BlockStack gap="300">
