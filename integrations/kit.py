@@ -168,3 +168,12 @@ def ids(value: object) -> list[str]:
 def _float_decimal(value: float) -> Decimal:
     # repr is the shortest text that reads back as the same float: 19.99, not 19.989999...
     return Decimal(repr(value))
+
+
+def yes_no(value: object) -> bool | None:
+    """"yes"/"1"/1/True and "no"/"0"/0/False as booleans (order meta, cart attributes); None otherwise."""
+    if value in ("yes", "1", 1, True):
+        return True
+    if value in ("no", "0", 0, False):
+        return False
+    return None

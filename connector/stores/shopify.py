@@ -27,7 +27,8 @@ from integrations.shopify import webhooks as shopify_webhooks
 from integrations.shopify.app_proxy import AppProxyError, ProxyRequest, verify_proxy_query
 from integrations.shopify.carts import cart_permalink
 from integrations.shopify.client import GraphQLClient, TokenSet
-from integrations.shopify.errors import ShopifyAuthError, ShopifyError
+from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
+from integrations.shopify.session_tokens import ExtensionToken, verify_extension_token
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,20 @@ def storefront_origins(shop: Shop) -> list[str]:
     the primary (custom) domain Shopify reported."""
     hosts = [shop.domain, (shop.sync_state or {}).get("primary_host")]
     return [f"https://{host}" for host in dict.fromkeys(hosts) if isinstance(host, str) and host]
+
+
+def checkout_extension_shop(token: str) -> tuple[Shop, ExtensionToken]:
+    """The shop of a checkout UI extension's request (its session token, verified); raise
+    ``SessionTokenError`` when the token does not hold or names no connected shop."""
+    config = settings()
+    if not (config.shopify_api_key and config.shopify_api_secret):
+        raise SessionTokenError("SHOPIFY_API_KEY/SECRET are not set")
+    verified = verify_extension_token(token, config.shopify_api_key, config.shopify_api_secret)
+    shop = db.session.scalars(select(Shop).where(Shop.platform == PLATFORM,
+                                                 Shop.domain == verified.shop_domain)).first()
+    if shop is None or not shop.is_active:
+        raise SessionTokenError("the shop is not connected")
+    return shop, verified
 
 
 def proxy_shop(query_string: bytes | str) -> tuple[Shop, ProxyRequest]:

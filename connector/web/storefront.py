@@ -36,6 +36,7 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
 from flask.typing import ResponseReturnValue
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
 from connector import shop_settings
@@ -44,7 +45,7 @@ from connector.contacts import contact_for
 from connector.events import Customer
 from connector.extensions import db, get_redis, settings
 from connector.messaging.auto_reply import is_open
-from connector.models import Contact, Shop, utcnow
+from connector.models import Contact, OrderRecord, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED
 from connector.optin import PENDING_ALREADY, request_opt_in
 from connector.phones import InvalidPhoneError, may_be_mobile, normalise
@@ -55,6 +56,7 @@ from connector.stores.platforms import platform_of
 from connector.web.errors import BadRequestBody, storable_json_object
 from integrations.base import SignatureInvalidError, SignatureMissingError
 from integrations.shopify.app_proxy import AppProxyError
+from integrations.shopify.errors import SessionTokenError
 
 bp = Blueprint("storefront", __name__, url_prefix="/storefront")
 
@@ -284,6 +286,67 @@ def forwarded_by_plugin(name: str):
     except (SignatureMissingError, SignatureInvalidError) as error:
         return jsonify({"error": "signature_invalid", "message": str(error)}), 401
     return _call(name, Caller(shop=shop, visitor=forwarded.visitor or _remote()))
+
+
+# -- the checkout extension's thank-you block ---------------------------------------------------
+
+class _CheckoutOptIn(Schema):
+    class Meta:
+        unknown = RAISE
+
+    order_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    consent_text = fields.String(required=True, validate=validate.Length(min=10, max=1000))
+    locale = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=16))
+
+
+@bp.route("/api/checkout-opt-in", methods=["POST", "OPTIONS"])
+def checkout_opt_in():
+    """The Shopify checkout extension's box on the thank-you and order status pages
+    (extensions/whatsapp-checkout): ``Authorization: Bearer <the extension's session token>``,
+    ``{order_id, consent_text, locale?}`` → 202 with the double opt-in queued to the order's
+    phone, 200 when subscribed already; 401 for a token that does not hold; 409 while the
+    order's webhook has not arrived yet (the block tries again). The token, not a cookie, is
+    the credential, so any origin may send it (the extension runs on Shopify's CDN)."""
+    if request.method == "OPTIONS":
+        response = current_app.make_response(("", 204))
+        response.headers["Access-Control-Allow-Methods"] = "POST"
+        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Max-Age"] = str(_CORS_MAX_AGE)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
+    response = current_app.make_response(_checkout_opt_in())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _checkout_opt_in():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    try:
+        shop, _ = shopify_store.checkout_extension_shop(token.strip() if scheme.lower() == "bearer" else "")
+    except SessionTokenError as error:
+        return jsonify({"error": "session_invalid", "message": str(error)}), 401
+    data, refused = _request_object()
+    if refused is not None:
+        return refused
+    try:
+        body = _CheckoutOptIn().load(data)
+    except ValidationError as error:
+        field = next(iter(error.messages), "body")
+        return _bad(str(field), "; ".join(str(m) for m in error.messages_dict.get(field, ["invalid"])))
+    order_id = body["order_id"].rsplit("/", 1)[-1]  # gid://shopify/OrderIdentity/123 → 123
+    contact_id = db.session.scalar(select(OrderRecord.contact_id).where(
+        OrderRecord.shop_id == shop.id, OrderRecord.order_id == order_id))
+    contact = db.session.get(Contact, contact_id) if contact_id is not None else None
+    if contact is None or contact.phone_e164 is None:
+        return jsonify({"error": "order_not_known_yet", "message": "try again in a few seconds"}), 409
+    if contact.marketing_consent == CONSENT_GRANTED:
+        return jsonify({"status": "already_subscribed"}), 200
+    queued = request_opt_in(shop, contact, source="checkout_checkbox", text_shown=body["consent_text"].strip(),
+                            evidence={"order_id": order_id, "surface": "thank_you", **_visitor_evidence(_remote())})
+    if queued is None:
+        return jsonify({"status": "already_subscribed"}), 200
+    return jsonify({"status": "confirmation_sent" if queued != PENDING_ALREADY else "confirmation_pending",
+                    "message": "check WhatsApp to confirm"}), 202
 
 
 # -- the widget and its settings -----------------------------------------------------------------

@@ -22,6 +22,11 @@ from integrations.kit import id_text as _id
 from integrations.kit import money as _money
 from integrations.kit import money_or_none as _money_or_none
 from integrations.kit import to_int as _int
+from integrations.kit import yes_no
+
+#: the cart attributes the checkout extension sets: its box ("yes"/"no") and the text it showed
+ATTRIBUTE_OPT_IN = "_wcc_whatsapp_opt_in"
+ATTRIBUTE_CONSENT_TEXT = "_wcc_consent_text"
 
 # ---------------------------------------------------------------------------------------
 # Customers, phones, lines
@@ -52,6 +57,8 @@ def read_customer(payload: dict, context: ParseContext, *, phone_keys: tuple[str
     phone = first_phone(candidates)
     names = next((a for a in (customer, billing, shipping)
                   if _text(a.get("first_name")) or _text(a.get("last_name"))), {})
+    # the checkout extension's box (extensions/whatsapp-checkout): cart attributes on the order
+    attributes = note_attributes(payload.get("note_attributes"))
     consent = _text(_dict(customer.get("sms_marketing_consent")).get("state"))
     if consent is None and payload.get("buyer_accepts_sms_marketing") is True:
         consent = "subscribed"  # the SMS box ticked at checkout
@@ -64,6 +71,8 @@ def read_customer(payload: dict, context: ParseContext, *, phone_keys: tuple[str
         locale=_text(payload.get("customer_locale")),
         country=phone.country if phone else address_country,
         platform_marketing_consent=consent.lower() if consent else None,
+        whatsapp_opt_in=yes_no(attributes.get(ATTRIBUTE_OPT_IN)),
+        whatsapp_consent_text=_text(attributes.get(ATTRIBUTE_CONSENT_TEXT)),
     )
 
 

@@ -21,7 +21,8 @@ import jwt
 from integrations.shopify.errors import SessionTokenError
 from integrations.shopify.oauth import is_valid_shop_domain
 
-__all__ = ["LEEWAY_SECONDS", "SessionToken", "SessionTokenError", "verify_session_token"]
+__all__ = ["LEEWAY_SECONDS", "ExtensionToken", "SessionToken", "SessionTokenError", "verify_extension_token",
+           "verify_session_token"]
 
 LEEWAY_SECONDS = 10
 _ALGORITHMS = ["HS256"]  # pinned: never let the token choose (no "none", no RS/HS confusion)
@@ -127,3 +128,44 @@ def _number(value: object) -> float | None:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionToken:
+    """What a verified checkout UI extension's session token says."""
+
+    shop_domain: str
+    customer_gid: str | None  # ``sub``: only for a logged-in buyer, when the app may read customers
+    expires_at: datetime
+
+
+def verify_extension_token(token: str, api_key: str, api_secret: str, *, now: float | datetime | None = None,
+                           leeway: int = LEEWAY_SECONDS) -> ExtensionToken:
+    """Verify the session token a checkout UI extension sends to our backend
+    (``sessionToken.get()``; HS256 with the app secret, ``aud`` the app's client id, five
+    minutes). ``dest`` names the shop, with or without ``https://``; ``sub`` is optional.
+    https://shopify.dev/docs/api/checkout-ui-extensions/latest/target-apis/platform-apis/session-token-api
+    """
+    if not api_key or not api_secret:
+        raise ValueError("api_key and api_secret must not be empty")
+    if not isinstance(token, str) or not token or len(token) > 4096:
+        raise SessionTokenError("no session token")
+    try:
+        claims = jwt.decode(token, api_secret, algorithms=_ALGORITHMS, audience=api_key,
+                            options={"require": ["dest", "aud", "exp"], "verify_exp": False, "verify_nbf": False,
+                                     "verify_iat": False})
+    except jwt.PyJWTError as error:
+        raise SessionTokenError(f"session token rejected: {type(error).__name__}") from None
+    moment = _epoch(now)
+    expires, not_before = _number(claims.get("exp")), _number(claims.get("nbf"))
+    if expires is None or moment > expires + leeway:
+        raise SessionTokenError("session token expired")
+    if not_before is not None and moment < not_before - leeway:
+        raise SessionTokenError("session token not valid yet")
+    dest = claims.get("dest")
+    shop = (_shop_of(dest, admin_path=False) if isinstance(dest, str) and "://" in dest
+            else (dest.lower() if isinstance(dest, str) and is_valid_shop_domain(dest) else None))
+    if shop is None:
+        raise SessionTokenError("session token names no valid shop")
+    return ExtensionToken(shop_domain=shop, customer_gid=_text(claims.get("sub")),
+                          expires_at=datetime.fromtimestamp(expires, tz=UTC))

@@ -17,8 +17,9 @@ from integrations.coerce import text as _text
 from integrations.kit import id_text as _id_text
 from integrations.kit import money as _money
 from integrations.kit import to_int as _int
+from integrations.kit import yes_no
 from integrations.woocommerce.consts import PLATFORM
-from integrations.woocommerce.readers import iso_time, locale_tag, order_phone, yes_no
+from integrations.woocommerce.readers import iso_time, locale_tag, order_phone
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from integrations.kit import ids as _ids
 from integrations.kit import money as _money
 from integrations.kit import money_or_none as _money_or_none
 from integrations.kit import to_int as _int
+from integrations.kit import yes_no
 from integrations.woocommerce.consts import (
     DELIVERED_ORDER_STATUS,
     LOCALE_META_KEYS,
@@ -51,7 +52,6 @@ from integrations.woocommerce.readers import (
     locale_tag,
     meta_of,
     order_phone,
-    yes_no,
 )
 
 # ---------------------------------------------------------------------------------------

@@ -73,15 +73,6 @@ def country_code(value: object) -> str | None:
     return value.upper() if isinstance(value, str) and len(value) == 2 and value.isalpha() else None
 
 
-def yes_no(value: object) -> bool | None:
-    """"yes"/"1"/1/True and "no"/"0"/0/False as booleans, as the plugin's order meta holds them."""
-    if value in ("yes", "1", 1, True):
-        return True
-    if value in ("no", "0", 0, False):
-        return False
-    return None
-
-
 def order_phone(billing: dict, shipping: dict, context: ParseContext) -> tuple[str | None, str | None]:
     """The first usable phone: billing, then shipping (``shipping.phone`` exists since
     WooCommerce 5.6). A national number is read with its address's country, then the
