@@ -19,7 +19,7 @@ function lookup(catalogue, key) {
   return key.split(".").reduce((node, part) => (node && typeof node === "object" ? node[part] : undefined), catalogue);
 }
 
-/** A translator for one language: t("settings.saved"), t("x.y", {count: 2}) fills {count}. */
+/** A translator for one language: t("settings.saved"); t("settings.step", {number: 2}) fills {number}. */
 export function translator(language) {
   const { ui } = CATALOGUES[language] || CATALOGUES.en;
   return (key, values) => {
