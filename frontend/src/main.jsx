@@ -4,13 +4,15 @@ import "./app.css";
 import App from "./App.jsx";
 import { createApi } from "./api.js";
 import { tokenSource } from "./auth.js";
-import { languageOf } from "./i18n/index.js";
+import { languageOf, loadLanguage } from "./i18n/index.js";
 
 const params = new URLSearchParams(window.location.search);
 const tokens = tokenSource(params);
 const language = languageOf(params.get("locale"));
 document.documentElement.lang = language;
 
-createRoot(document.getElementById("app")).render(
-  <App api={tokens ? createApi(tokens) : null} embedded={tokens ? tokens.kind : null} language={language} />,
-);
+loadLanguage(language).catch(() => null).then(() => {
+  createRoot(document.getElementById("app")).render(
+    <App api={tokens ? createApi(tokens) : null} embedded={tokens ? tokens.kind : null} language={language} />,
+  );
+});

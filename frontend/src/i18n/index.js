@@ -3,16 +3,25 @@
 // English when the language has no catalogue. Polaris's own strings come with Polaris.
 import { createContext, useContext } from "react";
 import en from "./en.json";
-import de from "./de.json";
 import polarisEn from "@shopify/polaris/locales/en.json";
-import polarisDe from "@shopify/polaris/locales/de.json";
 
-const CATALOGUES = { en: { ui: en, polaris: polarisEn }, de: { ui: de, polaris: polarisDe } };
+/** English is in the entry chunk; every other language is a chunk of its own, loaded first. */
+const LOADERS = {
+  de: () => Promise.all([import("./de.json"), import("@shopify/polaris/locales/de.json")]),
+};
+const CATALOGUES = { en: { ui: en, polaris: polarisEn } };
 
 /** "de-DE", "de_DE", "de" → "de"; anything without a catalogue → "en". */
 export function languageOf(locale) {
   const language = String(locale || "").toLowerCase().split(/[-_]/)[0];
-  return Object.hasOwn(CATALOGUES, language) ? language : "en";
+  return Object.hasOwn(LOADERS, language) ? language : "en";
+}
+
+/** Resolves once `language`'s catalogues are at hand (at once for English). */
+export async function loadLanguage(language) {
+  if (CATALOGUES[language] || !LOADERS[language]) return;
+  const [ui, polaris] = await LOADERS[language]();
+  CATALOGUES[language] = { ui: ui.default, polaris: polaris.default };
 }
 
 function lookup(catalogue, key) {
