@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 
 from integrations.base import HeaderMap, SignatureInvalidError, SignatureMissingError
+from integrations.kit import header
 
 __all__ = ["HEADER_FORWARD_SIGNATURE", "HEADER_STORE", "HEADER_TIMESTAMP", "HEADER_VISITOR", "MAX_AGE_SECONDS",
            "ForwardedRequest", "forward_signature", "forwarded_store_key", "verify_forward"]
@@ -43,13 +44,9 @@ def forward_signature(secret: str, store_key: str, timestamp: int, visitor: str,
     return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
 
 
-def _header(headers: HeaderMap, name: str) -> str:
-    return (headers.get(name) or "").strip()
-
-
 def forwarded_store_key(headers: HeaderMap) -> str | None:
     """The store the forward claims to come from (unverified: to find whose secret checks it)."""
-    key = _header(headers, HEADER_STORE)
+    key = (header(headers, HEADER_STORE) or "")
     return key if _STORE_KEY.fullmatch(key) else None
 
 
@@ -58,8 +55,8 @@ def verify_forward(headers: HeaderMap, name: str, body: bytes, secret: str, *,
     """Raise ``SignatureMissingError`` / ``SignatureInvalidError`` unless the store's plugin
     signed this forward within the last few minutes."""
     key = forwarded_store_key(headers)
-    stamp, visitor = _header(headers, HEADER_TIMESTAMP), _header(headers, HEADER_VISITOR)
-    given = _header(headers, HEADER_FORWARD_SIGNATURE)
+    stamp, visitor = (header(headers, HEADER_TIMESTAMP) or ""), (header(headers, HEADER_VISITOR) or "")
+    given = (header(headers, HEADER_FORWARD_SIGNATURE) or "")
     if key is None or not given:
         raise SignatureMissingError(f"{HEADER_STORE} and {HEADER_FORWARD_SIGNATURE} are required")
     if not secret:
