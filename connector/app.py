@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from connector import consent_signal, crypto, logs
+from connector import consent_signal, crypto, dbutil, logs
 from connector.config import flask_config, load_settings
 from connector.extensions import db, migrate
 from connector.jobs import inventory
@@ -59,6 +59,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     install_sqlite_pragmas()
     inventory.install_lookup_hooks()
     consent_signal.install_hooks()
+    dbutil.install_hooks()
     instance_path = default_instance_path()
     app = Flask(
         "connector",

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import select, update
 
 from connector import shop_settings
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import commit, insert_or_ignore
 from connector.extensions import db, settings
 from connector.models import Contact, LinkClick, Shop, ShortLink, utcnow
 
@@ -90,7 +90,7 @@ def link_url(code: str) -> str:
 def attach_message(shop_id: int, codes: list[str], message_id: int) -> None:
     db.session.execute(update(ShortLink).where(ShortLink.shop_id == shop_id, ShortLink.code.in_(codes),
                                                ShortLink.message_id.is_(None)).values(message_id=message_id))
-    db.session.commit()
+    commit(db.session)
 
 
 def follow(code: str, *, now: datetime | None = None) -> str | None:
