@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeAlias
 
 from sqlalchemy import CursorResult, Result, Row, String, Table, bindparam, cast, event, func, select, update
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
+from sqlalchemy.orm.util import identity_key
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,34 @@ def insert_or_ignore(session: AnySession, model: Any, values: dict[str, Any], co
     """
     statement = insert_ignoring(session.get_bind().dialect.name, model, values, conflict)
     return session.execute(statement).scalar_one_or_none()
+
+
+def insert_or_load(session: AnySession, model: Any, values: dict[str, Any], conflict: Iterable[str],
+                   *where: Any) -> tuple[Any, bool]:
+    """``insert_or_ignore``, then the row as an object of ``model``, and whether this call made it.
+
+    A new row is not read back (``inserted_row``). An existing one (the key was taken) is read
+    with ``where``, the conditions that select it by that key.
+    """
+    new_id = insert_or_ignore(session, model, values, conflict)
+    if new_id is None:
+        return session.scalars(select(model).where(*where)).one(), False
+    return inserted_row(session, model, values, new_id), True
+
+
+def inserted_row(session: AnySession, model: Any, values: dict[str, Any], new_id: int) -> Any:
+    """The row just inserted with ``values`` (RETURNING gave ``new_id``) as a loaded object in the
+    session, built rather than read back: a column not in ``values`` without a default is None,
+    one with a default is read when first used."""
+    if session.identity_map.get(identity_key(model, new_id)) is not None:  # a deleted row's reused id
+        return session.get(model, new_id, populate_existing=True)
+    empty = {column.key: None for column in model.__table__.columns
+             if column.key not in values and not column.primary_key
+             and column.default is None and column.server_default is None}
+    row = model(id=new_id, **values, **empty)
+    make_transient_to_detached(row)  # what is set counts as loaded, not as a change to flush
+    session.add(row)
+    return row
 
 
 def insert_ignoring(dialect: str, model: Any, values: dict[str, Any], conflict: Iterable[str]):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from sqlalchemy import event, func, select
 
 from connector.automations import orders
-from connector.dbutil import held_transaction, when_committed
+from connector.dbutil import held_transaction, insert_or_load, when_committed
 from connector.events import OrderPaid
 from connector.extensions import db, get_redis
 from connector.jobs.ingest import process_receipt
-from connector.models import Contact, Message, OrderRecord, ShortLink, WebhookReceipt
+from connector.models import Contact, Message, OrderRecord, ShortLink, WebhookReceipt, utcnow
 from connector.routing import EVENT_HANDLERS
 from connector.wakeups import kick_key
 from tests.test_slow_vendor_backlog import deliver, shop  # noqa: F401 (fixture)
@@ -93,3 +93,28 @@ def test_an_action_that_fails_after_the_commit_is_logged_not_raised(ctx, caplog)
         when_committed(db.session, broken)
         db.session.commit()
     assert "db.after_commit_failed" in caplog.text
+
+
+def test_insert_or_load_builds_a_new_row_without_reading_it_back_and_reads_a_taken_key(ctx):
+    from tests.factories import make_shop
+
+    shop = make_shop()
+    statements: list[str] = []
+
+    def count(_connection, _cursor, statement, *_args) -> None:
+        statements.append(statement.split()[0])
+
+    values = {"shop_id": shop.id, "phone_e164": "+4915100000001", "name": "Maria", "marketing_consent": "none",
+              "transactional_consent": "none", "created_at": utcnow(), "updated_at": utcnow()}
+    where = (Contact.shop_id == shop.id, Contact.phone_e164 == "+4915100000001")
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        contact, made = insert_or_load(db.session, Contact, values, ("shop_id", "phone_e164"), *where)
+        assert made and contact.name == "Maria" and contact.email_hash is None and contact.id
+        assert statements == ["INSERT"]  # nothing read back, not even a column left empty
+        again, made_again = insert_or_load(db.session, Contact, {**values, "name": "Other"},
+                                           ("shop_id", "phone_e164"), *where)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert not made_again and again is contact and again.name == "Maria"
+    assert statements == ["INSERT", "INSERT", "SELECT"]

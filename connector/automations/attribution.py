@@ -15,7 +15,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from connector.automations.common import automation_settings
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_load
 from connector.events import Order
 from connector.extensions import db
 from connector.models import Contact, LinkClick, Message, OrderRecord, Shop, ShortLink, utcnow
@@ -24,18 +24,16 @@ from connector.models import Contact, LinkClick, Message, OrderRecord, Shop, Sho
 def record_order(shop: Shop, order: Order, contact: Contact | None) -> OrderRecord:
     """The order's row (made on first sight) with its attribution, decided once."""
     now = utcnow()
-    inserted = insert_or_ignore(db.session, OrderRecord, {
+    record, inserted = insert_or_load(db.session, OrderRecord, {
         "shop_id": shop.id, "order_id": order.order_id, "contact_id": contact.id if contact else None,
         "name": order.name[:64] if order.name else None, "currency": order.currency, "total": order.total,
         "status_url": order.status_url, "placed_at": order.created_at, "created_at": now, "updated_at": now,
-    }, conflict=("shop_id", "order_id"))
-    record = db.session.scalars(select(OrderRecord).where(OrderRecord.shop_id == shop.id,
-                                                          OrderRecord.order_id == order.order_id)).one()
-    if inserted is not None and contact is not None:
+    }, ("shop_id", "order_id"), OrderRecord.shop_id == shop.id, OrderRecord.order_id == order.order_id)
+    if inserted and contact is not None:
         found = attribute(shop, contact.id, order.created_at)
         if found is not None:
             record.attributed_message_id, record.attributed_automation, record.attribution = found
-    elif inserted is None:
+    elif not inserted:
         record.total = order.total  # a later event (paid) has the final figures
     return record
 

@@ -24,11 +24,11 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from marshmallow import Schema, fields, post_load
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from connector import shop_settings
 from connector.automations.common import automation_settings
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_load
 from connector.events import Customer, LineItem, Order
 from connector.extensions import db, settings
 from connector.messaging.invoices import InvoiceShop, invoice_filename, render_invoice_pdf
@@ -42,10 +42,8 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def invoice_for(shop: Shop, order: Order, locale: str | None) -> Invoice:
-    """The order's invoice, rendered on first use; the same row (and bytes) afterwards."""
-    existing = _find(shop.id, order.order_id)
-    if existing is not None:
-        return existing
+    """The order's invoice, made on first use (its draft: the PDF is rendered when first
+    downloaded, ``invoice_pdf``); the same row (and bytes) afterwards."""
     options = automation_settings(shop, "order_confirmation")
     invoice_settings = shop_settings.effective(shop)["invoice"]
     number = f"{options.get('invoice_prefix') or ''}{(order.name or order.order_id).lstrip('#')}"
@@ -54,11 +52,12 @@ def invoice_for(shop: Shop, order: Order, locale: str | None) -> Invoice:
                          tax_id=invoice_settings["tax_id"], email=invoice_settings["email"])
     draft = _DRAFT.dump({"order": order, "seller": seller, "locale": locale or shop.locale or "en", "number": number})
     now = utcnow()
-    insert_or_ignore(db.session, Invoice, {"shop_id": shop.id, "order_id": order.order_id, "number": number[:64],
-                                           "filename": invoice_filename(order), "pdf": None, "draft": draft,
-                                           "created_at": now, "updated_at": now},
-                     conflict=("shop_id", "order_id"))
-    return _find(shop.id, order.order_id)  # type: ignore[return-value]
+    invoice, _made = insert_or_load(
+        db.session, Invoice, {"shop_id": shop.id, "order_id": order.order_id, "number": number[:64],
+                              "filename": invoice_filename(order), "pdf": None, "draft": draft,
+                              "created_at": now, "updated_at": now},
+        ("shop_id", "order_id"), Invoice.shop_id == shop.id, Invoice.order_id == order.order_id)
+    return invoice
 
 
 def invoice_pdf(invoice: Invoice) -> bytes:
@@ -163,7 +162,3 @@ class DraftSchema(Schema):
 
 
 _DRAFT = DraftSchema()
-
-
-def _find(shop_id: int, order_id: str) -> Invoice | None:
-    return db.session.scalars(select(Invoice).where(Invoice.shop_id == shop_id, Invoice.order_id == order_id)).first()
