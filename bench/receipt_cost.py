@@ -157,6 +157,9 @@ def main() -> int:
                        "ms_per_receipt_p50": round(percentile(durations, 0.50) * 1000, 2),
                        "ms_per_receipt_p99": round(percentile(durations, 0.99) * 1000, 2),
                        "ms_per_receipt_mean": round(sum(durations) / n * 1000, 2),
+                       # does a receipt cost more as the shop's contacts and orders grow?
+                       "ms_first_tenth_p50": round(percentile(durations[:max(1, n // 10)], 0.50) * 1000, 2),
+                       "ms_last_tenth_p50": round(percentile(durations[-max(1, n // 10):], 0.50) * 1000, 2),
                        "sql_per_receipt": round(counter.statements / n, 2),
                        "commits_per_receipt": round(counter.commits / n, 2),
                        "database": env["DATABASE_URL"].split("@")[-1].split("/")[0]}
