@@ -16,7 +16,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from connector import consent_signal, crypto, logs, rollups
+from connector import consent_signal, crypto, dbutil, logs, rollups
 from connector.config import flask_config, load_settings
 from connector.extensions import db, migrate
 from connector.jobs import inventory
@@ -61,6 +61,7 @@ def create_app(config_overrides: Mapping[str, object] | None = None) -> Flask:
     inventory.install_lookup_hooks()
     consent_signal.install_hooks()
     rollups.install_hooks()
+    dbutil.install_hooks()
     instance_path = default_instance_path()
     app = Flask(
         "connector",

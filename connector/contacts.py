@@ -10,10 +10,8 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime
 
-from sqlalchemy import select
-
 from connector import consent, receipt_notes
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_load
 from connector.events import Customer
 from connector.extensions import db
 from connector.models import Contact, Shop, utcnow
@@ -47,13 +45,11 @@ def contact_for(shop: Shop, customer: Customer | None, *, transactional_source: 
         return None
     now = now or utcnow()
     name = " ".join(part for part in (customer.first_name, customer.last_name) if part) or None
-    insert_or_ignore(db.session, Contact, {
+    contact, _made = insert_or_load(db.session, Contact, {
         "shop_id": shop.id, "phone_e164": phone.e164, "name": name, "locale": customer.locale,
         "country": phone.country, "time_zone": phone.time_zone, "marketing_consent": CONSENT_NONE,
         "transactional_consent": CONSENT_NONE, "created_at": now, "updated_at": now,
-    }, conflict=("shop_id", "phone_e164"))
-    contact = db.session.scalars(select(Contact).where(Contact.shop_id == shop.id,
-                                                       Contact.phone_e164 == phone.e164)).one()
+    }, ("shop_id", "phone_e164"), Contact.shop_id == shop.id, Contact.phone_e164 == phone.e164)
     if customer.locale and not contact.locale:
         contact.locale = customer.locale[:16]
     if name and not contact.name:

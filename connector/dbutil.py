@@ -2,14 +2,86 @@
 
 from __future__ import annotations
 
+import logging
 import typing
-from typing import Any, Callable, Iterable, Sequence, TypeAlias
+from contextlib import contextmanager
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeAlias
 
-from sqlalchemy import CursorResult, Result, Row, String, Table, bindparam, cast, func, select, update
-from sqlalchemy.orm import Session, scoped_session
+from sqlalchemy import CursorResult, Result, Row, String, Table, bindparam, cast, event, func, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached, scoped_session
+from sqlalchemy.orm.util import identity_key
+
+log = logging.getLogger(__name__)
 
 #: a session, or Flask-SQLAlchemy's ``db.session`` (a ``scoped_session``, which proxies one)
 AnySession: TypeAlias = Session | scoped_session[Any]
+
+
+# -- one transaction for a unit of work (a webhook receipt) --------------------------------------
+
+_HELD = "connector.transaction_held"
+_AFTER_COMMIT = "connector.after_commit"
+
+
+@contextmanager
+def held_transaction(session: AnySession) -> Iterator[None]:
+    """Within this block the caller owns the transaction: ``commit`` only flushes, and
+    ``when_committed`` actions wait for the caller's own commit (after a rollback they are
+    dropped). ``connector.jobs.ingest.process_receipt`` holds it while a receipt's events are
+    applied, so the receipt and all it caused commit together, once. A ``session.commit()``
+    called directly still commits (and runs the actions registered so far)."""
+    session.info[_HELD] = session.info.get(_HELD, 0) + 1
+    try:
+        yield
+    finally:
+        session.info[_HELD] -= 1
+        if not session.info[_HELD]:
+            del session.info[_HELD]
+
+
+def is_held(session: AnySession) -> bool:
+    return bool(session.info.get(_HELD))
+
+
+def commit(session: AnySession) -> None:
+    """Commit; inside ``held_transaction`` flush instead (the holder commits)."""
+    if is_held(session):
+        session.flush()
+    else:
+        session.commit()
+
+
+def when_committed(session: AnySession, action: Callable[[], None]) -> None:
+    """Run ``action`` once the work so far is committed: now, unless a ``held_transaction`` is
+    open; then after its commit (an error of the action is logged, never raised: what it does
+    must be best-effort, such as waking a job the sweep would otherwise find), or never if the
+    transaction rolls back."""
+    if is_held(session):
+        session.connection()  # the transaction has begun, so a rollback of it is seen even before any statement
+        session.info.setdefault(_AFTER_COMMIT, []).append(action)
+    else:
+        action()
+
+
+def install_hooks() -> None:
+    """Listen to every session's commits and rollbacks (``create_app`` calls this; twice is a no-op)."""
+    for name, hook in (("after_commit", _run_after_commit), ("after_soft_rollback", _forget_after_rollback)):
+        if not event.contains(Session, name, hook):
+            event.listen(Session, name, hook)
+
+
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, None) or ():
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - the commit is done; the action is best-effort by contract
+            log.warning("db.after_commit_failed", exc_info=True)
+
+
+def _forget_after_rollback(session: Session, previous_transaction) -> None:
+    """Any rollback of the whole transaction, even one that had sent nothing yet (a savepoint's does not count)."""
+    if previous_transaction.parent is None:
+        session.info.pop(_AFTER_COMMIT, None)
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -27,6 +99,34 @@ def insert_or_ignore(session: AnySession, model: Any, values: dict[str, Any], co
     """
     statement = insert_ignoring(session.get_bind().dialect.name, model, values, conflict)
     return session.execute(statement).scalar_one_or_none()
+
+
+def insert_or_load(session: AnySession, model: Any, values: dict[str, Any], conflict: Iterable[str],
+                   *where: Any) -> tuple[Any, bool]:
+    """``insert_or_ignore``, then the row as an object of ``model``, and whether this call made it.
+
+    A new row is not read back (``inserted_row``). An existing one (the key was taken) is read
+    with ``where``, the conditions that select it by that key.
+    """
+    new_id = insert_or_ignore(session, model, values, conflict)
+    if new_id is None:
+        return session.scalars(select(model).where(*where)).one(), False
+    return inserted_row(session, model, values, new_id), True
+
+
+def inserted_row(session: AnySession, model: Any, values: dict[str, Any], new_id: int) -> Any:
+    """The row just inserted with ``values`` (RETURNING gave ``new_id``) as a loaded object in the
+    session, built rather than read back: a column not in ``values`` without a default is None,
+    one with a default is read when first used."""
+    if session.identity_map.get(identity_key(model, new_id)) is not None:  # a deleted row's reused id
+        return session.get(model, new_id, populate_existing=True)
+    empty = {column.key: None for column in model.__table__.columns
+             if column.key not in values and not column.primary_key
+             and column.default is None and column.server_default is None}
+    row = model(id=new_id, **values, **empty)
+    make_transient_to_detached(row)  # what is set counts as loaded, not as a change to flush
+    session.add(row)
+    return row
 
 
 def insert_ignoring(dialect: str, model: Any, values: dict[str, Any], conflict: Iterable[str]):

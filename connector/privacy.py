@@ -266,7 +266,7 @@ def export_customer(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
         "shipments": [_row(row) for row in _all(Shipment, Shipment.shop_id == shop.id,
                                                 Shipment.order_id.in_(all_order_ids))],
         # the PDF itself is re-rendered on request; its metadata says that it exists
-        "invoices": [_row(row, skip=("pdf",)) for row in _all(Invoice, Invoice.shop_id == shop.id,
+        "invoices": [_row(row, skip=("pdf", "draft")) for row in _all(Invoice, Invoice.shop_id == shop.id,
                                                               Invoice.order_id.in_(all_order_ids))],
         "webhook_receipts": [{**_row(receipt, skip=("body",)), "body": _decoded(receipt.body)}
                              for receipt in _mentioning_receipts(shop.id, identity)],

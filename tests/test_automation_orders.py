@@ -7,8 +7,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from connector.extensions import db
-from connector.messaging.invoices import format_money
-from connector.models import Contact, Message, OrderRecord
+from connector.messaging.invoices import InvoiceShop, format_money, render_invoice_pdf
+from connector.models import Contact, Invoice, Message, OrderRecord
 from tests.automation_events import OrderPaid, OrderPlaced, apply, order, timedelta
 from tests.factories import make_shop
 from tests.test_invoices import pdf_strings
@@ -88,3 +88,29 @@ def test_expired_invoice_link_is_404(ctx, client):
     import time
     time.sleep(1.1)
     assert client.get("/" + url.split("://", 1)[1].split("/", 1)[1]).status_code == 404
+
+
+def test_the_invoice_is_rendered_at_its_first_download_as_the_order_had_it(ctx, client):
+    shop = make_shop(settings={"governor": {"quiet_hours": {"enabled": False}},
+                               "invoice": {"address_lines": ["Kaffeeweg 2", "10115 Berlin"], "tax_id": "DE123"}})
+    paid = order("5101")
+    apply(shop, OrderPaid(paid))
+    invoice = db.session.scalars(select(Invoice)).one()
+    assert invoice.pdf is None and invoice.draft["number"] == "5101"  # nothing rendered with the order
+    # the seller moves before Meta fetches the document: the invoice still shows the order's day
+    shop.settings = {**shop.settings, "invoice": {"address_lines": ["Neue Strasse 9"], "tax_id": "DE999"}}
+    db.session.commit()
+
+    (message,) = _messages()
+    path = "/" + message.content["header"]["link"].split("://", 1)[1].split("/", 1)[1]
+    first = client.get(path)
+    assert first.status_code == 200 and first.mimetype == "application/pdf"
+    expected = render_invoice_pdf(paid, InvoiceShop(name=shop.name or shop.domain,
+                                                    address_lines=("Kaffeeweg 2", "10115 Berlin"), tax_id="DE123"),
+                                  locale="de", invoice_number="5101", issued_at=paid.created_at)
+    assert pdf_strings(first.data) == pdf_strings(expected)
+    assert "Neue Strasse 9" not in " ".join(pdf_strings(first.data))
+    db.session.expire_all()
+    stored = db.session.get(Invoice, invoice.id)
+    assert stored.pdf == first.data and stored.draft is None  # rendered once, kept
+    assert client.get(path).data == first.data

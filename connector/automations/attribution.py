@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from connector import rollups
 from connector.automations.common import automation_settings
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import insert_or_ignore, inserted_row
 from connector.events import Order
 from connector.extensions import db
 from connector.models import Contact, LinkClick, Message, OrderRecord, Shop, ShortLink, utcnow
@@ -25,24 +25,27 @@ from connector.models import Contact, LinkClick, Message, OrderRecord, Shop, Sho
 def record_order(shop: Shop, order: Order, contact: Contact | None) -> OrderRecord:
     """The order's row (made on first sight) with its attribution, decided once."""
     now = utcnow()
-    inserted = insert_or_ignore(db.session, OrderRecord, {
+    values = {
         "shop_id": shop.id, "order_id": order.order_id, "contact_id": contact.id if contact else None,
         "name": order.name[:64] if order.name else None, "currency": order.currency, "total": order.total,
         "status_url": order.status_url, "placed_at": order.created_at, "created_at": now, "updated_at": now,
-    }, conflict=("shop_id", "order_id"))
+    }
+    new_id = insert_or_ignore(db.session, OrderRecord, values, ("shop_id", "order_id"))
+    if new_id is not None:
+        record = inserted_row(db.session, OrderRecord, values, new_id)  # built, not read back
+        if contact is not None:
+            found = attribute(shop, contact.id, order.created_at)
+            if found is not None:
+                record.attributed_message_id, record.attributed_automation, record.attribution = found
+                rollups.count_order(db.session, record)
+        return record
     record = _locked_order(shop.id, order.order_id)
-    assert record is not None  # inserted above, or there already
-    if inserted is not None and contact is not None:
-        found = attribute(shop, contact.id, order.created_at)
-        if found is not None:
-            record.attributed_message_id, record.attributed_automation, record.attribution = found
-            rollups.count_order(db.session, record)
-    elif inserted is None:
-        if record.cancelled_at is None and record.attributed_automation and record.total != order.total:
-            # the revenue already counted moves to the final figure
-            rollups.count(db.session, shop.id, record.placed_at, rollups.ORDERS,
-                          automation=record.attributed_automation, dimension=record.currency, n=0,
-                          amount=(order.total or Decimal(0)) - (record.total or Decimal(0)))
+    assert record is not None  # the key was taken: the row is there
+    if record.cancelled_at is None and record.attributed_automation and record.total != order.total:
+        # the revenue already counted moves to the final figure
+        rollups.count(db.session, shop.id, record.placed_at, rollups.ORDERS,
+                      automation=record.attributed_automation, dimension=record.currency, n=0,
+                      amount=(order.total or Decimal(0)) - (record.total or Decimal(0)))
         record.total = order.total  # a later event (paid) has the final figures
     return record
 

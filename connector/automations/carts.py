@@ -32,7 +32,7 @@ import logging
 from datetime import timedelta
 from typing import Iterable
 
-from sqlalchemy import false, or_, select, update
+from sqlalchemy import Select, case, false, literal, or_, select, update
 
 from connector.automations.common import automation_settings, is_enabled, queue_template
 from connector.automations.discounts import discount_for
@@ -144,7 +144,12 @@ def _retarget(shop: Shop, key: str, target: str, template: str | None) -> None:
 
 
 def stop_for_order(shop: Shop, order: Order, contact: Contact | None) -> None:
-    """The order converts its cart, and ends every sequence of the same contact."""
+    """The order converts its cart, and ends every sequence of the same contact.
+
+    Without a cart token the order converts no cart by token, and the contact's and the same
+    customer's sequences end in two statements: one read of their open carts, one update of
+    their queued reminders.
+    """
     tokens = [token[:128] for token in order.cart_tokens if token]
     matched = list(db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.cart_token.in_(tokens)))) \
         if tokens else []
@@ -158,33 +163,41 @@ def stop_for_order(shop: Shop, order: Order, contact: Contact | None) -> None:
     for cart in matched:
         cart.converted_order_id = order.order_id
     _stop(shop.id, [c for c in matched if c.status == Cart.OPEN], Cart.CONVERTED, "converted")
-    same_customer = same_customer_contacts(shop.id, order.customer) - contact_ids
-    for ids, reason in ((contact_ids, "contact_ordered"), (same_customer, "customer_ordered")):
-        if not ids:
-            continue
-        others = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
-                                                       Cart.contact_id.in_(ids))).all()
-        _stop(shop.id, others, Cart.CONVERTED, reason)
-        # anything of this automation still waiting for these people, whichever cart it came from
-        db.session.execute(update(Message).where(
-            Message.shop_id == shop.id, Message.contact_id.in_(ids), Message.automation == AUTOMATION,
-            Message.status == MessageStatus.QUEUED).values(
-                status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow()))
+    same_customer = same_customer_query(shop.id, order.customer)
+    people = ([Cart.contact_id.in_(contact_ids)] if contact_ids else []) + \
+        ([Cart.contact_id.in_(same_customer)] if same_customer is not None else [])
+    if not people:
+        return
+    others = db.session.scalars(select(Cart).where(Cart.shop_id == shop.id, Cart.status == Cart.OPEN,
+                                                   or_(*people))).all()
+    _stop(shop.id, [cart for cart in others if cart.contact_id in contact_ids], Cart.CONVERTED, "contact_ordered")
+    _stop(shop.id, [cart for cart in others if cart.contact_id not in contact_ids], Cart.CONVERTED,
+          "customer_ordered")
+    # anything of this automation still waiting for these people, whichever cart it came from
+    reason = case((Message.contact_id.in_(contact_ids), "contact_ordered"), else_="customer_ordered") \
+        if contact_ids else literal("customer_ordered")
+    recipients = ([Message.contact_id.in_(contact_ids)] if contact_ids else []) + \
+        ([Message.contact_id.in_(same_customer)] if same_customer is not None else [])
+    db.session.execute(update(Message).where(
+        Message.shop_id == shop.id, or_(*recipients), Message.automation == AUTOMATION,
+        Message.status == MessageStatus.QUEUED).values(
+            status=MessageStatus.CANCELLED, status_reason=reason, updated_at=utcnow()))
 
 
-def same_customer_contacts(shop_id: int, customer: Customer | None) -> set[int]:
-    """The shop's contacts the store knows as this customer: the same customer id, or the same
-    e-mail (trimmed, lowercased; contacts keep only its hash), whatever phone they used."""
+def same_customer_query(shop_id: int, customer: Customer | None) -> Select[tuple[int]] | None:
+    """The ids of the shop's contacts the store knows as this customer (a query, to use as a
+    subquery): the same customer id, or the same e-mail (trimmed, lowercased; contacts keep only
+    its hash), whatever phone they used. None when the customer has neither."""
     if customer is None:
-        return set()
+        return None
     conditions = []
     if customer.platform_customer_id and customer.platform_customer_id.strip():
         conditions.append(Contact.platform_customer_id == customer.platform_customer_id.strip()[:64])
     if customer.email and customer.email.strip():
         conditions.append(Contact.email_hash == email_hash(customer.email))
     if not conditions:
-        return set()
-    return set(db.session.scalars(select(Contact.id).where(Contact.shop_id == shop_id, or_(*conditions))))
+        return None
+    return select(Contact.id).where(Contact.shop_id == shop_id, or_(*conditions))
 
 
 def _stop(shop_id: int, carts: Iterable[Cart], status: str, reason: str) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from sqlalchemy import select, update
 
 from connector import rollups, shop_settings
-from connector.dbutil import insert_or_ignore
+from connector.dbutil import commit, insert_or_ignore, inserted_row
 from connector.extensions import db, settings
 from connector.models import Contact, LinkClick, Message, Shop, ShortLink, utcnow
 
@@ -68,18 +68,20 @@ def short_link(*, shop: Shop, contact: Contact | None, link_key: str, target: st
     """The short link for ``link_key`` (made now, or the one made by an earlier attempt)."""
     target = with_utm(safe_target(shop, target), automation=automation, template=template)
     for _ in range(5):
-        inserted = insert_or_ignore(db.session, ShortLink, {
+        values = {
             "shop_id": shop.id, "code": secrets.token_urlsafe(CODE_BYTES), "link_key": link_key[:220],
             "target_url": target, "automation": automation, "template_name": template,
             "contact_id": contact.id if contact else None, "clicks": 0,
             "created_at": utcnow(), "updated_at": utcnow(),
-        }, conflict=("shop_id", "link_key"))
+        }
+        inserted = insert_or_ignore(db.session, ShortLink, values, conflict=("shop_id", "link_key"))
+        if inserted is not None:
+            return inserted_row(db.session, ShortLink, values, inserted)
         link = db.session.scalars(select(ShortLink).where(ShortLink.shop_id == shop.id,
                                                           ShortLink.link_key == link_key[:220])).first()
         if link is not None:
             return link
-        if inserted is None:  # the random code collided with another shop's: draw again
-            continue
+        # the random code collided with another shop's: draw again
     raise RuntimeError("could not allocate a short link code")
 
 
@@ -90,7 +92,7 @@ def link_url(code: str) -> str:
 def attach_message(shop_id: int, codes: list[str], message_id: int) -> None:
     db.session.execute(update(ShortLink).where(ShortLink.shop_id == shop_id, ShortLink.code.in_(codes),
                                                ShortLink.message_id.is_(None)).values(message_id=message_id))
-    db.session.commit()
+    commit(db.session)
 
 
 def follow(code: str, *, now: datetime | None = None) -> str | None:

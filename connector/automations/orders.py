@@ -33,6 +33,7 @@ from connector.automations.common import automation_settings, is_enabled, queue_
 from connector.automations.invoices import invoice_for, invoice_url
 from connector.automations.links import safe_target
 from connector.contacts import contact_for, first_name
+from connector.dbutil import commit
 from connector.events import FulfillmentUpdated, Order, OrderCancelled, OrderPaid, OrderPlaced
 from connector.extensions import db
 from connector.messaging.invoices import format_money
@@ -89,7 +90,7 @@ def _record(shop: Shop, order: Order):
                           consent_text=(order.note_attributes or {}).get("_wcc_consent_text"))
     attribution.record_order(shop, order, contact)
     carts.stop_for_order(shop, order, contact)
-    db.session.commit()
+    commit(db.session)  # only a flush while a receipt is applied: it commits with the receipt
     return contact
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from connector import receipt_failures
-from connector.dbutil import claim_rows
+from connector.dbutil import claim_rows, held_transaction
 from connector.extensions import db, get_redis
 from connector.models import WebhookReceipt, utcnow
 from connector.receipts import DEAD
@@ -114,6 +114,10 @@ def _claim_receipts(limit: int) -> list[int]:
 def process_receipt(receipt_id: int) -> str:
     """Parse one stored webhook into neutral events and apply them, in one transaction.
 
+    The automations' own commits only flush meanwhile (``connector.dbutil.held_transaction``):
+    the receipt's work and its ``processed_at`` commit together, and the wake-ups they owe
+    (a dispatcher for a queued message) follow that commit.
+
     Returns the outcome ("processed", "stale", ..., "dead", or "failed" when it will be
     retried). A failure rolls the receipt's work back and is judged by
     ``connector.receipt_failures.classify``:
@@ -134,7 +138,8 @@ def process_receipt(receipt_id: int) -> str:
     try:
         if processor is None:
             raise LookupError(f"no processor for platform {receipt.platform!r}")
-        outcome = processor(receipt) or "processed"
+        with held_transaction(db.session):  # what the receipt causes commits with it, below
+            outcome = processor(receipt) or "processed"
         receipt.processed_at = utcnow()
         receipt.attempts += 1
         receipt.error = None

@@ -7,7 +7,8 @@ After the commit it wakes the shop's dispatcher.
 
 ``queue_messages`` does the same for many messages at once: one multi-row INSERT per
 1,000 rows, one commit, one wake-up per shop and second. ``queue_message`` is that with
-one item.
+one item. Inside a ``connector.dbutil.held_transaction`` (a webhook receipt being applied)
+neither commits: the rows join the caller's transaction and the wake-ups follow its commit.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterable, cast
@@ -24,7 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from connector import receipt_notes
-from connector.dbutil import insert_rows_ignoring
+from connector.dbutil import insert_rows_ignoring, is_held, when_committed
 from connector.extensions import db
 from connector.models import Contact, Message, MessageKind, MessageStatus, Purpose, Shop, utcnow
 from connector.wakeups import kick_dispatcher, kick_dispatchers_at
@@ -98,14 +100,19 @@ def queue_messages(items: Iterable[OutboxItem]) -> list[QueuedMessage]:
     unique_rows = [rows[index] for index in first_of.values()]
     session, table = db.session, cast(Table, Message.__table__)
     new_ids: dict[tuple[int, str], int] = {}
+    held = is_held(session)
     try:
         session.flush()  # the caller's pending rows (a contact just created) first, as an ORM insert would
-        for message_id, shop_id, key in insert_rows_ignoring(session, table, unique_rows, CONFLICT,
-                                                             ("id", "shop_id", "idempotency_key"), CHUNK_ROWS):
-            new_ids[(shop_id, key)] = message_id
-        session.commit()
+        # in the caller's transaction, a batch of several statements is all or nothing by a savepoint
+        with session.begin_nested() if held and len(unique_rows) > CHUNK_ROWS else nullcontext():
+            for message_id, shop_id, key in insert_rows_ignoring(session, table, unique_rows, CONFLICT,
+                                                                 ("id", "shop_id", "idempotency_key"), CHUNK_ROWS):
+                new_ids[(shop_id, key)] = message_id
+        if not held:
+            session.commit()
     except BaseException:
-        session.rollback()  # no half-written batch, even if the caller carries on
+        if not held:
+            session.rollback()  # no half-written batch, even if the caller carries on
         raise
 
     messages = {key: _attach(session, rows[first_of[key]], message_id) for key, message_id in new_ids.items()}
@@ -115,7 +122,7 @@ def queue_messages(items: Iterable[OutboxItem]) -> list[QueuedMessage]:
         key = (row["shop_id"], row["idempotency_key"])
         results.append(QueuedMessage(messages[key], first_of[key] == index and key in new_ids))
     _log(rows, results)
-    _wake(rows, results, now)
+    when_committed(session, lambda: _wake(rows, results, now))  # a dispatcher woken must find the rows
     fresh = sum(1 for queued in results if queued.is_new)
     receipt_notes.queued(fresh)
     if fresh < len(results):

@@ -86,7 +86,12 @@ class Shipment(Timestamps, Base):
 
 
 class Invoice(Timestamps, Base):
-    """The invoice PDF of an order, stored once; served through a signed, expiring URL."""
+    """The invoice PDF of an order, stored once; served through a signed, expiring URL.
+
+    Made when the order arrives as ``draft`` (what the PDF shows: the order, the seller, the
+    locale and the number, as they were then); the PDF is rendered from it when it is first
+    downloaded, then stored in ``pdf`` and the draft dropped (connector/automations/invoices.py).
+    """
 
     __tablename__ = "invoices"
     __table_args__ = (UniqueConstraint("shop_id", "order_id"),)
@@ -96,7 +101,8 @@ class Invoice(Timestamps, Base):
     order_id: Mapped[str] = mapped_column(String(64))
     number: Mapped[str] = mapped_column(String(64))
     filename: Mapped[str] = mapped_column(String(128))
-    pdf: Mapped[bytes] = mapped_column(LargeBinary)
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    draft: Mapped[dict | None] = mapped_column(JSON)
 
 
 class ShortLink(Timestamps, Base):

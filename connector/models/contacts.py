@@ -22,6 +22,9 @@ class Contact(Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "phone_e164"),
         Index("ix_contacts_shop_user", "shop_id", "wa_user_id"),
+        # the same store customer under another phone (carts.same_customer_query, on every order)
+        Index("ix_contacts_shop_customer", "shop_id", "platform_customer_id"),
+        Index("ix_contacts_shop_email", "shop_id", "email_hash"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

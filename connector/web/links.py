@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect
 
 from connector.automations import links as short_links
-from connector.automations.invoices import load_invoice_by_token
+from connector.automations.invoices import invoice_pdf, load_invoice_by_token
 
 bp = Blueprint("links", __name__)
 
@@ -32,7 +32,7 @@ def invoice_download(token: str):
     invoice = load_invoice_by_token(token)
     if invoice is None:
         abort(404)
-    return Response(invoice.pdf, mimetype="application/pdf", headers={
+    return Response(invoice_pdf(invoice), mimetype="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{invoice.filename}"',
         "Cache-Control": "private, no-store",
         "X-Robots-Tag": "noindex",
