@@ -91,6 +91,7 @@ def main() -> int:
         "bench": "admin", "database": url.split(":")[0], "messages": options.messages, "contacts": options.contacts,
         "days": options.days, "requests_per_route": options.requests, "seed_s": round(seed_s, 1),
         "rebuild_s": round(rebuild_s, 2), "rollup_rows": rollup_rows, "routes": routes, "skipped": skipped,
+        "load_average": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
         "api_p99_ms": worst, "lcp_ms": None, "cls": None, "longest_task_ms": None, "transfer_kb": None,
     }))
     return 0

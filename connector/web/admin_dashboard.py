@@ -160,7 +160,7 @@ def home():
     shop: Shop = g.shop
     today = rollups.today(shop)
     currency = _currency(shop, today, today)
-    figures = _totals(rollups.funnel_totals(db.session, shop.id, today, today, currency))
+    figures = _totals(rollups.funnel_totals(db.session, shop.id, {"today": (today, today)}, currency)["today"])
     return {"checklist": [_whatsapp_item(shop), _templates_item(shop), _test_message_item(shop)],
             "today": {**{name: figures[name] for name in FUNNEL}, "revenue": figures["revenue"],
                       "currency": currency}}
@@ -219,21 +219,19 @@ def dashboard():
     currency = _currency(shop, before_first, last)
     automations = rollups.automations_between(db.session, shop.id, before_first, last)
     session, shop_id = db.session, shop.id
+    periods = {"current": (first, last), "previous": (before_first, before_last)}
+    totals = rollups.funnel_totals(session, shop_id, periods, currency, automation=only)
+    lists = rollups.breakdowns(session, shop_id, first, last, automation=only)
     return {
         "days": days, "time_zone": shop.time_zone, "currency": currency, "automations": automations,
         "series": _series(rollups.funnel_by_day(session, shop_id, first, last, currency, automation=only),
                           first, days, [only] if only else automations),
-        "totals": _totals(rollups.funnel_totals(session, shop_id, first, last, currency, automation=only),
-                          with_recipients=True),
-        "previous": _totals(rollups.funnel_totals(session, shop_id, before_first, before_last, currency,
-                                                  automation=only), with_recipients=True),
-        "optins": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.OPTINS), "source"),
-        "optouts": [{"date": day, "count": n} for day, n in _by_day(
-            rollups.breakdown(session, shop_id, first, last, rollups.OPTOUTS))],
-        "deferred": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.DEFERRED, automation=only),
-                               "reason"),
-        "failed": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.FAILED, automation=only),
-                             "error"),
+        "totals": _totals(totals["current"], with_recipients=True),
+        "previous": _totals(totals["previous"], with_recipients=True),
+        "optins": _breakdown(lists[rollups.OPTINS], "source"),
+        "optouts": [{"date": day, "count": n} for day, n in _by_day(lists[rollups.OPTOUTS])],
+        "deferred": _breakdown(lists[rollups.DEFERRED], "reason"),
+        "failed": _breakdown(lists[rollups.FAILED], "error"),
     }
 
 
