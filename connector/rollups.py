@@ -138,7 +138,9 @@ def write(session: AnySession, deltas: Iterable[_Delta]) -> None:
     zones = _shop_zones(session, {d.shop_id for d in deltas})
     sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
     for d in deltas:
-        key = (d.shop_id, local_day(d.at, zones.get(d.shop_id)), d.automation, d.metric, d.dimension)
+        if d.shop_id not in zones:
+            continue  # the shop was deleted in this transaction: its rollups went with it
+        key = (d.shop_id, local_day(d.at, zones[d.shop_id]), d.automation, d.metric, d.dimension)
         sums[key][0] += d.count
         sums[key][1] += d.amount
     rows = [dict(zip(KEY, key, strict=True), count=c, amount=a) for key, (c, a) in sorted(sums.items()) if c or a]

@@ -203,6 +203,14 @@ def test_a_count_is_lost_with_its_rolled_back_transaction(ctx):
     assert totals(shop.id) == {}
 
 
+def test_a_count_for_a_shop_deleted_in_the_same_transaction_is_dropped(ctx):
+    shop = make_shop()
+    rollups.count(db.session, shop.id, datetime.now(timezone.utc), rollups.SENT, automation="x")
+    db.session.execute(Shop.__table__.delete().where(Shop.id == shop.id))  # as a shop's redaction does
+    db.session.commit()  # no foreign-key error: the count went with its shop
+    assert db.session.scalar(select(func.count()).select_from(DailyRollup)) == 0
+
+
 def test_facts_fall_on_the_shop_time_zone_day(ctx, client, drain):
     """Auckland is UTC+13 in December: 10:59 UTC is 23:59 on the 30th there, 11:01 UTC past midnight."""
     shop = make_shop(time_zone="Pacific/Auckland")
