@@ -13,19 +13,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select
 
-from connector import consent
-from connector.extensions import db
+from connector import consent, shop_settings
+from connector.extensions import db, settings
 from connector.messaging import catalogue
 from connector.messaging.confirmations import confirm
 from connector.messaging.governor import AWAITING_CONSENT
 from connector.messaging.outbox import QueuedMessage, queue_message, release_waiting
 from connector.models import ConsentEvent, Contact, Message, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
+from connector.stores.platforms import platform_of
+from integrations.base import AdapterError
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +89,51 @@ def answer_confirmation(shop: Shop, contact: Contact, action: str, *, pending_id
                        text_shown=latest.text_shown, evidence=evidence)
         release_waiting(shop.id, contact.id, AWAITING_CONSENT)
         confirm(shop, contact, "optin_confirmed", key=f"optin-confirmed:{latest.id}")
+        _send_incentive(shop, contact, latest)
         return "optin_confirmed"
     consent.record(contact, consent.MARKETING, CONSENT_NONE, "double_opt_in_declined", at=at, evidence=evidence)
     confirm(shop, contact, "optin_declined", key=f"optin-declined:{latest.id}")
     return "optin_declined"
+
+
+#: the opt-ins whose popup may promise an incentive (storefront.popup.incentive)
+INCENTIVE_SOURCES = ("widget_popup",)
+
+
+def incentive_code(shop: Shop, pending: ConsentEvent) -> str:
+    """The single-use code of one opt-in: derived (HMAC with ``SECRET_KEY``), so it cannot be
+    guessed from another shopper's, and a retried job asks the store for the same code."""
+    digest = hmac.new(settings().secret_key.encode(), f"incentive:{shop.id}:{pending.id}".encode(), hashlib.sha256)
+    return f"WA{digest.hexdigest()[:10].upper()}"
+
+
+def _send_incentive(shop: Shop, contact: Contact, pending: ConsentEvent) -> QueuedMessage | None:
+    """After the YES to a popup's opt-in, the incentive the popup promised, on WhatsApp: a
+    single-use code made through the store's API, or the admin's fixed code (also the fallback
+    when the store cannot make one). Sent inside the 24-hour window the YES opened; once."""
+    if pending.source not in INCENTIVE_SOURCES:
+        return None
+    incentive = shop_settings.effective(shop)["storefront"]["popup"]["incentive"]
+    code = incentive["code"] if incentive["kind"] in ("fixed_code", "unique_code") else None
+    if incentive["kind"] == "unique_code":
+        make = platform_of(shop).create_discount_code
+        candidate = incentive_code(shop, pending)
+        try:
+            if make is None:
+                raise RuntimeError("the platform has no discount API")
+            make(shop, candidate, Decimal(incentive["percent"]), timedelta(days=incentive["valid_days"]))
+            code = candidate
+        except (AdapterError, RuntimeError, ValueError) as error:
+            log.warning("optin.incentive_fallback", extra={"shop_id": shop.id, "contact_id": contact.id,
+                                                           "reason": f"{type(error).__name__}: {error}"[:300],
+                                                           "fallback": "fixed" if code else "none"})
+    if not code:
+        return None
+    text = catalogue.texts(contact.locale, shop.locale)["optin_incentive"].format(
+        code=code, shop_name=shop.name or shop.domain)
+    return queue_message(shop=shop, contact=contact, idempotency_key=f"optin-incentive:{pending.id}",
+                         automation="double_opt_in", purpose="service", kind="text",
+                         content={"text": text, "code": code})
 
 
 def hint_pending(shop: Shop, contact: Contact, at: datetime) -> str | None:
@@ -128,6 +174,22 @@ def opt_back_in(shop: Shop, contact: Contact, *, source: str, at: datetime, evid
     assert entry is not None  # not granted already (above): the state changes
     release_waiting(shop.id, contact.id, AWAITING_CONSENT)
     confirm(shop, contact, "resumed", key=f"resumed:{entry.id}")
+    return True
+
+
+def opt_in_by_message(shop: Shop, contact: Contact, *, source: str, text: str, at: datetime,
+                      evidence: dict | None = None) -> bool:
+    """The shopper sent us a message that asks for offers (a click-to-chat entry point's
+    prefilled text): explicit and from their own number, so it is the opt-in itself, and the
+    text they sent is its proof. True (and one confirmation) only if it changed anything: the
+    same message sent again confirms nothing twice."""
+    if contact.marketing_consent == CONSENT_GRANTED:
+        return False
+    entry = consent.record(contact, consent.MARKETING, CONSENT_GRANTED, source, at=at, text_shown=text,
+                           evidence=evidence)
+    assert entry is not None  # not granted already (above): the state changes
+    release_waiting(shop.id, contact.id, AWAITING_CONSENT)
+    confirm(shop, contact, "optin_confirmed", key=f"optin-confirmed:message:{entry.id}")
     return True
 
 

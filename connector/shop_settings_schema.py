@@ -276,6 +276,68 @@ class WooCommerceSchema(StrictSchema):
                                                               "has reported a cart."})
 
 
+_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
+#: the languages the widget speaks (its strings and the consent texts below)
+WIDGET_LANGUAGES = ("en", "de", "es", "fr", "it", "pt", "nl")
+
+
+def _consent_texts(value: dict) -> None:
+    for language, text in value.items():
+        if language not in WIDGET_LANGUAGES:
+            raise ValidationError(f"Languages are {', '.join(WIDGET_LANGUAGES)}.")
+        if not isinstance(text, str) or not 20 <= len(text.strip()) <= 500:
+            raise ValidationError("A consent text has 20 to 500 characters.")
+
+
+class ChatButtonSchema(StrictSchema):
+    enabled = _flag(True, "Show the floating WhatsApp chat button.")
+    position = fields.String(load_default="right", validate=validate.OneOf(["right", "left"]),
+                             metadata={"description": "Which bottom corner the button sits in."})
+    colour = fields.String(load_default="#25D366", validate=validate.Regexp(_COLOUR, error="Give a colour as #RRGGBB."),
+                           metadata={"description": "The button's colour."})
+    label = _text("", "Text beside the icon; empty: the icon alone (its accessible name is still said).", 40)
+    message = _text("", "The prefilled message on other pages; empty: the widget's own greeting.", 300)
+    product_message = _text("", "The prefilled message on a product page ({product} and {url} are filled in); "
+                                "empty: the widget's own.", 300)
+    cart_message = _text("", "The prefilled message on the cart page ({cart} is the list of items); empty: the "
+                             "widget's own.", 300)
+    hours = fields.Dict(keys=fields.String(validate=validate.OneOf(DAYS)), values=Hours(), load_default=None,
+                        allow_none=True,
+                        metadata={"description": "When someone answers chats, per day; shown beside the button. "
+                                                 "null: the auto-reply's opening hours."})
+
+
+class IncentiveSchema(StrictSchema):
+    kind = fields.String(load_default="none", validate=validate.OneOf(["none", "unique_code", "fixed_code"]),
+                         metadata={"description": "What a shopper gets after confirming on WhatsApp: nothing, a "
+                                                  "single-use code made in the store, or the code below."})
+    percent = _integer(10, "The unique code's discount in percent.", validate=Bounds(1, 90))
+    valid_days = _integer(14, "Days the unique code is valid.", validate=Bounds(1, 90))
+    code = _text(None, "The fixed code (kind fixed_code).", 50, allow_none=True)
+    headline = _text("", "The popup's headline, such as \"10% off your first order\"; empty: the widget's own.", 80)
+
+
+class PopupSchema(StrictSchema):
+    enabled = _flag(False, "Show the opt-in popup.")
+    trigger = fields.String(load_default="delay", validate=validate.OneOf(["delay", "exit", "scroll"]),
+                            metadata={"description": "When it opens: after a delay, on exit intent, or on scroll."})
+    delay_seconds = _integer(15, "Seconds on the page before it opens (trigger delay).", validate=Bounds(3, 600))
+    scroll_percent = _integer(50, "How far down the page it opens (trigger scroll).", validate=Bounds(10, 100))
+    frequency_days = _integer(14, "Days before a browser that closed it sees it again.", validate=Bounds(1, 365))
+    incentive = _section(IncentiveSchema, "What a shopper gets for subscribing.")
+
+
+class StorefrontSchema(StrictSchema):
+    enabled = _flag(False, "The storefront widget is switched on.")
+    chat_button = _section(ChatButtonSchema, "The floating chat button.")
+    popup = _section(PopupSchema, "The opt-in popup.")
+    notify_me = _flag(True, "Offer \"notify me on WhatsApp\" when the selected variant is sold out.")
+    inline_opt_in = _flag(True, "The inline opt-in block, where the theme places it.")
+    consent_texts = fields.Dict(load_default=dict, validate=_consent_texts,
+                                metadata={"description": "The consent text shown beside each form, per language "
+                                                         "(en, de, …); a missing language: the widget's own text."})
+
+
 class SettingsSchema(StrictSchema):
     automations = _section(AutomationsSchema, "Each automation's switch and settings.")
     governor = _section(GovernorSchema, "The send governor's quiet hours, caps and pacing.")
@@ -290,6 +352,7 @@ class SettingsSchema(StrictSchema):
         None, "Days after an uninstall that the shop's data is deleted; null: the platform's rule.",
         allow_none=True, validate=Bounds(1, 365))
     woocommerce = _section(WooCommerceSchema, "How cart links are made in a WooCommerce store.")
+    storefront = _section(StorefrontSchema, "The storefront widget: chat button, opt-in popup, notify me.")
 
 
 SCHEMA = SettingsSchema()

@@ -6,6 +6,7 @@ these and gets the type it needs or an empty/None answer, never an exception.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import fields, is_dataclass, replace
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -83,14 +84,31 @@ def clean_text(value: str) -> str:
 
 
 def clean_tree(value: Any) -> Any:
-    """A parsed JSON document with every string (keys too) passed through ``clean_text``."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, dict):
-        return {clean_text(key) if isinstance(key, str) else key: clean_tree(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [clean_tree(item) for item in value]
-    return value
+    """A parsed JSON document with every string (keys too) passed through ``clean_text``.
+
+    Walks with a stack of its own, not by recursion: how deep a hostile body nests must not
+    decide whether the interpreter's recursion limit is hit (a 500 instead of a clean skip)."""
+    if not isinstance(value, (dict, list)):
+        return clean_text(value) if isinstance(value, str) else value
+    root: list[Any] = [None]
+    pending: list[tuple[Any, Any, Any]] = [(value, root, 0)]
+    while pending:
+        node, parent, slot = pending.pop()
+        items: Iterable[tuple[Any, Any]]
+        if isinstance(node, dict):
+            cleaned: Any = {}
+            items = ((clean_text(key) if isinstance(key, str) else key, item) for key, item in node.items())
+        else:
+            cleaned = [None] * len(node)
+            items = enumerate(node)
+        parent[slot] = cleaned
+        for key, item in items:
+            if isinstance(item, (dict, list)):
+                cleaned[key] = None  # keeps the keys' order; filled when its turn comes
+                pending.append((item, cleaned, key))
+            else:
+                cleaned[key] = clean_text(item) if isinstance(item, str) else item
+    return root[0]
 
 
 def storable(event: T) -> T:

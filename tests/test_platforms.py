@@ -20,7 +20,7 @@ NAMES = set(PLATFORMS)
 
 #: (file, function): code that is about one platform by nature
 ALLOWED = {
-    ("connector/web/admin_auth.py", "session_required"),  # a Shopify session token names a Shopify shop
+    ("connector/web/admin_auth.py", "_shopify_session"),  # a Shopify session token names a Shopify shop
     ("connector/cli.py", "shops_plugin_settings"),  # the WordPress plugin's settings: WooCommerce only
     ("connector/cli.py", "shops_subscribe"),  # Shopify webhook subscriptions: Shopify only
 }

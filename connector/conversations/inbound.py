@@ -12,6 +12,7 @@ import logging
 from sqlalchemy import select, update
 
 from connector import optin
+from connector.conversations import entry_points
 from connector.dbutil import insert_or_ignore
 from connector.events import InboundMessage, MarketingPreferenceChanged
 from connector.extensions import db
@@ -98,7 +99,13 @@ def _act_on(shop: Shop, contact: Contact, event: InboundMessage) -> str | None:
         if action in ("cod_confirm", "cod_cancel"):
 
             return cod_decision(shop, contact, action, order_id=context, at=event.occurred_at)
-    intent = keywords.intent_of(event.text)
+    # an entry point's reference does not hide a keyword: "STOP #K7P2QX" is a STOP
+    intent = keywords.intent_of(entry_points.without_references(event.text))
+    if intent is None:
+        # a click-to-chat entry point's message: the shopper asked for offers from there
+        handled = entry_points.act_on_reference(shop, contact, event)
+        if handled:
+            return handled
     if intent == keywords.OPT_OUT:
         return "opt_out" if optin.opt_out(shop, contact, source="keyword", at=event.occurred_at,
                                            evidence=evidence) else None

@@ -14,6 +14,7 @@ from connector.models.commerce import (
 )
 from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
+from connector.models.entry_points import EntryPoint
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
 from connector.models.rollups import DailyRollup
@@ -21,6 +22,7 @@ from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
 __all__ = [
     "Cart",
+    "EntryPoint",
     "Invoice",
     "LinkClick",
     "OrderRecord",

@@ -42,6 +42,9 @@ class StorePlatform:
     redact_after_uninstall: timedelta
     #: what is wrong with the store's connection right now, for operators (``None``: nothing to tell)
     store_problem: Callable[[Shop], dict | None] | None
+    #: the origins the store's pages are served from: the only ones the storefront API answers
+    #: cross-origin requests of (CORS)
+    storefront_origins: Callable[[Shop], list[str]]
 
 
 PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
@@ -56,6 +59,7 @@ PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
         # Shopify sends shop/redact 48 h after the uninstall: a day's grace for its retries
         redact_after_uninstall=timedelta(days=3),
         store_problem=None,
+        storefront_origins=shopify.storefront_origins,
     ),
     "woocommerce": StorePlatform(
         name="woocommerce",
@@ -67,6 +71,7 @@ PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
         schedule_catchups=woocommerce_catchup.schedule_catchups,
         redact_after_uninstall=timedelta(days=30),  # WooCommerce never asks
         store_problem=woocommerce.store_problem,
+        storefront_origins=woocommerce.storefront_origins,
     ),
     # `connector demo`: events are applied directly, links are Shopify-style permalinks
     "demo": StorePlatform(
@@ -79,6 +84,7 @@ PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
         schedule_catchups=None,
         redact_after_uninstall=timedelta(days=30),
         store_problem=None,
+        storefront_origins=lambda shop: [],
     ),
 })
 

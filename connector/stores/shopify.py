@@ -24,6 +24,7 @@ from connector.stores.context import WAITING_OUTCOMES, ShopContext
 from integrations.shopify import client as shopify_client
 from integrations.shopify import operations as shopify_operations
 from integrations.shopify import webhooks as shopify_webhooks
+from integrations.shopify.app_proxy import AppProxyError, ProxyRequest, verify_proxy_query
 from integrations.shopify.carts import cart_permalink
 from integrations.shopify.client import GraphQLClient, TokenSet
 from integrations.shopify.errors import ShopifyAuthError, ShopifyError
@@ -165,8 +166,31 @@ def refresh_profile(shop: Shop) -> bool:
     shop.country = profile["country"] or shop.country
     if profile["locale"]:
         shop.locale = profile["locale"][:16]
+    if profile.get("primary_host") and profile["primary_host"] != shop.domain:
+        # the custom domain shoppers see: the storefront widget's calls come from its origin
+        shop.sync_state = {**(shop.sync_state or {}), "primary_host": profile["primary_host"][:255]}
     db.session.commit()
     return True
+
+
+def storefront_origins(shop: Shop) -> list[str]:
+    """The origins a shop's storefront pages are served from: its myshopify.com domain and
+    the primary (custom) domain Shopify reported."""
+    hosts = [shop.domain, (shop.sync_state or {}).get("primary_host")]
+    return [f"https://{host}" for host in dict.fromkeys(hosts) if isinstance(host, str) and host]
+
+
+def proxy_shop(query_string: bytes | str) -> tuple[Shop, ProxyRequest]:
+    """The shop of a request that came through its app proxy; raise ``AppProxyError`` when
+    the proxy signature does not hold or names no connected shop."""
+    secret = settings().shopify_api_secret
+    if not secret:
+        raise AppProxyError("SHOPIFY_API_SECRET is not set")
+    proxied = verify_proxy_query(query_string, secret)
+    shop = db.session.scalars(select(Shop).where(Shop.platform == PLATFORM, Shop.domain == proxied.shop_domain)).first()
+    if shop is None or not shop.is_active:
+        raise AppProxyError("the shop is not connected")
+    return shop, proxied
 
 
 def subscribe_webhooks(shop: Shop) -> dict[str, str]:

@@ -29,6 +29,7 @@ import secrets
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
@@ -42,6 +43,8 @@ from integrations.base import SignatureInvalidError
 from integrations.egress import EgressPolicy
 from integrations.woocommerce import catchup
 from integrations.woocommerce import webhooks as wc_webhooks
+from integrations.woocommerce.admin_tokens import AdminTokenError, store_key_of, verify_admin_token
+from integrations.woocommerce.auth import normalise_store_url
 from integrations.woocommerce.carts import cart_link
 from integrations.woocommerce.client import (
     WooCommerceAddressRefusedError,
@@ -50,6 +53,7 @@ from integrations.woocommerce.client import (
     WooCommerceClient,
 )
 from integrations.woocommerce.profile import store_profile
+from integrations.woocommerce.storefront import ForwardedRequest, forwarded_store_key, verify_forward
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +110,51 @@ def shop_by_plugin_key(store_key: str | None) -> Shop | None:
         select(Shop).where(func.lower(Shop.shop_key) == store_key.lower(), Shop.platform == PLATFORM).limit(2)
     ).all()
     return found[0] if len(found) == 1 else None
+
+
+def admin_frame_origin(store_url: str | None) -> str | None:
+    """The origin (``scheme://host[:port]``) of the connected store at ``store_url``: the only
+    page besides Shopify's admin that may frame the admin app (the plugin's menu page)."""
+    try:
+        url = normalise_store_url(store_url or "")
+    except ValueError:
+        return None
+    shop = db.session.scalars(select(Shop).where(Shop.platform == PLATFORM, Shop.domain == url,
+                                                 Shop.is_active.is_(True))).first()
+    if shop is None:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def storefront_origins(shop: Shop) -> list[str]:
+    """The origin the store's pages are served from (its URL without the path)."""
+    parts = urlsplit(shop.domain)
+    return [f"{parts.scheme}://{parts.netloc}"] if parts.scheme and parts.netloc else []
+
+
+def forwarded_shop(headers, name: str, body: bytes) -> tuple[Shop, ForwardedRequest]:
+    """The shop of a storefront call its plugin forwarded (signed with the store's shared
+    secret); raise ``SignatureMissingError`` / ``SignatureInvalidError`` otherwise."""
+    shop = shop_by_plugin_key(forwarded_store_key(headers))
+    if shop is None or not shop.is_active:
+        raise SignatureInvalidError("no connected store has this key")
+    return shop, verify_forward(headers, name, body, shop.credentials.get("webhook_secret") or "")
+
+
+def admin_session(token: str) -> tuple[Shop, str]:
+    """The shop and WordPress user of a token the plugin minted for the embedded admin app;
+    raise ``AdminTokenError`` when it is not genuine, not current, or names no connected store.
+
+    The token says which store it is for (``dest``) before it is verified, so that its
+    secret can be found; nothing else of it is believed until the signature holds.
+    """
+    shop = shop_by_plugin_key(store_key_of(token))
+    if shop is None or not shop.is_active:
+        raise AdminTokenError("no connected store has this key")
+    secret = shop.credentials.get("webhook_secret") or ""
+    verified = verify_admin_token(token, secret, store_key=store_key_of(token) or "", store_url=shop.domain)
+    return shop, verified.user_id
 
 
 def webhook_secret(shop: Shop) -> str:

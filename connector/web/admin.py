@@ -21,10 +21,11 @@ from connector.automations.attribution import funnel
 from connector.extensions import db, settings
 from connector.models import DataExport, Shop
 from connector.shop_settings_schema import SettingsSchema
+from connector.stores import woocommerce as woocommerce_store
 from connector.stores.platforms import platform_of
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
-from connector.web.errors import BadQuery, storable_json_object
+from connector.web.errors import MAX_ID, BadQuery, storable_json_object
 from integrations.shopify.oauth import is_valid_shop_domain
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -78,10 +79,20 @@ def embedded_page():
     shop = request.args.get("shop", "")
 
     response = current_app.make_response(render_template("admin/index.html", api_key=config.shopify_api_key or ""))
-    # only the shop's own admin may frame the page (Shopify's embedded-app requirement)
-    ancestors = "https://admin.shopify.com" + (f" https://{shop.lower()}" if is_valid_shop_domain(shop) else "")
-    response.headers["Content-Security-Policy"] = f"frame-ancestors {ancestors};"
+    response.headers["Content-Security-Policy"] = f"frame-ancestors {_frame_ancestors(shop)};"
     return response
+
+
+def _frame_ancestors(shop: str) -> str:
+    """Only the shop's own admin may frame the page: Shopify's admin (its embedded-app rule),
+    or the connected WooCommerce store named by ``store`` (the plugin's menu page)."""
+    ancestors = ["https://admin.shopify.com"]
+    if is_valid_shop_domain(shop):
+        ancestors.append(f"https://{shop.lower()}")
+    store_origin = woocommerce_store.admin_frame_origin(request.args.get("store"))
+    if store_origin:
+        ancestors.append(store_origin)
+    return " ".join(ancestors)
 
 
 @bp.get("/api/report")
@@ -128,6 +139,8 @@ def data_exports():
             tag="contacts")
 @session_required
 def data_export(export_id: int):
+    if export_id > MAX_ID:
+        return jsonify(error="not_found", message="no such export"), 404
     export = db.session.scalars(select(DataExport).where(DataExport.id == export_id,
                                                          DataExport.shop_id == g.shop.id)).first()
     if export is None:  # another shop's export is as absent as a missing one
@@ -173,7 +186,7 @@ def patch_settings():
 def settings_history():
     """The shop's settings changes, newest first: ``?limit=`` (at most 200) and ``?before=<id>``."""
     limit = _query_int("limit", 50, low=1, high=HISTORY_LIMIT)
-    before = _query_int("before", None, low=1)
+    before = _query_int("before", None, low=1, high=MAX_ID)
     rows = shop_settings.history(g.shop.id, limit=limit, before=before)
     return {"history": [{"id": row.id, "changed_by": row.changed_by, "changed_at": row.changed_at.isoformat(),
                          "changes": row.changes} for row in rows],

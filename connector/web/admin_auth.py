@@ -8,6 +8,10 @@ token exchange.
 https://shopify.dev/docs/apps/build/authentication-authorization/session-tokens
 https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens/token-exchange
 
+WooCommerce: a token the WordPress plugin mints for a user with ``manage_woocommerce`` (an
+HS256 JWT signed with the store's shared secret, ``aud`` = ``whatsapp-commerce-connector``,
+five minutes at most) and hands to the framed app; see docs/admin-api.md.
+
 ``session_required`` puts the shop in ``g.shop`` and the person in ``g.session_subject``;
 every admin route is scoped to ``g.shop`` and nothing else.
 """
@@ -23,9 +27,11 @@ from sqlalchemy import select
 from connector.extensions import db, settings
 from connector.models import Shop
 from connector.stores import shopify as shopify_store
+from connector.stores import woocommerce as woocommerce_store
 from integrations.shopify import client as shopify_client
 from integrations.shopify.errors import SessionTokenError, ShopifyAuthError, ShopifyError
 from integrations.shopify.session_tokens import verify_session_token
+from integrations.woocommerce.admin_tokens import AdminTokenError, is_admin_token
 
 log = logging.getLogger(__name__)
 
@@ -42,38 +48,60 @@ def _unauthorized(reason: str):
 
 
 def session_required(view):
-    """Resolve ``g.shop`` from a verified session token, connecting the shop if needed."""
+    """Resolve ``g.shop`` and ``g.session_subject`` from the request's bearer token: an App
+    Bridge session token (Shopify) or a token the WordPress plugin minted (WooCommerce)."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
-        config = settings()
-        if not (config.shopify_api_key and config.shopify_api_secret):
-            return jsonify(error="shopify_not_configured", message="SHOPIFY_API_KEY/SECRET are not set"), 503
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             return _unauthorized("missing bearer session token")
-        try:
-            session = verify_session_token(token.strip(), config.shopify_api_key, config.shopify_api_secret)
-        except SessionTokenError as error:
-            return _unauthorized(str(error) or "invalid session token")
-        shop = db.session.scalars(
-            select(Shop).where(Shop.platform == "shopify", Shop.domain == session.shop_domain)).first()
-        if shop is None or not shop.is_active or not _token_works(shop):
-            try:
-                tokens = shopify_client.token_exchange(session.shop_domain, token.strip(), config.shopify_api_key,
-                                                       config.shopify_api_secret,
-                                                       base_url=config.shopify_admin_base_url)
-            except ShopifyAuthError:
-                return _unauthorized("Shopify refused the token exchange")
-            except ShopifyError:
-                log.warning("admin.token_exchange_failed", exc_info=True)
-                return jsonify(error="shopify_unavailable", message="Shopify did not answer; try again"), 502
-            shop = shopify_store.connect_oauth(session.shop_domain, tokens)
-        g.shop = shop
-        g.shopify_user_id = session.user_id
-        g.session_subject = session.user_id
+        refusal = _plugin_session(token) if is_admin_token(token) else _shopify_session(token)
+        if refusal is not None:
+            return refusal
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def _plugin_session(token: str):
+    """A WooCommerce store's admin, vouched for by the store's plugin (HS256 with the store's
+    shared secret; integrations/woocommerce/admin_tokens.py)."""
+    try:
+        shop, user_id = woocommerce_store.admin_session(token)
+    except AdminTokenError as error:
+        return _unauthorized(str(error) or "invalid token")
+    g.shop = shop
+    g.session_subject = f"wordpress:{user_id}"
+    return None
+
+
+def _shopify_session(token: str):
+    """A Shopify staff member: the session token is verified with our app secret, and traded
+    for an offline token when the shop has none that works."""
+    config = settings()
+    if not (config.shopify_api_key and config.shopify_api_secret):
+        return jsonify(error="shopify_not_configured", message="SHOPIFY_API_KEY/SECRET are not set"), 503
+    try:
+        session = verify_session_token(token, config.shopify_api_key, config.shopify_api_secret)
+    except SessionTokenError as error:
+        return _unauthorized(str(error) or "invalid session token")
+    shop = db.session.scalars(
+        select(Shop).where(Shop.platform == "shopify", Shop.domain == session.shop_domain)).first()
+    if shop is None or not shop.is_active or not _token_works(shop):
+        try:
+            tokens = shopify_client.token_exchange(session.shop_domain, token, config.shopify_api_key,
+                                                   config.shopify_api_secret,
+                                                   base_url=config.shopify_admin_base_url)
+        except ShopifyAuthError:
+            return _unauthorized("Shopify refused the token exchange")
+        except ShopifyError:
+            log.warning("admin.token_exchange_failed", exc_info=True)
+            return jsonify(error="shopify_unavailable", message="Shopify did not answer; try again"), 502
+        shop = shopify_store.connect_oauth(session.shop_domain, tokens)
+    g.shop = shop
+    g.session_subject = session.user_id
+    return None
 
 
 def _token_works(shop: Shop) -> bool:

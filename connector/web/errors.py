@@ -27,6 +27,11 @@ class BadQuery(ValueError):
     """A query parameter is not what the endpoint accepts."""
 
 
+#: the largest id a BIGINT primary key holds: a larger one in a path or query names no row (and
+#: must not reach PostgreSQL, which refuses to compare it with a BIGINT column)
+MAX_ID = 2**63 - 1
+
+
 def json_object(raw: bytes) -> dict:
     """The body as a JSON object, or ``BadRequestBody`` (a 400). Integers stay exact.
 
@@ -43,7 +48,28 @@ def json_object(raw: bytes) -> dict:
         raise BadRequestBody("body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise BadRequestBody("body must be a JSON object")
+    if _depth_exceeds(payload, MAX_JSON_DEPTH):
+        # the same verdict whatever the interpreter's recursion limit happens to be
+        raise BadRequestBody("body is not valid JSON: nested too deeply")
     return payload
+
+
+#: no body our routes read nests deeper; the standard library's parser stops near 1,000 levels
+#: by default, but only where nothing raised the recursion limit
+MAX_JSON_DEPTH = 64
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if depth > limit:
+            return True
+        if isinstance(item, dict):
+            pending.extend((child, depth + 1) for child in item.values() if isinstance(child, (dict, list)))
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
 
 
 #: what no text column takes: NUL (PostgreSQL refuses it in text) and lone surrogates (not

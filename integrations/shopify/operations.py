@@ -112,7 +112,7 @@ _SHOP_NAME = "query ShopName { shop { name } }"
 
 _PROFILE = """
 query ShopProfile {
-  shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } }
+  shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } primaryDomain { host } }
   shopLocales(published: true) { locale primary }
 }
 """
@@ -124,7 +124,8 @@ def shop_name(client: GraphQLClient) -> str:
 
 
 def shop_profile(client: GraphQLClient) -> dict[str, Any]:
-    """Name, currency, IANA time zone, two-letter country and primary locale (each may be None)."""
+    """Name, currency, IANA time zone, two-letter country, primary locale and the primary
+    domain's host (the one shoppers browse; each may be None)."""
     data = client.execute(_PROFILE)
     shop = _dict(data.get("shop"))
     country = _dict(shop.get("billingAddress")).get("countryCodeV2")
@@ -136,6 +137,8 @@ def shop_profile(client: GraphQLClient) -> dict[str, Any]:
         "time_zone": shop.get("ianaTimezone") if isinstance(shop.get("ianaTimezone"), str) else None,
         "country": country if isinstance(country, str) and len(country) == 2 else None,
         "locale": primary if isinstance(primary, str) and primary else None,
+        "primary_host": host.lower() if isinstance(host := _dict(shop.get("primaryDomain")).get("host"), str)
+        and host else None,
     }
 
 

@@ -47,6 +47,26 @@ check(
 );
 check( 'reconnect sig', 64, strlen( substr( $reconnect, strpos( $reconnect, 'sig=' ) + 4 ) ) );
 
+// Admin app token: an HS256 JWT the connector verifies (integrations/woocommerce/admin_tokens.py).
+$minted = wcc_admin_token( 'shared-secret', 'https://store.example', 'store-key-1', 7, 1777629733 );
+$parts  = explode( '.', $minted['token'] );
+check( 'token parts', 3, count( $parts ) );
+check( 'token header', array( 'alg' => 'HS256', 'typ' => 'JWT' ), json_decode( base64_decode( strtr( $parts[0], '-_', '+/' ) ), true ) );
+check(
+	'token claims',
+	array( 'iss' => 'https://store.example', 'dest' => 'store-key-1', 'aud' => 'whatsapp-commerce-connector', 'sub' => '7', 'iat' => 1777629733, 'exp' => 1777630033 ),
+	json_decode( base64_decode( strtr( $parts[1], '-_', '+/' ) ), true )
+);
+check( 'token signature', wcc_base64url( hash_hmac( 'sha256', $parts[0] . '.' . $parts[1], 'shared-secret', true ) ), $parts[2] );
+check( 'token expiry', 1777630033, $minted['expires_at'] );
+check( 'lifetime capped', 1777629733 + 300, wcc_admin_token( 's', 'https://store.example', 'k', 7, 1777629733, 3600 )['expires_at'] );
+check( 'no secret no token', '', wcc_admin_token( '', 'https://store.example', 'k', 7, 1777629733 )['token'] );
+check( 'no user no token', '', wcc_admin_token( 's', 'https://store.example', 'k', 0, 1777629733 )['token'] );
+check( 'base64url', '-_8', wcc_base64url( "\xfb\xff" ) );
+check( 'app url', 'https://c.example/admin/?platform=woocommerce&store=https%3A%2F%2Fstore.example%2Fshop&locale=de_DE', wcc_admin_app_url( 'https://c.example', 'https://store.example/shop', 'de_DE' ) );
+check( 'origin', 'https://c.example:8443', wcc_origin( 'https://C.example:8443/base' ) );
+check( 'origin junk', '', wcc_origin( 'nope' ) );
+
 // Report body.
 $report = wcc_build_cart_report(
 	array(

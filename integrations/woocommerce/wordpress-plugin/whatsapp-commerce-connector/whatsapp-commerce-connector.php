@@ -2,10 +2,12 @@
 /**
  * Plugin Name:       WhatsApp Commerce Connector
  * Description:       Connects WooCommerce to the WhatsApp Commerce Connector: WhatsApp opt-in to offers and news at checkout, cart reports and multi-item cart links.
- * Version:           0.1.0
+ * Version:           0.2.0
  * Requires at least: 6.0
  * Requires PHP:      7.4
  * Requires Plugins:  woocommerce
+ * WC requires at least: 8.9
+ * WC tested up to:   10.3
  * License:           GPL-2.0-or-later
  * License URI:       https://www.gnu.org/licenses/gpl-2.0.html
  * Text Domain:       whatsapp-commerce-connector
@@ -191,6 +193,179 @@ function wcc_handle_reconnect() {
 }
 
 /*
+ * The admin app: WooCommerce → WhatsApp frames the connector's app and hands it tokens.
+ */
+
+add_action( 'admin_menu', 'wcc_add_app_page', 60 ); // after WooCommerce made its menu
+add_action( 'admin_enqueue_scripts', 'wcc_enqueue_app_script' );
+add_action( 'rest_api_init', 'wcc_register_rest_routes' );
+
+/** Add WooCommerce → WhatsApp. */
+function wcc_add_app_page() {
+	add_submenu_page(
+		'woocommerce',
+		__( 'WhatsApp', 'whatsapp-commerce-connector' ),
+		__( 'WhatsApp', 'whatsapp-commerce-connector' ),
+		'manage_woocommerce',
+		'wcc-app',
+		'wcc_render_app_page'
+	);
+}
+
+/**
+ * The URL the menu page frames, or '' while the connection settings are incomplete.
+ *
+ * @return string
+ */
+function wcc_app_url() {
+	$settings = wcc_settings();
+	if ( ! wcc_can_reconnect( $settings ) ) {
+		return '';
+	}
+	return wcc_admin_app_url( $settings['connector_url'], home_url(), get_user_locale() );
+}
+
+/** Render WooCommerce → WhatsApp: the connector's app, full width. */
+function wcc_render_app_page() {
+	if ( ! current_user_can( 'manage_woocommerce' ) ) {
+		return;
+	}
+	$url = wcc_app_url();
+	echo '<div class="wrap"><h1 class="screen-reader-text">' . esc_html__( 'WhatsApp', 'whatsapp-commerce-connector' ) . '</h1>';
+	if ( '' === $url ) {
+		echo '<div class="notice notice-warning"><p>' . esc_html__( 'Enter the connector URL, the store key and the shared secret first.', 'whatsapp-commerce-connector' ) . ' <a href="' . esc_url( admin_url( 'options-general.php?page=wcc' ) ) . '">' . esc_html__( 'Connection settings', 'whatsapp-commerce-connector' ) . '</a></p></div></div>';
+		return;
+	}
+	echo '<iframe id="wcc-admin-app" src="' . esc_url( $url ) . '" title="' . esc_attr__( 'WhatsApp Commerce', 'whatsapp-commerce-connector' ) . '" style="width:100%;min-height:calc(100vh - 120px);border:0;background:#fff"></iframe></div>';
+}
+
+/**
+ * Load the token hand-off on the menu page only.
+ *
+ * @param string $hook_suffix The admin page being loaded.
+ */
+function wcc_enqueue_app_script( $hook_suffix ) {
+	if ( 'woocommerce_page_wcc-app' !== $hook_suffix || '' === wcc_app_url() ) {
+		return;
+	}
+	$settings = wcc_settings();
+	wp_enqueue_script( 'wcc-admin-app', plugins_url( 'assets/admin-app.js', __FILE__ ), array(), '0.2.0', true );
+	wp_localize_script(
+		'wcc-admin-app',
+		'wccAdminApp',
+		array(
+			'connectorOrigin' => wcc_origin( $settings['connector_url'] ),
+			'tokenUrl'        => rest_url( 'whatsapp-commerce-connector/v1/admin-token' ),
+			'nonce'           => wp_create_nonce( 'wp_rest' ),
+		)
+	);
+}
+
+/**
+ * GET /wp-json/whatsapp-commerce-connector/v1/admin-token, and the storefront calls
+ * POST /wp-json/whatsapp-commerce-connector/v1/storefront/{back-in-stock|opt-in}.
+ */
+function wcc_register_rest_routes() {
+	register_rest_route(
+		'whatsapp-commerce-connector/v1',
+		'/storefront/(?P<name>' . implode( '|', WCC_STOREFRONT_CALLS ) . ')',
+		array(
+			'methods'             => 'POST',
+			'callback'            => 'wcc_rest_forward',
+			// shoppers are not logged in: the connector checks every field and limits the rate
+			'permission_callback' => '__return_true',
+		)
+	);
+	register_rest_route(
+		'whatsapp-commerce-connector/v1',
+		'/admin-token',
+		array(
+			'methods'             => 'GET',
+			'callback'            => 'wcc_rest_admin_token',
+			'permission_callback' => 'wcc_rest_can_manage',
+		)
+	);
+}
+
+/**
+ * Who may have a token: a logged-in user with manage_woocommerce, from a page of this site
+ * (the wp_rest nonce; WordPress checks it for cookie logins too, checked here again so the
+ * route never answers a cross-site request).
+ *
+ * @param WP_REST_Request $request The request.
+ * @return true|WP_Error
+ */
+function wcc_rest_can_manage( $request ) {
+	$nonce = (string) $request->get_header( 'X-WP-Nonce' );
+	if ( '' === $nonce || ! wp_verify_nonce( $nonce, 'wp_rest' ) ) {
+		return new WP_Error( 'wcc_bad_nonce', __( 'The page expired; reload it.', 'whatsapp-commerce-connector' ), array( 'status' => 403 ) );
+	}
+	if ( ! current_user_can( 'manage_woocommerce' ) ) {
+		return new WP_Error( 'wcc_forbidden', __( 'Sorry, you are not allowed to manage this store.', 'whatsapp-commerce-connector' ), array( 'status' => rest_authorization_required_code() ) );
+	}
+	return true;
+}
+
+/**
+ * A five-minute token for the current user.
+ *
+ * @param WP_REST_Request $request The request.
+ * @return WP_REST_Response|WP_Error
+ */
+function wcc_rest_admin_token( $request ) {
+	$settings = wcc_settings();
+	$token    = wcc_admin_token( $settings['shared_secret'], home_url(), $settings['store_key'], get_current_user_id(), time() );
+	if ( '' === $token['token'] ) {
+		return new WP_Error( 'wcc_not_configured', __( 'Enter the store key and the shared secret first.', 'whatsapp-commerce-connector' ), array( 'status' => 409 ) );
+	}
+	$response = new WP_REST_Response( $token, 200 );
+	$response->header( 'Cache-Control', 'no-store' );
+	return $response;
+}
+
+/**
+ * Forward a shopper's storefront call to the connector, signed with the shared secret, and
+ * answer what the connector answered. The shopper's browser only ever talks to this store.
+ *
+ * @param WP_REST_Request $request The request.
+ * @return WP_REST_Response|WP_Error
+ */
+function wcc_rest_forward( $request ) {
+	$settings = wcc_settings();
+	$name     = (string) $request->get_param( 'name' );
+	$body     = (string) $request->get_body();
+	if ( ! in_array( $name, WCC_STOREFRONT_CALLS, true ) ) {
+		return new WP_Error( 'wcc_unknown_call', __( 'Unknown storefront call.', 'whatsapp-commerce-connector' ), array( 'status' => 404 ) );
+	}
+	if ( strlen( $body ) > 16384 ) {
+		return new WP_Error( 'wcc_too_large', __( 'The request is too large.', 'whatsapp-commerce-connector' ), array( 'status' => 413 ) );
+	}
+	if ( ! wcc_can_reconnect( $settings ) ) {
+		return new WP_Error( 'wcc_not_configured', __( 'WhatsApp is not set up for this store yet.', 'whatsapp-commerce-connector' ), array( 'status' => 503 ) );
+	}
+	$visitor  = apply_filters( 'wcc_visitor_ip', isset( $_SERVER['REMOTE_ADDR'] ) ? sanitize_text_field( wp_unslash( $_SERVER['REMOTE_ADDR'] ) ) : '' );
+	$response = wp_remote_post(
+		$settings['connector_url'] . '/storefront/signed/api/' . $name,
+		array(
+			'timeout' => 10,
+			'headers' => wcc_forward_headers( $settings['shared_secret'], $settings['store_key'], time(), $visitor, $name, $body ),
+			'body'    => $body,
+		)
+	);
+	if ( is_wp_error( $response ) ) {
+		return new WP_Error( 'wcc_unavailable', __( 'WhatsApp sign-up is unavailable right now. Please try again later.', 'whatsapp-commerce-connector' ), array( 'status' => 502 ) );
+	}
+	$answer = json_decode( (string) wp_remote_retrieve_body( $response ), true );
+	$result = new WP_REST_Response( is_array( $answer ) ? $answer : array(), (int) wp_remote_retrieve_response_code( $response ) );
+	$result->header( 'Cache-Control', 'no-store' );
+	$retry = wp_remote_retrieve_header( $response, 'retry-after' );
+	if ( '' !== (string) $retry ) {
+		$result->header( 'Retry-After', (string) $retry );
+	}
+	return $result;
+}
+
+/*
  * Storefront widget: not built yet, so nothing is loaded.
  *
  * The connector does not serve /storefront/widget.js yet (every page would load a 404).
@@ -271,10 +446,103 @@ add_action( 'woocommerce_checkout_create_order', 'wcc_save_order_meta', 10, 2 );
 function wcc_save_order_meta( $order, $data ) {
 	// phpcs:ignore WordPress.Security.NonceVerification.Missing -- WooCommerce verified the checkout nonce.
 	$posted = isset( $_POST[ WCC_FIELD_OPT_IN ] ) ? sanitize_text_field( wp_unslash( $_POST[ WCC_FIELD_OPT_IN ] ) ) : '';
+	wcc_record_order_consent( $order, $posted );
+}
+
+/**
+ * What the connector reads from an order's meta: the box's state, the exact text it showed,
+ * the cart token and the shopper's locale.
+ *
+ * @param WC_Order $order  The order.
+ * @param string   $posted The box's value ('' when unticked).
+ */
+function wcc_record_order_consent( $order, $posted ) {
 	$order->update_meta_data( WCC_META_OPT_IN, wcc_opt_in_meta( $posted ) );
 	$order->update_meta_data( WCC_META_CONSENT, wcc_consent_text() );
 	$order->update_meta_data( WCC_META_CART_TOKEN, wcc_cart_token() );
 	$order->update_meta_data( WCC_META_LOCALE, get_locale() );
+}
+
+/*
+ * The Checkout Block (WooCommerce's default checkout since 8.3): the same box through the
+ * Additional Checkout Fields API (WooCommerce 8.9+), in the order's own fields (never the
+ * customer's, so it is never ticked in advance on a later order), and cart reports from the
+ * Store API requests the blocks make. The classic hooks above stay for classic checkouts.
+ */
+
+const WCC_BLOCK_FIELD = 'whatsapp-commerce-connector/whatsapp-opt-in';
+
+add_action( 'before_woocommerce_init', 'wcc_declare_compatibility' );
+add_action( 'woocommerce_init', 'wcc_register_block_opt_in' );
+add_action( 'woocommerce_set_additional_field_value', 'wcc_block_opt_in_value', 10, 4 );
+add_action( 'woocommerce_store_api_cart_update_customer_from_request', 'wcc_report_block_customer', 10, 2 );
+add_action( 'woocommerce_store_api_checkout_order_processed', 'wcc_report_block_order_placed' );
+
+/** HPOS (custom order tables) and the Cart and Checkout Blocks: both supported. */
+function wcc_declare_compatibility() {
+	if ( class_exists( '\Automattic\WooCommerce\Utilities\FeaturesUtil' ) ) {
+		\Automattic\WooCommerce\Utilities\FeaturesUtil::declare_compatibility( 'custom_order_tables', __FILE__, true );
+		\Automattic\WooCommerce\Utilities\FeaturesUtil::declare_compatibility( 'cart_checkout_blocks', __FILE__, true );
+	}
+}
+
+/** The opt-in box in the Checkout Block: optional, unticked. */
+function wcc_register_block_opt_in() {
+	if ( ! function_exists( 'woocommerce_register_additional_checkout_field' ) ) {
+		return;
+	}
+	woocommerce_register_additional_checkout_field(
+		array(
+			'id'       => WCC_BLOCK_FIELD,
+			'label'    => wcc_consent_text(),
+			'location' => 'order',
+			'type'     => 'checkbox',
+			'required' => false, // consent is never a condition of buying
+		)
+	);
+}
+
+/**
+ * Copy the block's box to the meta the connector reads, as the classic checkout does.
+ *
+ * @param string $key       Field id.
+ * @param mixed  $value     Its value.
+ * @param string $group     'billing', 'shipping' or 'other'.
+ * @param object $wc_object The order (or customer) the value is set on.
+ */
+function wcc_block_opt_in_value( $key, $value, $group, $wc_object ) {
+	if ( WCC_BLOCK_FIELD !== $key || ! ( $wc_object instanceof WC_Order ) ) {
+		return;
+	}
+	wcc_record_order_consent( $wc_object, $value ? '1' : '' );
+}
+
+/**
+ * Report the cart when the Checkout Block saves the shopper's address and phone.
+ *
+ * @param WC_Customer     $customer The customer the Store API updated.
+ * @param WP_REST_Request $request  The request.
+ */
+function wcc_report_block_customer( $customer, $request ) {
+	wcc_send_cart_report(
+		array(
+			'billing_email'      => $customer->get_billing_email(),
+			'billing_phone'      => $customer->get_billing_phone(),
+			'billing_first_name' => $customer->get_billing_first_name(),
+			'billing_last_name'  => $customer->get_billing_last_name(),
+			'billing_country'    => $customer->get_billing_country(),
+		),
+		false
+	);
+}
+
+/**
+ * Report the cart as completed once the Checkout Block placed the order.
+ *
+ * @param WC_Order $order The order.
+ */
+function wcc_report_block_order_placed( $order ) {
+	wcc_send_cart_report( wcc_order_fields( $order ), true );
 }
 
 /*
@@ -303,7 +571,17 @@ function wcc_report_checkout_update( $posted_data ) {
  * @param WC_Order $order       Order.
  */
 function wcc_report_order_placed( $order_id, $posted_data, $order ) {
-	$fields = array(
+	wcc_send_cart_report( wcc_order_fields( $order ), true );
+}
+
+/**
+ * The checkout fields of a placed order, as a cart report takes them.
+ *
+ * @param WC_Order $order The order.
+ * @return array
+ */
+function wcc_order_fields( $order ) {
+	return array(
 		'billing_email'      => $order->get_billing_email(),
 		'billing_phone'      => $order->get_billing_phone(),
 		'billing_first_name' => $order->get_billing_first_name(),
@@ -311,7 +589,6 @@ function wcc_report_order_placed( $order_id, $posted_data, $order ) {
 		'billing_country'    => $order->get_billing_country(),
 		WCC_FIELD_OPT_IN     => 'yes' === $order->get_meta( WCC_META_OPT_IN ) ? '1' : '',
 	);
-	wcc_send_cart_report( $fields, true );
 }
 
 /**

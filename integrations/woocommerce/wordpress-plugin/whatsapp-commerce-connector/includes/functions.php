@@ -110,6 +110,119 @@ function wcc_reconnect_url( $connector_url, $store_key, $secret, $timestamp, $no
 }
 
 /**
+ * Base64url without padding (RFC 7515, appendix C), as JWTs are written.
+ *
+ * @param string $bytes Raw bytes.
+ * @return string
+ */
+function wcc_base64url( $bytes ) {
+	return rtrim( strtr( base64_encode( $bytes ), '+/', '-_' ), '=' );
+}
+
+/**
+ * The bearer token the embedded admin app sends to the connector for a store admin.
+ *
+ * An HS256 JWT signed with the store's shared secret (the connector verifies it in
+ * integrations/woocommerce/admin_tokens.py): iss the store's URL, dest the store key, aud
+ * "whatsapp-commerce-connector", sub the WordPress user id, iat now, exp at most five minutes on.
+ *
+ * @param string $secret    Shared secret from the settings.
+ * @param string $store_url The store's URL (home_url()).
+ * @param string $store_key Store key from the settings.
+ * @param int    $user_id   The WordPress user the token is for.
+ * @param int    $now       Unix seconds.
+ * @param int    $lifetime  Seconds, 1 to 300.
+ * @return array{token:string,expires_at:int} An empty token when the settings cannot sign one.
+ */
+function wcc_admin_token( $secret, $store_url, $store_key, $user_id, $now, $lifetime = 300 ) {
+	$now      = (int) $now;
+	$lifetime = max( 1, min( 300, (int) $lifetime ) );
+	if ( '' === (string) $secret || '' === (string) $store_key || (int) $user_id <= 0 ) {
+		return array(
+			'token'      => '',
+			'expires_at' => 0,
+		);
+	}
+	$header  = wcc_base64url( json_encode( array( 'alg' => 'HS256', 'typ' => 'JWT' ) ) );
+	$claims  = array(
+		'iss'  => (string) $store_url,
+		'dest' => (string) $store_key,
+		'aud'  => 'whatsapp-commerce-connector',
+		'sub'  => (string) (int) $user_id,
+		'iat'  => $now,
+		'exp'  => $now + $lifetime,
+	);
+	$payload = wcc_base64url( json_encode( $claims, JSON_UNESCAPED_SLASHES ) );
+	$signed  = $header . '.' . $payload;
+	return array(
+		'token'      => $signed . '.' . wcc_base64url( hash_hmac( 'sha256', $signed, (string) $secret, true ) ),
+		'expires_at' => $now + $lifetime,
+	);
+}
+
+/**
+ * The connector's admin app URL framed by the plugin's menu page.
+ *
+ * @param string $connector_url Normalised connector URL.
+ * @param string $store_url     The store's URL (home_url()).
+ * @param string $locale        The WordPress user's locale (get_user_locale()).
+ * @return string
+ */
+function wcc_admin_app_url( $connector_url, $store_url, $locale ) {
+	$query = array(
+		'platform' => 'woocommerce',
+		'store'    => $store_url,
+		'locale'   => $locale,
+	);
+	return $connector_url . '/admin/?' . http_build_query( $query, '', '&', PHP_QUERY_RFC3986 );
+}
+
+/**
+ * The origin (scheme://host[:port]) of a URL, the target of postMessage calls.
+ *
+ * @param string $url A URL.
+ * @return string Empty string when the URL has no scheme or host.
+ */
+function wcc_origin( $url ) {
+	$parts = parse_url( (string) $url );
+	if ( ! is_array( $parts ) || empty( $parts['scheme'] ) || empty( $parts['host'] ) ) {
+		return '';
+	}
+	$port = isset( $parts['port'] ) ? ':' . (int) $parts['port'] : '';
+	return strtolower( $parts['scheme'] ) . '://' . strtolower( $parts['host'] ) . $port;
+}
+
+/** The storefront calls the plugin forwards to the connector. */
+const WCC_STOREFRONT_CALLS = array( 'back-in-stock', 'opt-in' );
+
+/**
+ * The headers of a storefront call forwarded to the connector's /storefront/signed/api/{name}:
+ * the store key, the time, the shopper's address and an HMAC-SHA256 (base64) with the shared
+ * secret over "wcc-forward-v1\n{store}\n{timestamp}\n{visitor}\n{name}\n{body}" (checked by
+ * integrations/woocommerce/storefront.py).
+ *
+ * @param string $secret    Shared secret from the settings.
+ * @param string $store_key Store key from the settings.
+ * @param int    $timestamp Unix seconds, now.
+ * @param string $visitor   The shopper's IP address ('' when unknown).
+ * @param string $name      One of WCC_STOREFRONT_CALLS.
+ * @param string $body      The shopper's JSON body, unchanged.
+ * @return array<string,string>
+ */
+function wcc_forward_headers( $secret, $store_key, $timestamp, $visitor, $name, $body ) {
+	$timestamp = (int) $timestamp;
+	$visitor   = preg_match( '/^[0-9A-Fa-f:.]{0,45}$/', (string) $visitor ) ? (string) $visitor : '';
+	$message   = "wcc-forward-v1\n" . $store_key . "\n" . $timestamp . "\n" . $visitor . "\n" . $name . "\n" . $body;
+	return array(
+		'Content-Type'            => 'application/json',
+		'X-WCC-Store'             => $store_key,
+		'X-WCC-Timestamp'         => (string) $timestamp,
+		'X-WCC-Visitor'           => $visitor,
+		'X-WCC-Forward-Signature' => base64_encode( hash_hmac( 'sha256', $message, $secret, true ) ),
+	);
+}
+
+/**
  * Money as a decimal string with two or more places, never a float in JSON.
  *
  * @param mixed $amount Amount.
