@@ -22,7 +22,7 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from connector import rollups
+from connector import rollups, shop_settings
 from connector.automations.common import queue_template
 from connector.contacts import contact_for
 from connector.events import Customer
@@ -48,7 +48,8 @@ CENT = Decimal("0.01")
 
 
 class ChecklistItemSchema(Schema):
-    key = fields.String(required=True, metadata={"description": "whatsapp_connected, templates_approved, test_message"})
+    key = fields.String(required=True, metadata={
+        "description": "whatsapp_connected, templates_approved, storefront_widget, test_message"})
     done = fields.Boolean(required=True)
     detail = fields.String(allow_none=True, metadata={"description": "what the item's state is, for people"})
 
@@ -155,13 +156,13 @@ class DashboardSchema(Schema):
 @documented(summary="The onboarding checklist and today's numbers", response=HomeSchema, tag="dashboard")
 @session_required
 def home():
-    """The checklist (WhatsApp number, templates, a test message) and today's figures, today
+    """The checklist (WhatsApp number, templates, the storefront widget, a test message) and today's figures, today
     being the shop's calendar day in its time zone."""
     shop: Shop = g.shop
     today = rollups.today(shop)
     currency = _currency(shop, today, today)
     figures = _totals(rollups.funnel_totals(db.session, shop.id, {"today": (today, today)}, currency)["today"])
-    return {"checklist": [_whatsapp_item(shop), _templates_item(shop), _test_message_item(shop)],
+    return {"checklist": [_whatsapp_item(shop), _templates_item(shop), _widget_item(shop), _test_message_item(shop)],
             "today": {**{name: figures[name] for name in FUNNEL}, "revenue": figures["revenue"],
                       "currency": currency}}
 
@@ -303,6 +304,15 @@ def _templates_item(shop: Shop) -> dict[str, Any]:
     rejected = sum(1 for s in statuses if s == "REJECTED")
     detail = f"{approved} of {len(statuses)} approved" + (f", {rejected} rejected" if rejected else "")
     return {"key": "templates_approved", "done": approved == len(statuses), "detail": detail}
+
+
+def _widget_item(shop: Shop) -> dict[str, Any]:
+    widget = shop_settings.effective(shop)["storefront"]
+    if not widget["enabled"]:
+        return {"key": "storefront_widget", "done": False, "detail": "the storefront widget is switched off"}
+    parts = [name for name, on in (("chat button", widget["chat_button"]["enabled"]),
+                                   ("opt-in popup", widget["popup"]["enabled"])) if on]
+    return {"key": "storefront_widget", "done": True, "detail": "on: " + (", ".join(parts) or "no element shown")}
 
 
 def _test_message_item(shop: Shop) -> dict[str, Any]:
