@@ -15,9 +15,10 @@ built the way an existing install builds them, by ``connector.rollups.rebuild`` 
 Timing: the app is served over real HTTP (werkzeug, threaded, in this process); one client
 asks each route in turn, ``--requests`` times per route after a warm-up, each request with a
 fresh App Bridge session token (HS256, as Shopify mints them), and the latency of each answer
-is taken from send to last byte. Routes: GET /home, /dashboard?days=7|30|90, and the list
-routes /messages and /contacts?q= when this build serves them (a route the app does not have
-is listed in ``skipped``). ``api_p99_ms`` is the worst route's p99.
+is taken from send to last byte. Routes: GET /home, /dashboard?days=7|30|90 (and 90 days of
+one automation), and the list routes /messages (all; failed of one automation) and /contacts
+(all; ?q= a name, a phone) when this build serves them (a route the app does not have is
+listed in ``skipped``). ``api_p99_ms`` is the worst route's p99.
 
     python bench/admin.py [--messages 5000000] [--contacts 200000] [--days 90] [--requests 300]
 
@@ -91,6 +92,7 @@ def main() -> int:
         "bench": "admin", "database": url.split(":")[0], "messages": options.messages, "contacts": options.contacts,
         "days": options.days, "requests_per_route": options.requests, "seed_s": round(seed_s, 1),
         "rebuild_s": round(rebuild_s, 2), "rollup_rows": rollup_rows, "routes": routes, "skipped": skipped,
+        "load_average": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
         "api_p99_ms": worst, "lcp_ms": None, "cls": None, "longest_task_ms": None, "transfer_kb": None,
     }))
     return 0
@@ -271,7 +273,9 @@ def rebuild(shop_id: int) -> int:
 
 
 ROUTES = ("/admin/api/home", "/admin/api/dashboard?days=7", "/admin/api/dashboard?days=30",
-          "/admin/api/dashboard?days=90", "/admin/api/messages", "/admin/api/contacts?q=Contact%2012345")
+          "/admin/api/dashboard?days=90", "/admin/api/dashboard?days=90&automation=abandoned_cart",
+          "/admin/api/messages", "/admin/api/messages?status=failed&automation=review_request",
+          "/admin/api/contacts", "/admin/api/contacts?q=Contact%2012345", "/admin/api/contacts?q=%2B4915100012345")
 
 
 def timed_routes(app, requests: int) -> tuple[dict, list[str]]:

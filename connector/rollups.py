@@ -29,11 +29,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from functools import lru_cache
+from types import SimpleNamespace
 from typing import Any
 from typing import cast as cast_type
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Integer, Select, Table, and_, case, cast, delete, event, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    event,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -124,7 +138,9 @@ def write(session: AnySession, deltas: Iterable[_Delta]) -> None:
     zones = _shop_zones(session, {d.shop_id for d in deltas})
     sums: dict[tuple, list] = defaultdict(lambda: [0, Decimal(0)])
     for d in deltas:
-        key = (d.shop_id, local_day(d.at, zones.get(d.shop_id)), d.automation, d.metric, d.dimension)
+        if d.shop_id not in zones:
+            continue  # the shop was deleted in this transaction: its rollups went with it
+        key = (d.shop_id, local_day(d.at, zones[d.shop_id]), d.automation, d.metric, d.dimension)
         sums[key][0] += d.count
         sums[key][1] += d.amount
     rows = [dict(zip(KEY, key, strict=True), count=c, amount=a) for key, (c, a) in sorted(sums.items()) if c or a]
@@ -193,20 +209,39 @@ def funnel_by_day(session: AnySession, shop_id: int, first: date, last: date, cu
         .group_by(T.c.day, T.c.automation)).all())
 
 
-def funnel_totals(session: AnySession, shop_id: int, first: date, last: date, currency: str | None, *,
-                  automation: str | None = None) -> Any:
-    """(sent, delivered, read, clicked, orders, revenue) summed over the days."""
-    return session.execute(select(*_funnel_columns(currency))
-                           .where(*_period(shop_id, first, last, automation), T.c.metric.in_(FUNNEL))).one()
+def funnel_totals(session: AnySession, shop_id: int, periods: dict[str, tuple[date, date]], currency: str | None, *,
+                  automation: str | None = None) -> dict[str, Any]:
+    """Per named period (first, last day): (sent, delivered, read, clicked, orders, revenue), in one query."""
+    label = case(*((and_(T.c.day >= first, T.c.day <= last), name) for name, (first, last) in periods.items()))
+    first, last = min(p[0] for p in periods.values()), max(p[1] for p in periods.values())
+    rows = session.execute(select(label.label("period"), *_funnel_columns(currency))
+                           .where(*_period(shop_id, first, last, automation), T.c.metric.in_(FUNNEL))
+                           .group_by(label)).all()
+    found = {row.period: row for row in rows}
+    nothing = SimpleNamespace(**{metric: 0 for metric in FUNNEL}, revenue=Decimal(0))
+    return {name: found.get(name, nothing) for name in periods}
 
 
-def breakdown(session: AnySession, shop_id: int, first: date, last: date, metric: str, *,
-              automation: str | None = None) -> list[Any]:
-    """(day, dimension, count) of one metric, summed over automations."""
-    return list(session.execute(
-        select(T.c.day, T.c.dimension, func.sum(T.c.count).label("count"))
-        .where(*_period(shop_id, first, last, automation), T.c.metric == metric)
-        .group_by(T.c.day, T.c.dimension).order_by(T.c.day, T.c.dimension)).all())
+#: the breakdowns the dashboard lists: metric → whether it belongs to an automation
+BREAKDOWNS = {OPTINS: False, OPTOUTS: False, DEFERRED: True, FAILED: True}
+
+
+def breakdowns(session: AnySession, shop_id: int, first: date, last: date, *,
+               automation: str | None = None) -> dict[str, list[Any]]:
+    """metric → [(day, dimension, count)] for each of ``BREAKDOWNS``, summed over automations
+    (only ``automation``'s for the metrics of automations), in one query."""
+    wanted: ColumnElement[bool] = T.c.metric.in_(list(BREAKDOWNS))
+    if automation is not None:
+        of_automations = [m for m, belongs in BREAKDOWNS.items() if belongs]
+        wanted = and_(wanted, (T.c.metric.not_in(of_automations)) | (T.c.automation == automation))
+    rows = session.execute(
+        select(T.c.metric, T.c.day, T.c.dimension, func.sum(T.c.count).label("count"))
+        .where(*_period(shop_id, first, last, None), wanted)
+        .group_by(T.c.metric, T.c.day, T.c.dimension).order_by(T.c.metric, T.c.day, T.c.dimension)).all()
+    answer: dict[str, list[Any]] = {metric: [] for metric in BREAKDOWNS}
+    for row in rows:
+        answer[row.metric].append(row)
+    return answer
 
 
 def automations_between(session: AnySession, shop_id: int, first: date, last: date) -> list[str]:

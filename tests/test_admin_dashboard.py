@@ -203,6 +203,14 @@ def test_a_count_is_lost_with_its_rolled_back_transaction(ctx):
     assert totals(shop.id) == {}
 
 
+def test_a_count_for_a_shop_deleted_in_the_same_transaction_is_dropped(ctx):
+    shop = make_shop()
+    rollups.count(db.session, shop.id, datetime.now(timezone.utc), rollups.SENT, automation="x")
+    db.session.execute(Shop.__table__.delete().where(Shop.id == shop.id))  # as a shop's redaction does
+    db.session.commit()  # no foreign-key error: the count went with its shop
+    assert db.session.scalar(select(func.count()).select_from(DailyRollup)) == 0
+
+
 def test_facts_fall_on_the_shop_time_zone_day(ctx, client, drain):
     """Auckland is UTC+13 in December: 10:59 UTC is 23:59 on the 30th there, 11:01 UTC past midnight."""
     shop = make_shop(time_zone="Pacific/Auckland")
@@ -334,17 +342,22 @@ def test_home_shows_the_checklist_and_today(client, fake_shopify):
     assert body["today"] == {"sent": 13, "delivered": 11, "read": 5, "clicked": 2, "orders": 2, "revenue": "25.50",
                              "currency": "EUR"}
     checklist = {item["key"]: item for item in body["checklist"]}
-    assert list(checklist) == ["whatsapp_connected", "templates_approved", "test_message"]
+    assert list(checklist) == ["whatsapp_connected", "templates_approved", "storefront_widget", "test_message"]
     assert checklist["whatsapp_connected"]["done"] is True
     assert checklist["templates_approved"] == {"key": "templates_approved", "done": False,
                                                "detail": "templates not synced yet"}
     assert checklist["test_message"]["done"] is False
+    assert checklist["storefront_widget"] == {"key": "storefront_widget", "done": False,
+                                              "detail": "the storefront widget is switched off"}
+    shop.settings = {**shop.settings, "storefront": {"enabled": True, "popup": {"enabled": True}}}
     db.session.add_all([TemplateApproval(shop_id=shop.id, name="order_confirmation", language=lang, version=1,
                                          category="UTILITY", status=status)
                         for lang, status in (("en", "APPROVED"), ("de", "REJECTED"))])
     db.session.commit()
-    item = client.get("/admin/api/home", headers=auth(fake_shopify)).get_json()["checklist"][1]
-    assert item == {"key": "templates_approved", "done": False, "detail": "1 of 2 approved, 1 rejected"}
+    checklist = client.get("/admin/api/home", headers=auth(fake_shopify)).get_json()["checklist"]
+    assert checklist[1] == {"key": "templates_approved", "done": False, "detail": "1 of 2 approved, 1 rejected"}
+    assert checklist[2]["key"] == "storefront_widget" and checklist[2]["done"] is True
+    assert "opt-in popup" in checklist[2]["detail"]
 
 
 def test_test_message_goes_through_the_outbox_and_ticks_the_checklist(client, fake_shopify, drain, sandbox):
@@ -363,7 +376,7 @@ def test_test_message_goes_through_the_outbox_and_ticks_the_checklist(client, fa
     message_id = response.get_json()["message_id"]
     again = client.post("/admin/api/test-message", json={"phone": "+4915112345678"}, headers=headers)
     assert again.status_code == 202  # a double click within the minute: the same message
-    item = client.get("/admin/api/home", headers=headers).get_json()["checklist"][2]
+    item = client.get("/admin/api/home", headers=headers).get_json()["checklist"][3]
     assert item["key"] == "test_message" and item["done"] is True
     assert drain(lambda: message(message_id).status == MessageStatus.READ and all_receipts_processed())
     sent = sandbox.messages()
@@ -371,5 +384,5 @@ def test_test_message_goes_through_the_outbox_and_ticks_the_checklist(client, fa
     assert sent[0]["payload"]["to"] == "+4915112345678"
     row = message(message_id)
     assert row.shop_id == shop.id and row.automation == "test_message" and row.purpose == "transactional"
-    assert client.get("/admin/api/home", headers=headers).get_json()["checklist"][2]["detail"] == "read"
+    assert client.get("/admin/api/home", headers=headers).get_json()["checklist"][3]["detail"] == "read"
     assert totals(shop.id)[("test_message", "test_requested", "")] in (1, 2)

@@ -22,7 +22,7 @@ from flask import Blueprint, g, jsonify, request
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
 
-from connector import rollups
+from connector import rollups, shop_settings
 from connector.automations.common import queue_template
 from connector.contacts import contact_for
 from connector.events import Customer
@@ -48,7 +48,8 @@ CENT = Decimal("0.01")
 
 
 class ChecklistItemSchema(Schema):
-    key = fields.String(required=True, metadata={"description": "whatsapp_connected, templates_approved, test_message"})
+    key = fields.String(required=True, metadata={
+        "description": "whatsapp_connected, templates_approved, storefront_widget, test_message"})
     done = fields.Boolean(required=True)
     detail = fields.String(allow_none=True, metadata={"description": "what the item's state is, for people"})
 
@@ -155,13 +156,13 @@ class DashboardSchema(Schema):
 @documented(summary="The onboarding checklist and today's numbers", response=HomeSchema, tag="dashboard")
 @session_required
 def home():
-    """The checklist (WhatsApp number, templates, a test message) and today's figures, today
+    """The checklist (WhatsApp number, templates, the storefront widget, a test message) and today's figures, today
     being the shop's calendar day in its time zone."""
     shop: Shop = g.shop
     today = rollups.today(shop)
     currency = _currency(shop, today, today)
-    figures = _totals(rollups.funnel_totals(db.session, shop.id, today, today, currency))
-    return {"checklist": [_whatsapp_item(shop), _templates_item(shop), _test_message_item(shop)],
+    figures = _totals(rollups.funnel_totals(db.session, shop.id, {"today": (today, today)}, currency)["today"])
+    return {"checklist": [_whatsapp_item(shop), _templates_item(shop), _widget_item(shop), _test_message_item(shop)],
             "today": {**{name: figures[name] for name in FUNNEL}, "revenue": figures["revenue"],
                       "currency": currency}}
 
@@ -219,21 +220,19 @@ def dashboard():
     currency = _currency(shop, before_first, last)
     automations = rollups.automations_between(db.session, shop.id, before_first, last)
     session, shop_id = db.session, shop.id
+    periods = {"current": (first, last), "previous": (before_first, before_last)}
+    totals = rollups.funnel_totals(session, shop_id, periods, currency, automation=only)
+    lists = rollups.breakdowns(session, shop_id, first, last, automation=only)
     return {
         "days": days, "time_zone": shop.time_zone, "currency": currency, "automations": automations,
         "series": _series(rollups.funnel_by_day(session, shop_id, first, last, currency, automation=only),
                           first, days, [only] if only else automations),
-        "totals": _totals(rollups.funnel_totals(session, shop_id, first, last, currency, automation=only),
-                          with_recipients=True),
-        "previous": _totals(rollups.funnel_totals(session, shop_id, before_first, before_last, currency,
-                                                  automation=only), with_recipients=True),
-        "optins": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.OPTINS), "source"),
-        "optouts": [{"date": day, "count": n} for day, n in _by_day(
-            rollups.breakdown(session, shop_id, first, last, rollups.OPTOUTS))],
-        "deferred": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.DEFERRED, automation=only),
-                               "reason"),
-        "failed": _breakdown(rollups.breakdown(session, shop_id, first, last, rollups.FAILED, automation=only),
-                             "error"),
+        "totals": _totals(totals["current"], with_recipients=True),
+        "previous": _totals(totals["previous"], with_recipients=True),
+        "optins": _breakdown(lists[rollups.OPTINS], "source"),
+        "optouts": [{"date": day, "count": n} for day, n in _by_day(lists[rollups.OPTOUTS])],
+        "deferred": _breakdown(lists[rollups.DEFERRED], "reason"),
+        "failed": _breakdown(lists[rollups.FAILED], "error"),
     }
 
 
@@ -305,6 +304,15 @@ def _templates_item(shop: Shop) -> dict[str, Any]:
     rejected = sum(1 for s in statuses if s == "REJECTED")
     detail = f"{approved} of {len(statuses)} approved" + (f", {rejected} rejected" if rejected else "")
     return {"key": "templates_approved", "done": approved == len(statuses), "detail": detail}
+
+
+def _widget_item(shop: Shop) -> dict[str, Any]:
+    widget = shop_settings.effective(shop)["storefront"]
+    if not widget["enabled"]:
+        return {"key": "storefront_widget", "done": False, "detail": "the storefront widget is switched off"}
+    parts = [name for name, on in (("chat button", widget["chat_button"]["enabled"]),
+                                   ("opt-in popup", widget["popup"]["enabled"])) if on]
+    return {"key": "storefront_widget", "done": True, "detail": "on: " + (", ".join(parts) or "no element shown")}
 
 
 def _test_message_item(shop: Shop) -> dict[str, Any]:
