@@ -25,6 +25,11 @@ class Contact(Timestamps, Base):
         # the same store customer under another phone (carts.same_customer_query, on every order)
         Index("ix_contacts_shop_customer", "shop_id", "platform_customer_id"),
         Index("ix_contacts_shop_email", "shop_id", "email_hash"),
+        # the admin's contact search (?q=): any part of a name or a phone, by trigrams on PostgreSQL
+        # (pg_trgm, migration 0011); elsewhere plain indexes that the search does not need
+        Index("ix_contacts_name_trgm", "name", postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}),
+        Index("ix_contacts_phone_trgm", "phone_e164", postgresql_using="gin",
+              postgresql_ops={"phone_e164": "gin_trgm_ops"}),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
