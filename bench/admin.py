@@ -24,7 +24,14 @@ listed in ``skipped``). ``api_p99_ms`` is the worst route's p99.
 
 PostgreSQL when BENCH_DATABASE_URL is set or a server answers on 127.0.0.1:5432 (scratch
 database ``connector_bench_admin``), SQLite otherwise. The last line is one JSON object; the
-page's figures (``lcp_ms``, ``cls``, ``longest_task_ms``, ``transfer_kb``) are null here.
+page's figures come from headless Chromium (Debian's /usr/bin/chromium driven by Playwright, App
+Bridge stood in for as in the browser tests) loading the dashboard page ``--page-loads`` times,
+each in a fresh context (cold cache), against the same server: ``lcp_ms`` (median largest
+contentful paint), ``cls`` (the worst cumulative layout shift), ``longest_task_ms`` (the longest
+main-thread task over all loads, from the Long Tasks API; 0 when none reached 50 ms) and
+``transfer_kb`` (the JS and CSS the page loaded, as Resource Timing counts it; the development
+server sends them uncompressed, so ``transfer_gzip_kb`` adds what gzip would send). Skip it with
+``--no-page``.
 """
 
 from __future__ import annotations
@@ -62,6 +69,8 @@ def main() -> int:
     parser.add_argument("--contacts", type=int, default=200_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--requests", type=int, default=300, help="timed requests per route")
+    parser.add_argument("--page-loads", type=int, default=5, help="cold loads of the dashboard page")
+    parser.add_argument("--no-page", action="store_true", help="time the API only")
     options = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="bench-admin-")
@@ -84,7 +93,7 @@ def main() -> int:
         rollup_rows = rebuild(shop_id)
         rebuild_s = time.perf_counter() - started
         db.session.remove()
-    routes, skipped = timed_routes(app, options.requests)
+    routes, skipped, page = timed_routes(app, options.requests, 0 if options.no_page else options.page_loads)
     with app.app_context():
         db.engine.dispose()
     worst = max((r["p99_ms"] for r in routes.values()), default=None)
@@ -93,7 +102,8 @@ def main() -> int:
         "days": options.days, "requests_per_route": options.requests, "seed_s": round(seed_s, 1),
         "rebuild_s": round(rebuild_s, 2), "rollup_rows": rollup_rows, "routes": routes, "skipped": skipped,
         "load_average": [round(v, 2) for v in os.getloadavg()], "cpus": os.cpu_count(),
-        "api_p99_ms": worst, "lcp_ms": None, "cls": None, "longest_task_ms": None, "transfer_kb": None,
+        "page": page, "api_p99_ms": worst, "lcp_ms": page.get("lcp_ms"), "cls": page.get("cls"),
+        "longest_task_ms": page.get("longest_task_ms"), "transfer_kb": page.get("transfer_kb"),
     }))
     return 0
 
@@ -278,7 +288,7 @@ ROUTES = ("/admin/api/home", "/admin/api/dashboard?days=7", "/admin/api/dashboar
           "/admin/api/contacts", "/admin/api/contacts?q=Contact%2012345", "/admin/api/contacts?q=%2B4915100012345")
 
 
-def timed_routes(app, requests: int) -> tuple[dict, list[str]]:
+def timed_routes(app, requests: int, page_loads: int) -> tuple[dict, list[str], dict]:
     import httpx
     import jwt
     from werkzeug.exceptions import MethodNotAllowed, NotFound
@@ -297,11 +307,14 @@ def timed_routes(app, requests: int) -> tuple[dict, list[str]]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
 
-    def token() -> str:
+    def token_for(lifetime: int) -> str:
         issued = int(time.time())
         return jwt.encode({"iss": f"https://{DOMAIN}/admin", "dest": f"https://{DOMAIN}", "aud": API_KEY, "sub": "1",
-                           "exp": issued + 60, "nbf": issued - 1, "iat": issued, "jti": secrets.token_hex(8),
+                           "exp": issued + lifetime, "nbf": issued - 1, "iat": issued, "jti": secrets.token_hex(8),
                            "sid": secrets.token_hex(8)}, API_SECRET, algorithm="HS256")
+
+    def token() -> str:
+        return token_for(60)
 
     timings: dict[str, list[float]] = {route: [] for route in present}
     sizes: dict[str, int] = {}
@@ -317,11 +330,82 @@ def timed_routes(app, requests: int) -> tuple[dict, list[str]]:
                     sizes[route] = len(response.content)
                     if round_number >= 10:  # the first ten rounds warm the pools and caches
                         timings[route].append(elapsed)
+        page = measure_page(base, lambda: token_for(600), page_loads) if page_loads else {}
     finally:
         server.shutdown()
     return {route: {"p50_ms": round(statistics.median(values), 2), "p99_ms": round(_percentile(values, 99), 2),
                     "max_ms": round(max(values), 2), "bytes": sizes[route]}
-            for route, values in timings.items()}, skipped
+            for route, values in timings.items()}, skipped, page
+
+
+#: installed before the page's own scripts: what the page paints, shifts and blocks
+_PAGE_OBSERVERS = """
+  window.__bench = {lcp: 0, cls: 0, longest: 0};
+  const seen = (type, take) => new PerformanceObserver((list) => list.getEntries().forEach(take))
+    .observe({type, buffered: true});
+  seen("largest-contentful-paint", (e) => { window.__bench.lcp = e.startTime; });
+  seen("layout-shift", (e) => { if (!e.hadRecentInput) window.__bench.cls += e.value; });
+  seen("longtask", (e) => { window.__bench.longest = Math.max(window.__bench.longest, e.duration); });
+"""
+
+
+def measure_page(base: str, session_token, loads: int) -> dict:
+    """The dashboard page in headless Chromium: LCP, CLS, the longest task, the JS and CSS sent."""
+    import gzip
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM, FLAGS, app_bridge_stand_in
+
+    url = f"{base}/admin/?shop={DOMAIN}&host=YWRtaW4&page=dashboard"
+    lcps, shifts, longest, transfer, assets = [], [], 0.0, 0, {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            for _ in range(loads):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                stand_in = app_bridge_stand_in(session_token())
+                context.route("**/*", _only_ours(base, stand_in))
+                context.add_init_script(_PAGE_OBSERVERS)
+                tab = context.new_page()
+                tab.goto(url, wait_until="networkidle")
+                tab.wait_for_selector("[data-testid$='-chart'] svg, [data-testid$='-table']", timeout=30_000)
+                tab.wait_for_timeout(1000)  # the last paints and shifts are reported
+                figures = tab.evaluate(_READ_FIGURES)
+                lcps.append(figures["lcp"])
+                shifts.append(figures["cls"])
+                longest = max(longest, figures["longest"])
+                ours = [(name, size) for name, size in figures["resources"] if name.startswith(base)]
+                transfer = max(transfer, sum(size for _, size in ours))  # App Bridge's own script not counted
+                assets.update(ours)
+                context.close()
+        finally:
+            browser.close()
+    gzipped = sum(len(gzip.compress(urllib.request.urlopen(name).read(), 6)) for name in assets)
+    return {"loads": loads, "lcp_ms": round(statistics.median(lcps), 1), "lcp_all_ms": [round(v, 1) for v in lcps],
+            "cls": round(max(shifts), 4), "longest_task_ms": round(longest, 1),
+            "transfer_kb": round(transfer / 1024, 1), "transfer_gzip_kb": round(gzipped / 1024, 1),
+            "assets": len(assets)}
+
+
+_READ_FIGURES = """() => ({...window.__bench, resources: performance.getEntriesByType("resource")
+  .filter((e) => /[.](js|css)([?]|$)/.test(e.name)).map((e) => [e.name, e.transferSize || e.encodedBodySize])})"""
+
+
+def _only_ours(base: str, stand_in: str):
+    """A route handler: requests leave only for our server; App Bridge's script is the stand-in."""
+    from tests.browser import APP_BRIDGE_URL
+
+    def handle(route) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        elif route.request.url == APP_BRIDGE_URL:
+            route.fulfill(status=200, content_type="text/javascript", body=stand_in)
+        else:
+            route.abort()
+
+    return handle
 
 
 def _percentile(values: list[float], pct: float) -> float:
