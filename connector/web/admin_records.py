@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, missing, validate, validates_schema
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from connector import privacy, shop_settings
 from connector.automations.attribution import funnel
@@ -465,7 +465,7 @@ def _search(shop: Shop, q: str) -> list:
     """The conditions of ``?q=``: a phone by any run of its significant digits, the name by any
     part of it, the e-mail whole (only its hash is kept)."""
     # ILIKE (not lower() LIKE) on PostgreSQL: what the trigram index on the name answers
-    conditions = [Contact.name.ilike(f"%{_escape_like(q)}%", escape="/")]
+    conditions: list[ColumnElement[bool]] = [Contact.name.ilike(f"%{_escape_like(q)}%", escape="/")]
     significant = re.sub(r"\D", "", q).lstrip("0")
     if len(significant) >= MIN_PHONE_DIGITS:
         conditions.append(Contact.phone_e164.contains(significant, autoescape=True))
