@@ -369,7 +369,7 @@ def measure_page(base: str, session_token, loads: int) -> dict:
                 context.route("**/*", _only_ours(base, stand_in))
                 context.add_init_script(_PAGE_OBSERVERS)
                 tab = context.new_page()
-                tab.goto(url, wait_until="networkidle")
+                tab.goto(url, wait_until="load")
                 tab.wait_for_selector("[data-testid$='-chart'] svg, [data-testid$='-table']", timeout=30_000)
                 tab.wait_for_timeout(1000)  # the last paints and shifts are reported
                 figures = tab.evaluate(_READ_FIGURES)
