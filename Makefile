@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
+$(VENV)/.installed: $(BIN)/python pyproject.toml | connector/static/storefront/widget.js
 	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
 
@@ -22,6 +22,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	@touch $@
 
 install: $(VENV)/.installed
+
+# the storefront widget (widget/): built when missing or older than its sources, then copied
+# into the Shopify theme extension and the WordPress plugin, which ship their own copy
+WIDGET_JS := connector/static/storefront/widget.js
+WIDGET_COPIES := extensions/whatsapp-widget/assets integrations/woocommerce/wordpress-plugin/whatsapp-commerce-connector/assets
+$(WIDGET_JS): widget/package.json widget/package-lock.json widget/build.mjs $(wildcard widget/src/*)
+	cd widget && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	for dir in $(WIDGET_COPIES); do mkdir -p $$dir && cp connector/static/storefront/widget.js connector/static/storefront/widget-ui.js $$dir/; done
+	@touch $@
 
 demo: $(VENV)/.installed
 	$(BIN)/connector demo
