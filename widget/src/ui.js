@@ -10,6 +10,7 @@ let notifyBlock = null;
 
 const STYLE = `
 :host{all:initial;display:block}
+:host([hidden]){display:none}
 *{box-sizing:border-box}
 .box{font:15px/1.45 system-ui,sans-serif;color:#1b1b1b;background:#fff}
 h2{font-size:20px;margin:0 0 6px}
