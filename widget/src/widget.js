@@ -10,8 +10,12 @@ import { chatStrings, language } from "./lang.js";
 
 const script = document.currentScript;
 const data = (script && script.dataset) || {};
-const api = (data.api || "/storefront/api").replace(/\/+$/, "");
+// on a Shopify storefront the calls go through the shop's app proxy (same origin, signed by Shopify)
+const api = (data.api || (window.Shopify ? "/apps/whatsapp/api" : "/storefront/api")).replace(/\/+$/, "");
 const scriptUrl = script && script.src ? script.src : location.href;
+// the connector serves the chunk under /storefront/widget/; a copy (theme extension, plugin) beside itself
+const uiUrl = new URL(/\/storefront\/widget\.js$/.test(new URL(scriptUrl).pathname) ? "widget/widget-ui.js" : "widget-ui.js",
+  scriptUrl).href;
 const config = {
   shop: data.shop || "",
   api,
@@ -20,7 +24,11 @@ const config = {
   productId: data.productId || "",
   variants: parseJson(data.variants) || [],
   variantId: data.variantId || "",
-  ui: data.ui || new URL("widget/widget-ui.js", scriptUrl).href,
+  ui: data.ui || uiUrl,
+  // the theme editor's choices (app embed block), over the shop's settings
+  position: data.position || "",
+  colour: data.colour || "",
+  popup: data.popup !== "false",
   settingsUrl: data.settingsUrl || "",
   cart: data.cart || "",
 };
@@ -137,8 +145,8 @@ function drawButton() {
   const host = document.createElement("div");
   host.setAttribute("data-whatsapp-widget", "");
   const root = host.attachShadow({ mode: "open" });
-  const side = chat.position === "left" ? "left" : "right";
-  const colour = /^#[0-9a-f]{6}$/i.test(chat.colour || "") ? chat.colour : "#25D366";
+  const side = (config.position || chat.position) === "left" ? "left" : "right";
+  const colour = [config.colour, chat.colour, "#25D366"].find((value) => /^#[0-9a-f]{6}$/i.test(value || ""));
   const status = chat.open_now === true ? strings.open : chat.open_now === false ? strings.closed : "";
   root.innerHTML = `<style>
 :host{all:initial}
@@ -191,7 +199,7 @@ function openPopup() {
 
 function armPopup() {
   const popup = settings.popup;
-  if (!popup.enabled || recentlySeen(popup.frequency_days)) return;
+  if (!popup.enabled || !config.popup || recentlySeen(popup.frequency_days)) return;
   let fired = false;
   const fire = () => {
     if (fired) return;
@@ -279,12 +287,13 @@ function start() {
     .catch(() => {});
 }
 
-API.openPopup = () => (settings && settings.enabled ? openPopup() : Promise.resolve());
-API.setVariant = (variant) => {
-  if (settings) setVariant(variant);
-  else currentVariant = variant;
-};
-API.config = config;
-whenIdle(() => {
-  start();
-});
+if (!API.config) {
+  // a second copy on the page (an embed and a hand-added tag) does nothing: one button, one popup
+  API.openPopup = () => (settings && settings.enabled ? openPopup() : Promise.resolve());
+  API.setVariant = (variant) => {
+    if (settings) setVariant(variant);
+    else currentVariant = variant;
+  };
+  API.config = config;
+  whenIdle(start);
+}
