@@ -9,9 +9,10 @@
 import { chatStrings, language } from "./lang.js";
 
 const script = document.currentScript;
-const data = (script && script.dataset) || {};
+// the script tag's data-* attributes, over a page's window.WhatsAppWidgetConfig (the WordPress plugin)
+const data = Object.assign({}, window.WhatsAppWidgetConfig, script && script.dataset);
 // on a Shopify storefront the calls go through the shop's app proxy (same origin, signed by Shopify)
-const api = (data.api || (window.Shopify ? "/apps/whatsapp/api" : "/storefront/api")).replace(/\/+$/, "");
+const api = data.api || (window.Shopify ? "/apps/whatsapp/api" : "/storefront/api");
 const scriptUrl = script && script.src ? script.src : location.href;
 // the connector serves the chunk under /storefront/widget/; a copy (theme extension, plugin) beside itself
 const uiUrl = new URL(/\/storefront\/widget\.js$/.test(new URL(scriptUrl).pathname) ? "widget/widget-ui.js" : "widget-ui.js",
@@ -49,7 +50,10 @@ function parseJson(text) {
 
 /** The API URL of a storefront call; a cross-origin call names the shop for the CORS preflight. */
 function endpoint(name) {
-  const url = new URL(api + "/" + name, location.href);
+  const url = new URL(api, location.href);
+  const route = url.searchParams.get("rest_route"); // WordPress without pretty permalinks
+  if (route) url.searchParams.set("rest_route", route.replace(/\/+$/, "") + "/" + name);
+  else url.pathname = url.pathname.replace(/\/+$/, "") + "/" + name;
   if (url.origin !== location.origin && config.shop) url.searchParams.set("shop", config.shop);
   return url.href;
 }
