@@ -231,7 +231,7 @@ async def opt_in_load(base: str, shop_key: str, rate: float, seconds: float) -> 
 
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=200)) as session:
         # warm-up: one request per worker process and connection pool
-        for index in range(4):
+        for _ in range(4):
             async with session.post(f"{base}/storefront/api/opt-in", json={"shop_key": shop_key}) as response:
                 await response.read()
         await asyncio.gather(*(one(session, index) for index in range(count)))
