@@ -26,9 +26,14 @@ measured; the shop's pooled limit (500 an hour) bounds rate × seconds. Latency 
 to the last byte; ``api_p99_ms`` is its p99 over the 202 answers (every other status is
 counted in ``api_statuses``).
 
-``lighthouse_delta`` is null: npm lighthouse is not run here (see the report of issue 17).
+Lighthouse: the same page without and with the widget, served over HTTP from this process at
+a WooCommerce store's origin (http://127.0.0.1:<port>, whose widget is on too), audited
+``--lighthouse-runs`` times each by npm lighthouse 12.2.3 (bench/lighthouse, installed there
+with ``npm ci`` on first use) driving Debian's Chromium, performance category only, its default
+(simulated mobile) throttling. ``lighthouse_delta`` is the median score with minus the median
+without, in points (0-100); null with ``--no-lighthouse`` or when npm is missing.
 
-    python bench/widget.py [--runs 5] [--rate 25] [--seconds 8]
+    python bench/widget.py [--runs 5] [--rate 25] [--seconds 8] [--lighthouse-runs 3 | --no-lighthouse]
 
 The last line is one JSON object.
 """
@@ -47,7 +52,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,8 +119,9 @@ MEASURE = """async (withWidget) => {
 }"""
 
 
-def seed(env: dict[str, str]) -> str:
-    """Schema by the real migrations; one shop with a WhatsApp number and the widget on."""
+def seed(env: dict[str, str], woo_origin: str) -> tuple[str, str]:
+    """Schema by the real migrations; a Shopify shop and a WooCommerce store (at ``woo_origin``,
+    for Lighthouse), each with a WhatsApp number and the widget on. Their shop keys."""
     from flask_migrate import upgrade
 
     from connector.app import create_app
@@ -126,18 +134,20 @@ def seed(env: dict[str, str]) -> str:
         with db.engine.begin() as connection:
             connection.execute(db.text("DROP TABLE IF EXISTS alembic_version"))
         upgrade()
-        shop = Shop(platform="shopify", domain=DOMAIN, time_zone="Europe/Berlin", locale="de", country="DE",
-                    settings={"governor": {"quiet_hours": {"enabled": False}},
-                              "storefront": {"enabled": True, "popup": {"enabled": True, "trigger": "exit"}}})
-        shop.credentials = {"access_token": "shpat_bench"}
-        db.session.add(shop)
-        db.session.flush()
-        db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id="900001", waba_id="WABA-BENCH",
-                                       access_token="EAAG-bench", display_phone_number="+49 30 1234567"))
+        keys = []
+        for number, (platform, domain) in enumerate((("shopify", DOMAIN), ("woocommerce", woo_origin))):
+            shop = Shop(platform=platform, domain=domain, time_zone="Europe/Berlin", locale="de", country="DE",
+                        settings={"governor": {"quiet_hours": {"enabled": False}},
+                                  "storefront": {"enabled": True, "popup": {"enabled": True, "trigger": "exit"}}})
+            shop.credentials = {"access_token": "shpat_bench", "webhook_secret": "bench"}
+            db.session.add(shop)
+            db.session.flush()
+            db.session.add(WhatsAppAccount(shop_id=shop.id, phone_number_id=f"90000{number}", waba_id="WABA-BENCH",
+                                           access_token="EAAG-bench", display_phone_number="+49 30 1234567"))
+            keys.append(shop.shop_key)
         db.session.commit()
-        key = shop.shop_key
         db.engine.dispose()
-    return key
+    return keys[0], keys[1]
 
 
 def answer(html: str, base: str):
@@ -153,12 +163,62 @@ def answer(html: str, base: str):
     return route
 
 
+def sample_pages(base: str, shop_key: str) -> dict[bool, str]:
+    paragraphs = "".join(f"<p>Absatz {n}: ein Becher aus Steingut, spülmaschinenfest, 350 ml.</p>" for n in range(40))
+    return {False: PAGE.format(paragraphs=paragraphs, widget=""),
+            True: PAGE.format(paragraphs=paragraphs, widget=WIDGET_TAG.format(base=base, shop_key=shop_key))}
+
+
+def serve_pages(pages: dict[bool, str], server: ThreadingHTTPServer) -> None:
+    class Pages(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the handler's API)
+            body = {"/without": pages[False], "/with": pages[True]}.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write((body or "").encode())
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server.RequestHandlerClass = Pages
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def lighthouse_delta(origin: str, runs: int) -> dict:
+    """Median Lighthouse performance scores (0-100) of /without and /with at ``origin``."""
+    folder = ROOT / "bench" / "lighthouse"
+    if shutil.which("npm") is None:
+        return {"lighthouse_delta": None, "lighthouse_note": "npm not installed"}
+    if not (folder / "node_modules" / ".bin" / "lighthouse").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=folder, check=True,
+                       timeout=300, stdout=subprocess.DEVNULL)
+    scores: dict[str, list[float]] = {"without": [], "with": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        for _ in range(runs):
+            for variant in ("without", "with"):
+                report = Path(scratch) / f"{variant}.json"
+                subprocess.run(
+                    [str(folder / "node_modules" / ".bin" / "lighthouse"), f"{origin}/{variant}",
+                     "--only-categories=performance", "--output=json", f"--output-path={report}", "--quiet",
+                     "--chrome-flags=--headless=new --no-sandbox --disable-gpu --disable-background-networking"],
+                    env={**os.environ, "CHROME_PATH": CHROMIUM}, check=True, timeout=180)
+                result = json.loads(report.read_text())
+                if result.get("runtimeError"):
+                    raise SystemExit(f"lighthouse: {result['runtimeError']}")
+                requested = [item["url"] for item in result["audits"]["network-requests"]["details"]["items"]]
+                if variant == "with" and not any("/widget-settings" in url for url in requested):
+                    raise SystemExit(f"lighthouse: the widget did not start on the page ({requested})")
+                scores[variant].append(result["categories"]["performance"]["score"] * 100)
+    without, with_widget = statistics.median(scores["without"]), statistics.median(scores["with"])
+    return {"lighthouse_without": without, "lighthouse_with": with_widget,
+            "lighthouse_delta": round(with_widget - without, 1), "lighthouse_scores": scores}
+
+
 def measure_page(base: str, shop_key: str, runs: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    paragraphs = "".join(f"<p>Absatz {n}: ein Becher aus Steingut, spülmaschinenfest, 350 ml.</p>" for n in range(40))
-    pages = {False: PAGE.format(paragraphs=paragraphs, widget=""),
-             True: PAGE.format(paragraphs=paragraphs, widget=WIDGET_TAG.format(base=base, shop_key=shop_key))}
+    pages = sample_pages(base, shop_key)
     samples: dict[bool, list[dict]] = {False: [], True: []}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
@@ -249,6 +309,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="page loads measured per variant")
     parser.add_argument("--rate", type=float, default=25.0, help="opt-in requests per second")
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--lighthouse-runs", type=int, default=3)
+    parser.add_argument("--no-lighthouse", action="store_true")
     args = parser.parse_args()
     if args.rate * args.seconds > 480:
         parser.error("rate × seconds must stay under the shop's pooled limit of 500 opt-ins an hour")
@@ -272,8 +334,10 @@ def main() -> int:
         "LOG_LEVEL": "WARNING", "TRUSTED_PROXY_COUNT": "1",
     }
     server = None
+    page_server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    woo_origin = f"http://127.0.0.1:{page_server.server_port}"
     try:
-        shop_key = seed(env)
+        shop_key, woo_key = seed(env, woo_origin)
         import redis as redis_module
 
         redis_module.Redis.from_url(redis_url).flushdb()
@@ -291,8 +355,14 @@ def main() -> int:
             time.sleep(0.1)
         base = f"http://127.0.0.1:{port}"
         page = measure_page(base, shop_key, args.runs)
+        lighthouse: dict = {"lighthouse_delta": None}
+        if not args.no_lighthouse:
+            serve_pages(sample_pages(base, woo_key), page_server)
+            lighthouse = lighthouse_delta(woo_origin, args.lighthouse_runs)
         api = asyncio.run(opt_in_load(base, shop_key, args.rate, args.seconds))
     finally:
+        page_server.shutdown()
+        page_server.server_close()
         if server is not None:
             server.terminate()
             server.wait(10)
@@ -303,10 +373,12 @@ def main() -> int:
     print(f"widget.js {sizes['widget.js']} B gzipped (budget 10240), widget-ui.js {sizes['widget-ui.js']} B on demand")
     print(f"layout shift added {page['cls_added']}, main thread added {page['main_thread_ms_added']} ms, "
           f"requests before idle {page['requests_before_idle']}")
+    print(f"lighthouse performance: {lighthouse.get('lighthouse_without')} without, "
+          f"{lighthouse.get('lighthouse_with')} with the widget (delta {lighthouse['lighthouse_delta']})")
     print(f"opt-in at {api['api_rate']:.0f} req/s: p50 {api['api_p50_ms']} ms, p99 {api['api_p99_ms']} ms "
           f"({api['api_statuses']})")
     print(json.dumps({"bench": "widget", "widget_gzip_bytes": sizes["widget.js"],
-                      "widget_ui_gzip_bytes": sizes["widget-ui.js"], **page, "lighthouse_delta": None, **api}))
+                      "widget_ui_gzip_bytes": sizes["widget-ui.js"], **page, **lighthouse, **api}))
     return 0
 
 
