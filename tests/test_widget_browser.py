@@ -227,3 +227,19 @@ def test_axe_finds_no_serious_or_critical_violation(store_page):
                for v in results["violations"] if v["impact"] in ("serious", "critical")]
     assert serious == [], json.dumps(serious)
     assert results["passes"] or results["incomplete"] is not None
+
+
+def test_the_rate_limit_is_said_next_to_the_field_in_german(store_page, client):
+    shop = widget_shop()
+    for number in range(5):  # five sign-ups from this address (the browser's too) use up its limit
+        response = client.post("/storefront/api/opt-in", json={
+            "shop_key": shop.shop_key, "phone": f"+491512345670{number}", "consent_text": GERMAN_CONSENT,
+            "country": "DE"})
+        assert response.status_code == 202, response.get_json()
+    open_product_page(store_page, shop)
+    dialog(store_page).wait_for(timeout=15000)
+    store_page.get_by_label("WhatsApp-Nummer").fill("0151 99999999")
+    store_page.get_by_role("button", name="Abonnieren").click()
+    store_page.get_by_role("alert").filter(has_text="Zu viele Versuche").wait_for(timeout=10000)
+    assert store_page.get_by_label("WhatsApp-Nummer").input_value() == "0151 99999999"
+    assert db.session.scalars(select(Contact).where(Contact.phone_e164 == "+4915199999999")).first() is None
