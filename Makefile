@@ -22,6 +22,15 @@ $(ADMIN_BUILD): frontend/node_modules/.package-lock.json $(FRONTEND_SOURCES)
 
 frontend: $(ADMIN_BUILD)
 
+# the storefront widget (widget/): built when missing or older than its sources, then copied
+# into the Shopify theme extension and the WordPress plugin, which ship their own copy
+WIDGET_JS := connector/static/storefront/widget.js
+WIDGET_COPIES := extensions/whatsapp-widget/assets integrations/woocommerce/wordpress-plugin/whatsapp-commerce-connector/assets
+$(WIDGET_JS): widget/package.json widget/package-lock.json widget/build.mjs $(wildcard widget/src/*)
+	cd widget && npm ci --no-audit --no-fund --loglevel=error && npm run --silent build
+	for dir in $(WIDGET_COPIES); do mkdir -p $$dir && cp connector/static/storefront/widget.js connector/static/storefront/widget-ui.js $$dir/; done
+	@touch $@
+
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "Python 3.11 or newer is required" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
@@ -35,15 +44,15 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $@
 
-install: $(VENV)/.installed $(ADMIN_BUILD)
+install: $(VENV)/.installed $(ADMIN_BUILD) $(WIDGET_JS)
 
-demo: $(VENV)/.installed $(ADMIN_BUILD)
+demo: $(VENV)/.installed $(ADMIN_BUILD) $(WIDGET_JS)
 	$(BIN)/connector demo
 
-dev: $(VENV)/.installed $(ADMIN_BUILD)
+dev: $(VENV)/.installed $(ADMIN_BUILD) $(WIDGET_JS)
 	$(BIN)/connector dev
 
-test: $(VENV)/.installed-test $(ADMIN_BUILD)
+test: $(VENV)/.installed-test $(ADMIN_BUILD) $(WIDGET_JS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # style and import order (ruff), types (mypy), the layer contracts (import-linter); .ci/run runs it first
@@ -56,4 +65,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/send_throughput.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache frontend/node_modules connector/static/admin
+	rm -rf $(VENV) instance .pytest_cache frontend/node_modules connector/static/admin widget/node_modules connector/static/storefront

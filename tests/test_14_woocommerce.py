@@ -1,5 +1,5 @@
 """Issue 14, points 2, 8, 9 and 14: WooCommerce's profile and carrier statuses, the checkout
-box's honest text and its ledger entry, no widget script, and credentials checked first."""
+box's honest text and its ledger entry, the bundled widget script, and credentials checked first."""
 
 from __future__ import annotations
 
@@ -61,12 +61,29 @@ def sent(sandbox, template: str) -> list[dict]:
     return [m for m in sandbox.messages() if m["payload"].get("template", {}).get("name") == template]
 
 
-# -- 9: no widget script ----------------------------------------------------------------------------
+# -- 9: the widget script is the plugin's own copy ------------------------------------------------
+
+BUILT_WIDGET = ROOT / "connector" / "static" / "storefront" / "widget.js"
+PLUGIN_WIDGET = ROOT / "integrations" / "woocommerce" / "wordpress-plugin" / "whatsapp-commerce-connector" / "assets"
+
 
 @needs_php
-def test_14_9_plugin_loads_no_widget_script_on_storefront_pages():
+def test_14_9_plugin_enqueues_its_bundled_widget_configured_for_its_own_rest_routes():
     # a configured plugin (connector URL and store key set) runs its wp_enqueue_scripts hooks
-    assert plugin_run()["scripts"] == []
+    assert (PLUGIN_WIDGET / "widget.js").read_bytes() == BUILT_WIDGET.read_bytes()  # make copies the build
+    run = plugin_run()
+    (handle,) = run["scripts"]
+    script = run["scripts"][handle]
+    # nothing loaded from the connector (WordPress.org: no remotely loaded code), deferred
+    assert script["src"] == "https://shop.example/wp-content/plugins/whatsapp-commerce-connector/assets/widget.js"
+    assert script["args"] == {"in_footer": True, "strategy": "defer"}
+    ((position, code),) = run["inline"][handle]
+    assert position == "before" and code.startswith("window.WhatsAppWidgetConfig = ")
+    config = json.loads(code.removeprefix("window.WhatsAppWidgetConfig = ").rstrip(";"))
+    routes = "https://shop.example/wp-json/whatsapp-commerce-connector/v1/storefront"
+    assert config == {"shop": "store-key-1", "api": routes, "settingsUrl": routes + "/widget-settings",
+                      "ui": "https://shop.example/wp-content/plugins/whatsapp-commerce-connector/assets/widget-ui.js",
+                      "locale": "en-US"}
 
 
 # -- 8: the box says what it does, and the ledger keeps it ------------------------------------------

@@ -4,7 +4,8 @@
  * translations, enqueued scripts) and runs its storefront and checkout hooks.
  *
  * Run: php tests/php/woocommerce_plugin_hooks_test.php [locale] — prints one JSON object:
- * the scripts enqueued on a storefront page, the checkout box's HTML, and the order meta saved.
+ * the scripts enqueued on a storefront page (and their inline data), the checkout box's HTML, and
+ * the order meta saved.
  */
 
 define( 'ABSPATH', __DIR__ . '/' );
@@ -13,6 +14,7 @@ $GLOBALS['wcc_test'] = array(
 	'actions'  => array(),
 	'filters'  => array(),
 	'scripts'  => array(),
+	'inline'   => array(),
 	'locale'   => isset( $argv[1] ) ? $argv[1] : 'en_US',
 	// what a translation file would give for the box in German
 	'de_DE'    => array(
@@ -66,8 +68,24 @@ function get_option( $name, $default = false ) {
 function wp_parse_args( $args, $defaults ) {
 	return array_merge( $defaults, $args );
 }
-function wp_enqueue_script( $handle, $src = '' ) {
-	$GLOBALS['wcc_test']['scripts'][ $handle ] = $src;
+function wp_enqueue_script( $handle, $src = '', $deps = array(), $ver = false, $args = array() ) {
+	$GLOBALS['wcc_test']['scripts'][ $handle ] = array(
+		'src'  => $src,
+		'ver'  => $ver,
+		'args' => $args,
+	);
+}
+function wp_add_inline_script( $handle, $data, $position = 'after' ) {
+	$GLOBALS['wcc_test']['inline'][ $handle ][] = array( $position, $data );
+}
+function wp_json_encode( $data ) {
+	return json_encode( $data );
+}
+function plugins_url( $path, $plugin_file ) {
+	return 'https://shop.example/wp-content/plugins/whatsapp-commerce-connector/' . $path;
+}
+function rest_url( $path ) {
+	return 'https://shop.example/wp-json/' . $path;
 }
 function sanitize_text_field( $text ) {
 	return trim( (string) $text );
@@ -106,7 +124,8 @@ do_action( 'woocommerce_checkout_create_order', $order, array() );
 
 echo json_encode(
 	array(
-		'scripts'    => $GLOBALS['wcc_test']['scripts'],
+		'scripts'    => (object) $GLOBALS['wcc_test']['scripts'],
+		'inline'     => (object) $GLOBALS['wcc_test']['inline'],
 		'box'        => $box,
 		'order_meta' => $order->meta,
 	)

@@ -262,8 +262,9 @@ function wcc_enqueue_app_script( $hook_suffix ) {
 }
 
 /**
- * GET /wp-json/whatsapp-commerce-connector/v1/admin-token, and the storefront calls
- * POST /wp-json/whatsapp-commerce-connector/v1/storefront/{back-in-stock|opt-in}.
+ * GET /wp-json/whatsapp-commerce-connector/v1/admin-token, the storefront calls
+ * POST /wp-json/whatsapp-commerce-connector/v1/storefront/{back-in-stock|opt-in}, and the
+ * widget's settings GET /wp-json/whatsapp-commerce-connector/v1/storefront/widget-settings.
  */
 function wcc_register_rest_routes() {
 	register_rest_route(
@@ -274,6 +275,15 @@ function wcc_register_rest_routes() {
 			'callback'            => 'wcc_rest_forward',
 			// shoppers are not logged in: the connector checks every field and limits the rate
 			'permission_callback' => '__return_true',
+		)
+	);
+	register_rest_route(
+		'whatsapp-commerce-connector/v1',
+		'/storefront/widget-settings',
+		array(
+			'methods'             => 'GET',
+			'callback'            => 'wcc_rest_widget_settings',
+			'permission_callback' => '__return_true', // public: what the widget draws for every shopper
 		)
 	);
 	register_rest_route(
@@ -366,26 +376,97 @@ function wcc_rest_forward( $request ) {
 }
 
 /*
- * Storefront widget: not built yet, so nothing is loaded.
- *
- * The connector does not serve /storefront/widget.js yet (every page would load a 404).
- * The hook is kept here, disabled: the release that ships the widget sets
- * WCC_WIDGET_AVAILABLE to true, which registers wcc_enqueue_widget() on wp_enqueue_scripts.
+ * Storefront widget: the plugin ships its own copy of the connector's widget (assets/widget.js
+ * and the part it loads on interaction, assets/widget-ui.js; built from widget/ in the
+ * connector's repository). WordPress.org allows no remotely loaded code, so nothing is loaded
+ * from the connector: the settings and every call go through this site's REST routes.
  */
 
-const WCC_WIDGET_AVAILABLE = false;
+add_action( 'wp_enqueue_scripts', 'wcc_enqueue_widget' );
 
-if ( WCC_WIDGET_AVAILABLE ) {
-	add_action( 'wp_enqueue_scripts', 'wcc_enqueue_widget' );
-}
-
-/** Load the connector's widget script on the storefront (registered only once the widget exists). */
+/** Enqueue the bundled widget on storefront pages, configured for this store's REST routes. */
 function wcc_enqueue_widget() {
 	$settings = wcc_settings();
-	if ( '' === $settings['connector_url'] || '' === $settings['store_key'] ) {
+	if ( '' === $settings['connector_url'] || '' === $settings['store_key'] || ! file_exists( __DIR__ . '/assets/widget.js' ) ) {
 		return;
 	}
-	wp_enqueue_script( 'wcc-widget', wcc_widget_url( $settings['connector_url'], $settings['store_key'] ), array(), null, true ); // phpcs:ignore WordPress.WP.EnqueuedResourceParameters.MissingVersion -- served by the connector, which versions it.
+	$version = (string) filemtime( __DIR__ . '/assets/widget.js' );
+	wp_enqueue_script(
+		'wcc-widget',
+		plugins_url( 'assets/widget.js', __FILE__ ),
+		array(),
+		$version,
+		array(
+			'in_footer' => true,
+			'strategy'  => 'defer',
+		)
+	);
+	wp_add_inline_script( 'wcc-widget', 'window.WhatsAppWidgetConfig = ' . wp_json_encode( wcc_widget_config( $settings ) ) . ';', 'before' );
+}
+
+/**
+ * What the widget reads (window.WhatsAppWidgetConfig): the store key, this site's storefront
+ * routes, the page's language, and on a product page the product and its variants.
+ *
+ * @param array $settings The plugin's settings.
+ * @return array<string,string>
+ */
+function wcc_widget_config( $settings ) {
+	$config = array(
+		'shop'        => $settings['store_key'],
+		'api'         => rest_url( 'whatsapp-commerce-connector/v1/storefront' ),
+		'settingsUrl' => rest_url( 'whatsapp-commerce-connector/v1/storefront/widget-settings' ),
+		'ui'          => plugins_url( 'assets/widget-ui.js', __FILE__ ),
+		'locale'      => str_replace( '_', '-', determine_locale() ),
+	);
+	$product = function_exists( 'is_product' ) && is_product() && function_exists( 'wc_get_product' ) ? wc_get_product( get_queried_object_id() ) : null;
+	if ( $product ) {
+		$config['productId'] = (string) $product->get_id();
+		$variants            = array();
+		$ids                 = $product->is_type( 'variable' ) ? $product->get_children() : array( $product->get_id() );
+		foreach ( $ids as $id ) {
+			$variant = wc_get_product( $id );
+			if ( $variant ) {
+				$variants[] = array(
+					'id'        => (string) $id,
+					'available' => $variant->is_in_stock(),
+				);
+			}
+		}
+		$config['variants'] = wp_json_encode( $variants );
+	}
+	return $config;
+}
+
+/**
+ * GET /wp-json/whatsapp-commerce-connector/v1/storefront/widget-settings: the widget's settings
+ * from the connector, kept five minutes (they are public: what the widget draws).
+ *
+ * @return WP_REST_Response|WP_Error
+ */
+function wcc_rest_widget_settings() {
+	$settings = wcc_settings();
+	if ( ! wcc_can_reconnect( $settings ) ) {
+		return new WP_Error( 'wcc_not_configured', __( 'WhatsApp is not set up for this store yet.', 'whatsapp-commerce-connector' ), array( 'status' => 503 ) );
+	}
+	$answer = get_transient( 'wcc_widget_settings' );
+	if ( ! is_array( $answer ) ) {
+		$response = wp_remote_get(
+			$settings['connector_url'] . '/storefront/api/widget-settings?shop=' . rawurlencode( $settings['store_key'] ),
+			array( 'timeout' => 5 )
+		);
+		if ( is_wp_error( $response ) || 200 !== (int) wp_remote_retrieve_response_code( $response ) ) {
+			return new WP_Error( 'wcc_unavailable', __( 'WhatsApp is unavailable right now.', 'whatsapp-commerce-connector' ), array( 'status' => 502 ) );
+		}
+		$answer = json_decode( (string) wp_remote_retrieve_body( $response ), true );
+		if ( ! is_array( $answer ) ) {
+			return new WP_Error( 'wcc_unavailable', __( 'WhatsApp is unavailable right now.', 'whatsapp-commerce-connector' ), array( 'status' => 502 ) );
+		}
+		set_transient( 'wcc_widget_settings', $answer, 5 * MINUTE_IN_SECONDS );
+	}
+	$result = new WP_REST_Response( $answer, 200 );
+	$result->header( 'Cache-Control', 'public, max-age=300' );
+	return $result;
 }
 
 /*
