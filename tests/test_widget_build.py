@@ -17,11 +17,11 @@ def test_the_always_loaded_part_is_within_10_kb_gzipped():
 
 
 def test_the_connector_serves_the_widget_and_its_chunk_to_any_site(client):
-    script = client.get("/storefront/widget.js", headers={"Origin": "https://any-shop.example"})
-    assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
-    assert script.headers["Access-Control-Allow-Origin"] == "*"
-    assert script.data == (BUILT / "widget.js").read_bytes()
-    chunk = client.get("/storefront/widget/widget-ui.js")
-    assert chunk.status_code == 200 and chunk.data == (BUILT / "widget-ui.js").read_bytes()
+    with client.get("/storefront/widget.js", headers={"Origin": "https://any-shop.example"}) as script:
+        assert script.status_code == 200 and script.mimetype in ("text/javascript", "application/javascript")
+        assert script.headers["Access-Control-Allow-Origin"] == "*"
+        assert script.data == (BUILT / "widget.js").read_bytes()
+    with client.get("/storefront/widget/widget-ui.js") as chunk:  # the file is closed with the response
+        assert chunk.status_code == 200 and chunk.data == (BUILT / "widget-ui.js").read_bytes()
     assert client.get("/storefront/widget/../storefront.py").status_code == 404
     assert client.get("/storefront/widget/missing.js").status_code == 404
