@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from flask import Blueprint, Response, current_app, jsonify, request, send_from_directory
+from flask import Blueprint, Response, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy import select
+from werkzeug.security import safe_join
 
 from connector import shop_settings
 from connector.automations.back_in_stock import subscribe
@@ -354,6 +355,7 @@ def _checkout_opt_in():
 #: where `make` puts the built widget (widget/ in the repository; package data in the wheel)
 WIDGET_DIR = Path(str(files("connector") / "static" / "storefront"))
 _WIDGET_CACHE_SECONDS = 3600
+_WIDGET_FILE = re.compile(r"[A-Za-z0-9_-]{1,64}\.js")
 
 
 @bp.get("/widget.js")
@@ -372,9 +374,17 @@ def widget_chunk(name: str):
 def _widget_file(name: str):
     if not (WIDGET_DIR / "widget.js").is_file():
         return jsonify({"error": "widget_not_built", "message": "run make (it builds widget/)"}), 404
-    response = send_from_directory(WIDGET_DIR, name, max_age=_WIDGET_CACHE_SECONDS)
+    path = safe_join(str(WIDGET_DIR), name) if _WIDGET_FILE.fullmatch(name) else None
+    if path is None or not Path(path).is_file():
+        return jsonify({"error": "not_found"}), 404
+    # read whole (a few KB), not streamed: no open file is left to whoever drops the response
+    body = Path(path).read_bytes()
+    response = Response(body, mimetype="text/javascript" if name.endswith(".js") else None)
+    response.set_etag(hashlib.sha256(body).hexdigest()[:32])
+    response.cache_control.public = True
+    response.cache_control.max_age = _WIDGET_CACHE_SECONDS
     response.headers["Access-Control-Allow-Origin"] = "*"  # public code, loaded by stores' pages
-    return response
+    return response.make_conditional(request)
 
 
 def _widget_settings(shop: Shop) -> dict:
