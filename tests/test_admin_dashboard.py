@@ -347,8 +347,10 @@ def test_home_shows_the_checklist_and_today(client, fake_shopify):
     assert checklist["templates_approved"] == {"key": "templates_approved", "done": False,
                                                "detail": "templates not synced yet"}
     assert checklist["test_message"]["done"] is False
+    editor = (f"https://{shop.domain}/admin/themes/current/editor?context=apps"
+              f"&activateAppId={fake_shopify.api_key}/app-embed")  # the theme editor, the app embed selected
     assert checklist["storefront_widget"] == {"key": "storefront_widget", "done": False,
-                                              "detail": "the storefront widget is switched off"}
+                                              "detail": "the storefront widget is switched off", "link": editor}
     shop.settings = {**shop.settings, "storefront": {"enabled": True, "popup": {"enabled": True}}}
     db.session.add_all([TemplateApproval(shop_id=shop.id, name="order_confirmation", language=lang, version=1,
                                          category="UTILITY", status=status)
@@ -357,7 +359,7 @@ def test_home_shows_the_checklist_and_today(client, fake_shopify):
     checklist = client.get("/admin/api/home", headers=auth(fake_shopify)).get_json()["checklist"]
     assert checklist[1] == {"key": "templates_approved", "done": False, "detail": "1 of 2 approved, 1 rejected"}
     assert checklist[2]["key"] == "storefront_widget" and checklist[2]["done"] is True
-    assert "opt-in popup" in checklist[2]["detail"]
+    assert "opt-in popup" in checklist[2]["detail"] and checklist[2]["link"] == editor
 
 
 def test_test_message_goes_through_the_outbox_and_ticks_the_checklist(client, fake_shopify, drain, sandbox):

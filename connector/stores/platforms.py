@@ -45,6 +45,9 @@ class StorePlatform:
     #: the origins the store's pages are served from: the only ones the storefront API answers
     #: cross-origin requests of (CORS)
     storefront_origins: Callable[[Shop], list[str]]
+    #: the widget is switched on in the store's theme editor (Shopify's app embed); False: the
+    #: store's plugin loads it by itself
+    theme_editor: bool = False
 
 
 PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
@@ -60,6 +63,7 @@ PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
         redact_after_uninstall=timedelta(days=3),
         store_problem=None,
         storefront_origins=shopify.storefront_origins,
+        theme_editor=True,
     ),
     "woocommerce": StorePlatform(
         name="woocommerce",

@@ -26,9 +26,10 @@ from connector import rollups, shop_settings
 from connector.automations.common import queue_template
 from connector.contacts import contact_for
 from connector.events import Customer
-from connector.extensions import db
+from connector.extensions import db, settings
 from connector.models import Shop, TemplateApproval
 from connector.phones import InvalidPhoneError, normalise
+from connector.stores.platforms import platform_of
 from connector.web.admin_auth import session_required
 from connector.web.apidoc import documented
 from connector.web.errors import storable_json_object
@@ -52,6 +53,9 @@ class ChecklistItemSchema(Schema):
         "description": "whatsapp_connected, templates_approved, storefront_widget, test_message"})
     done = fields.Boolean(required=True)
     detail = fields.String(allow_none=True, metadata={"description": "what the item's state is, for people"})
+    link = fields.String(allow_none=True, metadata={
+        "description": "where the admin does it: for storefront_widget in a Shopify shop, the theme editor with the "
+                       "app embed selected"})
 
 
 class TodaySchema(Schema):
@@ -306,13 +310,31 @@ def _templates_item(shop: Shop) -> dict[str, Any]:
     return {"key": "templates_approved", "done": approved == len(statuses), "detail": detail}
 
 
+#: the theme app extension's app embed block (extensions/whatsapp-widget/blocks/app-embed.liquid)
+APP_EMBED_HANDLE = "app-embed"
+
+
 def _widget_item(shop: Shop) -> dict[str, Any]:
     widget = shop_settings.effective(shop)["storefront"]
+    link = _theme_editor_link(shop)
     if not widget["enabled"]:
-        return {"key": "storefront_widget", "done": False, "detail": "the storefront widget is switched off"}
+        return {"key": "storefront_widget", "done": False, "detail": "the storefront widget is switched off",
+                "link": link}
     parts = [name for name, on in (("chat button", widget["chat_button"]["enabled"]),
                                    ("opt-in popup", widget["popup"]["enabled"])) if on]
-    return {"key": "storefront_widget", "done": True, "detail": "on: " + (", ".join(parts) or "no element shown")}
+    return {"key": "storefront_widget", "done": True, "detail": "on: " + (", ".join(parts) or "no element shown"),
+            "link": link}
+
+
+def _theme_editor_link(shop: Shop) -> str | None:
+    """Shopify's theme editor with the app embed selected, for the admin to switch it on in the
+    theme (app embeds are off until the merchant saves them there); None elsewhere: the
+    WordPress plugin loads the widget by itself."""
+    api_key = settings().shopify_api_key
+    if not (api_key and platform_of(shop).theme_editor):
+        return None
+    return (f"https://{shop.domain}/admin/themes/current/editor?context=apps"
+            f"&activateAppId={api_key}/{APP_EMBED_HANDLE}")
 
 
 def _test_message_item(shop: Shop) -> dict[str, Any]:

@@ -61,6 +61,9 @@ export default function HomePage() {
                           </Text>
                         </InlineStack>
                         {item.detail && <Text as="p" tone="subdued">{item.detail}</Text>}
+                        {item.link && (
+                          <a href={item.link} target="_top" rel="noopener">{t(`home.links.${item.key}`)}</a>
+                        )}
                         {item.key === "test_message" && !item.done && <TestMessage />}
                       </li>
                     ))}
