@@ -24,6 +24,7 @@ from tests.factories import make_shop
 ROOT = Path(__file__).resolve().parent.parent
 WIDGET = ROOT / "connector" / "static" / "storefront" / "widget.js"
 AXE = ROOT / "widget" / "node_modules" / "axe-core" / "axe.min.js"
+JQUERY = ROOT / "widget" / "node_modules" / "jquery" / "dist" / "jquery.min.js"
 SHOP_DOMAIN = "widget-shop.myshopify.com"
 STORE = f"https://{SHOP_DOMAIN}"
 PRODUCT_URL = f"{STORE}/products/becher-blau"
@@ -187,6 +188,52 @@ def test_notify_me_shows_only_for_a_sold_out_variant_and_follows_changes(store_p
     (subscription,) = db.session.scalars(select(StockSubscription)
                                          .where(StockSubscription.shop_id == shop.id)).all()
     assert (subscription.variant_id, subscription.product_id) == ("222", "9001")
+
+
+WOO_PAGE = """<!doctype html>
+<html lang="de"><head><meta charset="utf-8"><title>Becher – Woo</title>
+<script src="{store}/wp-includes/js/jquery/jquery.min.js"></script></head>
+<body><main><h1>Becher</h1>
+<form class="variations_form cart" action="{store}/products/becher" method="post">
+  <select id="pa_groesse" name="attribute_pa_groesse"><option value="klein">Klein</option>
+    <option value="gross">Groß</option></select>
+  <input type="hidden" name="variation_id" value="0">
+  <button type="submit">In den Warenkorb</button>
+</form>
+<div data-whatsapp-notify-me></div></main>
+<script src="{base}/storefront/widget.js" data-shop="{shop_key}" data-api="{base}/storefront/api"
+  data-locale="de" data-country="DE" data-product-id="9001" defer></script>
+<script>
+  // what WooCommerce's add-to-cart-variation.js does when a choice matches a variation
+  jQuery("#pa_groesse").on("change", function () {{
+    var soldOut = this.value === "gross";
+    jQuery(this.form).find("[name=variation_id]").val(soldOut ? "502" : "501");
+    jQuery(this.form).trigger("found_variation", [{{variation_id: soldOut ? 502 : 501, is_in_stock: !soldOut}}]);
+  }});
+</script>
+</body></html>"""
+
+
+def test_notify_me_follows_woocommerces_variation_form(store_page):
+    """WooCommerce says which variation was chosen only through jQuery (found_variation)."""
+    shop = widget_shop(popup=False)
+    store_page.stand_ins[f"{STORE}/wp-includes/js/jquery/jquery.min.js"] = ("text/javascript", JQUERY.read_text())
+    store_page.stand_ins[f"{STORE}/products/becher"] = (
+        "text/html", WOO_PAGE.format(store=STORE, base=store_page.app_base, shop_key=shop.shop_key))
+    store_page.goto(f"{STORE}/products/becher")
+    store_page.get_by_role("link", name="Chatte mit uns auf WhatsApp").wait_for(timeout=15000)
+    notify = store_page.get_by_role("button", name="Per WhatsApp benachrichtigen")
+    store_page.select_option("#pa_groesse", "gross")
+    notify.wait_for(timeout=10000)
+    store_page.select_option("#pa_groesse", "klein")
+    notify.wait_for(state="hidden", timeout=5000)
+    store_page.select_option("#pa_groesse", "gross")
+    store_page.get_by_label("WhatsApp-Nummer").fill("+49 151 23456789")
+    notify.click()
+    store_page.get_by_text("Erledigt!").wait_for(timeout=10000)
+    (subscription,) = db.session.scalars(select(StockSubscription)
+                                         .where(StockSubscription.shop_id == shop.id)).all()
+    assert subscription.variant_id == "502"
 
 
 def test_keyboard_only_the_popup_keeps_focus_escape_closes_and_focus_returns(store_page):

@@ -252,6 +252,14 @@ function watchVariants() {
     const variant = event.detail && (event.detail.variant || event.detail);
     if (variant) setVariant(variant);
   });
+  // WooCommerce's variation form announces the chosen variation through jQuery only
+  // (add-to-cart-variation.js triggers found_variation on the form; no DOM event reaches us)
+  const jq = window.jQuery;
+  if (jq && jq.fn && jq.fn.on) {
+    jq(document.body).on("found_variation", "form.variations_form", (_event, found) => {
+      if (found && found.variation_id) setVariant({ id: found.variation_id, available: found.is_in_stock !== false });
+    });
+  }
   if (first) setVariant(first);
 }
 
