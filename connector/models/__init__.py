@@ -1,6 +1,7 @@
 """The SQLAlchemy models, one module per aggregate; import them from here."""
 
 from connector.models.base import Base, utcnow
+from connector.models.campaigns import Campaign, CampaignRecipient, Segment
 from connector.models.catalog import Variant
 from connector.models.commerce import (
     Cart,
@@ -21,6 +22,8 @@ from connector.models.rollups import DailyRollup
 from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
 __all__ = [
+    "Campaign",
+    "CampaignRecipient",
     "Cart",
     "EntryPoint",
     "Invoice",
@@ -41,6 +44,7 @@ __all__ = [
     "MessageStatus",
     "Purpose",
     "ResourceVersion",
+    "Segment",
     "SettingsChange",
     "Shop",
     "Variant",

@@ -20,6 +20,7 @@ class MessageStatus(StrEnum):
     FAILED = "failed"  # the Cloud API refused it or reported it failed
     SUPPRESSED = "suppressed"  # the governor will never send it (no consent, outside the window)
     CANCELLED = "cancelled"  # withdrawn before sending (order placed, shop uninstalled)
+    PAUSED = "paused"  # held by its paused campaign: never claimed until the campaign resumes
 
 
 class Purpose(StrEnum):
@@ -48,6 +49,7 @@ class Message(Timestamps, Base):
         UniqueConstraint("shop_id", "idempotency_key"),
         Index("ix_messages_ready", "shop_id", "status", "due_at"),
         Index("ix_messages_contact_sent", "contact_id", "sent_at"),
+        Index("ix_messages_campaign", "campaign_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -80,3 +82,5 @@ class Message(Timestamps, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: the campaign it belongs to (connector/campaigns): pause, resume and cancel act on these rows
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
