@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from connector import devenv, embedded_redis
 from connector.app import create_app, default_instance_path
+from connector.cli_campaigns import campaigns_group, segments_group
 from connector.cli_common import _fail, needs_schema, shop_or_fail
 from connector.cli_contacts import contacts_group
 from connector.cli_funnel import funnel_command
@@ -120,6 +121,8 @@ def _register_groups() -> None:
     cli.add_command(funnel_command)
     cli.add_command(contacts_group)
     cli.add_command(rollups_group)
+    cli.add_command(segments_group)
+    cli.add_command(campaigns_group)
 
 
 _register_groups()

@@ -1,0 +1,310 @@
+"""Planning a started campaign: one recipient row and one outbox row per contact of its segment.
+
+The segment's contacts are read by one streaming query on a connection of their own, in id
+order, and written in chunks: each chunk is one transaction that first locks the campaign's
+row, so a pause or a cancel (which take the same lock) falls between two chunks, never inside
+one. A chunk written after a pause holds its messages ``paused``; after a cancel, planning
+stops. Every row has a key (``campaign:<id>:<contact>``), so a planner that is killed and
+started again (the sweep restarts one whose heartbeat stopped) writes each message once.
+
+Variants: a contact's variant is a hash of the campaign and the contact (stable across runs,
+no coin flip per send), mapped onto the holdout share and then the variants' weights.
+Local time: "10:00" means the first 10:00 in the recipient's own zone (the shop's when the
+contact has none) at or after the moment the campaign was started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from connector.automations import links as short_links
+from connector.campaigns import segments
+from connector.dbutil import held_transaction, insert_rows_ignoring
+from connector.extensions import db
+from connector.messaging import catalogue
+from connector.messaging.outbox import planned_row, queue_planned
+from connector.models import Campaign, CampaignRecipient, Contact, MessageStatus, Purpose, Shop, ShortLink, utcnow
+from connector.models.campaigns import HOLDOUT
+from connector.models.messages import MessageKind
+from integrations.whatsapp import payloads
+
+log = logging.getLogger(__name__)
+
+AUTOMATION = "campaign"
+CHUNK = 5000
+#: a planner that has not written a chunk for this long is taken to be dead (the sweep restarts it)
+HEARTBEAT = timedelta(minutes=5)
+_SCALE = float(2**64)
+
+
+class PlanError(ValueError):
+    """The campaign cannot be planned as it stands (its template, its variants)."""
+
+
+def key(campaign_id: int, contact_id: int) -> str:
+    return f"campaign:{campaign_id}:{contact_id}"
+
+
+def share(campaign_id: int, contact_id: int) -> float:
+    """A number in [0, 1) fixed for the pair: where the contact falls in the campaign's split."""
+    digest = hashlib.blake2b(f"{campaign_id}:{contact_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / _SCALE
+
+
+@dataclass(frozen=True, slots=True)
+class Arm:
+    """One variant as sent: its template and variables."""
+    name: str
+    weight: float
+    template: catalogue.TemplateDefinition
+    variables: dict[str, Any]
+
+
+def arms(campaign: Campaign) -> list[Arm]:
+    """The campaign's variants (one, itself, when it has none), each with its template loaded."""
+    known = catalogue.load_catalogue()
+    specs = campaign.variants or [{"name": "A", "weight": 100}]
+    found = []
+    for spec in specs:
+        name = spec.get("template") or campaign.template_name
+        definition = known.templates.get(name)
+        if definition is None:
+            raise PlanError(f"no template named {name!r}")
+        if definition.purpose != Purpose.MARKETING:
+            raise PlanError(f"template {name!r} is not a marketing template")
+        variables = {**(campaign.variables or {}), **(spec.get("variables") or {})}
+        found.append(Arm(name=str(spec.get("name") or chr(ord("A") + len(found))),
+                         weight=float(spec.get("weight", 1)), template=definition, variables=variables))
+    return found
+
+
+class DueTimes:
+    """When a recipient's message is due: the campaign's moment, or its local time per zone."""
+
+    def __init__(self, campaign: Campaign, shop: Shop, start: datetime) -> None:
+        self.start = max(start, campaign.send_at) if campaign.send_at else start
+        self.local = time.fromisoformat(campaign.local_time) if campaign.local_time else None
+        self.shop_zone = shop.time_zone or "UTC"
+        self._by_zone: dict[str | None, datetime] = {}
+
+    def for_zone(self, zone_name: str | None) -> datetime:
+        if self.local is None:
+            return self.start
+        if zone_name not in self._by_zone:
+            self._by_zone[zone_name] = next_local(self.start, self.local, _zone(zone_name, self.shop_zone))
+        return self._by_zone[zone_name]
+
+
+def next_local(start: datetime, at: time, zone: ZoneInfo) -> datetime:
+    """The first ``at`` on the wall clocks of ``zone`` at or after ``start`` (an aware datetime)."""
+    local = start.astimezone(zone)
+    day = local.date()
+    for offset in range(3):  # a wall time a DST jump skips still exists the next day
+        candidate = datetime.combine(day + timedelta(days=offset), at, tzinfo=zone)
+        if candidate >= local:
+            return candidate.astimezone(start.tzinfo)
+    raise AssertionError("unreachable")
+
+
+def _zone(name: str | None, fallback: str) -> ZoneInfo:
+    for candidate in (name, fallback, "UTC"):
+        if candidate:
+            try:
+                return ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+    return ZoneInfo("UTC")
+
+
+def check(campaign: Campaign, shop: Shop) -> list[Arm]:
+    """The campaign's arms, each rendered once in every language, so a campaign that cannot be
+    sent fails before anything is written (``PlanError``)."""
+    found = arms(campaign)
+    for arm in found:
+        for language in arm.template.variants:
+            try:
+                content = _content(arm, language, shop, "Maria", ["Ab3dE9xY"] * _url_buttons(arm))
+                payloads.message_payload(to="+4915112345678", kind=MessageKind.TEMPLATE, content=content,
+                                         template_name=arm.template.name, language=language)
+            except (catalogue.RenderError, ValueError) as error:
+                raise PlanError(f"{arm.template.name} ({language}): {error}") from None
+    return found
+
+
+def _url_buttons(arm: Arm) -> int:
+    return sum(1 for button in arm.template.buttons if button.type == "URL")
+
+
+def _content(arm: Arm, language: str, shop: Shop, customer: str, codes: list[str]) -> dict[str, Any]:
+    wanted = set(arm.template.variant(language).parameters)
+    params = {name: value for name, value in
+              {**arm.variables, "customer_name": customer, "shop_name": shop.name or shop.domain}.items()
+              if name in wanted}
+    return catalogue.render_content(arm.template, language, params, button_suffixes=codes)
+
+
+def plan(campaign_id: int) -> dict[str, int]:
+    """Plan the campaign if it is being planned; returns what was written."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or campaign.status not in (Campaign.PLANNING, Campaign.PAUSED) or campaign.planned_at:
+        return {"recipients": 0, "messages": 0}
+    shop = db.session.get(Shop, campaign.shop_id)
+    try:
+        found = check(campaign, shop)
+    except PlanError as error:
+        campaign.status, campaign.error = Campaign.FAILED, str(error)[:255]
+        db.session.commit()
+        log.warning("campaign.plan_failed", extra={"shop_id": shop.id, "campaign_id": campaign_id})
+        return {"recipients": 0, "messages": 0}
+    conditions = segments.parse(campaign.segment)
+    due = DueTimes(campaign, shop, campaign.started_at or utcnow())
+    weights = [arm.weight for arm in found]
+    link_target = short_links.with_utm(short_links.safe_target(shop, campaign.link_url), automation=AUTOMATION,
+                                       template=campaign.template_name)
+    C = Contact.__table__.c
+    query = segments.segment_query(shop.id, conditions, due.start, columns=(C.name, C.locale, C.time_zone))
+    written = {"recipients": 0, "messages": 0}
+    holdout = (campaign.holdout_percent or 0.0) / 100.0
+    shop_id = shop.id
+    db.session.commit()
+    with closing(_chunks(query)) as chunks:  # an error mid-way closes the reader's cursor at once
+        for rows in chunks:
+            if not _write_chunk(campaign_id, shop, found, weights, holdout, due, link_target, rows, written):
+                break
+    _finish(campaign_id)
+    log.info("campaign.planned", extra={"shop_id": shop_id, "campaign_id": campaign_id, **written})
+    return written
+
+
+def _chunks(query):
+    """The query's rows in chunks: one streaming query on a connection of its own (PostgreSQL),
+    or pages by id on SQLite, where an open reader would block the writer's commits."""
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(stream_results=True, yield_per=CHUNK) as reader:
+            result = reader.execute(query)
+            try:
+                yield from result.partitions(CHUNK)
+            finally:
+                result.close()
+        return
+    C = Contact.__table__.c
+    last = 0
+    while True:
+        rows = db.session.execute(query.where(C.id > last).limit(CHUNK)).all()
+        db.session.commit()
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def _write_chunk(campaign_id: int, shop: Shop, found: list[Arm], weights: list[float], holdout: float,
+                 due: DueTimes, link_target: str, rows, written: dict[str, int]) -> bool:
+    """Write one chunk in one transaction under the campaign's lock; False once it is cancelled."""
+    session = db.session
+    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id).with_for_update())
+    if status in (Campaign.CANCELLED, Campaign.FAILED, None):
+        session.rollback()
+        return False
+    message_status = MessageStatus.PAUSED if status == Campaign.PAUSED else MessageStatus.QUEUED
+    now = utcnow()
+    shop_id, shop_locale = shop.id, shop.locale
+    recipients, messages, links = [], [], []
+    languages: dict[tuple[int, str | None], str] = {}
+    for contact_id, name, locale, zone in rows:
+        variant = assign(campaign_id, contact_id, holdout, weights)
+        due_at = due.for_zone(zone)
+        recipients.append({"shop_id": shop_id, "campaign_id": campaign_id, "contact_id": contact_id,
+                           "variant": variant, "due_at": due_at})
+        if variant == HOLDOUT:
+            continue
+        arm = found[variant]
+        language = languages.get((variant, locale))
+        if language is None:
+            language = languages[(variant, locale)] = catalogue.choose_language(arm.template, locale, shop_locale)
+        message_key = key(campaign_id, contact_id)
+        codes = []
+        for index in range(_url_buttons(arm)):
+            code = secrets.token_urlsafe(short_links.CODE_BYTES)
+            codes.append(code)
+            links.append({"shop_id": shop_id, "code": code, "link_key": f"{message_key}:button:{index}",
+                          "target_url": link_target, "automation": AUTOMATION, "template_name": arm.template.name,
+                          "contact_id": contact_id, "clicks": 0, "created_at": now, "updated_at": now})
+        content = _content(arm, language, shop, first_name_of(name), codes)
+        messages.append(planned_row(shop_id=shop_id, contact_id=contact_id, idempotency_key=message_key,
+                                    automation=AUTOMATION, purpose=Purpose.MARKETING, template_name=arm.template.name,
+                                    language=language, content=content, due_at=due_at, now=now,
+                                    status=message_status, campaign_id=campaign_id))
+    with held_transaction(session):
+        insert_rows_ignoring(session, _table(CampaignRecipient), recipients, ("campaign_id", "contact_id"), ("id",),
+                             CHUNK)
+        _insert_links(session, links)
+        new = queue_planned(messages)
+        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(updated_at=now))
+        session.commit()
+    written["recipients"] += len(recipients)
+    written["messages"] += len(new)
+    return True
+
+
+def assign(campaign_id: int, contact_id: int, holdout: float, weights: list[float]) -> int:
+    """The contact's variant index, or ``HOLDOUT`` (``holdout`` is a share in [0, 1))."""
+    point = share(campaign_id, contact_id)
+    if point < holdout:
+        return HOLDOUT
+    point = (point - holdout) / (1.0 - holdout)
+    total, running = sum(weights), 0.0
+    for index, weight in enumerate(weights):
+        running += weight / total
+        if point < running:
+            return index
+    return len(weights) - 1
+
+
+def first_name_of(name: str | None) -> str:
+    return (name or "").split(" ")[0] or "👋"
+
+
+def _insert_links(session, links: list[dict[str, Any]]) -> None:
+    """The chunk's short links; a code that collides with another link's is drawn again."""
+    table = _table(ShortLink)
+    for _attempt in range(5):
+        try:
+            with session.begin_nested():
+                insert_rows_ignoring(session, table, links, ("shop_id", "link_key"), ("id",), CHUNK)
+            return
+        except IntegrityError:  # 2**48 codes: rare, but a unique code is what makes a link the contact's
+            for link in links:
+                link["code"] = secrets.token_urlsafe(short_links.CODE_BYTES)
+    raise RuntimeError("could not draw unique short-link codes")
+
+
+def _finish(campaign_id: int) -> None:
+    """Record the plan's totals; the campaign sends from now (unless it was paused or cancelled)."""
+    session = db.session
+    campaign = session.scalars(select(Campaign).where(Campaign.id == campaign_id).with_for_update()).first()
+    if campaign is None:
+        return
+    R = CampaignRecipient.__table__.c
+    total, holdout = session.execute(
+        select(func.count(), func.count().filter(R.variant == HOLDOUT)).where(R.campaign_id == campaign_id)).one()
+    campaign.recipients, campaign.holdout = int(total), int(holdout or 0)
+    if campaign.status in (Campaign.PLANNING, Campaign.PAUSED):
+        campaign.planned_at = utcnow()
+        if campaign.status == Campaign.PLANNING:
+            campaign.status = Campaign.SENDING
+    session.commit()
+
+
+def _table(model) -> Table:
+    return model.__table__  # type: ignore[no-any-return]
