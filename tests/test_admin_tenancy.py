@@ -20,11 +20,13 @@ from sqlalchemy import func, select
 from connector import consent
 from connector.extensions import db
 from connector.models import (
+    Campaign,
     Contact,
     DataExport,
     EntryPoint,
     InboundRecord,
     OrderRecord,
+    Segment,
     SettingsChange,
     TemplateApproval,
     utcnow,
@@ -39,7 +41,8 @@ B_DOMAIN = "other-shop.myshopify.com"
 B_PHONE = "+4917655507781"
 #: strings that exist only in shop B's rows: none may appear in an answer to shop A
 B_MARKERS = ("4917655507781", "Bertha Zweitladen", "B-OPT-IN-7781", "B-INBOUND-7781", "B-REJECTED-7781",
-             "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "5000002", "7781SECRETTOKEN")
+             "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "5000002", "7781SECRETTOKEN",
+             "B-CAMPAIGN-7781", "B-SEGMENT-7781")
 PUBLIC = {f"{API_PREFIX}/openapi.json"}
 
 
@@ -70,8 +73,15 @@ def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int]:
     entry = EntryPoint(shop_id=shop.id, name=f"{tag}-ENTRY-7781" if tag == "B" else "A window",
                        text="Please send me offers on WhatsApp.")
     db.session.add(entry)
+    segment = Segment(shop_id=shop.id, name=f"{tag}-SEGMENT-7781" if tag == "B" else "A segment",
+                      definition={"country": ["DE"]})
+    campaign = Campaign(shop_id=shop.id, name=f"{tag}-CAMPAIGN-7781" if tag == "B" else "A campaign",
+                        template_name="campaign_announcement", variables={"offer": "x"}, segment={}, variants=[],
+                        holdout_percent=0, status=Campaign.DRAFT, recipients=0, holdout=0)
+    db.session.add_all([segment, campaign])
     db.session.commit()
-    return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id}
+    return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id,
+            "segment_id": segment.id, "campaign_id": campaign.id}
 
 
 @pytest.fixture(params=["shopify", "woocommerce"])

@@ -353,8 +353,9 @@ def test_the_report_compares_variants_with_the_holdout(ctx):
     campaign = _create(shop, holdout_percent=50)
     control.start(campaign.id)
     planner.plan(campaign.id)
-    recipients = db.session.execute(select(CampaignRecipient.contact_id, CampaignRecipient.variant, CampaignRecipient.due_at)
-                                    .where(CampaignRecipient.campaign_id == campaign.id)).all()
+    R = CampaignRecipient
+    recipients = db.session.execute(select(R.contact_id, R.variant, R.due_at)
+                                    .where(R.campaign_id == campaign.id)).all()
     # every recipient who got the message buys for 50; nobody in the holdout does
     db.session.add_all([OrderRecord(shop_id=shop.id, contact_id=contact_id, order_id=f"o{contact_id}",
                                     total=Decimal("50") if n % 2 else Decimal("30"),
