@@ -136,7 +136,7 @@ def test_an_invalid_segment_is_refused_with_the_field(ctx, segment, field):
 
 # -- planning and sending ------------------------------------------------------------------------
 
-def test_only_consented_contacts_of_the_segment_receive_it_once(ctx, drain, sandbox, run):
+def test_only_consented_contacts_of_the_segment_receive_it_once(ctx, client, drain, sandbox, run):
     shop = _shop()
     de = make_contact(shop, "+4915100000001")
     make_contact(shop, "+4915100000002", marketing=False)
@@ -154,15 +154,25 @@ def test_only_consented_contacts_of_the_segment_receive_it_once(ctx, drain, sand
     body = next(c for c in sent["payload"]["template"]["components"] if c["type"] == "body")
     assert [p["text"] for p in body["parameters"]] == ["Maria", shop.name or shop.domain, OFFER["offer"]]
     button = next(c for c in sent["payload"]["template"]["components"] if c["type"] == "button")
-    code = button["parameters"][0]["text"]
-    link = db.session.scalars(select(ShortLink).where(ShortLink.code == code)).one()
-    assert link.contact_id == de.id and link.target_url.startswith(f"https://{shop.domain}/collections/autumn?")
+    suffix = button["parameters"][0]["text"]
+    link = db.session.scalars(select(ShortLink).where(ShortLink.code == suffix.split(".")[0])).one()
+    assert link.target_url.startswith(f"https://{shop.domain}/collections/autumn?")
+    # the recipient's click is counted for them and their message; an altered suffix is a 404
+    clicked = client.get(f"/l/{suffix}")
+    assert clicked.status_code == 302 and clicked.headers["Location"] == link.target_url
+    click = db.session.scalars(select(LinkClick)).one()
+    assert click.contact_id == de.id and click.message_id == _messages(campaign.id)[0].id
+    forged = suffix.rsplit(".", 2)
+    other = f"{forged[0]}.{int(forged[1], 36) + 1:x}.{forged[2]}"
+    assert client.get(f"/l/{other}").status_code == 404
+    assert client.get(f"/l/{suffix[:-1]}").status_code == 404
     drain(lambda: True)
     assert len(sandbox.messages()) == 1
     result = run("campaigns", "report", "--campaign", str(campaign.id), "--json")
     assert result.exit_code == 0, result.output
     figures = json.loads(result.output)
     assert figures["sent"] == 1 and figures["status"] == "completed" and figures["recipients"] == 1
+    assert figures["clicked"] == 1
 
 
 def test_a_contact_within_the_frequency_cap_is_deferred_not_doubled(ctx, drain, sandbox):

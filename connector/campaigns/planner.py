@@ -17,23 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import secrets
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Table, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from connector.automations import links as short_links
 from connector.campaigns import segments
-from connector.dbutil import held_transaction, insert_rows_ignoring
+from connector.dbutil import copy_rows_ignoring, held_transaction
 from connector.extensions import db
 from connector.messaging import catalogue
 from connector.messaging.outbox import planned_row, queue_planned
-from connector.models import Campaign, CampaignRecipient, Contact, MessageStatus, Purpose, Shop, ShortLink, utcnow
+from connector.models import Campaign, CampaignRecipient, Contact, MessageStatus, Purpose, Shop, utcnow
 from connector.models.campaigns import HOLDOUT
 from connector.models.messages import MessageKind
 from integrations.whatsapp import payloads
@@ -133,7 +131,8 @@ def check(campaign: Campaign, shop: Shop) -> list[Arm]:
     for arm in found:
         for language in arm.template.variants:
             try:
-                content = _content(arm, language, shop, "Maria", ["Ab3dE9xY"] * _url_buttons(arm))
+                content = _content(arm, language, shop.name or shop.domain, "Maria",
+                                   ["Ab3dE9xY.1z.Qx7_a-"] * _url_buttons(arm))
                 payloads.message_payload(to="+4915112345678", kind=MessageKind.TEMPLATE, content=content,
                                          template_name=arm.template.name, language=language)
             except (catalogue.RenderError, ValueError) as error:
@@ -145,12 +144,45 @@ def _url_buttons(arm: Arm) -> int:
     return sum(1 for button in arm.template.buttons if button.type == "URL")
 
 
-def _content(arm: Arm, language: str, shop: Shop, customer: str, codes: list[str]) -> dict[str, Any]:
+def _content(arm: Arm, language: str, shop_name: str, customer: str, codes: list[str]) -> dict[str, Any]:
     wanted = set(arm.template.variant(language).parameters)
     params = {name: value for name, value in
-              {**arm.variables, "customer_name": customer, "shop_name": shop.name or shop.domain}.items()
-              if name in wanted}
+              {**arm.variables, "customer_name": customer, "shop_name": shop_name}.items() if name in wanted}
     return catalogue.render_content(arm.template, language, params, button_suffixes=codes)
+
+
+@dataclass
+class _Plan:
+    """What every chunk of one campaign's planning shares."""
+    campaign_id: int
+    shop_id: int
+    shop_name: str
+    shop_locale: str | None
+    arms: list[Arm]
+    weights: list[float]
+    holdout: float
+    due: DueTimes
+    #: per arm, the code of the campaign link of each of its URL buttons
+    link_codes: list[list[str]]
+    languages: dict[tuple[int, str | None], str] = field(default_factory=dict)
+    #: rendered content per (arm, language, first name), its URL suffixes still to be filled in
+    contents: dict[tuple[int, str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def content(self, variant: int, language: str, first: str, contact_id: int) -> dict[str, Any]:
+        cached = self.contents.get((variant, language, first))
+        if cached is None:
+            if len(self.contents) > 50_000:
+                self.contents.clear()
+            codes = self.link_codes[variant]
+            cached = self.contents[(variant, language, first)] = _content(
+                self.arms[variant], language, self.shop_name, first, ["suffix"] * len(codes))
+        codes = self.link_codes[variant]
+        if not codes:
+            return cached
+        suffixes = iter(codes)
+        buttons = [{**button, "url_suffix": short_links.recipient_suffix(next(suffixes), contact_id)}
+                   if "url_suffix" in button else button for button in cached["buttons"]]
+        return {**cached, "buttons": buttons}
 
 
 def plan(campaign_id: int) -> dict[str, int]:
@@ -168,21 +200,24 @@ def plan(campaign_id: int) -> dict[str, int]:
         return {"recipients": 0, "messages": 0}
     conditions = segments.parse(campaign.segment)
     due = DueTimes(campaign, shop, campaign.started_at or utcnow())
-    weights = [arm.weight for arm in found]
-    link_target = short_links.with_utm(short_links.safe_target(shop, campaign.link_url), automation=AUTOMATION,
-                                       template=campaign.template_name)
+    target = short_links.with_utm(short_links.safe_target(shop, campaign.link_url), automation=AUTOMATION,
+                                  template=campaign.template_name)
+    link_codes = [[short_links.campaign_link(shop=shop, campaign_id=campaign_id, variant=index, button=button,
+                                             target=target, template=arm.template.name).code
+                   for button in range(_url_buttons(arm))] for index, arm in enumerate(found)]
+    context = _Plan(campaign_id=campaign_id, shop_id=shop.id, shop_name=shop.name or shop.domain,
+                    shop_locale=shop.locale, arms=found, weights=[arm.weight for arm in found],
+                    holdout=(campaign.holdout_percent or 0.0) / 100.0, due=due, link_codes=link_codes)
     C = Contact.__table__.c
     query = segments.segment_query(shop.id, conditions, due.start, columns=(C.name, C.locale, C.time_zone))
     written = {"recipients": 0, "messages": 0}
-    holdout = (campaign.holdout_percent or 0.0) / 100.0
-    shop_id = shop.id
     db.session.commit()
     with closing(_chunks(query)) as chunks:  # an error mid-way closes the reader's cursor at once
         for rows in chunks:
-            if not _write_chunk(campaign_id, shop, found, weights, holdout, due, link_target, rows, written):
+            if not _write_chunk(context, rows, written):
                 break
     _finish(campaign_id)
-    log.info("campaign.planned", extra={"shop_id": shop_id, "campaign_id": campaign_id, **written})
+    log.info("campaign.planned", extra={"shop_id": context.shop_id, "campaign_id": campaign_id, **written})
     return written
 
 
@@ -208,47 +243,38 @@ def _chunks(query):
         last = rows[-1][0]
 
 
-def _write_chunk(campaign_id: int, shop: Shop, found: list[Arm], weights: list[float], holdout: float,
-                 due: DueTimes, link_target: str, rows, written: dict[str, int]) -> bool:
+def _write_chunk(plan: _Plan, rows, written: dict[str, int]) -> bool:
     """Write one chunk in one transaction under the campaign's lock; False once it is cancelled."""
     session = db.session
-    status = session.scalar(select(Campaign.status).where(Campaign.id == campaign_id).with_for_update())
+    status = session.scalar(select(Campaign.status).where(Campaign.id == plan.campaign_id).with_for_update())
     if status in (Campaign.CANCELLED, Campaign.FAILED, None):
         session.rollback()
         return False
     message_status = MessageStatus.PAUSED if status == Campaign.PAUSED else MessageStatus.QUEUED
     now = utcnow()
-    shop_id, shop_locale = shop.id, shop.locale
-    recipients, messages, links = [], [], []
-    languages: dict[tuple[int, str | None], str] = {}
+    campaign_id, shop_id = plan.campaign_id, plan.shop_id
+    recipients, messages = [], []
     for contact_id, name, locale, zone in rows:
-        variant = assign(campaign_id, contact_id, holdout, weights)
-        due_at = due.for_zone(zone)
+        variant = assign(campaign_id, contact_id, plan.holdout, plan.weights)
+        due_at = plan.due.for_zone(zone)
         recipients.append({"shop_id": shop_id, "campaign_id": campaign_id, "contact_id": contact_id,
                            "variant": variant, "due_at": due_at})
         if variant == HOLDOUT:
             continue
-        arm = found[variant]
-        language = languages.get((variant, locale))
+        arm = plan.arms[variant]
+        language = plan.languages.get((variant, locale))
         if language is None:
-            language = languages[(variant, locale)] = catalogue.choose_language(arm.template, locale, shop_locale)
-        message_key = key(campaign_id, contact_id)
-        codes = []
-        for index in range(_url_buttons(arm)):
-            code = secrets.token_urlsafe(short_links.CODE_BYTES)
-            codes.append(code)
-            links.append({"shop_id": shop_id, "code": code, "link_key": f"{message_key}:button:{index}",
-                          "target_url": link_target, "automation": AUTOMATION, "template_name": arm.template.name,
-                          "contact_id": contact_id, "clicks": 0, "created_at": now, "updated_at": now})
-        content = _content(arm, language, shop, first_name_of(name), codes)
-        messages.append(planned_row(shop_id=shop_id, contact_id=contact_id, idempotency_key=message_key,
-                                    automation=AUTOMATION, purpose=Purpose.MARKETING, template_name=arm.template.name,
-                                    language=language, content=content, due_at=due_at, now=now,
-                                    status=message_status, campaign_id=campaign_id))
+            language = plan.languages[(variant, locale)] = catalogue.choose_language(arm.template, locale,
+                                                                                    plan.shop_locale)
+        content = plan.content(variant, language, first_name_of(name), contact_id)
+        messages.append(planned_row(shop_id=shop_id, contact_id=contact_id,
+                                    idempotency_key=key(campaign_id, contact_id), automation=AUTOMATION,
+                                    purpose=Purpose.MARKETING, template_name=arm.template.name, language=language,
+                                    content=content, due_at=due_at, now=now, status=message_status,
+                                    campaign_id=campaign_id))
     with held_transaction(session):
-        insert_rows_ignoring(session, _table(CampaignRecipient), recipients, ("campaign_id", "contact_id"), ("id",),
-                             CHUNK)
-        _insert_links(session, links)
+        copy_rows_ignoring(session, _table(CampaignRecipient), recipients, ("campaign_id", "contact_id"), ("id",),
+                           CHUNK)
         new = queue_planned(messages)
         session.execute(update(Campaign).where(Campaign.id == campaign_id).values(updated_at=now))
         session.commit()
@@ -273,20 +299,6 @@ def assign(campaign_id: int, contact_id: int, holdout: float, weights: list[floa
 
 def first_name_of(name: str | None) -> str:
     return (name or "").split(" ")[0] or "👋"
-
-
-def _insert_links(session, links: list[dict[str, Any]]) -> None:
-    """The chunk's short links; a code that collides with another link's is drawn again."""
-    table = _table(ShortLink)
-    for _attempt in range(5):
-        try:
-            with session.begin_nested():
-                insert_rows_ignoring(session, table, links, ("shop_id", "link_key"), ("id",), CHUNK)
-            return
-        except IntegrityError:  # 2**48 codes: rare, but a unique code is what makes a link the contact's
-            for link in links:
-                link["code"] = secrets.token_urlsafe(short_links.CODE_BYTES)
-    raise RuntimeError("could not draw unique short-link codes")
 
 
 def _finish(campaign_id: int) -> None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from connector import receipt_notes
-from connector.dbutil import insert_rows_ignoring, is_held, when_committed
+from connector.dbutil import copy_rows_ignoring, insert_rows_ignoring, is_held, when_committed
 from connector.extensions import db
 from connector.models import Contact, Message, MessageKind, MessageStatus, Purpose, Shop, utcnow
 from connector.wakeups import kick_dispatcher, kick_dispatchers_at
@@ -262,7 +262,7 @@ def queue_planned(rows: list[dict[str, Any]]) -> dict[str, int]:
         return {}
     session, table = db.session, cast(Table, Message.__table__)
     new = {key: message_id for message_id, key in
-           insert_rows_ignoring(session, table, rows, CONFLICT, ("id", "idempotency_key"), CHUNK_ROWS)}
+           copy_rows_ignoring(session, table, rows, CONFLICT, ("id", "idempotency_key"), CHUNK_ROWS)}
     now = utcnow()
     wakeups: dict[tuple[int, int], datetime] = {}
     due_now: set[int] = set()

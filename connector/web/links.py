@@ -17,7 +17,7 @@ bp = Blueprint("links", __name__)
 
 @bp.get("/l/<code>")
 def follow_link(code: str):
-    if len(code) > 16:
+    if len(code) > 40:  # a code (8), or a campaign recipient's code.contact.mac (at most 28)
         abort(404)
     target = short_links.follow(code)
     if target is None:
