@@ -22,6 +22,7 @@ import logging
 import secrets
 from base64 import urlsafe_b64encode
 from datetime import datetime
+from typing import Callable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import select, update
@@ -104,10 +105,18 @@ def campaign_link(*, shop: Shop, campaign_id: int, variant: int, button: int, ta
                       target=target, automation="campaign", template=template)
 
 
-def recipient_suffix(code: str, contact_id: int) -> str:
-    """What a recipient's URL button carries after ``/l/``: the link, the contact, their MAC."""
-    token = f"{code}.{_base36(contact_id)}"
-    return f"{token}.{_mac(token)}"
+def recipient_suffixes() -> Callable[[str, int], str]:
+    """``suffix(code, contact_id)``: what a recipient's URL button carries after ``/l/`` — the
+    link, the contact, their MAC (the key read once, for a planner making many)."""
+    keyed = hmac.new(settings().secret_key.encode(), digestmod=hashlib.sha256)
+
+    def suffix(code: str, contact_id: int) -> str:
+        token = f"{code}.{_base36(contact_id)}"
+        mac = keyed.copy()
+        mac.update(token.encode())
+        return f"{token}.{urlsafe_b64encode(mac.digest()).decode()[:MAC_CHARS]}"
+
+    return suffix
 
 
 def _mac(token: str) -> str:

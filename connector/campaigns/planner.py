@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from flask import current_app
 from sqlalchemy import Table, func, select, update
 
 from connector.automations import links as short_links
@@ -167,6 +170,7 @@ class _Plan:
     languages: dict[tuple[int, str | None], str] = field(default_factory=dict)
     #: rendered content per (arm, language, first name), its URL suffixes still to be filled in
     contents: dict[tuple[int, str, str], dict[str, Any]] = field(default_factory=dict)
+    suffix: Callable[[str, int], str] = field(default_factory=short_links.recipient_suffixes)
 
     def content(self, variant: int, language: str, first: str, contact_id: int) -> dict[str, Any]:
         cached = self.contents.get((variant, language, first))
@@ -180,7 +184,7 @@ class _Plan:
         if not codes:
             return cached
         suffixes = iter(codes)
-        buttons = [{**button, "url_suffix": short_links.recipient_suffix(next(suffixes), contact_id)}
+        buttons = [{**button, "url_suffix": self.suffix(next(suffixes), contact_id)}
                    if "url_suffix" in button else button for button in cached["buttons"]]
         return {**cached, "buttons": buttons}
 
@@ -213,9 +217,12 @@ def plan(campaign_id: int) -> dict[str, int]:
     written = {"recipients": 0, "messages": 0}
     db.session.commit()
     with closing(_chunks(query)) as chunks:  # an error mid-way closes the reader's cursor at once
-        for rows in chunks:
-            if not _write_chunk(context, rows, written):
-                break
+        if db.engine.dialect.name == "postgresql":
+            _pipelined(context, chunks, written)
+        else:
+            for rows in chunks:
+                if not _write_chunk(context, _build(context, rows), written):
+                    break
     _finish(campaign_id)
     log.info("campaign.planned", extra={"shop_id": context.shop_id, "campaign_id": campaign_id, **written})
     return written
@@ -243,22 +250,22 @@ def _chunks(query):
         last = rows[-1][0]
 
 
-def _write_chunk(plan: _Plan, rows, written: dict[str, int]) -> bool:
-    """Write one chunk in one transaction under the campaign's lock; False once it is cancelled."""
-    session = db.session
-    status = session.scalar(select(Campaign.status).where(Campaign.id == plan.campaign_id).with_for_update())
-    if status in (Campaign.CANCELLED, Campaign.FAILED, None):
-        session.rollback()
-        return False
-    message_status = MessageStatus.PAUSED if status == Campaign.PAUSED else MessageStatus.QUEUED
+@dataclass
+class _Batch:
+    recipients: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+
+
+def _build(plan: _Plan, rows) -> _Batch:
+    """One chunk's recipient and outbox rows (queued; the writer holds them if the campaign is paused)."""
     now = utcnow()
     campaign_id, shop_id = plan.campaign_id, plan.shop_id
-    recipients, messages = [], []
+    batch = _Batch([], [])
     for contact_id, name, locale, zone in rows:
         variant = assign(campaign_id, contact_id, plan.holdout, plan.weights)
         due_at = plan.due.for_zone(zone)
-        recipients.append({"shop_id": shop_id, "campaign_id": campaign_id, "contact_id": contact_id,
-                           "variant": variant, "due_at": due_at})
+        batch.recipients.append({"shop_id": shop_id, "campaign_id": campaign_id, "contact_id": contact_id,
+                                 "variant": variant, "due_at": due_at})
         if variant == HOLDOUT:
             continue
         arm = plan.arms[variant]
@@ -267,20 +274,72 @@ def _write_chunk(plan: _Plan, rows, written: dict[str, int]) -> bool:
             language = plan.languages[(variant, locale)] = catalogue.choose_language(arm.template, locale,
                                                                                     plan.shop_locale)
         content = plan.content(variant, language, first_name_of(name), contact_id)
-        messages.append(planned_row(shop_id=shop_id, contact_id=contact_id,
-                                    idempotency_key=key(campaign_id, contact_id), automation=AUTOMATION,
-                                    purpose=Purpose.MARKETING, template_name=arm.template.name, language=language,
-                                    content=content, due_at=due_at, now=now, status=message_status,
-                                    campaign_id=campaign_id))
+        batch.messages.append(planned_row(shop_id=shop_id, contact_id=contact_id,
+                                          idempotency_key=key(campaign_id, contact_id), automation=AUTOMATION,
+                                          purpose=Purpose.MARKETING, template_name=arm.template.name,
+                                          language=language, content=content, due_at=due_at, now=now,
+                                          campaign_id=campaign_id))
+    return batch
+
+
+def _write_chunk(plan: _Plan, batch: _Batch, written: dict[str, int]) -> bool:
+    """Write one chunk in one transaction under the campaign's lock; False once it is cancelled."""
+    session = db.session
+    status = session.scalar(select(Campaign.status).where(Campaign.id == plan.campaign_id).with_for_update())
+    if status in (Campaign.CANCELLED, Campaign.FAILED, None):
+        session.rollback()
+        return False
+    if status == Campaign.PAUSED:
+        for row in batch.messages:
+            row["status"] = MessageStatus.PAUSED.value
     with held_transaction(session):
-        copy_rows_ignoring(session, _table(CampaignRecipient), recipients, ("campaign_id", "contact_id"), ("id",),
-                           CHUNK)
-        new = queue_planned(messages)
-        session.execute(update(Campaign).where(Campaign.id == campaign_id).values(updated_at=now))
+        copy_rows_ignoring(session, _table(CampaignRecipient), batch.recipients, ("campaign_id", "contact_id"),
+                           ("id",), CHUNK)
+        new = queue_planned(batch.messages)
+        session.execute(update(Campaign).where(Campaign.id == plan.campaign_id).values(updated_at=utcnow()))
         session.commit()
-    written["recipients"] += len(recipients)
+    written["recipients"] += len(batch.recipients)
     written["messages"] += len(new)
     return True
+
+
+_DONE = object()
+
+
+def _pipelined(plan: _Plan, chunks, written: dict[str, int]) -> None:
+    """Build chunks here while a thread writes the previous ones: on PostgreSQL the database's
+    work and ours overlap (two cores, half the time). At most two built chunks wait."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    pending: queue.Queue = queue.Queue(maxsize=2)
+    failure: list[BaseException] = []
+    stopped = threading.Event()
+
+    def write() -> None:
+        with app.app_context():
+            try:
+                while (batch := pending.get()) is not _DONE:
+                    if not stopped.is_set() and not _write_chunk(plan, batch, written):
+                        stopped.set()
+            except BaseException as error:  # handed to the planner's thread, which raises it
+                failure.append(error)
+                stopped.set()
+                while pending.get() is not _DONE:
+                    pass
+            finally:
+                db.session.remove()
+
+    writer = threading.Thread(target=write, name=f"campaign-{plan.campaign_id}-writer", daemon=True)
+    writer.start()
+    try:
+        for rows in chunks:
+            if stopped.is_set():
+                break
+            pending.put(_build(plan, rows))
+    finally:
+        pending.put(_DONE)
+        writer.join()
+    if failure:
+        raise failure[0]
 
 
 def assign(campaign_id: int, contact_id: int, holdout: float, weights: list[float]) -> int:
@@ -304,7 +363,8 @@ def first_name_of(name: str | None) -> str:
 def _finish(campaign_id: int) -> None:
     """Record the plan's totals; the campaign sends from now (unless it was paused or cancelled)."""
     session = db.session
-    campaign = session.scalars(select(Campaign).where(Campaign.id == campaign_id).with_for_update()).first()
+    campaign = session.scalars(select(Campaign).where(Campaign.id == campaign_id).with_for_update()
+                               .execution_options(populate_existing=True)).first()  # as the writer left it
     if campaign is None:
         return
     R = CampaignRecipient.__table__.c
