@@ -105,7 +105,8 @@ def test_cli_create_stores_version_1_then_bumps_only_on_a_change(ctx, run, tmp_p
     assert again.exit_code == 0 and f"{NAME} v1 (unchanged)" in again.output  # the file's version is not ours
     assert version_rows() == 1
 
-    edited = with_text(spring_sale(), "de", "Hallo {{customer_name}}, nur heute {{offer}} Rabatt bei {{shop_name}}, solange es reicht.")
+    edited = with_text(spring_sale(), "de",
+                       "Hallo {{customer_name}}, nur heute {{offer}} Rabatt bei {{shop_name}}, solange es reicht.")
     bumped = run("templates", "create", "--shop", str(shop.id), "--file", write(tmp_path, edited), "--json")
     assert bumped.exit_code == 0, bumped.output
     assert json.loads(bumped.output.splitlines()[0]) == {"name": NAME, "version": 2, "outcome": "updated",
@@ -173,7 +174,8 @@ def test_cli_create_refuses_an_invalid_template_with_exit_2_and_stores_nothing(c
 def test_cli_list_shows_the_shop_templates_beside_the_catalogue(ctx, run, tmp_path):
     shop = make_shop()
     assert run("templates", "create", "--shop", str(shop.id), "--file", write(tmp_path, spring_sale())).exit_code == 0
-    lines = [json.loads(line) for line in run("templates", "list", "--shop", str(shop.id), "--json").output.splitlines()]
+    listing = run("templates", "list", "--shop", str(shop.id), "--json")
+    lines = [json.loads(line) for line in listing.output.splitlines()]
     by_name = {line["name"]: line for line in lines}
     assert set(catalogue.load_catalogue().names) < set(by_name)
     assert by_name[NAME] == {"name": NAME, "source": "shop", "version": 1, "category": "MARKETING",
@@ -303,6 +305,14 @@ def test_admin_creates_edits_lists_and_reads_a_shop_template(ctx, client, fake_s
     assert client.get("/admin/api/templates/cart_reminder_1", headers=headers).get_json()["source"] == "catalogue"
     assert db.session.scalar(select(func.count()).select_from(ShopTemplate).where(ShopTemplate.shop_id == shop.id)) == 1
 
+    # Meta keeps an approved template's category: the edit is refused before anything is stored
+    db.session.add(TemplateApproval(shop_id=shop.id, name=NAME, language="en", version=2, category="MARKETING",
+                                    status="APPROVED"))
+    db.session.commit()
+    utility = client.put(f"/admin/api/templates/{NAME}", json={**edited, "category": "UTILITY"}, headers=headers)
+    assert utility.status_code == 422 and "category" in utility.get_json()["errors"]
+    assert [(row.version, row.category) for row in stored()] == [(2, "MARKETING")]
+
 
 def test_admin_answers_422_in_marshmallow_s_shape_and_stores_nothing(ctx, client, fake_shopify):
     connected_shop(fake_shopify)
@@ -346,7 +356,8 @@ def test_admin_preview_renders_a_definition_without_storing_it(ctx, client, fake
     unknown = client.post("/admin/api/templates/preview", headers=headers,
                           json={"definition": spring_sale(), "variables": {"coupon": "X"}})
     assert unknown.status_code == 422 and "coupon" in unknown.get_json()["errors"]["variables"]
-    invalid = client.post("/admin/api/templates/preview", headers=headers, json={"definition": _too_long(spring_sale())})
+    invalid = client.post("/admin/api/templates/preview", headers=headers,
+                          json={"definition": _too_long(spring_sale())})
     assert invalid.status_code == 422 and "en" in invalid.get_json()["errors"]["definition"]["languages"]
     assert stored() == []
 

@@ -1,5 +1,6 @@
-"""What every automation shares: its settings (``connector.shop_settings``), and queueing a catalogue
-template whose every link is a tracked short link. Finding the contact of a store customer
+"""What every automation shares: its settings (``connector.shop_settings``), and queueing a template
+(the catalogue's or the shop's own: ``connector.messaging.shop_catalogue``) whose every link is a
+tracked short link, with the recipient's variables filled in. Finding the contact of a store customer
 is ``connector.contacts``.
 """
 
