@@ -171,6 +171,39 @@ def test_cli_create_refuses_an_invalid_template_with_exit_2_and_stores_nothing(c
     assert stored() == [] and version_rows() == 0
 
 
+def _at(path, value):
+    def put(document):
+        node = document
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+        return document
+    return put
+
+
+#: values of the wrong type where the rules expect a text, a list or an object (found by fuzzing
+#: parse_shop_template: each was a TypeError or AttributeError, a 500 in the admin, before the shape checks)
+WRONG_TYPES = [
+    _at(["category"], {}), _at(["buttons"], True), _at(["buttons", 1, "type"], [1]),
+    _at(["languages", "en", "components"], 1.5), _at(["languages", "de"], "components"),
+    _at(["languages", "en", "components", 1, "example", "body_text_named_params", 0, "param_name"], []),
+    _at(["languages", "en", "components", 1, "example"], "x"),
+    _at(["languages", "en", "components", 3, "buttons", 0, "example"], {"a": 1}),
+    _at(["languages", "de", "components", 3, "buttons"], [[]]),
+]
+
+
+@pytest.mark.parametrize("breaks", WRONG_TYPES)
+def test_a_value_of_the_wrong_type_anywhere_is_refused_not_a_crash(ctx, run, client, fake_shopify, tmp_path, breaks):
+    connected_shop(fake_shopify)
+    document = breaks(spring_sale())
+    result = run("templates", "create", "--shop", fake_shopify.shop_domain, "--file", write(tmp_path, document))
+    assert result.exit_code == 2 and "error:" in result.output, result.output
+    answer = client.post("/admin/api/templates", json=document, headers=auth(fake_shopify))
+    assert answer.status_code == 422, answer.get_data(as_text=True)
+    assert stored() == []
+
+
 def test_cli_list_shows_the_shop_templates_beside_the_catalogue(ctx, run, tmp_path):
     shop = make_shop()
     assert run("templates", "create", "--shop", str(shop.id), "--file", write(tmp_path, spring_sale())).exit_code == 0

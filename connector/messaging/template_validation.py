@@ -76,15 +76,7 @@ def _parse(data: Any, *, source: str, shop_template: bool) -> TemplateDefinition
     if not shop_template and source.endswith(".json") and Path(source).stem != name:
         raise fail(f"name {name!r} does not match the file name")
     if shop_template:
-        _check_keys(data, _TEMPLATE_KEYS, "the template", fail)
-        if not _all_storable(data):
-            raise fail("a text holds a NUL character or an unpaired surrogate")
-        for index, button in enumerate(data.get("buttons") or []):
-            if isinstance(button, dict) and button.get("type") in _SPEC_KEYS:
-                _check_keys(button, _SPEC_KEYS[button["type"]], f"button {index}", fail)
-        description = data.get("description", "")
-        if not isinstance(description, str) or len(description) > _MAX_DESCRIPTION_CHARS:
-            raise fail(f"description must be a text of at most {_MAX_DESCRIPTION_CHARS} characters")
+        _check_shop_document(data, fail)
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise fail(f"version {version!r} must be a positive integer")
@@ -112,10 +104,7 @@ def _parse(data: Any, *, source: str, shop_template: bool) -> TemplateDefinition
     for language, spec in languages.items():
         if not LANGUAGE_CODE.match(language):
             raise fail(f"{language!r} is not a language code like 'de' or 'pt_BR'")
-        lang_fail = lambda m, lang=language: fail(m, lang)  # noqa: E731
-        if shop_template:
-            _check_shop_variant(spec, lang_fail)
-        variants[language] = _parse_variant(language, spec, buttons, lang_fail)
+        variants[language] = _parse_variant(language, spec, buttons, lambda m, lang=language: fail(m, lang))
     first = DEFAULT_LANGUAGE if DEFAULT_LANGUAGE in variants else sorted(variants)[0]
     reference = variants[first]
     for language, variant in variants.items():
@@ -165,28 +154,79 @@ def _check_keys(item: Mapping[str, Any], allowed: frozenset[str], what: str, fai
         raise fail(f"{what} has unknown keys {unknown}; allowed: {sorted(allowed)}")
 
 
+def _check_shop_document(data: Mapping[str, Any], fail) -> None:
+    """What ``parse_template`` trusts in our own files but not in a merchant's: only keys the
+    format knows, each of the type it must have (so the rules below never meet a list where a
+    text belongs), storable text, and the URL button's one form."""
+    _check_keys(data, _TEMPLATE_KEYS, "the template", fail)
+    if not _all_storable(data):
+        raise fail("a text holds a NUL character or an unpaired surrogate")
+    for key in ("category", "parameter_format", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise fail(f"{key} must be a text")
+    if len(data.get("description", "")) > _MAX_DESCRIPTION_CHARS:
+        raise fail(f"description has more than {_MAX_DESCRIPTION_CHARS} characters")
+    buttons = data.get("buttons", [])
+    if not isinstance(buttons, list) or not all(isinstance(button, dict) for button in buttons):
+        raise fail("buttons must be a list of objects")
+    for index, button in enumerate(buttons):
+        if not all(isinstance(value, str) for value in button.values()):
+            raise fail(f"button {index}: its type, suffix and payload are texts")
+        _check_keys(button, _SPEC_KEYS.get(button.get("type", ""), frozenset({"type"})), f"button {index}", fail)
+    languages = data.get("languages")
+    if not isinstance(languages, dict):
+        return  # parse_template says so
+    for language, spec in languages.items():
+        _check_shop_variant(spec, lambda message, lang=language: fail(message, lang))
+
+
 def _check_shop_variant(spec: Any, fail) -> None:
-    """What ``_parse_variant`` lets through from a trusted file but not from a merchant."""
     if not isinstance(spec, dict):
-        return  # _parse_variant says what is wrong
+        raise fail("a language holds an object with its components")
     _check_keys(spec, frozenset({"components"}), "the language", fail)
-    for component in spec.get("components") or ():
-        kind = component.get("type") if isinstance(component, dict) else None
-        if kind not in _COMPONENT_KEYS:
-            return
+    components = spec.get("components")
+    if not isinstance(components, list) or not all(isinstance(component, dict) for component in components):
+        raise fail("components must be a list of objects")
+    for component in components:
+        kind = component.get("type")
+        if not isinstance(kind, str) or kind not in _COMPONENT_KEYS:
+            raise fail(f"component type {kind!r} must be HEADER, BODY, FOOTER or BUTTONS")
         _check_keys(component, _COMPONENT_KEYS[kind], f"the {kind} component", fail)
-        example = component.get("example")
-        if kind == "BODY" and isinstance(example, dict):
-            _check_keys(example, frozenset({"body_text_named_params"}), "the body's example", fail)
-            for item in example.get("body_text_named_params") or ():
-                if isinstance(item, dict):
-                    _check_keys(item, frozenset({"param_name", "example"}), "an example", fail)
-        for index, button in enumerate(component.get("buttons") or () if kind == "BUTTONS" else ()):
-            if isinstance(button, dict) and button.get("type") in _BUTTON_KEYS:
-                _check_keys(button, _BUTTON_KEYS[button["type"]], f"button {index}", fail)
-                if button["type"] == "URL" and button.get("url") != SHORT_LINK_URL:
-                    raise fail(f"button {index}: url must be {SHORT_LINK_URL} (the link given at send becomes "
-                               "a tracked short link)")
+        if not all(isinstance(component[key], str) for key in ("format", "text") if key in component):
+            raise fail(f"the {kind} component's format and text are texts")
+        if "example" in component:
+            _check_body_example(component["example"], fail)
+        if kind == "BUTTONS":
+            _check_button_texts(component.get("buttons"), fail)
+
+
+def _check_body_example(example: Any, fail) -> None:
+    if not isinstance(example, dict):
+        raise fail("the body's example is an object with body_text_named_params")
+    _check_keys(example, frozenset({"body_text_named_params"}), "the body's example", fail)
+    items = example.get("body_text_named_params", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise fail("body_text_named_params must be a list of objects")
+    for item in items:
+        _check_keys(item, frozenset({"param_name", "example"}), "an example", fail)
+        if not all(isinstance(value, str) for value in item.values()):
+            raise fail("an example's param_name and example are texts")
+
+
+def _check_button_texts(buttons: Any, fail) -> None:
+    if not isinstance(buttons, list) or not all(isinstance(button, dict) for button in buttons):
+        raise fail("BUTTONS.buttons must be a list of objects")
+    for index, button in enumerate(buttons):
+        if not all(isinstance(button[key], str) for key in ("type", "text", "url") if key in button):
+            raise fail(f"button {index}: its type, text and url are texts")
+        _check_keys(button, _BUTTON_KEYS.get(button.get("type", ""), frozenset({"type"})), f"button {index}", fail)
+        if button.get("type") == "URL":
+            example = button.get("example")
+            if button.get("url") != SHORT_LINK_URL:
+                raise fail(f"button {index}: url must be {SHORT_LINK_URL} (the link given at send becomes a "
+                           "tracked short link)")
+            if not isinstance(example, list) or not all(isinstance(value, str) for value in example):
+                raise fail(f"button {index}: example must be a list of texts")
 
 
 def _parse_button_specs(raw: Any, fail) -> tuple[ButtonSpec, ...]:
