@@ -407,3 +407,18 @@ def test_admin_another_shop_s_template_is_404(ctx, client, fake_shopify):
     # the same name is free for this shop: names are unique per shop
     assert client.post("/admin/api/templates", json=spring_sale(), headers=headers).status_code == 201
     assert {row.shop_id for row in stored()} == {mine.id, theirs.id}
+
+
+def test_the_routes_and_their_schemas_are_in_the_openapi_document(client):
+    document = client.get("/admin/api/openapi.json").get_json()
+    paths, schemas = document["paths"], document["components"]["schemas"]
+    assert set(paths["/admin/api/templates"]) == {"get", "post"}
+    assert set(paths["/admin/api/templates/{name}"]) == {"get", "put"}
+    create = paths["/admin/api/templates"]["post"]
+    assert create["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/TemplateDefinition"}
+    assert {"201", "409", "422"} <= set(create["responses"])
+    assert {"name", "category", "parameter_format", "buttons", "languages"} <= set(
+        schemas["TemplateDefinition"]["properties"])
+    assert "definition" in schemas["PreviewBody"]["properties"]
+    assert "404" in paths["/admin/api/templates/{name}"]["put"]["responses"]
