@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from connector import consent
 from connector.extensions import db
+from connector.messaging import shop_catalogue
 from connector.models import (
     Campaign,
     Contact,
@@ -36,17 +37,18 @@ from connector.web.apidoc import API_PREFIX
 from tests.factories import make_contact, order_confirmation
 from tests.test_admin_settings import auth, connected_shop
 from tests.test_admin_woocommerce import bearer, mint, woo_shop
+from tests.test_shop_templates import spring_sale
 
 B_DOMAIN = "other-shop.myshopify.com"
 B_PHONE = "+4917655507781"
 #: strings that exist only in shop B's rows: none may appear in an answer to shop A
 B_MARKERS = ("4917655507781", "Bertha Zweitladen", "B-OPT-IN-7781", "B-INBOUND-7781", "B-REJECTED-7781",
              "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "5000002", "7781SECRETTOKEN",
-             "B-CAMPAIGN-7781", "B-SEGMENT-7781")
+             "b_sale_7781", "B-CAMPAIGN-7781", "B-SEGMENT-7781")
 PUBLIC = {f"{API_PREFIX}/openapi.json"}
 
 
-def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int]:
+def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int | str]:
     """One of everything an admin route can show, with ``tag`` in every text; the rows' ids."""
     contact = make_contact(shop, phone, name=name, marketing=False)
     consent.record(contact, consent.MARKETING, CONSENT_PENDING, "widget_popup", text_shown=f"{tag}-OPT-IN-7781"
@@ -79,9 +81,12 @@ def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int]:
                         template_name="campaign_announcement", variables={"offer": "x"}, segment={}, variants=[],
                         holdout_percent=0, status=Campaign.DRAFT, recipients=0, holdout=0)
     db.session.add_all([segment, campaign])
+    template = spring_sale(name=f"{tag.lower()}_sale_7781")  # the shop's own template, by name in the path
+    shop_catalogue.save(shop.id, template, created_by=f"{tag.lower()}-staff-7781" if tag == "B" else "a",
+                        source="seed")
     db.session.commit()
     return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id,
-            "segment_id": segment.id, "campaign_id": campaign.id}
+            "segment_id": segment.id, "campaign_id": campaign.id, "name": template["name"]}
 
 
 @pytest.fixture(params=["shopify", "woocommerce"])
@@ -111,7 +116,7 @@ def admin_rules(app):
                                                                                                     pair[1]))
 
 
-def path_with(rule, ids: dict[str, int]) -> str:
+def path_with(rule, ids: dict) -> str:
     def fill(match: re.Match) -> str:
         name = match.group(1)
         assert name in ids, f"{rule.rule}: give shop B's row for <{name}> in seed() (tests/test_admin_tenancy.py)"
@@ -176,4 +181,4 @@ def test_no_route_answers_shop_a_with_shop_b_s_rows_or_a_5xx(app, client, shops)
                  f"/admin/api/contacts/{b_ids['contact_id']}"):
         seen.update(leaked(client.get(path, headers=b_token)))
     assert {"4917655507781", "Bertha Zweitladen", "B-OPT-IN-7781", "B-INBOUND-7781", "B-REJECTED-7781",
-            "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781"} <= seen
+            "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "b_sale_7781"} <= seen

@@ -443,3 +443,22 @@ def test_the_plan_job_name_resolves():
     from rq.utils import import_attribute
 
     assert callable(import_attribute(control.PLAN_JOB))
+
+
+def test_a_campaign_sends_the_shop_s_own_template_through_the_cli(ctx, run, drain, sandbox, tmp_path):
+    from tests.test_shop_templates import spring_sale
+
+    shop = _shop()
+    make_contact(shop, "+4915100000001")
+    path = tmp_path / "sale.json"
+    path.write_text(json.dumps(spring_sale()), encoding="utf-8")
+    assert run("templates", "create", "--shop", str(shop.id), "--file", str(path)).exit_code == 0
+    name = spring_sale()["name"]
+    created = run("campaigns", "create", "--shop", str(shop.id), "--name", "Spring", "--template", name,
+                  "--segment", "{}", "--variables", '{"offer": "20%"}')
+    assert created.exit_code == 0, created.output
+    campaign_id = int(created.output.strip())
+    assert run("campaigns", "start", "--campaign", str(campaign_id), "--no-follow").exit_code == 0
+    assert drain(lambda: len(sandbox.messages()) == 1)
+    template = sandbox.messages()[0]["payload"]["template"]
+    assert template["name"] == name and template["language"]["code"] == "de"

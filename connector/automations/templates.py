@@ -1,7 +1,9 @@
-"""Keeping the shop's WhatsApp templates in step with the catalogue.
+"""Keeping the shop's WhatsApp templates in step with the catalogue and the shop's own.
 
-``sync_templates`` submits every catalogue template in every language to the shop's WABA
-and records each answer in ``template_approvals``. A template Meta has never seen is
+``sync_templates`` submits every catalogue template in every language to the shop's WABA,
+then the shop's own templates (``connector.messaging.shop_catalogue``: a merchant's edit is a
+new version, like a version bump in the catalogue), and records each answer in
+``template_approvals``. A template Meta has never seen is
 created (``POST /{waba_id}/message_templates``). One it has seen is *edited*
 (``POST /{template-id}``) when its definition changed (a version bump in the catalogue) or
 Meta rejected or paused it; an unchanged approved or pending one is left alone. Meta
@@ -36,7 +38,7 @@ from sqlalchemy import select, update
 from connector.dbutil import insert_or_ignore
 from connector.events import TemplateStatusChanged
 from connector.extensions import db, settings
-from connector.messaging import catalogue
+from connector.messaging import catalogue, shop_catalogue
 from connector.messaging.dispatch_rows import TEMPLATE_NOT_APPROVED
 from connector.models import Message, MessageStatus, Shop, TemplateApproval, WhatsAppAccount, utcnow
 from connector.wakeups import kick_dispatcher
@@ -68,10 +70,10 @@ class SyncResult:
     failed: bool = False
 
 
-def sync_size(only: list[str] | None = None) -> int:
+def sync_size(shop_id: int, only: list[str] | None = None) -> int:
     """How many (template, language) pairs ``sync_templates`` goes through."""
-    cat = catalogue.load_catalogue()
-    return sum(len(cat.get(name).languages) for name in cat.names if not only or name in only)
+    return sum(len(definition.languages) for name, definition in shop_catalogue.templates_for(shop_id).items()
+               if not only or name in only)
 
 
 def sync_templates(shop: Shop, *, header_handle: str | None = None, only: list[str] | None = None,
@@ -81,20 +83,19 @@ def sync_templates(shop: Shop, *, header_handle: str | None = None, only: list[s
     account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == shop.id)).first()
     if account is None or not account.waba_id:
         raise ValueError("the shop has no WhatsApp account with a WABA id (connector whatsapp set --waba-id)")
-    cat = catalogue.load_catalogue()
-    unknown = sorted(set(only or ()) - set(cat.names))
+    templates = shop_catalogue.templates_for(shop.id)  # the catalogue's, then the shop's own
+    unknown = sorted(set(only or ()) - set(templates))
     if unknown:
-        raise ValueError(f"no template {', '.join(unknown)} in the catalogue")
+        raise ValueError(f"no template {', '.join(unknown)} in the catalogue or the shop's own")
     config = settings()
     app_id = config.whatsapp_app_id or (None if config.whatsapp_api_base_url.startswith(GRAPH_HOST) else "sandbox")
     results = []
     with WhatsAppClient(access_token=account.access_token, phone_number_id=account.phone_number_id,
                         base_url=config.whatsapp_api_base_url) as client:
         samples = _Samples(client, app_id, header_handle)
-        for name in cat.names:
+        for name, definition in templates.items():
             if only and name not in only:
                 continue
-            definition = cat.get(name)
             for language in definition.languages:
                 results.append(_sync_one(client, account.waba_id, shop.id, definition, language, samples))
                 if on_result is not None:

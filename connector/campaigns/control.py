@@ -25,7 +25,7 @@ from sqlalchemy import distinct, func, select, update
 from connector.automations import links as short_links
 from connector.campaigns import planner, segments
 from connector.extensions import db
-from connector.messaging import catalogue
+from connector.messaging import shop_catalogue
 from connector.models import Campaign, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
 from connector.models.messages import OPEN_STATUSES, Purpose
 from connector.queues import MAINTENANCE, enqueue
@@ -128,11 +128,11 @@ def create(shop: Shop, body: dict[str, Any], *, created_by: str | None = None) -
 
 def _check_variables(campaign: Campaign) -> None:
     """Every variable the template needs is given, and none it does not know."""
-    known = catalogue.load_catalogue()
+    known = shop_catalogue.templates_for(campaign.shop_id)
     errors: dict[str, list[str]] = {}
     for spec in campaign.variants or [{}]:
         name = spec.get("template") or campaign.template_name
-        definition = known.templates.get(name)
+        definition = known.get(name)
         if definition is None:
             errors.setdefault("template", []).append(f"No template named {name!r}.")
             continue

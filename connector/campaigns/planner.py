@@ -32,7 +32,7 @@ from connector.automations import links as short_links
 from connector.campaigns import segments
 from connector.dbutil import copy_rows_ignoring, held_transaction
 from connector.extensions import db
-from connector.messaging import catalogue
+from connector.messaging import catalogue, shop_catalogue
 from connector.messaging.outbox import planned_row, queue_planned
 from connector.models import Campaign, CampaignRecipient, Contact, MessageStatus, Purpose, Shop, utcnow
 from connector.models.campaigns import HOLDOUT
@@ -73,12 +73,12 @@ class Arm:
 
 def arms(campaign: Campaign) -> list[Arm]:
     """The campaign's variants (one, itself, when it has none), each with its template loaded."""
-    known = catalogue.load_catalogue()
+    known = shop_catalogue.templates_for(campaign.shop_id)
     specs = campaign.variants or [{"name": "A", "weight": 100}]
     found = []
     for spec in specs:
         name = spec.get("template") or campaign.template_name
-        definition = known.templates.get(name)
+        definition = known.get(name)
         if definition is None:
             raise PlanError(f"no template named {name!r}")
         if definition.purpose != Purpose.MARKETING:

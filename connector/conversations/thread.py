@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from connector.extensions import db
-from connector.messaging import catalogue
+from connector.messaging import catalogue, shop_catalogue
 from connector.models import InboundRecord, Message
 
 
@@ -40,8 +40,7 @@ def _outbound_text(message: Message) -> str | None:
         return content.get("text")
     if message.template_name:
         try:
-
-            definition = catalogue.load_catalogue().get(message.template_name)
+            definition = shop_catalogue.template_for(message.shop_id, message.template_name)
             body = content.get("body")
             body = body if isinstance(body, dict) else {}
             return catalogue.preview_text(definition, message.language or "en", body)

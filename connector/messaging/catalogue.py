@@ -64,7 +64,7 @@ from connector.messaging.template_model import (
     TemplateDefinition,
     UnknownTemplateError,
 )
-from connector.messaging.template_validation import parse_template, parse_texts
+from connector.messaging.template_validation import parse_shop_template, parse_template, parse_texts
 
 __all__ = [
     "APP_URL", "CATALOGUE_DIR", "CATEGORY_PURPOSE", "DEFAULT_LANGUAGE", "LANGUAGE_CODE", "LANGUAGES", "MAX_BODY_CHARS",
@@ -73,7 +73,8 @@ __all__ = [
     "PAYLOAD_NAME", "PLACEHOLDER", "REPLY_CONTEXT_SEPARATOR", "TEMPLATE_NAME", "TEXTS_FILE", "URL_VARIABLE",
     "ButtonSpec", "Catalogue", "CatalogueError", "LanguageVariant", "RenderError", "TemplateDefinition",
     "UnknownTemplateError", "choose_language", "clean_parameter", "creation_payload", "load_catalogue",
-    "match_language", "parse_reply_payload", "parse_template", "parse_texts", "preview_text", "render_content", "texts",
+    "match_language", "parse_reply_payload", "parse_shop_template", "parse_template", "parse_texts", "preview_text",
+    "render_content", "texts",
 ]
 
 CATALOGUE_DIR = Path(str(files("connector") / "templates" / "whatsapp"))  # package data
@@ -163,7 +164,8 @@ def match_language(locale: str | None, available: Any) -> str | None:
 
 
 def choose_language(definition: TemplateDefinition, contact_locale: str | None, shop_locale: str | None) -> str:
-    """The contact's language if the template has it, else the shop's, else English."""
+    """The contact's language if the template has it, else the shop's, else English (else, for
+    a shop's own template without English, its first language)."""
     return _fallback(definition.variants.keys(), contact_locale, shop_locale)
 
 
@@ -173,5 +175,5 @@ def _fallback(available: Any, contact_locale: str | None, shop_locale: str | Non
         match = match_language(locale, available)
         if match:
             return match
-    return DEFAULT_LANGUAGE
+    return DEFAULT_LANGUAGE if DEFAULT_LANGUAGE in available or not available else min(available)
 

@@ -47,6 +47,10 @@ APP_URL = "{app_url}"
 class CatalogueError(ValueError):
     """A template file breaks a rule; the message names the file and the language."""
 
+    #: the language the rule was broken in (None: the template as a whole), and the rule alone
+    language: str | None = None
+    detail: str = ""
+
 
 class UnknownTemplateError(KeyError):
     """No template of that name in the catalogue."""
@@ -99,12 +103,17 @@ class TemplateDefinition:
         return CATEGORY_PURPOSE[self.category]
 
     @property
+    def reference_language(self) -> str:
+        """English, which every catalogue template has; a shop's own template may lack it."""
+        return DEFAULT_LANGUAGE if DEFAULT_LANGUAGE in self.variants else min(self.variants)
+
+    @property
     def parameters(self) -> frozenset[str]:
-        return frozenset(self.variants[DEFAULT_LANGUAGE].parameters)
+        return frozenset(self.variants[self.reference_language].parameters)
 
     @property
     def header_format(self) -> str | None:
-        return self.variants[DEFAULT_LANGUAGE].header_format
+        return self.variants[self.reference_language].header_format
 
     def variant(self, language: str) -> LanguageVariant:
         try:

@@ -49,17 +49,34 @@ _FORBIDDEN_IN_PARAMETER = re.compile(r"[\r\n\t\f\v]| {5,}")
 
 def parse_template(data: Any, *, source: str) -> TemplateDefinition:
     """Validate one template document; every error names ``source`` and the language."""
+    return _parse(data, source=source, shop_template=False)
 
+
+def parse_shop_template(data: Any, *, source: str) -> TemplateDefinition:
+    """Validate a merchant's own template: the catalogue's JSON format and every rule of
+    ``parse_template`` (Meta's limits, NAMED parameters, the opt-out button of MARKETING), with
+    three differences. It needs only some of the catalogue's languages (at least one, no
+    other), as a shop writes in its own; every key must be one this format knows (the document
+    is not ours, and what it holds is sent to Meta); and a URL button is always
+    ``{app_url}/l/{{1}}``, the tracked short link made when the message is queued."""
+    return _parse(data, source=source, shop_template=True)
+
+
+def _parse(data: Any, *, source: str, shop_template: bool) -> TemplateDefinition:
     def fail(message: str, language: str | None = None) -> CatalogueError:
-        return CatalogueError(f"{source}" + (f" [{language}]" if language else "") + f": {message}")
+        error = CatalogueError(f"{source}" + (f" [{language}]" if language else "") + f": {message}")
+        error.language, error.detail = language, message
+        return error
 
     if not isinstance(data, dict):
         raise fail("a template file holds one JSON object")
     name = data.get("name")
     if not isinstance(name, str) or not TEMPLATE_NAME.match(name):
         raise fail(f"name {name!r} must be lowercase letters, digits and underscores, starting with a letter")
-    if source.endswith(".json") and Path(source).stem != name:
+    if not shop_template and source.endswith(".json") and Path(source).stem != name:
         raise fail(f"name {name!r} does not match the file name")
+    if shop_template:
+        _check_shop_document(data, fail)
     version = data.get("version")
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise fail(f"version {version!r} must be a positive integer")
@@ -75,25 +92,141 @@ def parse_template(data: Any, *, source: str) -> TemplateDefinition:
     languages = data.get("languages")
     if not isinstance(languages, dict):
         raise fail("languages must be an object keyed by language code")
-    missing = [code for code in LANGUAGES if code not in languages]
-    if missing:
-        raise fail(f"missing languages {missing}")
+    if shop_template:
+        other = sorted(code for code in languages if code not in LANGUAGES)
+        if other or not languages:
+            raise fail(f"languages must be some of {list(LANGUAGES)}" + (f", not {other}" if other else ""))
+    else:
+        missing = [code for code in LANGUAGES if code not in languages]
+        if missing:
+            raise fail(f"missing languages {missing}")
     variants = {}
     for language, spec in languages.items():
         if not LANGUAGE_CODE.match(language):
             raise fail(f"{language!r} is not a language code like 'de' or 'pt_BR'")
         variants[language] = _parse_variant(language, spec, buttons, lambda m, lang=language: fail(m, lang))
-    reference = variants[DEFAULT_LANGUAGE]
+    first = DEFAULT_LANGUAGE if DEFAULT_LANGUAGE in variants else sorted(variants)[0]
+    reference = variants[first]
     for language, variant in variants.items():
         if set(variant.parameters) != set(reference.parameters):
-            raise fail(f"parameters {sorted(variant.parameters)} differ from en "
+            raise fail(f"parameters {sorted(variant.parameters)} differ from {first} "
                        f"{sorted(reference.parameters)}", language)
         if variant.header_format != reference.header_format:
-            raise fail(f"header format {variant.header_format} differs from en {reference.header_format}", language)
+            raise fail(f"header format {variant.header_format} differs from {first} {reference.header_format}",
+                       language)
     return TemplateDefinition(
         name=name, version=version, category=category, parameter_format="NAMED", buttons=buttons,
         variants=MappingProxyType(variants), source=source, description=str(data.get("description", "")),
     )
+
+
+#: the keys a shop template may hold, per level (the catalogue files are ours and not checked so)
+_TEMPLATE_KEYS = frozenset({"name", "version", "category", "parameter_format", "description", "buttons", "languages"})
+_COMPONENT_KEYS = {"HEADER": frozenset({"type", "format", "text"}), "BODY": frozenset({"type", "text", "example"}),
+                   "FOOTER": frozenset({"type", "text"}), "BUTTONS": frozenset({"type", "buttons"})}
+_BUTTON_KEYS = {"URL": frozenset({"type", "text", "url", "example"}), "QUICK_REPLY": frozenset({"type", "text"})}
+_SPEC_KEYS = {"URL": frozenset({"type", "suffix"}), "QUICK_REPLY": frozenset({"type", "payload"})}
+#: a shop template's URL button: our short link, its code the dynamic suffix
+SHORT_LINK_URL = f"{APP_URL}/l/{URL_VARIABLE}"
+_MAX_DESCRIPTION_CHARS = 500
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _all_storable(value: Any) -> bool:
+    pending = [value]
+    while pending:  # iterative: a document nested deep must not exhaust the stack
+        item = pending.pop()
+        if isinstance(item, str) and _UNSTORABLE.search(item):
+            return False
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _check_keys(item: Mapping[str, Any], allowed: frozenset[str], what: str, fail) -> None:
+    unknown = sorted(str(key) for key in item if key not in allowed)
+    if unknown:
+        raise fail(f"{what} has unknown keys {unknown}; allowed: {sorted(allowed)}")
+
+
+def _check_shop_document(data: Mapping[str, Any], fail) -> None:
+    """What ``parse_template`` trusts in our own files but not in a merchant's: only keys the
+    format knows, each of the type it must have (so the rules below never meet a list where a
+    text belongs), storable text, and the URL button's one form."""
+    _check_keys(data, _TEMPLATE_KEYS, "the template", fail)
+    if not _all_storable(data):
+        raise fail("a text holds a NUL character or an unpaired surrogate")
+    for key in ("category", "parameter_format", "description"):
+        if key in data and not isinstance(data[key], str):
+            raise fail(f"{key} must be a text")
+    if len(data.get("description", "")) > _MAX_DESCRIPTION_CHARS:
+        raise fail(f"description has more than {_MAX_DESCRIPTION_CHARS} characters")
+    buttons = data.get("buttons", [])
+    if not isinstance(buttons, list) or not all(isinstance(button, dict) for button in buttons):
+        raise fail("buttons must be a list of objects")
+    for index, button in enumerate(buttons):
+        if not all(isinstance(value, str) for value in button.values()):
+            raise fail(f"button {index}: its type, suffix and payload are texts")
+        _check_keys(button, _SPEC_KEYS.get(button.get("type", ""), frozenset({"type"})), f"button {index}", fail)
+    languages = data.get("languages")
+    if not isinstance(languages, dict):
+        return  # parse_template says so
+    for language, spec in languages.items():
+        _check_shop_variant(spec, lambda message, lang=language: fail(message, lang))
+
+
+def _check_shop_variant(spec: Any, fail) -> None:
+    if not isinstance(spec, dict):
+        raise fail("a language holds an object with its components")
+    _check_keys(spec, frozenset({"components"}), "the language", fail)
+    components = spec.get("components")
+    if not isinstance(components, list) or not all(isinstance(component, dict) for component in components):
+        raise fail("components must be a list of objects")
+    for component in components:
+        kind = component.get("type")
+        if not isinstance(kind, str) or kind not in _COMPONENT_KEYS:
+            raise fail(f"component type {kind!r} must be HEADER, BODY, FOOTER or BUTTONS")
+        _check_keys(component, _COMPONENT_KEYS[kind], f"the {kind} component", fail)
+        if not all(isinstance(component[key], str) for key in ("format", "text") if key in component):
+            raise fail(f"the {kind} component's format and text are texts")
+        if "example" in component:
+            _check_body_example(component["example"], fail)
+        if kind == "BUTTONS":
+            _check_button_texts(component.get("buttons"), fail)
+
+
+def _check_body_example(example: Any, fail) -> None:
+    if not isinstance(example, dict):
+        raise fail("the body's example is an object with body_text_named_params")
+    _check_keys(example, frozenset({"body_text_named_params"}), "the body's example", fail)
+    items = example.get("body_text_named_params", [])
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        raise fail("body_text_named_params must be a list of objects")
+    for item in items:
+        _check_keys(item, frozenset({"param_name", "example"}), "an example", fail)
+        if not all(isinstance(value, str) for value in item.values()):
+            raise fail("an example's param_name and example are texts")
+
+
+def _check_button_texts(buttons: Any, fail) -> None:
+    if not isinstance(buttons, list) or not all(isinstance(button, dict) for button in buttons):
+        raise fail("BUTTONS.buttons must be a list of objects")
+    for index, button in enumerate(buttons):
+        if not all(isinstance(button[key], str) for key in ("type", "text", "url") if key in button):
+            raise fail(f"button {index}: its type, text and url are texts")
+        _check_keys(button, _BUTTON_KEYS.get(button.get("type", ""), frozenset({"type"})), f"button {index}", fail)
+        if button.get("type") == "URL":
+            example = button.get("example")
+            if button.get("url") != SHORT_LINK_URL:
+                raise fail(f"button {index}: url must be {SHORT_LINK_URL} (the link given at send becomes a "
+                           "tracked short link)")
+            if not isinstance(example, list) or not all(isinstance(value, str) for value in example):
+                raise fail(f"button {index}: example must be a list of texts")
 
 
 def _parse_button_specs(raw: Any, fail) -> tuple[ButtonSpec, ...]:

@@ -19,6 +19,7 @@ from connector.models.entry_points import EntryPoint
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
 from connector.models.rollups import DailyRollup
+from connector.models.shop_templates import ShopTemplate, ShopTemplateVersion
 from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "Segment",
     "SettingsChange",
     "Shop",
+    "ShopTemplate",
+    "ShopTemplateVersion",
     "Variant",
     "WebhookReceipt",
     "WhatsAppAccount",

@@ -31,7 +31,7 @@ from connector.automations.attribution import funnel
 from connector.contacts import email_hash
 from connector.extensions import db
 from connector.jobs.templates import enqueue_template_sync
-from connector.messaging import catalogue
+from connector.messaging import catalogue, shop_catalogue
 from connector.models import (
     ConsentEvent,
     Contact,
@@ -206,6 +206,9 @@ class TemplateLanguageSchema(Schema):
 class TemplateSchema(Schema):
     name = fields.String(required=True)
     category = fields.String(required=True, metadata={"description": "MARKETING or UTILITY"})
+    source = fields.String(required=True, metadata={"description": "catalogue (ours, in every language) or shop "
+                                                                    "(the shop's own: /admin/api/templates/<name>)"})
+    version = fields.Integer(required=True)
     languages = fields.List(fields.Nested(TemplateLanguageSchema), required=True)
 
 
@@ -412,27 +415,27 @@ def automations():
 # -- templates -----------------------------------------------------------------------------------
 
 @bp.get("/templates")
-@documented(summary="The template catalogue per language, with Meta's verdicts and the last sync",
-            response=TemplateListSchema, tag="templates")
+@documented(summary="The catalogue's templates and the shop's own, per language, with Meta's verdicts and "
+                    "the last sync", response=TemplateListSchema, tag="templates")
 @session_required
 def templates():
-    """Each catalogue template, per language: Meta's status for this shop's WABA (or
-    NOT_SUBMITTED), and the reason of a rejection."""
+    """Each catalogue template, then each of the shop's own, per language: Meta's status for
+    this shop's WABA (or NOT_SUBMITTED), and the reason of a rejection."""
     shop_id = g.shop.id
     approvals = {(row.name, row.language): row for row in db.session.scalars(
         select(TemplateApproval).where(TemplateApproval.shop_id == shop_id))}
     last_sync = db.session.scalar(select(func.max(TemplateApproval.updated_at))
                                   .where(TemplateApproval.shop_id == shop_id))
-    cat = catalogue.load_catalogue()
+    catalogue_names = set(catalogue.load_catalogue().names)
     answer = []
-    for name in cat.names:
-        definition = cat.get(name)
+    for name, definition in shop_catalogue.templates_for(shop_id).items():
         languages = []
         for language in definition.languages:
             row = approvals.get((name, language))
             languages.append({"language": language, "status": row.status if row else NOT_SUBMITTED,
                               "rejected_reason": row.reason if row and row.status not in SETTLED else None})
-        answer.append({"name": name, "category": definition.category, "languages": languages})
+        answer.append({"name": name, "category": definition.category, "languages": languages,
+                       "source": "catalogue" if name in catalogue_names else "shop", "version": definition.version})
     return {"last_sync_at": _iso(last_sync), "templates": answer}
 
 
@@ -518,7 +521,7 @@ def contact(contact_id: int):
         .order_by(InboundRecord.received_at.desc(), InboundRecord.id.desc()).limit(CONTACT_HISTORY)).all()
     messages = db.session.scalars(select(Message).where(Message.shop_id == shop_id, Message.contact_id == found.id)
                                   .order_by(Message.id.desc()).limit(CONTACT_HISTORY)).all()
-    cat = catalogue.load_catalogue()
+    cat = shop_catalogue.templates_for(shop_id)
     conversation = [(row.received_at, {"at": row.received_at.isoformat(), "direction": "in", "kind": row.kind,
                                        "text": row.text or row.reply_title}) for row in inbound]
     conversation += [(message.sent_at, {"at": message.sent_at.isoformat(), "direction": "out", "kind": message.kind,
@@ -539,7 +542,7 @@ def contact(contact_id: int):
     }
 
 
-def _outbound_text(message: Message, cat: catalogue.Catalogue) -> str | None:
+def _outbound_text(message: Message, cat: dict[str, catalogue.TemplateDefinition]) -> str | None:
     """What the shopper read; None when the body is gone (retention, forgetting)."""
     content = message.content or {}
     if message.kind == "text":
@@ -549,10 +552,12 @@ def _outbound_text(message: Message, cat: catalogue.Catalogue) -> str | None:
     body = content.get("body")
     if not message.template_name or not isinstance(body, dict):
         return None
+    definition = cat.get(message.template_name)
+    if definition is None:
+        return None
     try:
-        definition = cat.get(message.template_name)
         return catalogue.preview_text(definition, message.language or catalogue.DEFAULT_LANGUAGE, body)
-    except (catalogue.UnknownTemplateError, catalogue.RenderError):
+    except catalogue.RenderError:
         return None
 
 
