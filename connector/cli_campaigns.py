@@ -87,15 +87,19 @@ def campaigns_group() -> None:
 @click.option("--variants", "variants_json", default=None,
               help='A/B variants: [{"name": "A", "weight": 50, "variables": {...}}, …]')
 @click.option("--holdout", "holdout", type=float, default=0.0, help="percent of the segment that gets nothing")
+@click.option("--test-percent", "test_percent", type=float, default=None,
+              help="with --variants: percent (of those not in the holdout) that tests them; the rest gets the winner")
+@click.option("--winner-after", "winner_after", type=int, default=None, help="hours the test runs")
 @needs_schema
 def create_campaign(shop_ref: str, name: str, template: str, segment_json: str, variables_json: str | None,
                     link: str | None, at: str | None, local_time: str | None, variants_json: str | None,
-                    holdout: float) -> None:
+                    holdout: float, test_percent: float | None, winner_after: int | None) -> None:
     """Make a draft campaign; prints its id."""
     shop = shop_or_fail(shop_ref)
     body = {"name": name, "template": template, "segment": _json("--segment", segment_json),
             "variables": _json("--variables", variables_json, {}), "link": link, "at": at, "local_time": local_time,
-            "variants": _json("--variants", variants_json, []), "holdout_percent": holdout}
+            "variants": _json("--variants", variants_json, []), "holdout_percent": holdout,
+            "test_percent": test_percent, "winner_after_hours": winner_after}
     try:
         campaign = control.create(shop, body, created_by="cli")
     except ValidationError as error:
@@ -193,6 +197,15 @@ def resume_campaign(campaign_id: int) -> None:
 def cancel_campaign(campaign_id: int) -> None:
     """Withdraw everything not sent yet; it never goes out."""
     _steer(control.cancel, campaign_id)
+
+
+@campaigns_group.command("send-rest")
+@click.option("--campaign", "campaign_id", type=int, required=True)
+@click.option("--variant", default=None, help="the variant to send (default: the test's winner)")
+@needs_schema
+def send_rest_command(campaign_id: int, variant: str | None) -> None:
+    """After a test phase: send the winner (or the variant named) to those who waited for it."""
+    _steer(lambda campaign: control.send_rest(campaign, variant), campaign_id)
 
 
 @campaigns_group.command("report")

@@ -25,7 +25,7 @@ from connector.models import (
     ShortLink,
     utcnow,
 )
-from connector.models.campaigns import HOLDOUT
+from connector.models.campaigns import HOLDOUT, REST
 from tests.factories import make_contact, make_shop
 
 OFFER = {"offer": "the autumn blend is back"}
@@ -462,3 +462,55 @@ def test_a_campaign_sends_the_shop_s_own_template_through_the_cli(ctx, run, drai
     assert drain(lambda: len(sandbox.messages()) == 1)
     template = sandbox.messages()[0]["payload"]["template"]
     assert template["name"] == name and template["language"]["code"] == "de"
+
+
+def test_a_test_phase_sends_the_winner_to_the_rest_once(ctx, drain, sandbox, run):
+    shop = _shop()
+    _contacts(shop, 400)
+    variants = [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "variables": {"offer": "20% off"}}]
+    campaign = _create(shop, variants=variants, holdout_percent=0, test_percent=50, winner_after_hours=4)
+    control.start(campaign.id)
+    planner.plan(campaign.id)
+    R = CampaignRecipient
+    counts = dict(db.session.execute(select(R.variant, func.count()).where(R.campaign_id == campaign.id)
+                                     .group_by(R.variant)).all())
+    assert abs(counts[REST] - 200) < 4 * 10 and counts[0] + counts[1] + counts[REST] == 400
+    assert len(_messages(campaign.id)) == counts[0] + counts[1]  # the rest waits
+    # B's recipients buy, A's do not: B wins once the test has run its hours
+    rows = db.session.execute(select(R.contact_id, R.variant, R.due_at).where(R.campaign_id == campaign.id)).all()
+    db.session.add_all([OrderRecord(shop_id=shop.id, contact_id=c, order_id=f"o{c}", total=Decimal("40"),
+                                    placed_at=due + timedelta(hours=1)) for c, v, due in rows if v == 1])
+    db.session.commit()
+    control.tend(utcnow())  # the test has hours to run: nothing is judged yet
+    assert db.session.get(Campaign, campaign.id).winner is None
+    later = utcnow() + timedelta(hours=4, minutes=1)
+    control.tend(later)
+    judged = db.session.get(Campaign, campaign.id)
+    assert judged.winner == "B" and judged.rest_sent_at is not None
+    assert drain(lambda: db.session.get(Campaign, campaign.id).planned_at is not None)
+    rest = {m.contact_id: m for m in _messages(campaign.id)}
+    waiting = {c for c, v, _ in rows if v == REST}
+    assert waiting <= set(rest) and all(rest[c].content["body"]["offer"] == "20% off" for c in waiting)
+    assert len(_messages(campaign.id)) == 400
+    with pytest.raises(control.CampaignStateError):
+        control.send_rest(campaign.id, "A")  # once only
+    figures = json.loads(run("campaigns", "report", "--campaign", str(campaign.id), "--json").output)
+    assert [g["variant"] for g in figures["groups"]] == ["A", "B", "rest (B)"]
+
+
+def test_a_test_without_a_winner_waits_for_the_merchant(ctx, run):
+    shop = _shop()
+    _contacts(shop, 100)
+    variants = [{"name": "A", "weight": 50}, {"name": "B", "weight": 50, "variables": {"offer": "20% off"}}]
+    campaign = _create(shop, variants=variants, test_percent=20, winner_after_hours=1)
+    control.start(campaign.id)
+    planner.plan(campaign.id)
+    control.tend(utcnow() + timedelta(hours=2))
+    judged = db.session.get(Campaign, campaign.id)
+    assert judged.winner == "" and judged.rest_sent_at is None
+    assert run("campaigns", "send-rest", "--campaign", str(campaign.id)).exit_code == 2  # no winner to send
+    assert run("campaigns", "send-rest", "--campaign", str(campaign.id), "--variant", "C").exit_code == 2
+    result = run("campaigns", "send-rest", "--campaign", str(campaign.id), "--variant", "A")
+    assert result.exit_code == 0, result.output
+    planner.plan_any(campaign.id)
+    assert len(_messages(campaign.id)) == 100

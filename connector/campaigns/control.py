@@ -16,7 +16,7 @@ Messages are never deleted: the report counts what went out, what was cancelled 
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -24,6 +24,7 @@ from sqlalchemy import distinct, func, select, update
 
 from connector.automations import links as short_links
 from connector.campaigns import planner, segments
+from connector.campaigns import report as report_module
 from connector.extensions import db
 from connector.messaging import shop_catalogue
 from connector.models import Campaign, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
@@ -89,6 +90,11 @@ class CampaignCreateSchema(Schema):
                            metadata={"description": f"2 to {MAX_VARIANTS} variants for an A/B test"})
     holdout_percent = fields.Float(load_default=0.0, validate=validate.Range(0, 50),
                                    metadata={"description": "share of the segment that gets nothing"})
+    test_percent = fields.Float(allow_none=True, load_default=None, validate=validate.Range(5, 95),
+                                metadata={"description": "with variants: the share (of those not in the holdout) "
+                                                         "that tests them; the rest gets the winner"})
+    winner_after_hours = fields.Integer(allow_none=True, load_default=None, validate=validate.Range(1, 168),
+                                        metadata={"description": "how long the test runs before the rest is sent"})
 
     @validates_schema
     def _consistent(self, data: dict[str, Any], **_kwargs: Any) -> None:
@@ -96,6 +102,10 @@ class CampaignCreateSchema(Schema):
             raise ValidationError("Give either a moment or a local time, not both.", "local_time")
         if len(data.get("variants") or []) == 1:
             raise ValidationError(f"An A/B test needs 2 to {MAX_VARIANTS} variants.", "variants")
+        if (data.get("test_percent") is None) != (data.get("winner_after_hours") is None):
+            raise ValidationError("Give the test's share and its length together.", "winner_after_hours")
+        if data.get("test_percent") is not None and not data.get("variants"):
+            raise ValidationError("A test phase needs variants.", "test_percent")
         names = [variant["name"] for variant in data.get("variants") or []]
         if len(set(names)) != len(names):
             raise ValidationError("Each variant needs its own name.", "variants")
@@ -114,7 +124,8 @@ def create(shop: Shop, body: dict[str, Any], *, created_by: str | None = None) -
     campaign = Campaign(shop_id=shop.id, name=data["name"].strip(), template_name=data["template"],
                         variables=data["variables"], segment=segments.dump(conditions), link_url=data["link"],
                         send_at=data["at"], local_time=data["local_time"], variants=data["variants"],
-                        holdout_percent=data["holdout_percent"], status=Campaign.DRAFT, created_by=created_by,
+                        holdout_percent=data["holdout_percent"], test_percent=data["test_percent"],
+                        winner_after_hours=data["winner_after_hours"], status=Campaign.DRAFT, created_by=created_by,
                         recipients=0, holdout=0)
     _check_variables(campaign)
     try:
@@ -250,6 +261,54 @@ def cancel(campaign_id: int) -> Campaign:
     return campaign
 
 
+def send_rest(campaign_id: int, variant: str | None = None) -> Campaign:
+    """After a test phase: send ``variant`` (default: the report's winner) to those who waited."""
+    campaign = _locked(campaign_id)
+    names = [spec["name"] for spec in campaign.variants or []]
+    problem = None
+    if not campaign.test_percent:
+        problem = "campaign has no test phase"
+    elif campaign.rest_sent_at is not None:
+        problem = f"the rest was sent {campaign.winner} already"
+    elif campaign.planned_at is None or campaign.status not in (Campaign.SENDING, Campaign.COMPLETED):
+        problem = f"campaign is {campaign.status}; the test must be planned and running"
+    elif variant is not None and variant not in names:
+        problem = f"no variant {variant!r} (variants: {', '.join(names)})"
+    if problem is None and variant is None:
+        variant = report_module.report(campaign)["winner"]
+        if variant is None:
+            problem = "the test has no winner yet: name the variant to send"
+    if problem is not None:
+        db.session.rollback()
+        raise CampaignStateError(problem)
+    now = utcnow()
+    campaign.winner, campaign.rest_sent_at = variant, now
+    campaign.status, campaign.planned_at, campaign.finished_at = Campaign.PLANNING, None, None
+    db.session.commit()
+    enqueue_plan(campaign.id)
+    return campaign
+
+
+def _judge_tests(now: datetime) -> int:
+    """Send the winner to the rest of each campaign whose test phase is over (once; a test
+    without a winner is marked judged, ``winner`` "", and waits for the merchant)."""
+    acted = 0
+    due = db.session.scalars(select(Campaign).where(
+        Campaign.test_percent.is_not(None), Campaign.rest_sent_at.is_(None), Campaign.winner.is_(None),
+        Campaign.planned_at.is_not(None), Campaign.status.in_([Campaign.SENDING, Campaign.COMPLETED]))).all()
+    for campaign in due:
+        if campaign.started_at + timedelta(hours=campaign.winner_after_hours or 0) > now:
+            continue
+        winner = report_module.report(campaign)["winner"]
+        if winner is None:
+            campaign.winner = ""
+            db.session.commit()
+        else:
+            send_rest(campaign.id, winner)
+        acted += 1
+    return acted
+
+
 def progress(campaign: Campaign) -> dict[str, Any]:
     """Where the campaign stands: its messages by status; records completion when nothing is open."""
     counts = dict(db.session.execute(select(Message.status, func.count()).where(Message.campaign_id == campaign.id)
@@ -290,6 +349,7 @@ def tend(now: datetime) -> int:
                                                               Campaign.planned_at.is_not(None))).all():
         if progress(campaign)["status"] == Campaign.COMPLETED:
             acted += 1
+    acted += _judge_tests(now)
     db.session.commit()
     return acted
 

@@ -35,7 +35,8 @@ from connector.extensions import db
 from connector.messaging import catalogue, shop_catalogue
 from connector.messaging.outbox import planned_row, queue_planned
 from connector.models import Campaign, CampaignRecipient, Contact, MessageStatus, Purpose, Shop, utcnow
-from connector.models.campaigns import HOLDOUT
+from connector.models.campaigns import HOLDOUT, REST
+from connector.models.contacts import CONSENT_GRANTED
 from connector.models.messages import MessageKind
 from integrations.whatsapp import payloads
 
@@ -164,6 +165,8 @@ class _Plan:
     arms: list[Arm]
     weights: list[float]
     holdout: float
+    #: with a test phase: the share of the others that tests the variants (the rest waits)
+    test: float | None
     due: DueTimes
     #: per arm, the code of the campaign link of each of its URL buttons
     link_codes: list[list[str]]
@@ -189,6 +192,14 @@ class _Plan:
         return {**cached, "buttons": buttons}
 
 
+def plan_any(campaign_id: int) -> dict[str, int]:
+    """What the planner's job runs: the campaign's plan, or after its test phase the rest's."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is not None and campaign.rest_sent_at is not None:
+        return plan_rest(campaign_id)
+    return plan(campaign_id)
+
+
 def plan(campaign_id: int) -> dict[str, int]:
     """Plan the campaign if it is being planned; returns what was written."""
     campaign = db.session.get(Campaign, campaign_id)
@@ -211,20 +222,58 @@ def plan(campaign_id: int) -> dict[str, int]:
                    for button in range(_url_buttons(arm))] for index, arm in enumerate(found)]
     context = _Plan(campaign_id=campaign_id, shop_id=shop.id, shop_name=shop.name or shop.domain,
                     shop_locale=shop.locale, arms=found, weights=[arm.weight for arm in found],
-                    holdout=(campaign.holdout_percent or 0.0) / 100.0, due=due, link_codes=link_codes)
+                    holdout=(campaign.holdout_percent or 0.0) / 100.0,
+                    test=(campaign.test_percent / 100.0) if campaign.test_percent else None,
+                    due=due, link_codes=link_codes)
     C = Contact.__table__.c
     query = segments.segment_query(shop.id, conditions, due.start, columns=(C.name, C.locale, C.time_zone))
+    written = _run(context, query)
+    _finish(campaign_id)
+    log.info("campaign.planned", extra={"shop_id": context.shop_id, "campaign_id": campaign_id, **written})
+    return written
+
+
+def _run(context: _Plan, query, fixed: int | None = None) -> dict[str, int]:
+    """Build and write the query's contacts in chunks (each contact once, by its key)."""
     written = {"recipients": 0, "messages": 0}
     db.session.commit()
     with closing(_chunks(query)) as chunks:  # an error mid-way closes the reader's cursor at once
         if db.engine.dialect.name == "postgresql":
-            _pipelined(context, chunks, written)
+            _pipelined(context, chunks, written, fixed)
         else:
             for rows in chunks:
-                if not _write_chunk(context, _build(context, rows), written):
+                if not _write_chunk(context, _build(context, rows, fixed), written):
                     break
+    return written
+
+
+def plan_rest(campaign_id: int) -> dict[str, int]:
+    """After the test phase: the winner (``Campaign.winner``) to every contact who waited for it
+    and still has marketing consent, due now (or at the campaign's local time, from now)."""
+    campaign = db.session.get(Campaign, campaign_id)
+    if campaign is None or not campaign.winner or campaign.rest_sent_at is None or campaign.planned_at \
+            or campaign.status not in (Campaign.PLANNING, Campaign.PAUSED):
+        return {"recipients": 0, "messages": 0}
+    shop = db.session.get(Shop, campaign.shop_id)
+    found = check(campaign, shop)
+    index = next(i for i, arm in enumerate(found) if arm.name == campaign.winner)
+    target = short_links.with_utm(short_links.safe_target(shop, campaign.link_url), automation=AUTOMATION,
+                                  template=campaign.template_name)
+    link_codes = [[short_links.campaign_link(shop=shop, campaign_id=campaign_id, variant=i, button=button,
+                                             target=target, template=arm.template.name).code
+                   for button in range(_url_buttons(arm))] for i, arm in enumerate(found)]
+    due = DueTimes(campaign, shop, max(campaign.rest_sent_at, campaign.send_at or campaign.rest_sent_at))
+    context = _Plan(campaign_id=campaign_id, shop_id=shop.id, shop_name=shop.name or shop.domain,
+                    shop_locale=shop.locale, arms=found, weights=[arm.weight for arm in found], holdout=0.0,
+                    test=None, due=due, link_codes=link_codes)
+    C, R = Contact.__table__.c, CampaignRecipient.__table__.c
+    query = (select(C.id, C.name, C.locale, C.time_zone)
+             .select_from(CampaignRecipient.__table__.join(Contact.__table__, C.id == R.contact_id))
+             .where(R.campaign_id == campaign_id, R.variant == REST, C.marketing_consent == CONSENT_GRANTED,
+                    C.phone_e164.is_not(None)).order_by(C.id))
+    written = _run(context, query, fixed=index)
     _finish(campaign_id)
-    log.info("campaign.planned", extra={"shop_id": context.shop_id, "campaign_id": campaign_id, **written})
+    log.info("campaign.rest_planned", extra={"shop_id": shop.id, "campaign_id": campaign_id, **written})
     return written
 
 
@@ -256,17 +305,21 @@ class _Batch:
     messages: list[dict[str, Any]]
 
 
-def _build(plan: _Plan, rows) -> _Batch:
-    """One chunk's recipient and outbox rows (queued; the writer holds them if the campaign is paused)."""
+def _build(plan: _Plan, rows, fixed: int | None = None) -> _Batch:
+    """One chunk's recipient and outbox rows (queued; the writer holds them if the campaign is paused).
+    With ``fixed`` (the rest after a test), every row gets that variant and the recipients exist."""
     now = utcnow()
     campaign_id, shop_id = plan.campaign_id, plan.shop_id
     batch = _Batch([], [])
     for contact_id, name, locale, zone in rows:
-        variant = assign(campaign_id, contact_id, plan.holdout, plan.weights)
         due_at = plan.due.for_zone(zone)
-        batch.recipients.append({"shop_id": shop_id, "campaign_id": campaign_id, "contact_id": contact_id,
-                                 "variant": variant, "due_at": due_at})
-        if variant == HOLDOUT:
+        if fixed is None:
+            variant = assign(campaign_id, contact_id, plan.holdout, plan.weights, plan.test)
+            batch.recipients.append({"shop_id": shop_id, "campaign_id": campaign_id, "contact_id": contact_id,
+                                     "variant": variant, "due_at": due_at})
+        else:
+            variant = fixed
+        if variant in (HOLDOUT, REST):
             continue
         arm = plan.arms[variant]
         language = plan.languages.get((variant, locale))
@@ -306,7 +359,7 @@ def _write_chunk(plan: _Plan, batch: _Batch, written: dict[str, int]) -> bool:
 _DONE = object()
 
 
-def _pipelined(plan: _Plan, chunks, written: dict[str, int]) -> None:
+def _pipelined(plan: _Plan, chunks, written: dict[str, int], fixed: int | None) -> None:
     """Build chunks here while a thread writes the previous ones: on PostgreSQL the database's
     work and ours overlap (two cores, half the time). At most two built chunks wait."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -334,7 +387,7 @@ def _pipelined(plan: _Plan, chunks, written: dict[str, int]) -> None:
         for rows in chunks:
             if stopped.is_set():
                 break
-            pending.put(_build(plan, rows))
+            pending.put(_build(plan, rows, fixed))
     finally:
         pending.put(_DONE)
         writer.join()
@@ -342,12 +395,17 @@ def _pipelined(plan: _Plan, chunks, written: dict[str, int]) -> None:
         raise failure[0]
 
 
-def assign(campaign_id: int, contact_id: int, holdout: float, weights: list[float]) -> int:
-    """The contact's variant index, or ``HOLDOUT`` (``holdout`` is a share in [0, 1))."""
+def assign(campaign_id: int, contact_id: int, holdout: float, weights: list[float], test: float | None = None) -> int:
+    """The contact's variant index, ``HOLDOUT``, or ``REST`` (shares in [0, 1): ``holdout`` of
+    everyone, ``test`` of the others; the rest of those waits for the winner)."""
     point = share(campaign_id, contact_id)
     if point < holdout:
         return HOLDOUT
     point = (point - holdout) / (1.0 - holdout)
+    if test is not None:
+        if point >= test:
+            return REST
+        point = point / test
     total, running = sum(weights), 0.0
     for index, weight in enumerate(weights):
         running += weight / total

@@ -24,7 +24,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 from connector import shop_settings
 from connector.extensions import db
 from connector.models import Campaign, CampaignRecipient, LinkClick, Message, MessageStatus, OrderRecord, Shop
-from connector.models.campaigns import HOLDOUT
+from connector.models.campaigns import HOLDOUT, REST
 
 CONFIDENCE = 0.95
 MIN_GROUP = 30
@@ -41,18 +41,24 @@ def report(campaign: Campaign) -> dict[str, Any]:
     funnel = _funnel(campaign.id)
     revenue = _revenue(campaign.id, campaign.shop_id, window)
     groups = []
-    for index, name in [*enumerate(names), (HOLDOUT, "holdout")]:
+    rest_name = f"rest ({campaign.winner})" if campaign.winner else "rest"
+    for index, name in [*enumerate(names), (HOLDOUT, "holdout"), (REST, rest_name)]:
         stats = revenue.get(index, {"recipients": 0, "orders": 0, "buyers": 0, "revenue": 0.0, "revenue_sq": 0.0})
-        if index == HOLDOUT and not stats["recipients"] and not campaign.holdout_percent:
+        if (index == HOLDOUT and not stats["recipients"] and not campaign.holdout_percent) or \
+                (index == REST and not campaign.test_percent):
             continue
-        groups.append({"variant": name, "holdout": index == HOLDOUT, **funnel.get(index, _empty_funnel()),
-                       **_summary(stats)})
+        groups.append({"variant": name, "holdout": index == HOLDOUT, "rest": index == REST,
+                       **funnel.get(index, _empty_funnel()), **_summary(stats)})
     holdout = next((group for group in groups if group["holdout"]), None)
-    variants = [group for group in groups if not group["holdout"]]
+    variants = [group for group in groups if not group["holdout"] and not group["rest"]]
+    sending = [group for group in groups if not group["holdout"]]
     for group in variants:
         group["vs_holdout"] = _difference(group, holdout) if holdout else None
     verdict = _verdict(variants, holdout)
-    totals = {key: sum(group[key] for group in variants)
+    for group in groups:
+        group.pop("_mean", None)
+        group.pop("_variance", None)
+    totals = {key: sum(group[key] for group in sending)
               for key in ("queued", "sent", "delivered", "read", "clicked", "failed", "suppressed", "cancelled")}
     return {
         "campaign": campaign.id,
@@ -60,8 +66,8 @@ def report(campaign: Campaign) -> dict[str, Any]:
         "status": campaign.status,
         "recipients": campaign.recipients,
         **totals,
-        "orders": sum(group["orders"] for group in variants),
-        "revenue": round(sum(group["revenue"] for group in variants), 2),
+        "orders": sum(group["orders"] for group in sending),
+        "revenue": round(sum(group["revenue"] for group in sending), 2),
         "currency": shop.currency,
         "attribution_window_seconds": window,
         "groups": groups,
@@ -155,9 +161,6 @@ def _verdict(variants: list[dict[str, Any]], holdout: dict[str, Any] | None) -> 
             winner, reason = best["variant"], "its interval lies above zero"
         elif any(group["recipients"] < MIN_GROUP for group in [*ranked, *([holdout] if holdout else [])]):
             reason = f"no winner yet: a group has fewer than {MIN_GROUP} recipients"
-    for group in variants + ([holdout] if holdout else []):
-        group.pop("_mean", None)
-        group.pop("_variance", None)
     return {"winner": winner, "verdict": reason if winner is None else f"{winner} wins: {reason}"}
 
 

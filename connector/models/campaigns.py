@@ -59,6 +59,13 @@ class Campaign(Timestamps, Base):
     variants: Mapped[list] = mapped_column(JSON, default=list)
     #: the share of the segment (percent) that gets nothing, to compare against
     holdout_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    #: with variants: the share (percent, of those not in the holdout) that tests them; the rest
+    #: waits ``winner_after_hours`` and then gets the winner (``winner``: its name; "" when the
+    #: test found none, and the rest waits for the merchant's choice)
+    test_percent: Mapped[float | None] = mapped_column(Float)
+    winner_after_hours: Mapped[int | None] = mapped_column(Integer)
+    winner: Mapped[str | None] = mapped_column(String(40))
+    rest_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(16), default=DRAFT)
     error: Mapped[str | None] = mapped_column(String(255))
     created_by: Mapped[str | None] = mapped_column(String(255))
@@ -72,6 +79,8 @@ class Campaign(Timestamps, Base):
 
 #: ``CampaignRecipient.variant`` of a contact in the holdout
 HOLDOUT = -1
+#: ``CampaignRecipient.variant`` of a contact who waits for the test's winner
+REST = -2
 
 
 class CampaignRecipient(Base):

@@ -101,6 +101,10 @@ class CampaignSchema(Schema):
     local_time = fields.String(allow_none=True)
     variants = fields.List(fields.Dict(), required=True)
     holdout_percent = fields.Float(required=True)
+    test_percent = fields.Float(allow_none=True)
+    winner_after_hours = fields.Integer(allow_none=True)
+    winner = fields.String(allow_none=True, metadata={"description": "the variant the rest got; \"\" when the test "
+                                                                    "had no winner and waits for a choice"})
     status = fields.String(required=True, metadata={"description": "draft, planning, sending, paused, cancelled, "
                                                                    "completed or failed"})
     error = fields.String(allow_none=True)
@@ -143,6 +147,7 @@ class IntervalSchema(Schema):
 class GroupSchema(Schema):
     variant = fields.String(required=True)
     holdout = fields.Boolean(required=True)
+    rest = fields.Boolean(required=True, metadata={"description": "those who wait for the test's winner"})
     recipients = fields.Integer(required=True)
     queued = fields.Integer(required=True)
     sent = fields.Integer(required=True)
@@ -261,7 +266,8 @@ def _campaign_row(campaign: Campaign) -> dict[str, Any]:
     return {"id": campaign.id, "name": campaign.name, "template": campaign.template_name,
             "variables": campaign.variables, "segment": campaign.segment, "link": campaign.link_url,
             "at": _iso(campaign.send_at), "local_time": campaign.local_time, "variants": campaign.variants,
-            "holdout_percent": campaign.holdout_percent, "error": campaign.error,
+            "holdout_percent": campaign.holdout_percent, "test_percent": campaign.test_percent,
+            "winner_after_hours": campaign.winner_after_hours, "winner": campaign.winner, "error": campaign.error,
             "created_at": campaign.created_at.isoformat(), "started_at": _iso(campaign.started_at),
             "finished_at": _iso(campaign.finished_at), **_with_progress(campaign)}
 
@@ -355,6 +361,27 @@ def pause_campaign(campaign_id: int):
 @session_required
 def resume_campaign(campaign_id: int):
     return _steer(campaign_id, control.resume)
+
+
+class SendRestBodySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    variant = fields.String(allow_none=True, load_default=None,
+                            metadata={"description": "the variant to send (default: the test's winner)"})
+
+
+@bp.post("/campaigns/<int:campaign_id>/send-rest")
+@documented(summary="After the test phase: send the winner (or the variant named) to the rest",
+            body=SendRestBodySchema, response=CampaignEnvelopeSchema, errors=(404, 409, 422), tag="campaigns")
+@session_required
+def send_rest(campaign_id: int):
+    campaign = _own_campaign(campaign_id)
+    if campaign is None:
+        return _not_found("campaign")
+    raw = request.get_data()
+    body = SendRestBodySchema().load(storable_json_object(raw) if raw else {})
+    return {"campaign": _campaign_row(control.send_rest(campaign.id, body["variant"]))}
 
 
 @bp.post("/campaigns/<int:campaign_id>/cancel")
