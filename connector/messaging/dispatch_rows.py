@@ -246,6 +246,7 @@ class RowBook:
         results, self._results = self._results, []
         now = utcnow()
         sent_rows = [(row, wamid, counts) for kind, row, wamid, counts in (r for r in results if r[0] == "sent")]
+        sent: list[dict] = []
         if sent_rows:
             # a status webhook may have recorded the send first (it finds the row by our id):
             # only the rows still without sent_at are counted (and priced), under their row locks
@@ -256,7 +257,6 @@ class RowBook:
             card = costs.load_rate_card()
             services = costs.service_sent_this_month(self.shop_id, now) if any(
                 row.billed_as == costs.SERVICE for row, _, _ in sent_rows) else 0
-            sent = []
             for row, wamid, counts in sent_rows:
                 cost = None
                 if row.candidate.message_id in first_sent:
