@@ -96,14 +96,14 @@ def category_of(kind: str, purpose: str, template_category: str | None) -> str:
 def country_of(phone_e164: str | None, user_id: str | None = None) -> str | None:
     """The recipient's country as Meta bills it: by the calling code (+1 is "US"), else the prefix
     of a business-scoped user id (``DE.1234…``)."""
-    if phone_e164:
-        try:
-            code = phonenumbers.parse(phone_e164).country_code
-        except phonenumbers.NumberParseException:
-            code = None
-        region = phonenumbers.region_code_for_country_code(code) if code else None
-        if region and region != phonenumbers.UNKNOWN_REGION:
-            return region
+    digits = (phone_e164 or "").lstrip("+")
+    for length in (1, 2, 3):  # calling codes are prefix-free: the first known prefix is the code
+        if len(digits) > length and digits[:length].isdigit() and \
+                int(digits[:length]) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            region = phonenumbers.region_code_for_country_code(int(digits[:length]))
+            if region != phonenumbers.UNKNOWN_REGION:
+                return region
+            break
     prefix = (user_id or "").split(".", 1)[0]
     return prefix.upper() if len(prefix) == 2 and prefix.isalpha() else None
 
