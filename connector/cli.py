@@ -308,12 +308,17 @@ def whatsapp_group() -> None:
               help="Messages per second Meta allows this number (80 by default).")
 @click.option("--messaging-limit", type=int, default=None,
               help="Your own ceiling on unique recipients per 24 h, under the limit read from Meta (0 removes it).")
+@click.option("--marketing-messages/--no-marketing-messages", "marketing_messages", default=None,
+              help="The number is onboarded to Meta's Marketing Messages API: send marketing templates through "
+                   "/marketing_messages (unchanged when not given; off for a new number).")
 @needs_schema
-def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, messaging_limit) -> None:
+def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, messaging_limit,
+                 marketing_messages) -> None:
     try:
         limit = "keep" if messaging_limit is None else (None if messaging_limit == 0 else messaging_limit)
         account = set_whatsapp(find_shop(shop_ref), phone_number_id=phone_number_id, access_token=access_token,
-                               waba_id=waba_id, throughput_per_second=throughput, messaging_limit=limit)
+                               waba_id=waba_id, throughput_per_second=throughput, messaging_limit=limit,
+                               marketing_messages=marketing_messages)
     except ShopError as error:
         _fail(error)
 
@@ -324,9 +329,10 @@ def whatsapp_set(shop_ref, phone_number_id, access_token, waba_id, throughput, m
     else:
         learnt = f"not read from Meta: {state.get('last_error') or 'no answer'}; retried daily"
     ceiling = f", your ceiling {state['override']}" if state.get("override") else ""
+    route = "; marketing via the Marketing Messages API" if account.marketing_messages_onboarded else ""
     click.echo(f"shop {account.shop_id}: WhatsApp number {account.phone_number_id} "
                f"({account.throughput_per_second} msg/s, limit {account.messaging_limit or 'unlimited'} "
-               f"recipients a day; {learnt}{ceiling})")
+               f"recipients a day; {learnt}{ceiling}{route})")
 
 
 @whatsapp_group.command("resume")

@@ -329,10 +329,30 @@ class TemplateStatusChanged:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TemplateCategoryChanged:
+    """Meta changed (or, ``impending``, is about to change) the category of one message template
+    of a WhatsApp Business Account, e.g. UTILITY → MARKETING after a review of its content.
+    A completed change names ``previous_category`` and ``new_category``; the advance notice
+    names ``correct_category`` (what it will become) and, as ``new_category``, the current one.
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/template_category_update
+    """
+
+    waba_id: str
+    new_category: str
+    template_id: str | None = None
+    name: str | None = None
+    language: str | None = None
+    previous_category: str | None = None
+    correct_category: str | None = None
+    impending: bool = False
+
+
 Event = (
     MessageStatusChanged
     | MessagingLimitChanged
     | TemplateStatusChanged
+    | TemplateCategoryChanged
     | InboundMessage
     | MarketingPreferenceChanged
     | UnhandledChange

@@ -64,6 +64,7 @@ FAILED = "failed"  # dimension: the failure's reason (error:<code>, retries_exha
 DEFERRED = "deferred"  # dimension: the reason it waits (quiet_hours, frequency_cap, messaging_limit, …)
 CLICKED = "clicked"  # a message's first click on any of its links
 ORDERS = "orders"  # attributed, not cancelled; amount: revenue; dimension: currency
+COST = "cost"  # messages priced when sent; amount: their estimated cost; dimension: the rate card's currency
 OPTINS = "optins"  # marketing consent granted; dimension: where the shopper opted in
 OPTOUTS = "optouts"  # marketing consent withdrawn; dimension: how
 TEST_REQUESTED = "test_requested"  # the admin asked for a test message (the home checklist)
@@ -191,34 +192,46 @@ def _period(shop_id: int, first: date, last: date, automation: str | None):
     return conditions
 
 
-def _funnel_columns(currency: str | None) -> list[Any]:
-    """One sum per funnel metric, and the revenue of orders in ``currency``: a row per group."""
+def _funnel_columns(currency: str | None, cost_currency: str | None = None) -> list[Any]:
+    """One sum per funnel metric, the revenue of orders in ``currency`` and the estimated cost of
+    the messages in ``cost_currency``: a row per group."""
     sums = [func.coalesce(func.sum(case((T.c.metric == metric, T.c.count), else_=0)), 0).label(metric)
             for metric in FUNNEL]
     in_currency = T.c.dimension == (currency or "")
     revenue = func.coalesce(func.sum(case((and_(T.c.metric == ORDERS, in_currency), T.c.amount), else_=0)), 0)
-    return [*sums, revenue.label("revenue")]
+    in_cost_currency = T.c.dimension == (cost_currency or "")
+    cost = func.coalesce(func.sum(case((and_(T.c.metric == COST, in_cost_currency), T.c.amount), else_=0)), 0)
+    return [*sums, revenue.label("revenue"), cost.label("cost")]
 
 
 def funnel_by_day(session: AnySession, shop_id: int, first: date, last: date, currency: str | None, *,
-                  automation: str | None = None) -> list[Any]:
-    """(day, automation, sent, delivered, read, clicked, orders, revenue) per day and automation."""
+                  automation: str | None = None, cost_currency: str | None = None) -> list[Any]:
+    """(day, automation, sent, delivered, read, clicked, orders, revenue, cost) per day and automation."""
     return list(session.execute(
-        select(T.c.day, T.c.automation, *_funnel_columns(currency))
-        .where(*_period(shop_id, first, last, automation), T.c.metric.in_(FUNNEL), T.c.automation != "")
+        select(T.c.day, T.c.automation, *_funnel_columns(currency, cost_currency))
+        .where(*_period(shop_id, first, last, automation), T.c.metric.in_((*FUNNEL, COST)), T.c.automation != "")
         .group_by(T.c.day, T.c.automation)).all())
 
 
+def funnel_by_automation(session: AnySession, shop_id: int, first: date, last: date, currency: str | None, *,
+                         automation: str | None = None, cost_currency: str | None = None) -> list[Any]:
+    """(automation, sent, delivered, read, clicked, orders, revenue, cost) per automation over the days."""
+    return list(session.execute(
+        select(T.c.automation, *_funnel_columns(currency, cost_currency))
+        .where(*_period(shop_id, first, last, automation), T.c.metric.in_((*FUNNEL, COST)), T.c.automation != "")
+        .group_by(T.c.automation).order_by(T.c.automation)).all())
+
+
 def funnel_totals(session: AnySession, shop_id: int, periods: dict[str, tuple[date, date]], currency: str | None, *,
-                  automation: str | None = None) -> dict[str, Any]:
-    """Per named period (first, last day): (sent, delivered, read, clicked, orders, revenue), in one query."""
+                  automation: str | None = None, cost_currency: str | None = None) -> dict[str, Any]:
+    """Per named period (first, last day): (sent, delivered, read, clicked, orders, revenue, cost), in one query."""
     label = case(*((and_(T.c.day >= first, T.c.day <= last), name) for name, (first, last) in periods.items()))
     first, last = min(p[0] for p in periods.values()), max(p[1] for p in periods.values())
-    rows = session.execute(select(label.label("period"), *_funnel_columns(currency))
-                           .where(*_period(shop_id, first, last, automation), T.c.metric.in_(FUNNEL))
+    rows = session.execute(select(label.label("period"), *_funnel_columns(currency, cost_currency))
+                           .where(*_period(shop_id, first, last, automation), T.c.metric.in_((*FUNNEL, COST)))
                            .group_by(label)).all()
     found = {row.period: row for row in rows}
-    nothing = SimpleNamespace(**{metric: 0 for metric in FUNNEL}, revenue=Decimal(0))
+    nothing = SimpleNamespace(**{metric: 0 for metric in FUNNEL}, revenue=Decimal(0), cost=Decimal(0))
     return {name: found.get(name, nothing) for name in periods}
 
 
@@ -335,8 +348,15 @@ def _sources(shop_id: int, dialect: str) -> list[tuple[str, Select]]:
         return (select(none, source, ledger_bucket, func.count(), zero)
                 .where(ledger.c.state == state).group_by(source, ledger_bucket))
 
+    cost_bucket = _bucket(M.sent_at, dialect)
+    cost = (select(M.automation, M.cost_currency, cost_bucket, func.count(), func.sum(M.estimated_cost))
+            .where(M.shop_id == shop_id, M.sent_at.is_not(None), M.estimated_cost.is_not(None),
+                   M.status != MessageStatus.FAILED)
+            .group_by(M.automation, M.cost_currency, cost_bucket))
+
     return [
         (SENT, by_time(M.sent_at)),
+        (COST, cost),
         (DELIVERED, by_time(M.delivered_at)),
         (READ, by_time(M.read_at)),
         (FAILED, by_time(M.failed_at, M.status == MessageStatus.FAILED, dimension=M.status_reason)),

@@ -38,6 +38,7 @@ from connector.events import (
     ShopRedact,
     ShopUninstalled,
     StockChanged,
+    TemplateCategoryChanged,
     TemplateStatusChanged,
     UnhandledChange,
 )
@@ -60,6 +61,7 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     MarketingPreferenceChanged: (apply_marketing_preference,),
     MessagingLimitChanged: (on_messaging_limit_changed,),
     TemplateStatusChanged: (templates.on_template_status_changed,),
+    TemplateCategoryChanged: (templates.on_template_category_changed,),
     UnhandledChange: (),
     ShopUninstalled: (uninstall_shop,),
     ShopRedact: (redact_shop,),

@@ -108,8 +108,13 @@ def find_shop(reference: str) -> Shop:
 
 def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id: str | None = None,
                  throughput_per_second: int | None = None,
-                 messaging_limit: int | None | str = "keep") -> WhatsAppAccount:
-    """Connect (or change) the shop's WhatsApp number; everything is checked before anything changes."""
+                 messaging_limit: int | None | str = "keep",
+                 marketing_messages: bool | None = None) -> WhatsAppAccount:
+    """Connect (or change) the shop's WhatsApp number; everything is checked before anything changes.
+
+    ``marketing_messages``: the number's portfolio is onboarded to the Marketing Messages API
+    (its terms accepted in WhatsApp Manager), so marketing templates go to ``/marketing_messages``;
+    None keeps what was set (off for a new number)."""
     phone_number_id, access_token = phone_number_id.strip(), access_token.strip()
     if not phone_number_id.isdigit():
         raise ShopError("a phone number id is the numeric id Meta shows for the number")
@@ -135,6 +140,8 @@ def set_whatsapp(shop: Shop, *, phone_number_id: str, access_token: str, waba_id
     account.waba_id = waba_id or account.waba_id
     if throughput_per_second is not None:
         account.throughput_per_second = throughput_per_second
+    if marketing_messages is not None:
+        account.marketing_messages_onboarded = marketing_messages
     db.session.flush()
     if messaging_limit != "keep":
         assert not isinstance(messaging_limit, str)  # any other text was refused above

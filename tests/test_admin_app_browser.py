@@ -19,7 +19,7 @@ from connector.models import Message, SettingsChange, Shop
 from tests.automation_events import apply, checkout, now, timedelta
 from tests.browser import APP_BRIDGE_URL, app_bridge_stand_in, browser, page  # noqa: F401 (fixtures)
 from tests.factories import make_contact
-from tests.test_admin_dashboard import seeded_shop
+from tests.test_admin_dashboard import seed, seeded_shop
 from tests.test_admin_settings import connected_shop
 from tests.test_admin_woocommerce import mint, woo_shop
 
@@ -238,6 +238,8 @@ def test_16_nav_and_settings_are_reachable_and_savable_by_keyboard(page, client,
 def test_16_dashboard_draws_charts_from_seeded_data_and_its_table_shows_the_same_numbers(page, client, fake_shopify):
     """The daily rollups seeded as tests/test_admin_dashboard.py does; the real GET /dashboard."""
     shop, today = seeded_shop(fake_shopify)
+    seed(shop, today, "abandoned_cart", "cost", 10, dimension="USD", amount="1.5020")
+    db.session.commit()
     open_in_shopify(page, client, fake_shopify, "dashboard")
     page.get_by_test_id("chart-messages-chart").locator("svg").first.wait_for(timeout=15000)
     for chart in ("chart-revenue", "chart-consent", "chart-trouble"):
@@ -256,6 +258,10 @@ def test_16_dashboard_draws_charts_from_seeded_data_and_its_table_shows_the_same
     page.get_by_role("button", name="7 days").click()
     page.wait_for_function("document.querySelectorAll('[data-testid=chart-messages-table] tbody tr').length === 7")
     assert page.get_by_text("Revenue per recipient").is_visible()
+    # the estimated cost beside the revenue, per automation (a EUR shop: no revenue per USD spent)
+    assert page.get_by_role("heading", name="Cost and revenue per automation").is_visible()
+    cost_row = page.get_by_role("row").filter(has_text="$1.502")
+    assert cost_row.count() == 1 and "–" in cost_row.inner_text()
 
 
 def test_16_contacts_search_export_download_and_forget_with_confirmation(page, client, fake_shopify):

@@ -408,7 +408,7 @@ def test_whatsapp_answers_the_number_with_the_token_masked(client, shop, headers
     assert response.status_code == 200
     assert response.get_json() == {"connected": True, "phone_number_id": "1000001",
                                    "display_phone_number": "+49 30 1234567", "token": "EAAG…••••1234",
-                                   "messaging_limit": 1000}
+                                   "messaging_limit": 1000, "marketing_messages_onboarded": False}
     assert "0123456789" not in response.get_data(as_text=True)
     shop.whatsapp.access_token = "EAAG-short"
     db.session.commit()

@@ -36,7 +36,7 @@ from fpdf import FPDF
 from sqlalchemy import select, update
 
 from connector.dbutil import insert_or_ignore
-from connector.events import TemplateStatusChanged
+from connector.events import TemplateCategoryChanged, TemplateStatusChanged
 from connector.extensions import db, settings
 from connector.messaging import catalogue, shop_catalogue
 from connector.messaging.dispatch_rows import TEMPLATE_NOT_APPROVED
@@ -271,6 +271,33 @@ def on_template_status_changed(shop_id: int, event: TemplateStatusChanged) -> No
     log.info("template.status", extra={"shop_id": shop_id, "template": row.name, "status": row.status})
     if row.status == "APPROVED":
         _release_waiting(shop_id, row.name, row.language)
+
+
+def on_template_category_changed(shop_id: int, event: TemplateCategoryChanged) -> None:
+    """Record the category Meta now gives one of the shop's templates (the receipt's transaction
+    commits). Meta may re-categorise an approved template (UTILITY → MARKETING when it reads as
+    promotional) and charges the category at the time of use; the dispatcher judges a message
+    by its template's recorded category, so from now on a template that became MARKETING goes
+    only to contacts with marketing consent (``governor``: ``recategorised_marketing``). The
+    advance notice of a change (``impending``) changes nothing yet.
+    https://developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/route-template-messages
+    """
+    if event.impending:
+        log.info("template.category_change_announced", extra={"shop_id": shop_id, "template": event.name,
+                                                              "category": event.correct_category})
+        return
+    query = select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
+    query = query.where(TemplateApproval.meta_template_id == event.template_id) if event.template_id else \
+        query.where(TemplateApproval.name == event.name, TemplateApproval.language == event.language)
+    row = db.session.scalars(query).first()
+    if row is None and event.name and event.language:
+        row = _row(shop_id, event.name, event.language)
+    if row is None:
+        log.info("template.category_unknown_template", extra={"shop_id": shop_id, "category": event.new_category})
+        return
+    previous, row.category = row.category, event.new_category[:32]
+    log.info("template.category_changed", extra={"shop_id": shop_id, "template": row.name, "language": row.language,
+                                                 "previous": previous, "category": row.category})
 
 
 def _release_waiting(shop_id: int, name: str, language: str) -> None:

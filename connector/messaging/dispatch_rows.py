@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol, cast, overload
 
@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from connector import rollups
 from connector.dbutil import claim_rows, rowcount
 from connector.extensions import db
+from connector.messaging import costs
 from connector.messaging.governor import DEFER, SEND, SUPPRESS, Candidate, Governor, Policy
 from connector.messaging.sequences import cancel_superseded
 from connector.messaging.statuses import apply_error_consequences, pause_sending
@@ -48,6 +49,7 @@ MAX_RETRIES = 250
 #: the back-off doubles from RETRY_BASE_SECONDS up to this, then stays there (jittered below it)
 MAX_BACKOFF_SECONDS = 30.0
 M = cast(Table, Message.__table__)
+COST_TYPE, CURRENCY_TYPE = M.c.estimated_cost.type, M.c.cost_currency.type
 #: a template message whose template is not approved in its language waits with this reason;
 #: the approval webhook makes it due at once, this recheck only covers a lost webhook
 TEMPLATE_NOT_APPROVED = "template_not_approved"
@@ -102,6 +104,13 @@ class Claimed:
     automation: str = ""
     #: why the row waited before this claim (a deferral for the same reason is not a new one)
     reason: str | None = None
+    #: the template's category as recorded from Meta (None: not a template, or not synced)
+    template_category: str | None = None
+
+    @property
+    def billed_as(self) -> str:
+        """What Meta bills it as (``costs.category_of``): marketing, utility, authentication, service."""
+        return costs.category_of(self.kind, self.candidate.purpose, self.template_category)
 
 
 
@@ -186,8 +195,14 @@ class RowBook:
         for row in claimed:
             if row.candidate.message_id in moot:
                 continue
+            approval = approvals.get((row.template_name, row.language)) if approvals is not None else None
+            if approval is not None and row.kind == MessageKind.TEMPLATE:
+                # judged (and billed) by the category Meta gives the template now, which
+                # template_category_update webhooks keep current
+                row.template_category = approval[1]
+                row.candidate = replace(row.candidate, template_category=approval[1])
             if approvals is not None and row.kind == MessageKind.TEMPLATE and \
-                    approvals.get((row.template_name, row.language)) != "APPROVED":
+                    (approval is None or approval[0] != "APPROVED"):
                 # Meta refuses a template not approved in this language (132001): wait for the verdict
                 deferred.append({"_id": row.candidate.message_id, "_due": now + TEMPLATE_RECHECK,
                                  "_reason": TEMPLATE_NOT_APPROVED})
@@ -231,22 +246,36 @@ class RowBook:
         results, self._results = self._results, []
         now = utcnow()
         sent_rows = [(row, wamid, counts) for kind, row, wamid, counts in (r for r in results if r[0] == "sent")]
-        sent = [{"_id": row.candidate.message_id, "_wamid": wamid, "_counts": counts}
-                for row, wamid, counts in sent_rows]
-        if sent:
+        sent: list[dict] = []
+        if sent_rows:
             # a status webhook may have recorded the send first (it finds the row by our id):
-            # only the rows still without sent_at are counted, under their row locks
+            # only the rows still without sent_at are counted (and priced), under their row locks
             first_sent = set(db.session.scalars(
-                select(M.c.id).where(M.c.id.in_([s["_id"] for s in sent]), M.c.sent_at.is_(None))
+                select(M.c.id).where(M.c.id.in_([row.candidate.message_id for row, _, _ in sent_rows]),
+                                     M.c.sent_at.is_(None))
                 .order_by(M.c.id).with_for_update()))
-            for row, _, _ in sent_rows:
+            card = costs.load_rate_card()
+            services = costs.service_sent_this_month(self.shop_id, now) if any(
+                row.billed_as == costs.SERVICE for row, _, _ in sent_rows) else 0
+            for row, wamid, counts in sent_rows:
+                cost = None
                 if row.candidate.message_id in first_sent:
                     rollups.count(db.session, self.shop_id, now, rollups.SENT, automation=row.automation)
+                    # counts_toward_tier is "outside the customer-service window" (the governor's verdict)
+                    cost = costs.estimate(card, category=row.billed_as, country=costs.country_of(row.phone), at=now,
+                                          window_open=not counts, service_sent_this_month=services)
+                    services += row.billed_as == costs.SERVICE
+                    rollups.count(db.session, self.shop_id, now, rollups.COST, automation=row.automation,
+                                  dimension=card.currency, amount=cost)
+                sent.append({"_id": row.candidate.message_id, "_wamid": wamid, "_counts": counts, "_cost": cost,
+                             "_currency": card.currency if cost is not None else None})
             db.session.execute(
                 update(M).where(M.c.id == bindparam("_id")).values(
                     status=case((M.c.status == MessageStatus.SENDING, MessageStatus.SENT), else_=M.c.status),
                     wamid=bindparam("_wamid"), sent_at=func.coalesce(M.c.sent_at, now), claimed_until=None,
                     attempts=M.c.attempts + 1, counts_toward_tier=bindparam("_counts"), status_reason=None,
+                    estimated_cost=func.coalesce(M.c.estimated_cost, bindparam("_cost", type_=COST_TYPE)),
+                    cost_currency=func.coalesce(M.c.cost_currency, bindparam("_currency", type_=CURRENCY_TYPE)),
                     updated_at=now),
                 sent,
             )
@@ -380,12 +409,14 @@ class RowBook:
         return {contact_id: aware(first) for contact_id, first in rows}
 
 
-def _template_approvals(shop_id: int) -> dict[tuple[str | None, str | None], str] | None:
-    """(template, language) -> Meta's status, as ``templates sync`` recorded it; None for a shop
-    that never synced (its templates are managed at Meta directly, so nothing is known here)."""
-    rows = db.session.execute(select(TemplateApproval.name, TemplateApproval.language, TemplateApproval.status)
+def _template_approvals(shop_id: int) -> dict[tuple[str | None, str | None], tuple[str, str]] | None:
+    """(template, language) -> (Meta's status, its category), as ``templates sync`` and Meta's
+    webhooks recorded them; None for a shop that never synced (its templates are managed at
+    Meta directly, so nothing is known here)."""
+    rows = db.session.execute(select(TemplateApproval.name, TemplateApproval.language, TemplateApproval.status,
+                                     TemplateApproval.category)
                               .where(TemplateApproval.shop_id == shop_id)).all()
-    return {(name, language): status for name, language, status in rows} or None
+    return {(name, language): (status, category) for name, language, status, category in rows} or None
 
 
 @overload

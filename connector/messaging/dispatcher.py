@@ -35,6 +35,7 @@ from sqlalchemy import bindparam, func, select, update
 
 from connector import consent_signal, shop_settings
 from connector.extensions import db, settings
+from connector.messaging import costs
 from connector.messaging.dispatch_rows import (
     UNSENT_TTL_SECONDS,
     Claimed,
@@ -47,6 +48,7 @@ from connector.messaging.dispatch_rows import (
 from connector.messaging.governor import Governor, Policy
 from connector.messaging.pacing import Pacer, Permit
 from connector.models import Contact, MessageStatus, Shop, WhatsAppAccount, utcnow
+from connector.models.messages import MessageKind
 from connector.wakeups import KICK_TTL_SECONDS, kick_key
 from integrations.whatsapp import payloads
 from integrations.whatsapp.errors import (
@@ -208,6 +210,9 @@ class Dispatcher(RowBook):
 
     async def _drain(self, base_url: str) -> None:
         account = self._account
+        # onboarded to the Marketing Messages API: MARKETING templates go to /marketing_messages
+        # (routed by the template's current category, as Meta asks), everything else to /messages
+        marketing_api = account.marketing_messages_onboarded
         pacer = Pacer(account.throughput_per_second, recent=self._previous_sends())
         inflight: set[asyncio.Task] = set()
         async with AsyncSender(access_token=account.access_token, phone_number_id=account.phone_number_id,
@@ -250,7 +255,8 @@ class Dispatcher(RowBook):
                         to=row.phone, kind=row.kind, content=row.content, template_name=row.template_name,
                         language=row.language, callback_data=str(row.candidate.message_id))).encode()
                     self._unsent.discard(row.candidate.message_id)  # from here on it may reach Meta
-                    task = asyncio.create_task(self._send_one(sender, pacer, permit, row, body, counts))
+                    marketing = marketing_api and row.kind == MessageKind.TEMPLATE and row.billed_as == costs.MARKETING
+                    task = asyncio.create_task(self._send_one(sender, pacer, permit, row, body, counts, marketing))
                     inflight.add(task)
                     task.add_done_callback(inflight.discard)
                     if len(self._results) >= FLUSH_EVERY:
@@ -281,9 +287,9 @@ class Dispatcher(RowBook):
                            px=int(Pacer.WINDOW_SECONDS * 1000) + 500)
 
     async def _send_one(self, sender: AsyncSender, pacer: Pacer, permit: Permit, row: Claimed, body: bytes,
-                        counts: bool) -> None:
+                        counts: bool, marketing: bool = False) -> None:
         try:
-            result = await sender.send(body, on_wire=permit.on_wire)
+            result = await sender.send(body, on_wire=permit.on_wire, marketing=marketing)
         except WhatsAppError as error:
             rule = getattr(error, "rule", None) or classify(None, None)
             if rule.disposition == Disposition.RETRYABLE and rule.name in ("rate_limit_hit", "http_429"):

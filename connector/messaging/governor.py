@@ -1,6 +1,9 @@
 """The send governor: every outbound message passes the same gates in the same order.
 
-1. consent for its purpose (marketing vs transactional; service replies need an open window)
+1. consent for its purpose (marketing vs transactional; service replies need an open window). A
+   transactional template Meta has re-categorised as MARKETING (``template_category_update``)
+   is judged as marketing from then on: a contact without marketing consent gets nothing
+   (``recategorised_marketing``)
 2. the 24-hour customer-service window: free-form text/documents only inside it
 3. quiet hours in the *recipient's* time zone
 4. per-contact frequency cap
@@ -36,6 +39,9 @@ TIER_WINDOW = timedelta(hours=24)
 #: looked at again this often (a YES releases it at once)
 AWAITING_CONSENT = "awaiting_consent"
 AWAITING_CONSENT_RECHECK = timedelta(minutes=30)
+#: Meta's template category that needs marketing consent, whatever the automation meant
+MARKETING_CATEGORY = "MARKETING"
+RECATEGORISED_MARKETING = "recategorised_marketing"
 
 #: the defaults are the settings schema's (``governor.*`` in connector/shop_settings.py)
 DEFAULT_POLICY_SETTINGS = shop_settings.defaults()["governor"]
@@ -71,6 +77,19 @@ class Candidate:
     transactional_consent: str
     marketing_paused_until: datetime | None
     last_inbound_at: datetime | None
+    #: the template's category as last recorded from Meta (MARKETING, UTILITY, ...); None if unknown
+    template_category: str | None = None
+
+    @property
+    def recategorised(self) -> bool:
+        """A transactional message whose template Meta bills (and judges) as marketing."""
+        return (self.purpose == Purpose.TRANSACTIONAL and self.kind == MessageKind.TEMPLATE
+                and (self.template_category or "").upper() == MARKETING_CATEGORY)
+
+    @property
+    def effective_purpose(self) -> str:
+        """The purpose every gate judges: marketing for a re-categorised template."""
+        return Purpose.MARKETING if self.recategorised else self.purpose
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +156,8 @@ class Governor:
 
     def record_send(self, candidate: Candidate, now: datetime, counts_toward_tier: bool) -> None:
         """Remember a message handed to the sender, so later gates in this run see it."""
-        self.recent_sends.setdefault(candidate.contact_id, {}).setdefault(candidate.purpose, deque()).append(now)
+        self.recent_sends.setdefault(candidate.contact_id, {}).setdefault(
+            candidate.effective_purpose, deque()).append(now)
         self.last_send[candidate.contact_id] = now
         if counts_toward_tier:
             first = self.tier_recipients.get(candidate.contact_id)
@@ -155,13 +175,13 @@ class Governor:
     # -- the gates, in order ---------------------------------------------------------------
 
     def _consent(self, c: Candidate, now: datetime, window_open: bool) -> Verdict | None:
-        if c.purpose == Purpose.MARKETING:
+        if c.effective_purpose == Purpose.MARKETING:
             if c.marketing_consent == CONSENT_PENDING:
                 # the double opt-in question is out: wait for the answer (a YES releases the row at
                 # once, optin.py); a NO or the question's expiry suppresses it at the next look
                 return Verdict(DEFER, AWAITING_CONSENT, now + AWAITING_CONSENT_RECHECK)
             if c.marketing_consent != CONSENT_GRANTED:
-                return Verdict(SUPPRESS, "no_marketing_consent")
+                return Verdict(SUPPRESS, RECATEGORISED_MARKETING if c.recategorised else "no_marketing_consent")
             if c.marketing_paused_until and c.marketing_paused_until > now:
                 # Meta's per-user marketing limit (131049): try again when it has passed
                 return Verdict(DEFER, "per_user_marketing_limit", c.marketing_paused_until)
@@ -184,7 +204,7 @@ class Governor:
 
     def _quiet_hours(self, c: Candidate, now: datetime, window_open: bool) -> Verdict | None:
         p = self.policy
-        if p.quiet_start is None or c.purpose not in p.quiet_purposes or window_open:
+        if p.quiet_start is None or c.effective_purpose not in p.quiet_purposes or window_open:
             return None
         assert p.quiet_end is not None  # from_settings sets both ends or neither
         zone = _zone(c.time_zone or p.shop_time_zone, fallback=p.shop_time_zone)
@@ -193,11 +213,11 @@ class Governor:
         return Verdict(DEFER, "quiet_hours", end.astimezone(now.tzinfo)) if end else None
 
     def _frequency_cap(self, c: Candidate, now: datetime, window_open: bool) -> Verdict | None:
-        cap = self.policy.frequency_caps.get(c.purpose)
+        cap = self.policy.frequency_caps.get(c.effective_purpose)
         if cap is None:
             return None
         limit, span = cap
-        sends = self.recent_sends.get(c.contact_id, {}).get(c.purpose)
+        sends = self.recent_sends.get(c.contact_id, {}).get(c.effective_purpose)
         if not sends:
             return None
         while sends and sends[0] <= now - span:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import select, update
 
 from connector import consent, consent_signal, rollups
 from connector.events import MessageStatusChanged
 from connector.extensions import db
+from connector.messaging import costs
 from connector.messaging.confirmations import confirm
 from connector.models import Contact, Message, MessageStatus, Shop, utcnow
 from connector.models.contacts import CONSENT_REVOKED
@@ -90,8 +92,28 @@ def apply_status(shop_id: int, event: MessageStatusChanged) -> None:
         shop = db.session.get(Shop, shop_id)
         assert shop is not None  # the shop of the message found above
         apply_error_consequences(shop, message.contact_id, rule, at)
+    _count_cost(message, before[0], before[1])
     _count_changes(message, *before)
     log.info("status.applied", extra={"shop_id": shop_id, "message_id": message.id, "status": new})
+
+
+def _count_cost(message: Message, status: str, sent_at) -> None:
+    """The estimate follows what Meta charges, delivered messages: priced here when this webhook
+    is the first to record the send (the dispatcher's answer was lost or slow), taken back when
+    the message fails, and priced again if it is delivered after all."""
+    if message.status == MessageStatus.FAILED:
+        if message.estimated_cost is not None:  # counted when it was sent
+            rollups.count(db.session, message.shop_id, message.failed_at or utcnow(), rollups.COST,
+                          automation=message.automation, dimension=message.cost_currency, n=-1,
+                          amount=-message.estimated_cost)
+        message.estimated_cost = Decimal(0)
+        message.cost_currency = message.cost_currency or costs.load_rate_card().currency
+        return
+    if sent_at is None and message.estimated_cost is None or status == MessageStatus.FAILED:
+        assert message.sent_at is not None  # set by every status that is not a failure
+        message.estimated_cost, message.cost_currency = costs.price_message(message, message.sent_at)
+        rollups.count(db.session, message.shop_id, message.sent_at, rollups.COST, automation=message.automation,
+                      dimension=message.cost_currency, amount=message.estimated_cost)
 
 
 def _count_changes(message: Message, status: str, sent_at, delivered_at, read_at, failed_at, reason) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, Numeric, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from connector.models.base import Base, BigId, Timestamps, UTCDateTime
@@ -84,3 +85,7 @@ class Message(Timestamps, Base):
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     #: the campaign it belongs to (connector/campaigns): pause, resume and cancel act on these rows
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    #: what Meta charges for it by the rate card (connector/messaging/costs.py), set when it is
+    #: first recorded as sent; an estimate, in ``cost_currency``
+    estimated_cost: Mapped[Decimal | None] = mapped_column(Numeric(12, 6))
+    cost_currency: Mapped[str | None] = mapped_column(String(3))

@@ -6,7 +6,7 @@ import json
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from connector.crypto import EncryptedText
@@ -78,6 +78,9 @@ class WhatsAppAccount(Timestamps, Base):
     #: business-initiated unique recipients per rolling 24 h; None means unlimited (new numbers
     #: start at 1,000 in `shops.set_whatsapp`: no column default, which would turn None into it)
     messaging_limit: Mapped[int | None] = mapped_column(Integer)
+    #: the portfolio accepted the Marketing Messages API's terms: marketing templates go to
+    #: ``/{phone_number_id}/marketing_messages`` instead of ``/messages`` (set by the operator)
+    marketing_messages_onboarded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     shop: Mapped[Shop] = relationship(back_populates="whatsapp")
 

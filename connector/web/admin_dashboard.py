@@ -6,7 +6,9 @@ every figure is the token's shop's (``g.shop``), by day in the shop's time zone
 (connector/rollups.py). Revenue is the attributed, not cancelled orders' total in the shop's
 currency, as a decimal string; "recipients" are messages delivered (each delivery one
 recipient, as per-message e-mail metrics count them), so revenue per recipient is revenue per
-delivered message.
+delivered message. Cost is the rate card's estimate of what Meta charged for the messages sent
+(connector/messaging/costs.py), in the card's currency; revenue per unit spent is given only
+when the shop's currency is the card's (no exchange rates are guessed).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from connector.automations.common import queue_template
 from connector.contacts import contact_for
 from connector.events import Customer
 from connector.extensions import db, settings
+from connector.messaging import costs
 from connector.models import Shop, TemplateApproval
 from connector.phones import InvalidPhoneError, normalise
 from connector.stores.platforms import platform_of
@@ -43,6 +46,8 @@ PERIODS = (7, 30, 90)
 TEST_AUTOMATION = TEST_TEMPLATE = "test_message"
 FUNNEL = rollups.FUNNEL
 CENT = Decimal("0.01")
+#: costs are fractions of a cent per message: shown to a hundredth of a cent
+COST_UNIT = Decimal("0.0001")
 
 
 # --- schemas ----------------------------------------------------------------------------------
@@ -101,6 +106,11 @@ class SeriesPointSchema(Schema):
     clicked = fields.Integer(required=True)
     orders = fields.Integer(required=True)
     revenue = fields.String(required=True)
+    cost = fields.String(required=True, metadata={"description": "estimated, in `cost.currency`"})
+
+
+_REVENUE_PER_COST = ("revenue per unit of cost (per euro spent, for a shop and a card in euros); null when "
+                     "nothing was spent or the shop's currency is not the card's")
 
 
 class PeriodTotalsSchema(Schema):
@@ -112,6 +122,20 @@ class PeriodTotalsSchema(Schema):
     revenue = fields.String(required=True)
     recipients = fields.Integer(required=True, metadata={"description": "messages delivered"})
     revenue_per_recipient = fields.String(required=True)
+    cost = fields.String(required=True, metadata={"description": "estimated cost of the messages sent"})
+    revenue_per_cost = fields.String(allow_none=True, metadata={"description": _REVENUE_PER_COST})
+
+
+class AutomationTotalsSchema(PeriodTotalsSchema):
+    automation = fields.String(required=True)
+
+
+class CostSourceSchema(Schema):
+    currency = fields.String(required=True, metadata={"description": "ISO 4217 of every cost figure"})
+    version = fields.String(required=True, metadata={"description": "the rate card's version"})
+    as_of = fields.String(required=True, metadata={"description": "when the card's figures were read"})
+    source = fields.String(required=True, metadata={"description": "where Meta publishes its prices"})
+    estimate = fields.Boolean(required=True, metadata={"description": "always shown as an estimate"})
 
 
 class OptinPointSchema(Schema):
@@ -147,6 +171,9 @@ class DashboardSchema(Schema):
                          metadata={"description": "one point per day and automation, zeros included"})
     totals = fields.Nested(PeriodTotalsSchema, required=True)
     previous = fields.Nested(PeriodTotalsSchema, required=True, metadata={"description": "the period before"})
+    by_automation = fields.List(fields.Nested(AutomationTotalsSchema), required=True,
+                                metadata={"description": "the period's totals per automation: cost beside revenue"})
+    cost = fields.Nested(CostSourceSchema, required=True, metadata={"description": "what the cost figures are"})
     optins = fields.List(fields.Nested(OptinPointSchema), required=True)
     optouts = fields.List(fields.Nested(OptoutPointSchema), required=True)
     deferred = fields.List(fields.Nested(DeferredPointSchema), required=True)
@@ -225,14 +252,22 @@ def dashboard():
     automations = rollups.automations_between(db.session, shop.id, before_first, last)
     session, shop_id = db.session, shop.id
     periods = {"current": (first, last), "previous": (before_first, before_last)}
-    totals = rollups.funnel_totals(session, shop_id, periods, currency, automation=only)
+    card = costs.load_rate_card()
+    in_card = {"cost_currency": card.currency}
+    comparable = currency == card.currency
+    totals = rollups.funnel_totals(session, shop_id, periods, currency, automation=only, **in_card)
     lists = rollups.breakdowns(session, shop_id, first, last, automation=only)
+    per_automation = rollups.funnel_by_automation(session, shop_id, first, last, currency, automation=only, **in_card)
     return {
         "days": days, "time_zone": shop.time_zone, "currency": currency, "automations": automations,
-        "series": _series(rollups.funnel_by_day(session, shop_id, first, last, currency, automation=only),
+        "series": _series(rollups.funnel_by_day(session, shop_id, first, last, currency, automation=only,
+                                                **in_card),
                           first, days, [only] if only else automations),
-        "totals": _totals(totals["current"], with_recipients=True),
-        "previous": _totals(totals["previous"], with_recipients=True),
+        "totals": _totals(totals["current"], with_recipients=True, comparable=comparable),
+        "previous": _totals(totals["previous"], with_recipients=True, comparable=comparable),
+        "by_automation": [{"automation": row.automation,
+                           **_totals(row, with_recipients=True, comparable=comparable)} for row in per_automation],
+        "cost": card.describe(),
         "optins": _breakdown(lists[rollups.OPTINS], "source"),
         "optouts": [{"date": day, "count": n} for day, n in _by_day(lists[rollups.OPTOUTS])],
         "deferred": _breakdown(lists[rollups.DEFERRED], "reason"),
@@ -252,13 +287,20 @@ def _money(value: Any) -> str:
     return str(Decimal(value or 0).quantize(CENT))
 
 
-def _totals(row, *, with_recipients: bool = False) -> dict[str, Any]:
+def _cost(value: Any) -> str:
+    return str(Decimal(value or 0).quantize(COST_UNIT))
+
+
+def _totals(row, *, with_recipients: bool = False, comparable: bool = False) -> dict[str, Any]:
     answer: dict[str, Any] = {name: int(getattr(row, name)) for name in FUNNEL}
     answer["revenue"] = _money(row.revenue)
     if with_recipients:
         recipients = answer["delivered"]
         answer["recipients"] = recipients
         answer["revenue_per_recipient"] = _money(Decimal(row.revenue or 0) / recipients if recipients else 0)
+        spent = Decimal(row.cost or 0)
+        answer["cost"] = _cost(spent)
+        answer["revenue_per_cost"] = _money(Decimal(row.revenue or 0) / spent) if comparable and spent > 0 else None
     return answer
 
 
@@ -274,7 +316,8 @@ def _series(rows, first: date, days: int, automations: list[str]) -> list[dict[s
             r = found.get((day, automation))
             figures = {name: int(getattr(r, name)) for name in FUNNEL} if r is not None else zero
             points.append({"date": label, "automation": automation, **figures,
-                           "revenue": _money(r.revenue) if r is not None else "0.00"})
+                           "revenue": _money(r.revenue) if r is not None else "0.00",
+                           "cost": _cost(r.cost) if r is not None else _cost(0)})
     return points
 
 

@@ -317,6 +317,9 @@ class WhatsAppSchema(Schema):
     display_phone_number = fields.String(allow_none=True)
     token = fields.String(allow_none=True, metadata={"description": "masked: its first and last four characters"})
     messaging_limit = fields.Integer(allow_none=True)
+    marketing_messages_onboarded = fields.Boolean(required=True, metadata={
+        "description": "marketing templates go through Meta's Marketing Messages API (/marketing_messages); set with "
+                       "`connector whatsapp set --marketing-messages`"})
 
 
 class SettingsFieldsSchema(Schema):
@@ -716,10 +719,11 @@ def whatsapp():
     account = g.shop.whatsapp
     if account is None:
         return {"connected": False, "phone_number_id": None, "display_phone_number": None, "token": None,
-                "messaging_limit": None}
+                "messaging_limit": None, "marketing_messages_onboarded": False}
     return {"connected": True, "phone_number_id": account.phone_number_id,
             "display_phone_number": account.display_phone_number, "token": mask_token(account.access_token),
-            "messaging_limit": account.messaging_limit}
+            "messaging_limit": account.messaging_limit,
+            "marketing_messages_onboarded": account.marketing_messages_onboarded}
 
 
 @bp.get("/settings/schema")

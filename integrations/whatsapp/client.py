@@ -12,7 +12,12 @@ from typing import Any
 import httpx
 
 from integrations.whatsapp import payloads
-from integrations.whatsapp.consts import DEFAULT_BASE_URL, GRAPH_API_VERSION
+from integrations.whatsapp.consts import (
+    DEFAULT_BASE_URL,
+    GRAPH_API_VERSION,
+    MARKETING_MESSAGES_ENDPOINT,
+    MESSAGES_ENDPOINT,
+)
 from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError, error_from_response
 from integrations.whatsapp.types import SendResult, parse_send_response
 
@@ -49,9 +54,11 @@ class WhatsAppClient:
     def close(self) -> None:
         self._http.close()
 
-    def send(self, payload: dict[str, Any]) -> SendResult:
-        """POST a complete message body (see ``payloads.message_payload``)."""
-        data = self._request("POST", f"{self.phone_number_id}/messages", json=payload)
+    def send(self, payload: dict[str, Any], *, marketing: bool = False) -> SendResult:
+        """POST a complete message body (see ``payloads.message_payload``); ``marketing`` sends a
+        MARKETING template through the Marketing Messages API (``/marketing_messages``)."""
+        endpoint = MARKETING_MESSAGES_ENDPOINT if marketing else MESSAGES_ENDPOINT
+        data = self._request("POST", f"{self.phone_number_id}/{endpoint}", json=payload)
         try:
             return parse_send_response(data)
         except ValueError as error:
@@ -82,14 +89,17 @@ class WhatsAppClient:
         body: list[Any] | dict[str, Any] | None = None,
         buttons: list[dict[str, Any]] | None = None,
         callback_data: str | None = None,
+        marketing: bool = False,
     ) -> SendResult:
-        """An approved template with optional header media, body parameters and URL-button suffixes."""
+        """An approved template with optional header media, body parameters and URL-button suffixes
+        (``marketing``: a MARKETING template sent through the Marketing Messages API)."""
         content = {key: value for key, value in (("header", header), ("body", body), ("buttons", buttons)) if value}
         return self.send(
             payloads.message_payload(
                 to=to, kind="template", content=content, template_name=name, language=language,
                 callback_data=callback_data,
-            )
+            ),
+            marketing=marketing,
         )
 
     def send_document(

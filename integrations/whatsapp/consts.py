@@ -7,6 +7,14 @@ https://developers.facebook.com/docs/graph-api/guides/versioning
 GRAPH_API_VERSION = "v25.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 
+#: where a number's messages are POSTed: ``/{phone_number_id}/messages`` (Cloud API), and, for
+#: MARKETING templates of a number onboarded to the Marketing Messages API, its own endpoint,
+#: which takes the same body and answers the same way; the statuses arrive as the same webhooks.
+#: Anything but a marketing template is refused there.
+#: https://developers.facebook.com/documentation/business-messaging/whatsapp/marketing-messages/send-marketing-messages
+MESSAGES_ENDPOINT = "messages"
+MARKETING_MESSAGES_ENDPOINT = "marketing_messages"
+
 #: header carrying ``sha256=<hex HMAC-SHA256(app secret, raw body)>`` on every webhook POST
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 SIGNATURE_PREFIX = "sha256="

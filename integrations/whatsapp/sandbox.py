@@ -24,15 +24,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import json
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
+from integrations.whatsapp.consts import WEBHOOK_OBJECT
 from integrations.whatsapp.sandbox_control import ControlMixin
 from integrations.whatsapp.sandbox_http import make_app
 from integrations.whatsapp.sandbox_limits import Fault, PairLimiter, ThroughputLimiter, parse_fault
@@ -252,6 +255,31 @@ class Sandbox(MessagesMixin, MediaMixin, TemplatesMixin, ControlMixin):
                 self._template_verdicts.pop(name, None)
             else:
                 self._template_verdicts[name] = (event, reason)
+
+    def recategorise_template(self, name: str, language: str, new_category: str, *,
+                              impending: bool = False) -> int:
+        """Change a created template's category the way Meta's review does after approval, and POST
+        the ``template_category_update`` webhook; returns the app's HTTP status. ``impending``
+        sends the advance notice instead (``correct_category``, the category kept until then).
+        https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/template_category_update
+        """
+        with self._lock:
+            record = next((t for t in self._templates if t["name"] == name and t["language"] == language), None)
+            if record is None:
+                raise KeyError(f"no template {name} in {language}")
+            previous = record["category"]
+            value: dict[str, Any] = {"message_template_id": int(record["id"]), "message_template_name": name,
+                                     "message_template_language": language}
+            if impending:
+                value.update(correct_category=new_category, new_category=previous,
+                             category_update_timestamp=int(time.time()) + 86400)
+            else:
+                record["category"] = new_category
+                value.update(previous_category=previous, new_category=new_category)
+            record["webhook_time"] = max(int(time.time()), record.get("webhook_time", 0) + 1)
+            envelope = {"object": WEBHOOK_OBJECT, "entry": [{"id": record["waba_id"], "time": record["webhook_time"],
+                        "changes": [{"value": value, "field": "template_category_update"}]}]}
+        return self._run_on_loop(self._post(json.dumps(envelope, separators=(",", ":")).encode()))
 
     def uploaded(self, handle: str) -> tuple[bytes, str] | None:
         """The bytes and MIME type behind a Resumable Upload handle, or None."""

@@ -27,6 +27,7 @@ _MAX_UPLOAD = 110 * 1024 * 1024  # Meta accepts documents up to 100 MB; aiohttp'
 #: (method, path, name of the sandbox's handler), in the order aiohttp matches them
 ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", f"/{_VERSION}/{{phone_number_id}}/messages", "handle_send"),
+    ("POST", f"/{_VERSION}/{{phone_number_id}}/marketing_messages", "handle_send_marketing"),
     ("POST", f"/{_VERSION}/{{phone_number_id}}/media", "handle_media_upload"),
     ("POST", f"/{_VERSION}/{{waba_id}}/message_templates", "handle_create_template"),
     ("GET", f"/{_VERSION}/{{waba_id}}/message_templates", "handle_list_templates"),

@@ -376,8 +376,9 @@ def status_item(record: dict[str, Any], status: str, wa_id: str, failure: Fault 
     if record["callback_data"] is not None:
         item["biz_opaque_callback_data"] = record["callback_data"]
     if status == STATUS_SENT:
+        known = record.get("category")  # the template's category where the sandbox created it
         item["pricing"] = {"billable": True, "pricing_model": "PMP", "type": "regular",
-                           "category": pricing_category(record["payload"])}
+                           "category": known.lower() if known else pricing_category(record["payload"])}
     if status == STATUS_FAILED and failure is not None:
         item["errors"] = [GraphError(failure.code, failure.details).status_error()]
     return item

@@ -16,7 +16,12 @@ from collections.abc import Callable
 
 import aiohttp
 
-from integrations.whatsapp.consts import DEFAULT_BASE_URL, GRAPH_API_VERSION
+from integrations.whatsapp.consts import (
+    DEFAULT_BASE_URL,
+    GRAPH_API_VERSION,
+    MARKETING_MESSAGES_ENDPOINT,
+    MESSAGES_ENDPOINT,
+)
 from integrations.whatsapp.errors import WhatsAppApiError, WhatsAppTransportError, error_from_response
 from integrations.whatsapp.types import SendResult, parse_send_response
 
@@ -41,7 +46,9 @@ class AsyncSender:
         timeout_seconds: float = 15.0,
         connect_timeout_seconds: float = 5.0,
     ):
-        self._url = f"{base_url.rstrip('/')}/{GRAPH_API_VERSION}/{phone_number_id}/messages"
+        number = f"{base_url.rstrip('/')}/{GRAPH_API_VERSION}/{phone_number_id}"
+        self._url = f"{number}/{MESSAGES_ENDPOINT}"
+        self._marketing_url = f"{number}/{MARKETING_MESSAGES_ENDPOINT}"
         self._headers = {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"}
         self._max_connections = max_connections
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds, connect=connect_timeout_seconds)
@@ -62,15 +69,20 @@ class AsyncSender:
             await self._session.close()
             self._session = None
 
-    async def send(self, body: bytes, *, on_wire: Callable[[], None] | None = None) -> SendResult:
+    async def send(self, body: bytes, *, on_wire: Callable[[], None] | None = None,
+                   marketing: bool = False) -> SendResult:
         """POST one JSON-encoded message body; raise a typed error when it is not accepted.
+
+        ``marketing``: a MARKETING template of a number onboarded to the Marketing Messages
+        API, POSTed to ``/marketing_messages`` (same body, same answer; see ``consts``).
 
         ``on_wire`` is called when the request's headers are written: after any wait for a
         pooled connection, the moment the Cloud API starts to see the request (the pacer
         counts its window by it)."""
         assert self._session is not None, "use AsyncSender as an async context manager"
         try:
-            async with self._session.post(self._url, data=body, trace_request_ctx={"on_wire": on_wire}) as response:
+            url = self._marketing_url if marketing else self._url
+            async with self._session.post(url, data=body, trace_request_ctx={"on_wire": on_wire}) as response:
                 raw = await response.read()
                 status = response.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:

@@ -27,6 +27,7 @@ from connector.events import (
     MessageError,
     MessageStatusChanged,
     MessagingLimitChanged,
+    TemplateCategoryChanged,
     TemplateStatusChanged,
     UnhandledChange,
 )
@@ -422,11 +423,35 @@ def _parse_template_status(entry: dict, change: dict) -> Event:
         reason=None if reason in ("", "NONE") else reason)
 
 
+# https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/template_category_update
+def _parse_template_category(entry: dict, change: dict) -> Event:
+    """A completed change carries ``previous_category`` and ``new_category``; Meta's advance
+    notice of an automated change carries ``correct_category`` (the category to come) and, in
+    ``new_category``, the one the template keeps until ``category_update_timestamp``."""
+    field, entry_id = str(change.get("field")), _id_text(entry.get("id"))
+    value = change.get("value")
+    if not isinstance(value, dict):
+        return _unhandled(field, "value_not_object")
+    if not entry_id:
+        return _unhandled(field, "waba_id_missing")
+    new, previous, correct = ((_text(value.get(key)) or "").upper() or None for key in
+                              ("new_category", "previous_category", "correct_category"))
+    template_id = _id_text(value.get("message_template_id")) or None
+    name = _text(value.get("message_template_name")) or None
+    if not new or not (template_id or name):
+        return _unhandled(field, "nothing_to_parse", value_keys=sorted(value))
+    return TemplateCategoryChanged(
+        waba_id=entry_id, new_category=new, template_id=template_id, name=name,
+        language=_text(value.get("message_template_language")) or None, previous_category=previous,
+        correct_category=correct, impending=previous is None and correct is not None)
+
+
 #: account-level webhook ``field`` → parser of the change (with its entry id)
 _ACCOUNT_FIELD_PARSERS: dict[str, Callable[[dict, dict], Event]] = {
     "phone_number_quality_update": _parse_limit_change,
     "business_capability_update": _parse_limit_change,
     "message_template_status_update": _parse_template_status,
+    "template_category_update": _parse_template_category,
 }
 
 

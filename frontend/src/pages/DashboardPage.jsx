@@ -1,6 +1,7 @@
 // Dashboard: per day (the shop's time zone) what was sent, delivered, read, clicked, the orders
 // and revenue; opt-ins and opt-outs; deferred and failed messages. 7, 30 or 90 days against the
-// period before. Each chart has a table view with the same numbers.
+// period before. Each chart has a table view with the same numbers. Per automation, the estimated
+// cost of its messages (Meta's rate card) beside its revenue, and revenue per unit spent.
 import { useMemo, useState } from "react";
 import { BlockStack, Button, ButtonGroup, Card, DataTable, InlineGrid, InlineStack, Page, Select, Text } from "@shopify/polaris";
 import { BarChart, LineChart, PolarisVizProvider } from "@shopify/polaris-viz";
@@ -100,6 +101,41 @@ function Totals({ data }) {
   );
 }
 
+/** A cost: fractions of a cent per message, so up to four decimals. */
+function formatCost(amount, currency, language) {
+  const number = Number(amount);
+  try {
+    return number.toLocaleString(language, { style: "currency", currency, minimumFractionDigits: 2, maximumFractionDigits: 4 });
+  } catch {
+    return `${amount} ${currency}`;
+  }
+}
+
+function CostTable({ data }) {
+  const { t, language } = useI18n();
+  const card = data.cost;
+  const rows = data.by_automation.map((row) => [
+    t(`automations.names.${row.automation}`), formatNumber(row.sent, language),
+    formatMoney(row.revenue, data.currency, language), formatCost(row.cost, card.currency, language),
+    row.revenue_per_cost === null ? "–" : formatNumber(row.revenue_per_cost, language),
+  ]);
+  return (
+    <Card>
+      <BlockStack gap="300">
+        <Text as="h2" variant="headingMd">{t("dashboard.cost_title")}</Text>
+        {rows.length === 0 ? <Text as="p" tone="subdued">{t("dashboard.no_data")}</Text> : (
+          <DataTable columnContentTypes={["text", "numeric", "numeric", "numeric", "numeric"]}
+            headings={[t("dashboard.automation"), t("metrics.sent"), t("metrics.revenue"), t("metrics.cost"),
+              t("metrics.revenue_per_cost", { currency: card.currency })]} rows={rows} />
+        )}
+        <Text as="p" variant="bodySm" tone="subdued">
+          {t("dashboard.cost_estimate", { version: card.version, as_of: card.as_of, currency: card.currency })}
+        </Text>
+      </BlockStack>
+    </Card>
+  );
+}
+
 export default function DashboardPage() {
   const { t, language } = useI18n();
   const [days, setDays] = useState(30);
@@ -155,6 +191,7 @@ function Charts({ data, language, t }) {
     <BlockStack gap="400">
       <Text as="p" tone="subdued">{t("dashboard.time_zone", { zone: data.time_zone })}</Text>
       <Totals data={data} />
+      <CostTable data={data} />
       <ChartCard id="chart-messages" title={t("dashboard.messages")} series={charts.funnel} kind="line" />
       <ChartCard id="chart-revenue" title={t("dashboard.revenue")} series={charts.revenue} kind="bar"
         format={(value) => formatMoney(value, data.currency, language)} />
