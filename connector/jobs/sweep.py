@@ -17,6 +17,7 @@ from typing import Any, Callable
 
 from sqlalchemy import func, or_, select, update
 
+from connector.automations import coupons, repurchase
 from connector.automations.back_in_stock import resume_stalled_restocks
 from connector.extensions import db, get_redis, settings
 from connector.jobs.ingest import RECEIPT_MAX_ATTEMPTS
@@ -114,6 +115,8 @@ STEPS: tuple[tuple[str, Callable[[datetime], Any]], ...] = (
     ("catchups", _catchups),
     ("inventory_lookups", kick_pending_lookups),  # look-ups run off the receipt's path (ADR 0012)
     ("limit_reads", schedule_limit_refreshes),  # each number's messaging limit, read once a day
+    ("repurchase_reminders", repurchase.queue_due),  # lifecycle: due reminders, in batches per shop
+    ("coupon_reminders", coupons.queue_due),
 )
 
 

@@ -6,6 +6,7 @@ from connector.models.commerce import (
     Cart,
     Invoice,
     LinkClick,
+    OrderLine,
     OrderRecord,
     Shipment,
     ShortLink,
@@ -15,6 +16,7 @@ from connector.models.commerce import (
 from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
 from connector.models.entry_points import EntryPoint
+from connector.models.lifecycle import IssuedCode, Referral, ReferralCode
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
 from connector.models.rollups import DailyRollup
@@ -24,7 +26,9 @@ __all__ = [
     "Cart",
     "EntryPoint",
     "Invoice",
+    "IssuedCode",
     "LinkClick",
+    "OrderLine",
     "OrderRecord",
     "Shipment",
     "ShortLink",
@@ -40,6 +44,8 @@ __all__ = [
     "MessageKind",
     "MessageStatus",
     "Purpose",
+    "Referral",
+    "ReferralCode",
     "ResourceVersion",
     "SettingsChange",
     "Shop",
