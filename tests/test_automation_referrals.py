@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from connector.extensions import db
-from connector.models import IssuedCode, Message, Referral, ReferralCode, utcnow
+from connector.models import IssuedCode, Message, Referral, ReferralCode, Shop, utcnow
+from connector.privacy import forget_contacts
 from tests.factories import make_contact
 from tests.lifecycle_support import ADDRESS, PHONE, post_order, record_discounts, sample_order, shop, switch_on  # noqa: F401
 
@@ -94,3 +95,12 @@ def test_no_code_when_off(client, fake_shopify, shop, run_worker):
     post_order(client, fake_shopify, sample_order("8101", at=utcnow()))
     run_worker()
     assert created == [] and db.session.scalars(select(ReferralCode)).all() == []
+
+
+def test_erasing_the_referrer_drops_their_address_hashes(client, fake_shopify, shop, run_worker):
+    referrer, own, _created = _referrer_with_code(client, fake_shopify, shop, run_worker)
+    assert own.address_hashes  # the order's shipping address, hashed
+    counts = forget_contacts(db.session.get(Shop, shop.id), [referrer])
+    db.session.commit()
+    db.session.expire_all()
+    assert counts["referral_codes"] == 1 and db.session.get(ReferralCode, own.id).address_hashes == []

@@ -2,7 +2,8 @@
 
 Each step brings back work that Redis or a dead worker lost, or does slow housekeeping:
 in-doubt sends, lost dispatcher wake-ups, unprocessed receipts, lapsed opt-ins, privacy
-retention, stalled restocks, store catch-up, lost inventory look-ups, messaging-limit reads.
+retention, stalled restocks, store catch-up, lost inventory look-ups, messaging-limit reads,
+and the lifecycle automations' due reminders (repurchase, unused coupons).
 A step takes the sweep's clock and returns a figure for the report. The sweep reschedules
 itself whatever happens (``connector.wakeups.schedule_sweep``), so a failing step cannot end
 the chain.
