@@ -130,6 +130,8 @@ def preview_campaign(campaign_id: int, as_json: bool) -> None:
     for variant in figures["variants"]:
         click.echo(f"  variant {variant['name']}: about {variant['recipients']}")
     click.echo(f"tier: {limit if limit else 'unlimited'} recipients per 24 h → {figures['days_needed']} day(s)")
+    click.echo(f"estimated cost: {figures['estimated_cost']} {figures['cost_currency']} "
+               f"(rate card {figures['rate_card']['version']}, {figures['rate_card']['as_of']})")
 
 
 def _steer(action, campaign_id: int) -> None:

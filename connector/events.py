@@ -206,6 +206,9 @@ class Order:
     billing_address: dict = field(default_factory=dict)
     shipping_address: dict = field(default_factory=dict)
     note_attributes: dict = field(default_factory=dict)  # cart attributes, e.g. our ref
+    #: the discount codes the shopper entered, as the store reports them (Shopify
+    #: ``discount_codes[].code``, WooCommerce ``coupon_lines[].code``, which it lowercases)
+    discount_codes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

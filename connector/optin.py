@@ -22,12 +22,13 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from connector import consent, shop_settings
+from connector.dbutil import commit, insert_or_ignore
 from connector.extensions import db, settings
 from connector.messaging import catalogue
 from connector.messaging.confirmations import confirm
 from connector.messaging.governor import AWAITING_CONSENT
 from connector.messaging.outbox import QueuedMessage, queue_message, release_waiting
-from connector.models import ConsentEvent, Contact, Message, Shop, utcnow
+from connector.models import ConsentEvent, Contact, IssuedCode, Message, Shop, utcnow
 from connector.models.contacts import CONSENT_GRANTED, CONSENT_NONE, CONSENT_PENDING, CONSENT_REVOKED
 from connector.stores.platforms import platform_of
 from integrations.base import AdapterError
@@ -131,9 +132,17 @@ def _send_incentive(shop: Shop, contact: Contact, pending: ConsentEvent) -> Queu
         return None
     text = catalogue.texts(contact.locale, shop.locale)["optin_incentive"].format(
         code=code, shop_name=shop.name or shop.domain)
-    return queue_message(shop=shop, contact=contact, idempotency_key=f"optin-incentive:{pending.id}",
-                         automation="double_opt_in", purpose="service", kind="text",
-                         content={"text": text, "code": code})
+    queued = queue_message(shop=shop, contact=contact, idempotency_key=f"optin-incentive:{pending.id}",
+                           automation="double_opt_in", purpose="service", kind="text",
+                           content={"text": text, "code": code})
+    if code != incentive["code"]:  # a unique code: remembered for the unused-coupon follow-up (automations/coupons.py)
+        now = utcnow()
+        insert_or_ignore(db.session, IssuedCode, {
+            "shop_id": shop.id, "contact_id": contact.id, "code": code.upper()[:64], "source": IssuedCode.POPUP,
+            "issued_at": now, "expires_at": now + timedelta(days=incentive["valid_days"]),
+            "message_id": queued.message.id}, ("shop_id", "code"))
+        commit(db.session)
+    return queued
 
 
 def hint_pending(shop: Shop, contact: Contact, at: datetime) -> str | None:

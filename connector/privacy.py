@@ -41,10 +41,14 @@ from connector.models import (
     DataExport,
     InboundRecord,
     Invoice,
+    IssuedCode,
     LinkClick,
     Message,
     MessageStatus,
+    OrderLine,
     OrderRecord,
+    Referral,
+    ReferralCode,
     Shipment,
     Shop,
     ShortLink,
@@ -253,6 +257,11 @@ def export_customer(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
             "short_links": [_row(row) for row in of_contact(ShortLink)],
             "link_clicks": [_row(row) for row in of_contact(LinkClick)],
             "stock_subscriptions": [_row(row) for row in of_contact(StockSubscription)],
+            "order_lines": [_row(row) for row in of_contact(OrderLine)],
+            "issued_codes": [_row(row) for row in of_contact(IssuedCode)],
+            "referral_codes": [_row(row) for row in of_contact(ReferralCode)],
+            "referrals": [_row(row) for row in _all(Referral, Referral.shop_id == shop.id,
+                                                     Referral.referrer_contact_id == contact.id)],
         })
     identity = Identity.of(shop, contacts, order_ids=all_order_ids, phone=phone, email=email,
                            customer_id=customer_id)
@@ -331,6 +340,9 @@ def forget_contacts(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
         Invoice.shop_id == shop.id, Invoice.order_id.in_(order_ids)))) or 0
     counts["stock_subscriptions"] = rowcount(db.session.execute(delete(StockSubscription).where(
         StockSubscription.shop_id == shop.id, StockSubscription.contact_id.in_(contact_ids)))) or 0
+    # a referral code keeps hashes of the addresses its owner ordered to (the self-referral rule)
+    counts["referral_codes"] = _update(ReferralCode, ReferralCode.contact_id.in_(contact_ids), shop_id=shop.id,
+                                       address_hashes=[])
     counts["webhook_receipts"] = _blank_receipts(shop.id, identity, now)
     counts["data_exports"] = _drop_exports(shop.id, identity, contact_ids)
     counts["redis_keys"] = _drop_rate_limit_keys(identity.phones)

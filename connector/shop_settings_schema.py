@@ -205,6 +205,53 @@ class AttributionSchema(StrictSchema):
                               validate=Bounds(HOUR, LATEST_STEP_SECONDS))
 
 
+# -- the lifecycle automations (connector/automations/repurchase.py, coupons.py, referrals.py) --
+
+class ProductIntervalSchema(StrictSchema):
+    product_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                               metadata={"description": "The store's product id."})
+    days = fields.Integer(strict=True, required=True, validate=Bounds(1, 365),
+                          metadata={"description": "Days after the last order of it that the reminder is due."})
+
+
+def _one_per_product(value: list) -> None:
+    ids = [item["product_id"] for item in value]
+    if len(ids) != len(set(ids)):
+        raise ValidationError("Give each product once.")
+
+
+class RepurchaseReminderSchema(StrictSchema):
+    enabled = _flag(False, "Remind buyers to order a product again when it should be running out.")
+    intervals = fields.List(
+        fields.Nested(ProductIntervalSchema), load_default=list,
+        validate=[validate.Length(max=200), _one_per_product],
+        metadata={"description": "Per product, days after its last order ([{\"product_id\", \"days\"}]); "
+                                 "products not listed use the interval learnt from the shop's repeat orders."})
+    learn = _flag(True, "Learn a product's interval from its repeat orders (their median) when there are enough.")
+    min_repeats = _integer(5, "Repeat orders a learnt interval needs.", validate=Bounds(3, 1000))
+    late_days = _integer(14, "No reminder when the interval ended more than this many days ago (an old order).",
+                         validate=Bounds(1, 90))
+
+
+class CouponReminderSchema(StrictSchema):
+    enabled = _flag(False, "Remind a shopper once of a code we gave them that is still unused (marketing).")
+    after_days = _integer(3, "Days after the code was issued.", validate=Bounds(1, 60, operator_minimum=0))
+    min_hours_left = _integer(12, "No reminder for a code that expires sooner than this many hours.",
+                              validate=Bounds(1, 7 * 24, operator_minimum=0))
+
+
+class ReferralSchema(StrictSchema):
+    enabled = _flag(False, "Give each paying customer a personal code to forward to friends (marketing).")
+    delay_seconds = _integer(2 * DAY, "Seconds after the customer's paid order that the code is sent.",
+                             validate=Bounds(HOUR, LATEST_STEP_SECONDS, operator_minimum=0))
+    friend_percent = _integer(10, "A friend's discount with the code, in percent.", validate=Bounds(1, 90))
+    code_valid_days = _integer(180, "Days the personal code works.", validate=Bounds(7, 730))
+    reward_percent = _integer(10, "The referrer's own single-use code per friend's order, in percent; 0: none.",
+                              validate=Bounds(1, 90, zero_is_off=True))
+    reward_valid_days = _integer(30, "Days a reward code works.", validate=Bounds(1, 365))
+    max_rewards = _integer(10, "Reward codes per referrer at most.", validate=Bounds(1, 1000))
+
+
 class AutomationsSchema(StrictSchema):
     order_confirmation = _section(OrderConfirmationSchema, "The order confirmation, with its invoice.")
     cod_confirmation = _section(CodConfirmationSchema, "The cash-on-delivery question.")
@@ -212,6 +259,9 @@ class AutomationsSchema(StrictSchema):
     abandoned_cart = _section(AbandonedCartSchema, "The abandoned-cart reminders.")
     back_in_stock = _section(BackInStockSchema, "Back-in-stock alerts.")
     review_request = _section(ReviewRequestSchema, "The review request.")
+    repurchase_reminder = _section(RepurchaseReminderSchema, "The repurchase reminder.")
+    coupon_reminder = _section(CouponReminderSchema, "The unused-coupon follow-up.")
+    referral = _section(ReferralSchema, "Forward to a friend: personal referral codes.")
     attribution = _section(AttributionSchema, "How revenue is credited to messages.")
 
 

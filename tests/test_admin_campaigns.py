@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import func, select
 
 from connector.extensions import db
+from connector.messaging.costs import MARKETING, load_rate_card
 from connector.models import Campaign, Segment
 from tests.factories import make_contact
 from tests.test_admin_settings import auth, connected_shop
@@ -51,6 +54,9 @@ def test_campaign_create_preview_start_pause_resume_report(client, fake_shopify,
     base = f"/admin/api/campaigns/{campaign['id']}"
     preview = client.get(f"{base}/preview", headers=headers).json
     assert preview["recipients"] == 1 and preview["messaging_limit"] == 250 and preview["days_needed"] == 1
+    card = load_rate_card()  # one contact in Germany: the card's German marketing price
+    assert preview["estimated_cost"] == str(card.rate(MARKETING, "DE").quantize(Decimal("0.01")))
+    assert preview["cost_currency"] == card.currency and preview["rate_card"]["version"] == card.version
     assert client.post(f"{base}/pause", headers=headers).status_code == 409  # a draft is not running
     started = client.post(f"{base}/start", headers=headers)
     assert started.status_code == 200 and started.json["campaign"]["status"] == "planning"

@@ -88,7 +88,14 @@ def test_automations_show_settings_steps_with_previews_per_language_and_the_funn
     assert response.status_code == 200
     by_name = {row["name"]: row for row in response.get_json()["automations"]}
     assert set(by_name) == {"order_confirmation", "cod_confirmation", "shipping_updates", "abandoned_cart",
-                            "back_in_stock", "review_request"}
+                            "back_in_stock", "review_request", "repurchase_reminder", "coupon_reminder", "referral"}
+    # the lifecycle automations: off until switched on, each with its steps and previews
+    assert [by_name[name]["enabled"] for name in ("repurchase_reminder", "coupon_reminder", "referral")] == [False] * 3
+    assert [(step["template"], step["delay_seconds"]) for step in by_name["referral"]["steps"]] == [
+        ("referral_invite", 2 * 86400), ("referral_reward", 0)]
+    assert by_name["coupon_reminder"]["steps"][0]["delay_seconds"] == 3 * 86400
+    repurchase = by_name["repurchase_reminder"]["steps"][0]["previews"]["en"]["body"]
+    assert repurchase.startswith("Hi Maria, your Espresso beans 1 kg from Kaffee Klatsch")
     cart = by_name["abandoned_cart"]
     assert cart["enabled"] is True and cart["settings"]["delays_seconds"] == [1800, 86400]
     assert [(step["template"], step["delay_seconds"]) for step in cart["steps"]] == [

@@ -21,6 +21,7 @@ from connector.models import (
     LinkClick,
     Message,
     MessageStatus,
+    OrderLine,
     OrderRecord,
     ShortLink,
     utcnow,
@@ -90,6 +91,11 @@ def test_a_segment_holds_only_consented_contacts_that_meet_every_condition(ctx):
     assert ids({"last_order_before_days": 15}) == set()
     assert ids({"source": ["popup"]}) == {de.id}
     assert ids({"country": ["DE"], "orders_min": 1}) == {buyer.id}
+    db.session.add(OrderLine(shop_id=shop.id, order_id="1", contact_id=buyer.id, product_id="P-7", variant_id="V-7",
+                             quantity=1, placed_at=now))
+    db.session.commit()
+    assert ids({"bought_product": ["P-7", "P-8"]}) == {buyer.id}
+    assert ids({"bought_product": ["P-8"]}) == set()
     assert segments.count(shop.id, segments.parse({"country": ["DE"]})) == 2
 
 

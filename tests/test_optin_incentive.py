@@ -5,12 +5,13 @@ and shops without an incentive get none."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
 from connector.extensions import db
-from connector.models import Contact, Message
+from connector.models import Contact, IssuedCode, Message
 from connector.models.contacts import CONSENT_GRANTED
 from tests.factories import make_shop
 
@@ -78,6 +79,12 @@ def test_a_unique_code_is_made_in_the_store_once_and_sent(client, sandbox, drain
     assert code.startswith("WA") and created[0]["usageLimit"] == 1
     assert created[0]["customerGets"]["value"] == {"percentage": 0.15}
     assert any(code in text for text in texts(sandbox))
+    # remembered for the unused-coupon follow-up, with the message that gave it
+    (issued,) = db.session.scalars(select(IssuedCode)).all()
+    incentive = db.session.scalars(select(Message).where(Message.idempotency_key.like("optin-incentive:%"))).one()
+    assert (issued.code, issued.source, issued.message_id, issued.used_at) == (code, "popup", incentive.id, None)
+    assert issued.contact_id == incentive.contact_id
+    assert timedelta(days=9, hours=23) < issued.expires_at - issued.issued_at <= timedelta(days=10)
     # a second YES (redelivered, or tapped again) makes no second code and sends nothing more
     answer_again = {"from": WA_ID, "id": "wamid.reply-yes-2", "timestamp": str(int(time.time())), "type": "text",
                     "text": {"body": "JA"}}
@@ -97,6 +104,7 @@ def test_a_store_that_refuses_falls_back_to_the_fixed_code(client, sandbox, drai
     ask(client, shop)
     answer_yes(sandbox, drain)
     assert drain(lambda: any("FALLBACK5" in text for text in texts(sandbox)))
+    assert db.session.scalars(select(IssuedCode)).all() == []  # the shared fixed code is nobody's own
     assert any(record.message == "optin.incentive_fallback" for record in caplog.records)
 
 

@@ -17,9 +17,13 @@ from connector.models import (
     DataExport,
     InboundRecord,
     Invoice,
+    IssuedCode,
     LinkClick,
     Message,
+    OrderLine,
     OrderRecord,
+    Referral,
+    ReferralCode,
     Shipment,
     ShortLink,
     StockSubscription,
@@ -41,7 +45,9 @@ def _expected(shop_id: int, contact: Contact) -> dict[str, set[int]]:
     of_contact = {name: _ids(model, model.contact_id == contact.id) for name, model in (
         ("consent_events", ConsentEvent), ("messages", Message), ("inbound_messages", InboundRecord),
         ("carts", Cart), ("short_links", ShortLink), ("link_clicks", LinkClick),
-        ("stock_subscriptions", StockSubscription))}
+        ("stock_subscriptions", StockSubscription), ("order_lines", OrderLine), ("issued_codes", IssuedCode),
+        ("referral_codes", ReferralCode))}
+    of_contact["referrals"] = _ids(Referral, Referral.referrer_contact_id == contact.id)
     orders = _ids(OrderRecord, OrderRecord.contact_id == contact.id)
     order_ids = set(db.session.scalars(select(OrderRecord.order_id).where(OrderRecord.id.in_(orders))))
     mentions = [ZELINDA.digits, ZELINDA.email, ZELINDA.national.replace(" ", "")]
@@ -71,9 +77,23 @@ def _twin_in_another_shop() -> tuple[Contact, Message]:
     return twin, message
 
 
+def _lifecycle_rows(shop, contact: Contact, n: int) -> None:
+    """A code we issued them, their referral code, and a friend's order made with it."""
+    now = datetime.now(timezone.utc)
+    db.session.add_all([
+        IssuedCode(shop_id=shop.id, contact_id=contact.id, code=f"WACODE{n}", source="popup", issued_at=now),
+        ReferralCode(shop_id=shop.id, contact_id=contact.id, code=f"FRIEND{n}", address_hashes=["a" * 64],
+                     created_at=now),
+        Referral(shop_id=shop.id, referrer_contact_id=contact.id, code=f"FRIEND{n}", friend_order_id=f"friend-{n}",
+                 status="attributed", created_at=now)])
+    db.session.commit()
+
+
 def test_data_request_export_holds_everything_seeded_and_nothing_else(client, shop, fake_shopify, sandbox, drain):
     zelinda = seed(ZELINDA, shop=shop, client=client, fake_shopify=fake_shopify, sandbox=sandbox, drain=drain)
     bertrand = seed(BERTRAND, shop=shop, client=client, fake_shopify=fake_shopify, sandbox=sandbox, drain=drain)
+    _lifecycle_rows(shop, zelinda, 1)
+    _lifecycle_rows(shop, bertrand, 2)
     twin, twin_message = _twin_in_another_shop()
     body = json.dumps({"shop_id": 954889, "shop_domain": shop.domain,
                        "customer": {"id": int(ZELINDA.customer_id), "email": ZELINDA.email,

@@ -36,13 +36,14 @@ from sqlalchemy import Select, case, false, literal, or_, select, update
 
 from connector.automations.common import automation_settings, is_enabled, queue_template
 from connector.automations.discounts import discount_for
+from connector.automations.lifecycle import record_issued_code
 from connector.automations.links import safe_target, with_utm
 from connector.contacts import contact_for, email_hash, first_name
-from connector.dbutil import insert_or_ignore, rowcount
+from connector.dbutil import commit, insert_or_ignore, rowcount
 from connector.events import CheckoutUpdated, Customer, Order
 from connector.extensions import db
 from connector.messaging.sequences import step_key
-from connector.models import Cart, Contact, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
+from connector.models import Cart, Contact, IssuedCode, Message, MessageStatus, OrderRecord, Shop, ShortLink, utcnow
 from connector.stores.platforms import platform_of
 
 log = logging.getLogger(__name__)
@@ -119,8 +120,14 @@ def _schedule(shop: Shop, contact: Contact, cart: Cart, event: CheckoutUpdated, 
         if discount:
             params.update(discount_code=discount.code, discount_value=discount.value)
         target = cart_url(shop, cart.lines, discount=discount.code if discount else None, fallback=event.recovery_url)
-        queue_template(shop=shop, contact=contact, automation=AUTOMATION, template=template, key=key, params=params,
-                       links=[target], due_at=max(utcnow(), started + timedelta(seconds=delay)))
+        queued = queue_template(shop=shop, contact=contact, automation=AUTOMATION, template=template, key=key,
+                                params=params, links=[target], due_at=max(utcnow(), started + timedelta(seconds=delay)))
+        if discount and discount.source == "unique":  # for the unused-coupon follow-up (coupons.py)
+            now = utcnow()
+            record_issued_code(shop, contact.id, discount.code, IssuedCode.CART, issued_at=now,
+                               expires_at=now + timedelta(days=float(options.get("discount_valid_days") or 7)),
+                               message_id=queued.message.id)
+            commit(db.session)
 
 
 def cart_url(shop: Shop, lines: list, *, discount: str | None, fallback: str | None) -> str:

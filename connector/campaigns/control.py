@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -26,7 +27,7 @@ from connector.automations import links as short_links
 from connector.campaigns import planner, segments
 from connector.campaigns import report as report_module
 from connector.extensions import db
-from connector.messaging import shop_catalogue
+from connector.messaging import costs, shop_catalogue
 from connector.models import Campaign, Message, MessageStatus, Shop, WhatsAppAccount, utcnow
 from connector.models.messages import OPEN_STATUSES, Purpose
 from connector.queues import MAINTENANCE, enqueue
@@ -163,8 +164,12 @@ def _check_variables(campaign: Campaign) -> None:
 def preview(campaign: Campaign) -> dict[str, Any]:
     """How many the campaign reaches now, how long the number's tier needs for that, per variant."""
     conditions = segments.parse(campaign.segment)
-    audience = segments.count(campaign.shop_id, conditions)
+    by_country = segments.count_by_country(campaign.shop_id, conditions)
+    audience = sum(by_country.values())
     holdout = round(audience * (campaign.holdout_percent or 0) / 100)
+    card = costs.load_rate_card()
+    sending_share = Decimal(1) - Decimal(str(campaign.holdout_percent or 0)) / 100
+    cost = sum((card.rate(costs.MARKETING, country) * n for country, n in by_country.items()), Decimal(0))
     recipients = audience - holdout
     account = db.session.scalars(select(WhatsAppAccount).where(WhatsAppAccount.shop_id == campaign.shop_id)).first()
     limit = account.messaging_limit if account else None
@@ -181,6 +186,10 @@ def preview(campaign: Campaign) -> dict[str, Any]:
         "days_needed": (math.ceil(recipients / limit) if limit else 1) if recipients else 0,
         "throughput_per_second": throughput,
         "send_seconds": math.ceil(recipients / throughput) if throughput else None,
+        # Meta bills a marketing template by the recipient's country (the contacts' here)
+        "estimated_cost": str((cost * sending_share).quantize(Decimal("0.01"))),
+        "cost_currency": card.currency,
+        "rate_card": card.describe(),
     }
 
 

@@ -30,10 +30,10 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import Select, and_, exists, func, literal, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 
 from connector.extensions import db
-from connector.models import Contact, LinkClick, Message, OrderRecord, utcnow
+from connector.models import Contact, LinkClick, Message, OrderLine, OrderRecord, utcnow
 from connector.models.contacts import CONSENT_GRANTED
 
 MAX_DAYS = 3650
@@ -129,6 +129,14 @@ def segment_query(shop_id: int, conditions: dict[str, Any], now: datetime | None
     return query.where(and_(*where)).order_by(C.id)
 
 
+def count_by_country(shop_id: int, conditions: dict[str, Any], now: datetime | None = None) -> dict[str | None, int]:
+    """The segment's contacts per country (for the cost estimate): one grouped query."""
+    C = Contact.__table__.c
+    query = segment_query(shop_id, conditions, now, columns=(C.country,)).order_by(None).subquery()
+    return {country: int(n) for country, n in
+            db.session.execute(select(query.c.country, func.count()).group_by(query.c.country)).all()}
+
+
 def count(shop_id: int, conditions: dict[str, Any], now: datetime | None = None) -> int:
     query = segment_query(shop_id, conditions, now).order_by(None).subquery()
     return int(db.session.scalar(select(func.count()).select_from(query)) or 0)
@@ -161,10 +169,7 @@ def _order_conditions(shop_id: int, conditions: dict[str, Any], now: datetime):
 
 def _bought(shop_id: int, contact_id, products: list[str]):
     """The contact ordered one of ``products`` (order lines, written as orders arrive)."""
-    from_lines = _ORDER_LINES
-    if from_lines is None:
-        return literal(False)
-    L = from_lines.c
+    L = OrderLine.__table__.c
     return exists().where(L.shop_id == shop_id, L.contact_id == contact_id, L.product_id.in_(products))
 
 
@@ -180,6 +185,3 @@ def _read_none_of_last(contact_id, n: int):
 def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
-
-#: the order lines table, once its model exists (written by connector/automations/orders.py)
-_ORDER_LINES = None

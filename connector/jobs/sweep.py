@@ -2,7 +2,8 @@
 
 Each step brings back work that Redis or a dead worker lost, or does slow housekeeping:
 in-doubt sends, lost dispatcher wake-ups, unprocessed receipts, lapsed opt-ins, privacy
-retention, stalled restocks, store catch-up, lost inventory look-ups, messaging-limit reads.
+retention, stalled restocks, store catch-up, lost inventory look-ups, messaging-limit reads,
+and the lifecycle automations' due reminders (repurchase, unused coupons).
 A step takes the sweep's clock and returns a figure for the report. The sweep reschedules
 itself whatever happens (``connector.wakeups.schedule_sweep``), so a failing step cannot end
 the chain.
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from sqlalchemy import func, or_, select, update
 
+from connector.automations import coupons, repurchase
 from connector.automations.back_in_stock import resume_stalled_restocks
 from connector.campaigns import control as campaigns_control
 from connector.extensions import db, get_redis, settings
@@ -116,6 +118,8 @@ STEPS: tuple[tuple[str, Callable[[datetime], Any]], ...] = (
     ("inventory_lookups", kick_pending_lookups),  # look-ups run off the receipt's path (ADR 0012)
     ("limit_reads", schedule_limit_refreshes),  # each number's messaging limit, read once a day
     ("campaigns", campaigns_control.tend),  # planners whose job was lost; campaigns that finished
+    ("repurchase_reminders", repurchase.queue_due),  # lifecycle: due reminders, in batches per shop
+    ("coupon_reminders", coupons.queue_due),
 )
 
 

@@ -7,6 +7,7 @@ from connector.models.commerce import (
     Cart,
     Invoice,
     LinkClick,
+    OrderLine,
     OrderRecord,
     Shipment,
     ShortLink,
@@ -16,6 +17,7 @@ from connector.models.commerce import (
 from connector.models.consent import ConsentEvent, DataExport, InboundRecord
 from connector.models.contacts import Contact
 from connector.models.entry_points import EntryPoint
+from connector.models.lifecycle import IssuedCode, Referral, ReferralCode
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
 from connector.models.rollups import DailyRollup
@@ -28,7 +30,9 @@ __all__ = [
     "Cart",
     "EntryPoint",
     "Invoice",
+    "IssuedCode",
     "LinkClick",
+    "OrderLine",
     "OrderRecord",
     "Shipment",
     "ShortLink",
@@ -44,6 +48,8 @@ __all__ = [
     "MessageKind",
     "MessageStatus",
     "Purpose",
+    "Referral",
+    "ReferralCode",
     "ResourceVersion",
     "Segment",
     "SettingsChange",

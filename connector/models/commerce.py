@@ -181,3 +181,25 @@ class TemplateApproval(Timestamps, Base):
     status: Mapped[str] = mapped_column(String(32))  # PENDING, APPROVED, REJECTED, PAUSED, ...
     reason: Mapped[str | None] = mapped_column(String(255))
     meta_template_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class OrderLine(Base):
+    """One product line of a recorded order (written once, with the order): what a contact
+    bought and when. The repurchase reminder and the campaigns' ``bought_product`` read it."""
+
+    __tablename__ = "order_lines"
+    __table_args__ = (
+        Index("ix_order_lines_shop_id_product_id", "shop_id", "product_id"),
+        Index("ix_order_lines_shop_id_contact_id", "shop_id", "contact_id"),
+        Index("ix_order_lines_shop_id_order_id", "shop_id", "order_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(String(64))  # the store's order id, as ``OrderRecord.order_id``
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"))
+    product_id: Mapped[str] = mapped_column(String(64))
+    variant_id: Mapped[str | None] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str | None] = mapped_column(String(255))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime)

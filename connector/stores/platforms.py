@@ -45,6 +45,9 @@ class StorePlatform:
     #: the origins the store's pages are served from: the only ones the storefront API answers
     #: cross-origin requests of (CORS)
     storefront_origins: Callable[[Shop], list[str]]
+    #: a percentage code any number of customers may use, each once, valid for a while (a
+    #: customer's referral code to forward); ``None``: the platform cannot make one
+    create_referral_code: Callable[[Shop, str, Decimal, timedelta], None] | None = None
     #: the widget is switched on in the store's theme editor (Shopify's app embed); False: the
     #: store's plugin loads it by itself
     theme_editor: bool = False
@@ -63,6 +66,7 @@ PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
         redact_after_uninstall=timedelta(days=3),
         store_problem=None,
         storefront_origins=shopify.storefront_origins,
+        create_referral_code=shopify.create_referral_code,
         theme_editor=True,
     ),
     "woocommerce": StorePlatform(
@@ -76,6 +80,7 @@ PLATFORMS: Mapping[str, StorePlatform] = MappingProxyType({
         redact_after_uninstall=timedelta(days=30),  # WooCommerce never asks
         store_problem=woocommerce.store_problem,
         storefront_origins=woocommerce.storefront_origins,
+        create_referral_code=woocommerce.create_referral_code,
     ),
     # `connector demo`: events are applied directly, links are Shopify-style permalinks
     "demo": StorePlatform(

@@ -315,6 +315,14 @@ def create_discount_code(shop: Shop, code: str, percent: Decimal, valid_for: tim
                                                 percent=percent, starts_at=now, ends_at=now + valid_for)
 
 
+def create_referral_code(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
+    """A customer's code to forward: any number of friends, each once; a code that exists already is ours."""
+    now = utcnow()
+    with graphql(shop) as client:
+        shopify_operations.create_code_discount(client, code=code, title=f"WhatsApp referral {code}", percent=percent,
+                                                starts_at=now, ends_at=now + valid_for, usage_limit=None)
+
+
 #: the tag a confirmed cash-on-delivery order gets
 COD_CONFIRMED_TAG = "whatsapp-cod-confirmed"
 

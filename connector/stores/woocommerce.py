@@ -370,6 +370,18 @@ def create_discount_code(shop: Shop, code: str, percent: Decimal, valid_for: tim
                 raise
 
 
+def create_referral_code(shop: Shop, code: str, percent: Decimal, valid_for: timedelta) -> None:
+    """A customer's coupon to forward (``POST /coupons``): no overall limit, once per user."""
+    with client_for(shop) as client:
+        try:
+            client.create_coupon(code, amount=percent, discount_type="percent", usage_limit=None,
+                                 usage_limit_per_user=1, individual_use=True, expires_at=utcnow() + valid_for,
+                                 description="WhatsApp referral code")
+        except WooCommerceApiError as error:
+            if error.code != COUPON_TAKEN:
+                raise
+
+
 #: the order meta a confirmed cash-on-delivery order gets (the plugin shows it)
 COD_CONFIRMED_META = "_wcc_cod_confirmed"
 

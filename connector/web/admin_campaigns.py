@@ -136,6 +136,10 @@ class CampaignPreviewSchema(Schema):
     days_needed = fields.Integer(required=True, metadata={"description": "days the tier needs for all recipients"})
     throughput_per_second = fields.Integer(allow_none=True)
     send_seconds = fields.Integer(allow_none=True)
+    estimated_cost = fields.String(required=True, metadata={"description": "an estimate from the rate card, "
+                                                                          "a decimal string"})
+    cost_currency = fields.String(required=True)
+    rate_card = fields.Dict(required=True, metadata={"description": "the card's version, source and date"})
 
 
 class IntervalSchema(Schema):

@@ -355,6 +355,15 @@ def _steps(name: str, options: dict) -> list[tuple[str, int, str]]:
         return [("back_in_stock", 0, "product back in stock")]
     if name == "review_request":
         return [("review_request", int(options["delay_seconds"]), "delivered")]
+    if name == "repurchase_reminder":  # repurchase.py: the product's interval after its last order
+        return [("repurchase_reminder", 0, "the product's interval after its last order")]
+    if name == "coupon_reminder":  # coupons.py
+        return [("coupon_reminder", int(options["after_days"]) * 86400, "code issued, still unused")]
+    if name == "referral":  # referrals.py: the invite after a paid order, the reward after a friend's order
+        steps = [("referral_invite", int(options["delay_seconds"]), "order paid")]
+        if options.get("reward_percent"):
+            steps.append(("referral_reward", 0, "a friend ordered with the code"))
+        return steps
     return []
 
 

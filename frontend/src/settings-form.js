@@ -18,7 +18,17 @@ const KNOWN_KINDS = {
   "storefront.chat_button.hours": "hours",
   "storefront.consent_texts": "texts",
   "storefront.popup.incentive.code": "text",
+  "automations.repurchase_reminder.intervals": "intervals",
 };
+
+/** A repurchase interval per line, "PRODUCT_ID DAYS", to and from [{product_id, days}]. */
+export const intervalsText = (value) => (Array.isArray(value) ? value : [])
+  .map((item) => `${item.product_id} ${item.days}`).join("\n");
+export const parseIntervals = (text) => text.split("\n").map((line) => line.trim()).filter(Boolean)
+  .map((line) => {
+    const [productId, days] = line.split(/[\s=:]+/);
+    return { product_id: productId, days: /^\d+$/.test(days || "") ? Number(days) : days };
+  });
 
 /** The languages of per-language texts (the storefront widget's). */
 export const TEXT_LANGUAGES = ["en", "de", "es", "fr", "it", "pt", "nl"];
@@ -62,7 +72,7 @@ function kindOf(path, value, described) {
 /** The order of the form's sections (the server's JSON has its keys sorted). */
 const SECTION_ORDER = ["automations", "governor", "auto_reply", "storefront", "invoice", "general", "woocommerce"];
 const AUTOMATION_ORDER = ["order_confirmation", "cod_confirmation", "shipping_updates", "abandoned_cart",
-  "back_in_stock", "review_request", "attribution"];
+  "back_in_stock", "review_request", "repurchase_reminder", "coupon_reminder", "referral", "attribution"];
 
 /** An object's entries with `enabled` first, then known names in their order, then the rest. */
 function ordered(object) {

@@ -186,15 +186,16 @@ DISCOUNT_CODE_TAKEN = "TAKEN"
 
 
 def create_code_discount(client: GraphQLClient, *, code: str, title: str, percent: Decimal, starts_at: datetime,
-                         ends_at: datetime) -> bool:
-    """A single-use, once-per-customer percentage code on the whole order (shipping discounts
-    combine with it). True when it was made, False when the code exists already."""
+                         ends_at: datetime, usage_limit: int | None = 1) -> bool:
+    """A once-per-customer percentage code on the whole order (shipping discounts combine with
+    it), single-use unless ``usage_limit`` says otherwise (None: any number of customers).
+    True when it was made, False when the code exists already."""
     variables = {"basicCodeDiscount": {
         "title": title, "code": code,
         "startsAt": starts_at.isoformat(), "endsAt": ends_at.isoformat(),
         "context": {"all": "ALL"},
         "customerGets": {"value": {"percentage": float(percent / 100)}, "items": {"all": True}},
-        "appliesOncePerCustomer": True, "usageLimit": 1,
+        "appliesOncePerCustomer": True, "usageLimit": usage_limit,
         "combinesWith": {"orderDiscounts": False, "productDiscounts": False, "shippingDiscounts": True},
     }}
     try:

@@ -122,7 +122,13 @@ def _order(payload: dict, context: ParseContext) -> Order:
         billing_address=address_fields(payload.get("billing_address")),
         shipping_address=address_fields(payload.get("shipping_address")),
         note_attributes=note_attributes(payload.get("note_attributes")),
+        discount_codes=_codes(payload.get("discount_codes")),
     )
+
+
+def _codes(value: object) -> tuple[str, ...]:
+    """``discount_codes``: [{"code", "amount", "type"}] (https://shopify.dev/docs/api/admin-rest/latest/resources/order)."""
+    return tuple(dict.fromkeys(code[:64] for item in _dicts(value) if (code := _text(item.get("code")))))
 
 
 #: how gateways for cash on delivery are named: Shopify's manual method is

@@ -137,6 +137,9 @@ def _order(payload: dict, context: ParseContext) -> Order:
             for key, value in meta.items()
             if key.startswith("_wcc_") and isinstance(value, str)
         },
+        # https://woocommerce.github.io/woocommerce-rest-api-docs/#order-coupon-lines-properties
+        discount_codes=tuple(dict.fromkeys(code[:64] for item in _dicts(payload.get("coupon_lines"))
+                                           if (code := _text(item.get("code"))))),
     )
 
 

@@ -3,7 +3,7 @@
 import { useState } from "react";
 import { BlockStack, Button, Checkbox, ChoiceList, InlineError, InlineStack, Select, Text, TextField } from "@shopify/polaris";
 import { useI18n } from "../i18n/index.js";
-import { TEXT_LANGUAGES, choicesOf, isObject } from "../settings-form.js";
+import { TEXT_LANGUAGES, choicesOf, intervalsText, isObject, parseIntervals } from "../settings-form.js";
 import { UNIT_SECONDS, splitSeconds } from "./common.jsx";
 
 const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -213,6 +213,11 @@ export default function SettingField({ field, value, onChange, error }) {
         <TextField id={id} label={label} helpText={help} error={error} type="number" autoComplete="off"
           min={field.minimum} max={field.maximum} value={value == null ? "" : String(value)}
           onChange={(text) => onChange(text.trim() === "" && field.nullable ? null : numberOrRaw(text) ?? text)} />
+      );
+    case "intervals":
+      return (
+        <TextField id={id} label={label} helpText={help} error={error} multiline={3} autoComplete="off"
+          placeholder="632910392 30" value={intervalsText(value)} onChange={(text) => onChange(parseIntervals(text))} />
       );
     case "lines":
       return (
