@@ -213,8 +213,14 @@ def main() -> int:
                 sandbox_control.post("/_sandbox/limits", json={"phone_number_id": "7000002",
                                                                "throughput_per_second": 1000})
                 started = time.monotonic()
+                send_profile = cProfile.Profile() if os.environ.get("BENCH_PROFILE_SEND") else None
+                if send_profile:
+                    send_profile.enable()
                 report = dispatch_shop(send_shop_id, redis=get_redis(), lease_seconds=300, retry_base_seconds=1.0,
                                        time_budget=3600)
+                if send_profile:
+                    send_profile.disable()
+                    pstats.Stats(send_profile, stream=sys.stderr).sort_stats("tottime").print_stats(30)
                 figures["send_wall_s"] = round(time.monotonic() - started, 1)
                 received = sorted(m["received_at"] for m in sandbox_control.get(
                     "/_sandbox/messages", params={"phone_number_id": "7000002"}).json())

@@ -143,6 +143,8 @@ class Governor:
     tier_recipients: dict[int, datetime] = field(default_factory=dict)
     #: contact id -> last send of any purpose (pair rate)
     last_send: dict[int, datetime] = field(default_factory=dict)
+    #: after a pass found the tier full: (recipients then, when the earliest of them leaves)
+    _tier_checked: tuple[int, datetime] | None = field(default=None, repr=False)
 
     def judge(self, candidate: Candidate, now: datetime) -> Verdict:
         window_open = candidate.last_inbound_at is not None and now - candidate.last_inbound_at < SERVICE_WINDOW
@@ -230,13 +232,21 @@ class Governor:
         limit = self.policy.messaging_limit
         if not counts or limit is None:
             return None
-        cutoff = now - TIER_WINDOW
-        expired = [contact for contact, first in self.tier_recipients.items() if first <= cutoff]
-        for contact in expired:  # first drop who left the window, then ask who is in it
-            del self.tier_recipients[contact]
-        if c.contact_id in self.tier_recipients or len(self.tier_recipients) < limit:
-            return None
-        return Verdict(DEFER, "messaging_limit", min(self.tier_recipients.values()) + TIER_WINDOW)
+        recipients = self.tier_recipients
+        if c.contact_id in recipients or len(recipients) < limit:
+            return None  # (a recipient whose first send left the window is re-anchored by record_send)
+        # the tier looks full: drop who left the window, then ask again. One pass over the
+        # recipients, then none until the earliest of them leaves (a campaign defers thousands
+        # of messages against a full tier in one run: a pass for each would be quadratic)
+        if self._tier_checked is None or self._tier_checked[0] != len(recipients) or now >= self._tier_checked[1]:
+            cutoff = now - TIER_WINDOW
+            for contact in [contact for contact, first in recipients.items() if first <= cutoff]:
+                del recipients[contact]
+            if len(recipients) < limit:
+                self._tier_checked = None
+                return None
+            self._tier_checked = (len(recipients), min(recipients.values()) + TIER_WINDOW)
+        return Verdict(DEFER, "messaging_limit", self._tier_checked[1])
 
     def _pair_rate(self, c: Candidate, now: datetime) -> Verdict | None:
         last = self.last_send.get(c.contact_id)
