@@ -179,6 +179,8 @@ def test_only_consented_contacts_of_the_segment_receive_it_once(ctx, client, dra
     figures = json.loads(result.output)
     assert figures["sent"] == 1 and figures["status"] == "completed" and figures["recipients"] == 1
     assert figures["clicked"] == 1
+    from_card = db.session.get(Message, _messages(campaign.id)[0].id).estimated_cost
+    assert from_card > 0 and Decimal(figures["cost"]) == from_card.quantize(Decimal("0.0001"))
 
 
 def test_a_contact_within_the_frequency_cap_is_deferred_not_doubled(ctx, drain, sandbox):

@@ -16,6 +16,7 @@ otherwise the report says there is no winner yet.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from statistics import NormalDist
 from typing import Any
 
@@ -23,6 +24,7 @@ from sqlalchemy import Float, and_, case, cast, func, literal, select
 
 from connector import shop_settings
 from connector.extensions import db
+from connector.messaging import costs
 from connector.models import Campaign, CampaignRecipient, LinkClick, Message, MessageStatus, OrderRecord, Shop
 from connector.models.campaigns import HOLDOUT, REST
 
@@ -60,6 +62,11 @@ def report(campaign: Campaign) -> dict[str, Any]:
         group.pop("_variance", None)
     totals = {key: sum(group[key] for group in sending)
               for key in ("queued", "sent", "delivered", "read", "clicked", "failed", "suppressed", "cancelled")}
+    card = costs.load_rate_card()
+    cost = sum((group["cost"] for group in sending), Decimal(0))
+    revenue = Decimal(str(round(sum(group["revenue"] for group in sending), 2)))
+    for group in groups:
+        group["cost"] = str(group["cost"].quantize(Decimal("0.0001")))
     return {
         "campaign": campaign.id,
         "name": campaign.name,
@@ -69,6 +76,11 @@ def report(campaign: Campaign) -> dict[str, Any]:
         "orders": sum(group["orders"] for group in sending),
         "revenue": round(sum(group["revenue"] for group in sending), 2),
         "currency": shop.currency,
+        # estimated from the rate card as each message was sent; comparable with revenue only in one currency
+        "cost": str(cost.quantize(Decimal("0.0001"))),
+        "cost_currency": card.currency,
+        "revenue_per_cost": (str((revenue / cost).quantize(Decimal("0.01")))
+                             if cost > 0 and shop.currency == card.currency else None),
         "attribution_window_seconds": window,
         "groups": groups,
         "test": TEST,
@@ -78,7 +90,7 @@ def report(campaign: Campaign) -> dict[str, Any]:
 
 def _empty_funnel() -> dict[str, int]:
     return {"queued": 0, "sent": 0, "delivered": 0, "read": 0, "clicked": 0, "failed": 0, "suppressed": 0,
-            "cancelled": 0}
+            "cancelled": 0, "cost": Decimal(0)}
 
 
 def _funnel(campaign_id: int) -> dict[int, dict[str, int]]:
@@ -96,12 +108,14 @@ def _funnel(campaign_id: int) -> dict[int, dict[str, int]]:
                func.coalesce(func.sum(case((clicked > 0, 1), else_=0)), 0),
                func.count().filter(M.status == MessageStatus.FAILED),
                func.count().filter(M.status == MessageStatus.SUPPRESSED),
-               func.count().filter(M.status == MessageStatus.CANCELLED))
+               func.count().filter(M.status == MessageStatus.CANCELLED),
+               func.coalesce(func.sum(M.estimated_cost), 0))
         .select_from(Message.__table__.join(CampaignRecipient.__table__,
                                             and_(R.campaign_id == M.campaign_id, R.contact_id == M.contact_id)))
         .where(M.campaign_id == campaign_id).group_by(R.variant)).all()
     keys = ("queued", "sent", "delivered", "read", "clicked", "failed", "suppressed", "cancelled")
-    return {row[0]: dict(zip(keys, (int(value or 0) for value in row[1:]), strict=True)) for row in rows}
+    return {row[0]: {**dict(zip(keys, (int(value or 0) for value in row[1:-1]), strict=True)),
+                     "cost": Decimal(row[-1] or 0)} for row in rows}
 
 
 def _revenue(campaign_id: int, shop_id: int, window: int) -> dict[int, dict[str, Any]]:

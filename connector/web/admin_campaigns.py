@@ -166,6 +166,7 @@ class GroupSchema(Schema):
     conversion_rate = fields.Float(required=True)
     revenue = fields.Float(required=True)
     revenue_per_recipient = fields.Float(required=True)
+    cost = fields.String(required=True, metadata={"description": "estimated cost of its messages sent"})
     vs_holdout = fields.Nested(IntervalSchema, allow_none=True)
 
 
@@ -185,6 +186,10 @@ class CampaignReportSchema(Schema):
     orders = fields.Integer(required=True)
     revenue = fields.Float(required=True)
     currency = fields.String(allow_none=True)
+    cost = fields.String(required=True, metadata={"description": "estimated cost of the messages sent (rate card)"})
+    cost_currency = fields.String(required=True)
+    revenue_per_cost = fields.String(allow_none=True, metadata={"description": "revenue per unit of cost; null "
+                                                                              "when the currencies differ"})
     attribution_window_seconds = fields.Integer(required=True)
     groups = fields.List(fields.Nested(GroupSchema), required=True)
     test = fields.String(required=True)
