@@ -10,8 +10,8 @@ On PostgreSQL (a scratch database ``bench_campaign``, or BENCH_DATABASE_URL), in
    everyone; country + orders; spend + recency; language + opt-in age), each timed once, cold;
 3. ``plan_s``: a campaign to the whole segment with two variants and a 10 % holdout, started
    and planned by the planner's own code (``connector.campaigns.planner.plan``, what the job
-   runs): recipients, short links and outbox rows written; ``plan_rss_mb`` is this process's
-   peak resident memory (ru_maxrss) after it;
+   runs): recipients and outbox rows written; ``plan_rss_mb`` is this process's peak resident
+   memory (ru_maxrss) after it; then ``pause_s``, ``resume_s``, ``cancel_s`` on it;
 4. sending: a second shop whose number allows 1,000 msg/s and a tier of ``--send`` (100,000)
    recipients per 24 h; a campaign to its ``--send`` contacts planned, then its dispatcher
    (``dispatch_shop``, what the send job runs) sends against the sandbox Cloud API (its own
@@ -196,7 +196,13 @@ def main() -> int:
             figures["planned"] = written
             print(f"planned {written} in {figures['plan_s']} s, peak RSS {figures['plan_rss_mb']} MB",
                   file=sys.stderr, flush=True)
-            control.cancel(campaign.id)  # its rows stay in the outbox table, cancelled, during the send phase
+            # steering a planned 1,000,000-recipient campaign: each is one UPDATE of its outbox rows
+            for action in ("pause", "resume", "cancel"):  # cancelled, its rows stay in the table for the send phase
+                started = time.perf_counter()
+                getattr(control, action)(campaign.id)
+                figures[f"{action}_s"] = round(time.perf_counter() - started, 2)
+            print(f"pause {figures['pause_s']} s, resume {figures['resume_s']} s, cancel {figures['cancel_s']} s",
+                  file=sys.stderr, flush=True)
 
             send_shop = make_shop("bench-send.example", "7000002", throughput=1000, limit=args.send)
             seed_contacts(send_shop.id, args.send, consent="granted", offset=0)
