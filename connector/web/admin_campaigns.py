@@ -148,45 +148,37 @@ class IntervalSchema(Schema):
     high = fields.Float(required=True)
 
 
-class GroupSchema(Schema):
+class FunnelSchema(Schema):
+    """What a campaign, or one group of it, reached: messages by how far they got, and sales."""
+    recipients = fields.Integer(required=True)
+    queued = fields.Integer(required=True)
+    sent = fields.Integer(required=True)
+    delivered = fields.Integer(required=True)
+    read = fields.Integer(required=True)
+    clicked = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    suppressed = fields.Integer(required=True)
+    cancelled = fields.Integer(required=True)
+    orders = fields.Integer(required=True)
+    revenue = fields.Float(required=True)
+    cost = fields.String(required=True, metadata={"description": "estimated cost of the messages sent (rate card)"})
+
+
+class GroupSchema(FunnelSchema):
     variant = fields.String(required=True)
     holdout = fields.Boolean(required=True)
     rest = fields.Boolean(required=True, metadata={"description": "those who wait for the test's winner"})
-    recipients = fields.Integer(required=True)
-    queued = fields.Integer(required=True)
-    sent = fields.Integer(required=True)
-    delivered = fields.Integer(required=True)
-    read = fields.Integer(required=True)
-    clicked = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
-    suppressed = fields.Integer(required=True)
-    cancelled = fields.Integer(required=True)
-    orders = fields.Integer(required=True)
     buyers = fields.Integer(required=True)
     conversion_rate = fields.Float(required=True)
-    revenue = fields.Float(required=True)
     revenue_per_recipient = fields.Float(required=True)
-    cost = fields.String(required=True, metadata={"description": "estimated cost of its messages sent"})
     vs_holdout = fields.Nested(IntervalSchema, allow_none=True)
 
 
-class CampaignReportSchema(Schema):
+class CampaignReportSchema(FunnelSchema):
     campaign = fields.Integer(required=True)
     name = fields.String(required=True)
     status = fields.String(required=True)
-    recipients = fields.Integer(required=True)
-    queued = fields.Integer(required=True)
-    sent = fields.Integer(required=True)
-    delivered = fields.Integer(required=True)
-    read = fields.Integer(required=True)
-    clicked = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
-    suppressed = fields.Integer(required=True)
-    cancelled = fields.Integer(required=True)
-    orders = fields.Integer(required=True)
-    revenue = fields.Float(required=True)
     currency = fields.String(allow_none=True)
-    cost = fields.String(required=True, metadata={"description": "estimated cost of the messages sent (rate card)"})
     cost_currency = fields.String(required=True)
     revenue_per_cost = fields.String(allow_none=True, metadata={"description": "revenue per unit of cost; null "
                                                                               "when the currencies differ"})
