@@ -21,7 +21,7 @@ from typing import Callable
 from sqlalchemy import select
 
 from connector import receipt_notes
-from connector.automations import back_in_stock, carts, orders, shipping, templates
+from connector.automations import back_in_stock, carts, orders, post_purchase, reviews, shipping, templates
 from connector.conversations.inbound import apply_marketing_preference, record_inbound
 from connector.events import (
     CheckoutUpdated,
@@ -65,10 +65,11 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     ShopRedact: (redact_shop,),
     StockChanged: (back_in_stock.on_stock_changed, record_stock),
     CheckoutUpdated: (carts.on_checkout_updated,),
-    OrderPlaced: (orders.on_order_placed,),
-    OrderPaid: (orders.on_order_paid,),
+    OrderPlaced: (orders.on_order_placed, reviews.remember_products),
+    OrderPaid: (orders.on_order_paid, reviews.remember_products),
     OrderCancelled: (orders.on_order_cancelled,),
-    FulfillmentUpdated: (shipping.on_fulfillment_updated, orders.on_order_fulfilled),
+    FulfillmentUpdated: (shipping.on_fulfillment_updated, orders.on_order_fulfilled,
+                         post_purchase.on_fulfillment_updated),
     CustomerRedact: (handle_customer_redact,),
     CustomerDataRequest: (handle_data_request,),
 }

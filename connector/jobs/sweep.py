@@ -18,6 +18,7 @@ from typing import Any, Callable
 from sqlalchemy import func, or_, select, update
 
 from connector.automations.back_in_stock import resume_stalled_restocks
+from connector.automations.winback import send_winbacks
 from connector.extensions import db, get_redis, settings
 from connector.jobs.ingest import RECEIPT_MAX_ATTEMPTS
 from connector.jobs.inventory import kick_pending_lookups
@@ -114,6 +115,7 @@ STEPS: tuple[tuple[str, Callable[[datetime], Any]], ...] = (
     ("catchups", _catchups),
     ("inventory_lookups", kick_pending_lookups),  # look-ups run off the receipt's path (ADR 0012)
     ("limit_reads", schedule_limit_refreshes),  # each number's messaging limit, read once a day
+    ("winbacks", send_winbacks),  # lapsed customers with consent: one win-back per period
 )
 
 

@@ -18,6 +18,7 @@ from connector.models.contacts import Contact
 from connector.models.entry_points import EntryPoint
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
+from connector.models.reviews import ReviewAnswer
 from connector.models.rollups import DailyRollup
 from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
 
@@ -44,6 +45,7 @@ __all__ = [
     "MessageStatus",
     "Purpose",
     "ResourceVersion",
+    "ReviewAnswer",
     "Segment",
     "SettingsChange",
     "Shop",
