@@ -25,6 +25,7 @@ from connector.models import (
     EntryPoint,
     InboundRecord,
     OrderRecord,
+    ReviewAnswer,
     SettingsChange,
     TemplateApproval,
     utcnow,
@@ -39,7 +40,8 @@ B_DOMAIN = "other-shop.myshopify.com"
 B_PHONE = "+4917655507781"
 #: strings that exist only in shop B's rows: none may appear in an answer to shop A
 B_MARKERS = ("4917655507781", "Bertha Zweitladen", "B-OPT-IN-7781", "B-INBOUND-7781", "B-REJECTED-7781",
-             "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "5000002", "7781SECRETTOKEN")
+             "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "5000002", "7781SECRETTOKEN",
+             "B-COMMENT-7781")
 PUBLIC = {f"{API_PREFIX}/openapi.json"}
 
 
@@ -70,8 +72,13 @@ def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int]:
     entry = EntryPoint(shop_id=shop.id, name=f"{tag}-ENTRY-7781" if tag == "B" else "A window",
                        text="Please send me offers on WhatsApp.")
     db.session.add(entry)
+    review = ReviewAnswer(shop_id=shop.id, contact_id=contact.id, order_id=f"{tag}-ORDER-7781" if tag == "B" else "A-1",
+                          product_ids=["1"], rating=1, flagged=True, rated_at=utcnow(),
+                          comment="B-COMMENT-7781" if tag == "B" else "A comment")
+    db.session.add(review)
     db.session.commit()
-    return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id}
+    return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id,
+            "review_id": review.id}
 
 
 @pytest.fixture(params=["shopify", "woocommerce"])

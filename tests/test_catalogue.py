@@ -34,7 +34,7 @@ EXPECTED = {
     "order_confirmation": "UTILITY", "shipping_shipped": "UTILITY", "shipping_out_for_delivery": "UTILITY",
     "shipping_delivered": "UTILITY", "shipping_delayed": "UTILITY", "back_in_stock": "MARKETING",
     "review_request": "MARKETING", "optin_confirmation": "UTILITY", "cod_confirmation": "UTILITY",
-    "test_message": "UTILITY",
+    "test_message": "UTILITY", "post_purchase_content": "UTILITY", "winback": "MARKETING",
 }
 ORDER_PARAMS = {"customer_name": "Maria", "order_number": "#1001", "order_total": "49,90\u00a0€"}
 

@@ -20,6 +20,7 @@ from connector.models import (
     LinkClick,
     Message,
     OrderRecord,
+    ReviewAnswer,
     Shipment,
     ShortLink,
     StockSubscription,
@@ -41,7 +42,7 @@ def _expected(shop_id: int, contact: Contact) -> dict[str, set[int]]:
     of_contact = {name: _ids(model, model.contact_id == contact.id) for name, model in (
         ("consent_events", ConsentEvent), ("messages", Message), ("inbound_messages", InboundRecord),
         ("carts", Cart), ("short_links", ShortLink), ("link_clicks", LinkClick),
-        ("stock_subscriptions", StockSubscription))}
+        ("stock_subscriptions", StockSubscription), ("review_answers", ReviewAnswer))}
     orders = _ids(OrderRecord, OrderRecord.contact_id == contact.id)
     order_ids = set(db.session.scalars(select(OrderRecord.order_id).where(OrderRecord.id.in_(orders))))
     mentions = [ZELINDA.digits, ZELINDA.email, ZELINDA.national.replace(" ", "")]
