@@ -76,8 +76,8 @@ def test_a_one_star_tap_is_stored_with_order_and_products_flagged_and_its_commen
         client, drain, sandbox, fake_shopify, caplog):
     shop = _review_shop(fake_shopify)
     _deliver(shop, "5001", fake_shopify.shop_domain)
-    assert drain(lambda: len(_sent(sandbox, "review_request")) == 1, timeout=30)
-    buttons = json.dumps(_sent(sandbox, "review_request")[0]["template"]["components"])
+    assert drain(lambda: len(_sent(sandbox, "review_rating")) == 1, timeout=30)
+    buttons = json.dumps(_sent(sandbox, "review_rating")[0]["template"]["components"])
     for rating in range(1, 6):  # the rating buttons name the order
         assert f'"review_{rating}:5001"' in buttons
 
@@ -124,7 +124,7 @@ def test_a_five_star_tap_gets_the_review_site_as_a_tracked_link_and_a_stop_is_no
         client, drain, sandbox, fake_shopify):
     shop = _review_shop(fake_shopify)
     _deliver(shop, "5002", fake_shopify.shop_domain)
-    assert drain(lambda: len(_sent(sandbox, "review_request")) == 1, timeout=30)
+    assert drain(lambda: len(_sent(sandbox, "review_rating")) == 1, timeout=30)
     _tap(sandbox, "review_5:5002", "wamid.r5")
     assert drain(lambda: len(_texts(sandbox)) == 2)
     answer = db.session.scalars(select(ReviewAnswer)).one()

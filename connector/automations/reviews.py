@@ -23,7 +23,7 @@ from connector.models import Contact, OrderRecord, Shop, utcnow
 from connector.models.reviews import site_link_key
 
 AUTOMATION = "review_request"
-TEMPLATE = "review_request"
+TEMPLATE = "review_rating"
 
 
 def queue_review_request(shop: Shop, contact: Contact, *, order_id: str, order_name: str,

@@ -348,7 +348,7 @@ def _steps(name: str, options: dict) -> list[tuple[str, int, str]]:
     if name == "back_in_stock":
         return [("back_in_stock", 0, "product back in stock")]
     if name == "review_request":
-        return [("review_request", int(options["delay_seconds"]), "delivered")]
+        return [("review_rating", int(options["delay_seconds"]), "delivered")]
     if name == "post_purchase":  # connector/automations/post_purchase.py: one per order and matching rule
         return [("post_purchase_content", int(options["delay_seconds"]), options["trigger"])]
     if name == "winback":  # connector/automations/winback.py: from the sweep
