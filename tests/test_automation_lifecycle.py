@@ -276,3 +276,26 @@ def test_a_comment_goes_with_the_shoppers_erasure_and_with_the_texts_retention(c
     assert purge_expired(utcnow() + timedelta(days=100))["review_comments"] == 0  # within 180 days
     assert purge_expired(utcnow() + timedelta(days=181))["review_comments"] == 1
     assert db.session.scalars(select(ReviewAnswer.comment).where(ReviewAnswer.contact_id == kept.id)).one() is None
+
+
+def test_winback_goes_through_the_governor_quiet_hours_and_a_revoked_consent(ctx, drain, sandbox):
+    from connector import consent
+    from connector.models.contacts import CONSENT_REVOKED
+
+    shop = make_shop(settings={"governor": {**GOVERNOR, "quiet_hours": {"enabled": True, "start": "00:00",
+                                                                        "end": "23:59"}},
+                               "automations": {"winback": {"enabled": True}}})
+    night = make_contact(shop, "+4915111111111")
+    changed_mind = make_contact(shop, "+4915122222222")
+    long_ago = now() - timedelta(days=120)
+    apply(shop, OrderPaid(order("7201", phone=night.phone_e164, at=long_ago, cart_tokens=())),
+          OrderPaid(order("7202", phone=changed_mind.phone_e164, at=long_ago, cart_tokens=())))
+    assert winback.send_winbacks(utcnow()) == 2
+    consent.record(changed_mind, consent.MARKETING, CONSENT_REVOKED, "keyword")  # STOP before it went out
+    db.session.commit()
+    rows = lambda: {row.contact_id: row for row in db.session.scalars(  # noqa: E731
+        select(Message).where(Message.automation == "winback"))}
+    assert drain(lambda: rows()[changed_mind.id].status == "suppressed" and rows()[night.id].status_reason
+                 == "quiet_hours", timeout=20)
+    assert rows()[night.id].status == "queued" and rows()[night.id].due_at > utcnow()
+    assert _sent(sandbox, "winback") == []
