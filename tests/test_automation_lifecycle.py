@@ -222,6 +222,9 @@ def test_winback_once_per_period_only_to_consented_lapsed_customers(ctx, drain, 
     assert [(row.contact_id, row.idempotency_key, row.purpose) for row in rows] == [
         (lapsed.id, f"winback:{lapsed.id}:{period}", "marketing")]
     assert drain(lambda: len(_sent(sandbox, "winback")) == 1, timeout=30)
+    link = db.session.scalars(select(ShortLink).where(ShortLink.message_id == rows[0].id)).one()
+    assert link.contact_id == lapsed.id and link.target_url.startswith("https://demo-shop.myshopify.com/?utm_source")
+    assert rows[0].content["buttons"][0]["url_suffix"] == link.code
     # the next sweeps: the step rests, and even when it runs nothing more goes to her this period
     assert winback.send_winbacks(utcnow()) == 0
     get_redis().delete(winback.IDLE_KEY)
