@@ -26,6 +26,7 @@ from connector.web.admin_campaigns import bp as admin_campaigns
 from connector.web.admin_dashboard import bp as admin_dashboard
 from connector.web.admin_entry_points import bp as admin_entry_points
 from connector.web.admin_records import bp as admin_records
+from connector.web.admin_reviews import bp as admin_reviews
 from connector.web.admin_templates import bp as admin_templates
 from connector.web.apidoc import bp as apidoc
 from connector.web.errors import register_error_handlers
@@ -41,7 +42,7 @@ from connector.web.woocommerce import bp as woocommerce
 #: WooCommerce), the embedded admin (its page and API, the API's OpenAPI document), the
 #: storefront widgets, short links, metrics
 BLUEPRINTS = (health, webhooks, shopify, woocommerce, admin, admin_dashboard, admin_records, admin_entry_points,
-              admin_campaigns, admin_templates, apidoc, storefront, links, metrics)
+              admin_campaigns, admin_templates, admin_reviews, apidoc, storefront, links, metrics)
 
 #: what ships inside the package (the wheel carries it as package data): the admin page and the
 #: template catalogue, and the Alembic migrations

@@ -49,6 +49,7 @@ from connector.models import (
     OrderRecord,
     Referral,
     ReferralCode,
+    ReviewAnswer,
     Shipment,
     Shop,
     ShortLink,
@@ -262,6 +263,7 @@ def export_customer(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
             "referral_codes": [_row(row) for row in of_contact(ReferralCode)],
             "referrals": [_row(row) for row in _all(Referral, Referral.shop_id == shop.id,
                                                      Referral.referrer_contact_id == contact.id)],
+            "review_answers": [_row(row) for row in of_contact(ReviewAnswer)],
         })
     identity = Identity.of(shop, contacts, order_ids=all_order_ids, phone=phone, email=email,
                            customer_id=customer_id)
@@ -324,6 +326,9 @@ def forget_contacts(shop: Shop, contacts: list[Contact], *, order_ids: Iterable[
                                  error_title=None)
     counts["inbound_messages"] = _update(InboundRecord, InboundRecord.contact_id.in_(contact_ids),
                                          shop_id=shop.id, text=None, reply_title=None)
+    # a rating stays as an anonymous count; the comment is the shopper's own words
+    counts["review_answers"] = _update(ReviewAnswer, ReviewAnswer.contact_id.in_(contact_ids), shop_id=shop.id,
+                                       comment=None, updated_at=now)
     # link clicks hold no IP or user agent: the row (link, message, time) is the anonymous count.
     # The target of a link may be the shopper's order-status or checkout-recovery page.
     counts["short_links"] = _update(ShortLink, ShortLink.contact_id.in_(contact_ids), shop_id=shop.id,
@@ -445,7 +450,8 @@ def redact_after_uninstall(shop: Shop) -> timedelta:
 def purge_expired(now: datetime | None = None) -> dict[str, int]:
     """Remove what is kept past its time; commits. Meant for the sweep, at most hourly."""
     now = now or utcnow()
-    counts = {"message_bodies": 0, "inbound_texts": 0, "receipt_bodies": 0, "data_exports": 0, "shops_redacted": 0}
+    counts = {"message_bodies": 0, "inbound_texts": 0, "review_comments": 0, "receipt_bodies": 0, "data_exports": 0,
+              "shops_redacted": 0}
     for shop in db.session.scalars(select(Shop).order_by(Shop.id)).all():
         cutoff = now - timedelta(days=retention_days(shop))
         counts["message_bodies"] += rowcount(db.session.execute(
@@ -457,6 +463,10 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
             update(InboundRecord).where(InboundRecord.shop_id == shop.id, InboundRecord.received_at < cutoff,
                                         or_(InboundRecord.text.is_not(None), InboundRecord.reply_title.is_not(None)))
             .values(text=None, reply_title=None).execution_options(synchronize_session=False))) or 0
+        counts["review_comments"] += rowcount(db.session.execute(  # the shopper's words, like an inbound text
+            update(ReviewAnswer).where(ReviewAnswer.shop_id == shop.id, ReviewAnswer.commented_at < cutoff,
+                                       ReviewAnswer.comment.is_not(None))
+            .values(comment=None).execution_options(synchronize_session=False))) or 0
         db.session.commit()
     counts["receipt_bodies"] = rowcount(db.session.execute(
         update(WebhookReceipt).where(WebhookReceipt.processed_at < now - timedelta(days=RECEIPT_BODY_DAYS),

@@ -21,7 +21,18 @@ from typing import Callable
 from sqlalchemy import select
 
 from connector import receipt_notes
-from connector.automations import back_in_stock, carts, coupons, orders, referrals, repurchase, shipping, templates
+from connector.automations import (
+    back_in_stock,
+    carts,
+    coupons,
+    orders,
+    post_purchase,
+    referrals,
+    repurchase,
+    reviews,
+    shipping,
+    templates,
+)
 from connector.conversations.inbound import apply_marketing_preference, record_inbound
 from connector.events import (
     CheckoutUpdated,
@@ -67,11 +78,14 @@ EVENT_HANDLERS: dict[type, tuple[Callable, ...]] = {
     ShopRedact: (redact_shop,),
     StockChanged: (back_in_stock.on_stock_changed, record_stock),
     CheckoutUpdated: (carts.on_checkout_updated,),
-    # after ``orders``, which records the order: its lines, the codes it used, a friend's referral
-    OrderPlaced: (orders.on_order_placed, repurchase.on_order, coupons.on_order),
-    OrderPaid: (orders.on_order_paid, repurchase.on_order, coupons.on_order, referrals.on_order_paid),
+    # after ``orders``, which records the order: the products it holds (reviews), its lines, the codes it
+    # used, a friend's referral
+    OrderPlaced: (orders.on_order_placed, reviews.remember_products, repurchase.on_order, coupons.on_order),
+    OrderPaid: (orders.on_order_paid, reviews.remember_products, repurchase.on_order, coupons.on_order,
+                referrals.on_order_paid),
     OrderCancelled: (orders.on_order_cancelled,),
-    FulfillmentUpdated: (shipping.on_fulfillment_updated, orders.on_order_fulfilled),
+    FulfillmentUpdated: (shipping.on_fulfillment_updated, orders.on_order_fulfilled,
+                         post_purchase.on_fulfillment_updated),
     CustomerRedact: (handle_customer_redact,),
     CustomerDataRequest: (handle_data_request,),
 }

@@ -200,6 +200,36 @@ class ReviewRequestSchema(StrictSchema):
                                                      "null: the order's page."})
 
 
+class ContentRuleSchema(StrictSchema):
+    product_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), load_default=list,
+                              validate=validate.Length(max=100),
+                              metadata={"description": "The store's product ids it is for; empty: every order."})
+    url = fields.Url(required=True, schemes={"http", "https"},
+                     metadata={"description": "The guide or video (the shop's own domains or link_domains)."})
+    note = fields.String(required=True, validate=validate.Length(min=1, max=200),
+                         metadata={"description": 'What it is, as the shopper reads it ("How to brew with '
+                                                  'your grinder").'})
+
+
+class PostPurchaseSchema(StrictSchema):
+    enabled = _flag(False, "Send a usage guide or video after delivery, per product.")
+    trigger = fields.String(load_default="delivered", validate=validate.OneOf(["delivered", "shipped"]),
+                            metadata={"description": "After delivery, or as soon as the order is shipped."})
+    delay_seconds = _integer(DAY, "Seconds after the delivery (or shipping).",
+                             validate=Bounds(0, LATEST_STEP_SECONDS))
+    rules = fields.List(fields.Nested(ContentRuleSchema), load_default=list, validate=validate.Length(max=20),
+                        metadata={"description": "One message per order and rule whose products it has: "
+                                                 "{product_ids, url, note}; at most 20."})
+
+
+class WinbackSchema(StrictSchema):
+    enabled = _flag(False, "Write to customers who have not ordered for a while (marketing: only with consent).")
+    days = _integer(90, "Days without an order; also the least time between two win-back messages.",
+                    validate=Bounds(30, 730, operator_minimum=1))
+    url = fields.Url(load_default=None, allow_none=True, schemes={"http", "https"},
+                     metadata={"description": "Where its button leads (the shop's own domains); null: the home page."})
+
+
 class AttributionSchema(StrictSchema):
     window_seconds = _integer(5 * DAY, "An order this many seconds after a click counts as the message's.",
                               validate=Bounds(HOUR, LATEST_STEP_SECONDS))
@@ -262,6 +292,8 @@ class AutomationsSchema(StrictSchema):
     repurchase_reminder = _section(RepurchaseReminderSchema, "The repurchase reminder.")
     coupon_reminder = _section(CouponReminderSchema, "The unused-coupon follow-up.")
     referral = _section(ReferralSchema, "Forward to a friend: personal referral codes.")
+    post_purchase = _section(PostPurchaseSchema, "Usage guides and videos after the purchase.")
+    winback = _section(WinbackSchema, "Win-back messages to customers who stopped ordering.")
     attribution = _section(AttributionSchema, "How revenue is credited to messages.")
 
 

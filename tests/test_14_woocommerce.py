@@ -168,12 +168,12 @@ def test_14_2_carrier_statuses_send_out_for_delivery_delivered_and_the_review(ap
             contact = db.session.scalars(select(Contact).where(Contact.shop_id == shop.id)).one()
             consent.record(contact, consent.MARKETING, CONSENT_GRANTED, "double_opt_in", text_shown=GERMAN_BOX)
             db.session.commit()
-    assert drain(lambda: len(sent(sandbox, "review_request")) == 1, timeout=30)
+    assert drain(lambda: len(sent(sandbox, "review_rating")) == 1, timeout=30)
     assert len(sent(sandbox, "shipping_delivered")) == 1
     db.session.refresh(shop)
     assert wc_store.shipment_statuses(shop)["reported"] is True  # the admin overview stops saying "none"
     rows = db.session.scalars(select(Message.template_name).where(Message.shop_id == shop.id)).all()
-    assert rows.count("shipping_delivered") == 1 and rows.count("review_request") == 1
+    assert rows.count("shipping_delivered") == 1 and rows.count("review_rating") == 1
 
 
 def test_14_2_admin_overview_says_when_a_store_reports_no_shipment_statuses(app_url, store):  # noqa: F811

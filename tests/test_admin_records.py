@@ -88,7 +88,8 @@ def test_automations_show_settings_steps_with_previews_per_language_and_the_funn
     assert response.status_code == 200
     by_name = {row["name"]: row for row in response.get_json()["automations"]}
     assert set(by_name) == {"order_confirmation", "cod_confirmation", "shipping_updates", "abandoned_cart",
-                            "back_in_stock", "review_request", "repurchase_reminder", "coupon_reminder", "referral"}
+                            "back_in_stock", "review_request", "repurchase_reminder", "coupon_reminder", "referral",
+                            "post_purchase", "winback"}
     # the lifecycle automations: off until switched on, each with its steps and previews
     assert [by_name[name]["enabled"] for name in ("repurchase_reminder", "coupon_reminder", "referral")] == [False] * 3
     assert [(step["template"], step["delay_seconds"]) for step in by_name["referral"]["steps"]] == [
@@ -109,6 +110,14 @@ def test_automations_show_settings_steps_with_previews_per_language_and_the_funn
     assert cart["funnel"]["triggered"] == 1 and cart["funnel"]["read"] == 1
     assert by_name["review_request"]["enabled"] is True
     assert by_name["review_request"]["steps"][0]["delay_seconds"] == 5 * 86400
+    assert by_name["post_purchase"]["enabled"] is False
+    assert [(step["template"], step["delay_seconds"]) for step in by_name["post_purchase"]["steps"]] == [
+        ("post_purchase_content", 86400)]
+    assert [(step["template"], step["delay_seconds"]) for step in by_name["winback"]["steps"]] == [
+        ("winback", 90 * 86400)]
+    review = by_name["review_request"]["steps"][0]["previews"]["en"]["buttons"]
+    assert [button["text"] for button in review][1:6] == ["5 - Excellent", "4 - Good", "3 - Okay", "2 - Poor",
+                                                          "1 - Very poor"]
     cod = by_name["cod_confirmation"]["steps"]
     assert [step["delay_seconds"] for step in cod] == [0, 4 * 3600]
     assert cod[0]["previews"]["en"]["header"]  # a text header

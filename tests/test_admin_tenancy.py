@@ -27,6 +27,7 @@ from connector.models import (
     EntryPoint,
     InboundRecord,
     OrderRecord,
+    ReviewAnswer,
     Segment,
     SettingsChange,
     TemplateApproval,
@@ -44,7 +45,7 @@ B_PHONE = "+4917655507781"
 #: strings that exist only in shop B's rows: none may appear in an answer to shop A
 B_MARKERS = ("4917655507781", "Bertha Zweitladen", "B-OPT-IN-7781", "B-INBOUND-7781", "B-REJECTED-7781",
              "b-staff-7781", "B-ORDER-7781", "B-BODY-7781", "B-TAX-7781", "5000002", "7781SECRETTOKEN",
-             "b_sale_7781", "B-CAMPAIGN-7781", "B-SEGMENT-7781")
+             "b_sale_7781", "B-CAMPAIGN-7781", "B-SEGMENT-7781", "B-COMMENT-7781")
 PUBLIC = {f"{API_PREFIX}/openapi.json"}
 
 
@@ -84,9 +85,13 @@ def seed(shop, *, phone: str, name: str, tag: str) -> dict[str, int | str]:
     template = spring_sale(name=f"{tag.lower()}_sale_7781")  # the shop's own template, by name in the path
     shop_catalogue.save(shop.id, template, created_by=f"{tag.lower()}-staff-7781" if tag == "B" else "a",
                         source="seed")
+    review = ReviewAnswer(shop_id=shop.id, contact_id=contact.id, order_id=f"{tag}-ORDER-7781" if tag == "B" else "A-1",
+                          product_ids=["1"], rating=1, flagged=True, rated_at=utcnow(),
+                          comment="B-COMMENT-7781" if tag == "B" else "A comment")
+    db.session.add(review)
     db.session.commit()
     return {"contact_id": contact.id, "export_id": export.id, "message_id": message.id, "entry_id": entry.id,
-            "segment_id": segment.id, "campaign_id": campaign.id, "name": template["name"]}
+            "segment_id": segment.id, "campaign_id": campaign.id, "name": template["name"], "review_id": review.id}
 
 
 @pytest.fixture(params=["shopify", "woocommerce"])

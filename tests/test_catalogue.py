@@ -33,9 +33,10 @@ EXPECTED = {
     "cart_reminder_1": "MARKETING", "cart_reminder_2": "MARKETING", "cart_reminder_discount": "MARKETING",
     "order_confirmation": "UTILITY", "shipping_shipped": "UTILITY", "shipping_out_for_delivery": "UTILITY",
     "shipping_delivered": "UTILITY", "shipping_delayed": "UTILITY", "back_in_stock": "MARKETING",
-    "review_request": "MARKETING", "optin_confirmation": "UTILITY", "cod_confirmation": "UTILITY",
-    "test_message": "UTILITY", "campaign_announcement": "MARKETING", "repurchase_reminder": "MARKETING",
-    "coupon_reminder": "MARKETING", "referral_invite": "MARKETING", "referral_reward": "MARKETING",
+    "review_request": "MARKETING", "review_rating": "MARKETING", "optin_confirmation": "UTILITY",
+    "cod_confirmation": "UTILITY", "test_message": "UTILITY", "campaign_announcement": "MARKETING",
+    "repurchase_reminder": "MARKETING", "coupon_reminder": "MARKETING", "referral_invite": "MARKETING",
+    "referral_reward": "MARKETING", "post_purchase_content": "UTILITY", "winback": "MARKETING",
 }
 ORDER_PARAMS = {"customer_name": "Maria", "order_number": "#1001", "order_total": "49,90\u00a0€"}
 

@@ -24,6 +24,7 @@ from connector.models import (
     OrderRecord,
     Referral,
     ReferralCode,
+    ReviewAnswer,
     Shipment,
     ShortLink,
     StockSubscription,
@@ -46,7 +47,7 @@ def _expected(shop_id: int, contact: Contact) -> dict[str, set[int]]:
         ("consent_events", ConsentEvent), ("messages", Message), ("inbound_messages", InboundRecord),
         ("carts", Cart), ("short_links", ShortLink), ("link_clicks", LinkClick),
         ("stock_subscriptions", StockSubscription), ("order_lines", OrderLine), ("issued_codes", IssuedCode),
-        ("referral_codes", ReferralCode))}
+        ("referral_codes", ReferralCode), ("review_answers", ReviewAnswer))}
     of_contact["referrals"] = _ids(Referral, Referral.referrer_contact_id == contact.id)
     orders = _ids(OrderRecord, OrderRecord.contact_id == contact.id)
     order_ids = set(db.session.scalars(select(OrderRecord.order_id).where(OrderRecord.id.in_(orders))))

@@ -27,12 +27,14 @@ from connector.models import (
     LinkClick,
     Message,
     OrderRecord,
+    ReviewAnswer,
     Shipment,
     Shop,
     ShortLink,
     StockSubscription,
     WebhookReceipt,
     WhatsAppAccount,
+    utcnow,
 )
 from tests.test_invoices import pdf_strings
 from tests.test_shopify_endpoint import deliver
@@ -158,6 +160,7 @@ def seed(person: Person, *, shop: Shop, client, fake_shopify, sandbox, drain) ->
     """The person in every table, through the paths production uses."""
     from connector import optin
     from connector.automations import back_in_stock
+    from connector.conversations import reviews
     from connector.privacy import export_customer
     from connector.ratelimit import Limit, hit
 
@@ -176,6 +179,11 @@ def seed(person: Person, *, shop: Shop, client, fake_shopify, sandbox, drain) ->
     assert drain(lambda: db.session.scalar(select(func.count(InboundRecord.id)).where(
         InboundRecord.contact_id == contact.id)) == 1)
     contact = db.session.get(Contact, contact.id)
+    # a rating of the order and a comment in the shopper's own words (connector/conversations/reviews.py)
+    assert reviews.record_rating(shop, contact, "review_2", order_id=person.order_id, at=utcnow()) == "review_rating"
+    assert reviews.take_comment(shop, contact, f"{person.first} {person.last} hier, ruf mich an: {person.national}",
+                                utcnow()) == "review_comment"
+    db.session.commit()
     # what the storefront would record: the ledger entry with the text shown, a subscription,
     # the opt-in limit's counter
     optin.request_opt_in(shop, contact, source="widget_popup",
@@ -201,7 +209,8 @@ def seed(person: Person, *, shop: Shop, client, fake_shopify, sandbox, drain) ->
 def seeded_everywhere(contact: Contact) -> dict[str, int]:
     """Rows of the contact per table, to prove the seed reached each one."""
     counts = {model.__tablename__: db.session.scalar(select(func.count(model.id)).where(model.contact_id == contact.id))
-              for model in (ConsentEvent, Message, InboundRecord, ShortLink, LinkClick, StockSubscription, OrderRecord)}
+              for model in (ConsentEvent, Message, InboundRecord, ShortLink, LinkClick, StockSubscription, OrderRecord,
+                            ReviewAnswer)}
     counts["carts"] = db.session.scalar(select(func.count(Cart.id)).where(Cart.contact_id == contact.id))
     counts["shipments"] = db.session.scalar(select(func.count(Shipment.id)).where(Shipment.shop_id == contact.shop_id))
     counts["invoices"] = db.session.scalar(select(func.count(Invoice.id)).where(Invoice.shop_id == contact.shop_id))

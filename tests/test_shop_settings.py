@@ -43,6 +43,9 @@ def test_defaults_are_todays():
     assert settings["automations"]["back_in_stock"] == {
         "enabled": True, "batch_multiple": 1.0, "untracked_batch_size": 50, "batch_interval_seconds": 1800,
         "subscription_days": 30}
+    assert settings["automations"]["post_purchase"] == {"enabled": False, "trigger": "delivered",
+                                                        "delay_seconds": 86400, "rules": []}
+    assert settings["automations"]["winback"] == {"enabled": False, "days": 90, "url": None}
     assert settings["automations"]["attribution"] == {"window_seconds": 432000}
     assert settings["governor"]["quiet_hours"] == {"enabled": True, "start": "21:00", "end": "08:00",
                                                    "purposes": ["marketing"]}
@@ -149,6 +152,22 @@ def test_quiet_hours_are_hh_mm(clock, is_valid):
      ("automations", "review_request", "delay_seconds")),
     ({"automations": {"review_request": {"review_url": "javascript:alert(1)"}}},
      ("automations", "review_request", "review_url")),
+    ({"automations": {"post_purchase": {"trigger": "paid"}}}, ("automations", "post_purchase", "trigger")),
+    ({"automations": {"post_purchase": {"delay_seconds": 31 * 86400}}},
+     ("automations", "post_purchase", "delay_seconds")),
+    ({"automations": {"post_purchase": {"rules": [{"note": "Guide"}]}}},
+     ("automations", "post_purchase", "rules", 0, "url")),
+    ({"automations": {"post_purchase": {"rules": [{"url": "https://demo.myshopify.com/g", "note": ""}]}}},
+     ("automations", "post_purchase", "rules", 0, "note")),
+    ({"automations": {"post_purchase": {"rules": [{"url": "ftp://demo.myshopify.com/g", "note": "Guide"}]}}},
+     ("automations", "post_purchase", "rules", 0, "url")),
+    ({"automations": {"post_purchase": {"rules": [{"url": "https://demo.myshopify.com/g", "note": "x" * 201}]}}},
+     ("automations", "post_purchase", "rules", 0, "note")),
+    ({"automations": {"post_purchase": {"rules": [{"url": "https://demo.myshopify.com/g", "note": "G"}] * 21}}},
+     ("automations", "post_purchase", "rules")),
+    ({"automations": {"winback": {"days": 7}}}, ("automations", "winback", "days")),
+    ({"automations": {"winback": {"days": 731}}}, ("automations", "winback", "days")),
+    ({"automations": {"winback": {"url": "javascript:alert(1)"}}}, ("automations", "winback", "url")),
     ({"automations": {"back_in_stock": {"batch_interval_seconds": 10}}},
      ("automations", "back_in_stock", "batch_interval_seconds")),
     ({"automations": {"attribution": {"window_seconds": 60}}}, ("automations", "attribution", "window_seconds")),
@@ -202,6 +221,11 @@ def test_each_rule_refuses_its_bad_value(patch, path):
     {"automations": {"coupon_reminder": {"enabled": True, "after_days": 5, "min_hours_left": 24}}},
     {"automations": {"referral": {"enabled": True, "delay_seconds": 3600, "friend_percent": 15, "reward_percent": 0,
                                   "code_valid_days": 365, "max_rewards": 3}}},  # 0: no reward
+    {"automations": {"post_purchase": {"enabled": True, "trigger": "shipped", "delay_seconds": 0, "rules": [
+        {"product_ids": ["11", "12"], "url": "https://demo.myshopify.com/pages/guide", "note": "How to brew"},
+        {"product_ids": [], "url": "https://demo.myshopify.com/pages/unboxing", "note": "Unboxing video"}]}}},
+    {"automations": {"winback": {"enabled": True, "days": 30, "url": "https://demo.myshopify.com/new"}}},
+    {"automations": {"winback": {"days": 730}}},
     {"governor": {"quiet_hours": {"enabled": False, "purposes": ["marketing", "transactional"]}}},
     {"governor": {"frequency_caps": {"transactional": {"max_messages": 5, "per_hours": 24}}}},
     {"governor": {"pair_interval_seconds": 6}},

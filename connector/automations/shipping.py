@@ -11,11 +11,11 @@ fulfillment forward silently. The review request (off by default) follows ``deli
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from sqlalchemy import select
 
-from connector.automations.common import automation_settings, is_enabled, queue_template
+from connector.automations import reviews
+from connector.automations.common import is_enabled, queue_template
 from connector.automations.links import safe_target
 from connector.contacts import contact_for, first_name
 from connector.dbutil import insert_or_ignore
@@ -81,12 +81,4 @@ def on_fulfillment_updated(shop_id: int, event: FulfillmentUpdated) -> None:
 
 
 def _review_request(shop: Shop, contact: Contact, order_name: str, event: FulfillmentUpdated, status_url) -> None:
-    if not is_enabled(shop, "review_request"):
-        return
-    options = automation_settings(shop, "review_request")
-    queue_template(shop=shop, contact=contact, automation="review_request", template="review_request",
-                   key=f"order:{event.order_id}:review", params={
-                       "customer_name": first_name(contact, "👋"), "order_number": order_name,
-                       "shop_name": shop.name or shop.domain},
-                   links=[safe_target(shop, options.get("review_url"), status_url)],
-                   due_at=utcnow() + timedelta(seconds=float(options["delay_seconds"])))
+    reviews.queue_review_request(shop, contact, order_id=event.order_id, order_name=order_name, status_url=status_url)

@@ -1,5 +1,5 @@
 """What shoppers send us: kept as the conversation; replies open the 24-hour window; STOP/START
-words, opt-in answers, COD decisions; WhatsApp's own stop/resume controls.
+words, opt-in answers, COD decisions, review ratings and comments; WhatsApp's own stop/resume controls.
 
 A reply is matched to its contact by the message it answers (``context.id``), then by the
 business-scoped user id (usernames may come without a phone), then by phone number.
@@ -12,7 +12,7 @@ import logging
 from sqlalchemy import select, update
 
 from connector import optin
-from connector.conversations import entry_points
+from connector.conversations import entry_points, reviews
 from connector.dbutil import insert_or_ignore
 from connector.events import InboundMessage, MarketingPreferenceChanged
 from connector.extensions import db
@@ -99,6 +99,8 @@ def _act_on(shop: Shop, contact: Contact, event: InboundMessage) -> str | None:
         if action in ("cod_confirm", "cod_cancel"):
 
             return cod_decision(shop, contact, action, order_id=context, at=event.occurred_at)
+        if action in reviews.RATINGS:
+            return reviews.record_rating(shop, contact, action, order_id=context, at=event.occurred_at)
     # an entry point's reference does not hide a keyword: "STOP #K7P2QX" is a STOP
     intent = keywords.intent_of(entry_points.without_references(event.text))
     if intent is None:
@@ -106,6 +108,10 @@ def _act_on(shop: Shop, contact: Contact, event: InboundMessage) -> str | None:
         handled = entry_points.act_on_reference(shop, contact, event)
         if handled:
             return handled
+        if event.kind == "text":  # the comment on a rating just given
+            handled = reviews.take_comment(shop, contact, event.text, event.occurred_at)
+            if handled:
+                return handled
     if intent == keywords.OPT_OUT:
         return "opt_out" if optin.opt_out(shop, contact, source="keyword", at=event.occurred_at,
                                            evidence=evidence) else None

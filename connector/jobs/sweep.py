@@ -20,6 +20,7 @@ from sqlalchemy import func, or_, select, update
 
 from connector.automations import coupons, repurchase
 from connector.automations.back_in_stock import resume_stalled_restocks
+from connector.automations.winback import send_winbacks
 from connector.campaigns import control as campaigns_control
 from connector.extensions import db, get_redis, settings
 from connector.jobs.ingest import RECEIPT_MAX_ATTEMPTS
@@ -120,6 +121,7 @@ STEPS: tuple[tuple[str, Callable[[datetime], Any]], ...] = (
     ("campaigns", campaigns_control.tend),  # planners whose job was lost; campaigns that finished
     ("repurchase_reminders", repurchase.queue_due),  # lifecycle: due reminders, in batches per shop
     ("coupon_reminders", coupons.queue_due),
+    ("winbacks", send_winbacks),  # lapsed customers with consent: one win-back per period
 )
 
 

@@ -20,6 +20,7 @@ from connector.models.entry_points import EntryPoint
 from connector.models.lifecycle import IssuedCode, Referral, ReferralCode
 from connector.models.messages import Message, MessageKind, MessageStatus, Purpose
 from connector.models.receipts import ResourceVersion, WebhookReceipt
+from connector.models.reviews import ReviewAnswer
 from connector.models.rollups import DailyRollup
 from connector.models.shop_templates import ShopTemplate, ShopTemplateVersion
 from connector.models.shops import SettingsChange, Shop, WhatsAppAccount
@@ -51,6 +52,7 @@ __all__ = [
     "Referral",
     "ReferralCode",
     "ResourceVersion",
+    "ReviewAnswer",
     "Segment",
     "SettingsChange",
     "Shop",

@@ -69,6 +69,8 @@ class OrderRecord(Timestamps, Base):
     attributed_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     attributed_automation: Mapped[str | None] = mapped_column(String(50))
     attribution: Mapped[str | None] = mapped_column(String(16))
+    #: the product ids of its lines (review answers, post-purchase content; migration 0015)
+    product_ids: Mapped[list | None] = mapped_column(JSON)
 
 
 class Shipment(Timestamps, Base):

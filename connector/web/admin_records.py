@@ -354,7 +354,7 @@ def _steps(name: str, options: dict) -> list[tuple[str, int, str]]:
     if name == "back_in_stock":
         return [("back_in_stock", 0, "product back in stock")]
     if name == "review_request":
-        return [("review_request", int(options["delay_seconds"]), "delivered")]
+        return [("review_rating", int(options["delay_seconds"]), "delivered")]
     if name == "repurchase_reminder":  # repurchase.py: the product's interval after its last order
         return [("repurchase_reminder", 0, "the product's interval after its last order")]
     if name == "coupon_reminder":  # coupons.py
@@ -364,6 +364,10 @@ def _steps(name: str, options: dict) -> list[tuple[str, int, str]]:
         if options.get("reward_percent"):
             steps.append(("referral_reward", 0, "a friend ordered with the code"))
         return steps
+    if name == "post_purchase":  # connector/automations/post_purchase.py: one per order and matching rule
+        return [("post_purchase_content", int(options["delay_seconds"]), options["trigger"])]
+    if name == "winback":  # connector/automations/winback.py: from the sweep
+        return [("winback", int(options["days"]) * 86400, "last order")]
     return []
 
 

@@ -7,6 +7,8 @@ const KNOWN_KINDS = {
   "automations.abandoned_cart.discount_code": "text",
   "automations.abandoned_cart.discount_value": "text",
   "automations.review_request.review_url": "text",
+  "automations.post_purchase.rules": "rules",
+  "automations.winback.url": "text",
   "auto_reply.hours": "hours",
   "governor.frequency_caps.transactional": "cap",
   "invoice.tax_id": "text",
@@ -37,6 +39,7 @@ export const TEXT_LANGUAGES = ["en", "de", "es", "fr", "it", "pt", "nl"];
 export const CHOICES = {
   "automations.order_confirmation.trigger": ["paid", "placed"],
   "automations.abandoned_cart.discount_source": ["fixed", "unique"],
+  "automations.post_purchase.trigger": ["delivered", "shipped"],
   "governor.quiet_hours.purposes": ["marketing", "transactional"],
   "storefront.chat_button.position": ["right", "left"],
   "storefront.popup.trigger": ["delay", "exit", "scroll"],
@@ -72,7 +75,8 @@ function kindOf(path, value, described) {
 /** The order of the form's sections (the server's JSON has its keys sorted). */
 const SECTION_ORDER = ["automations", "governor", "auto_reply", "storefront", "invoice", "general", "woocommerce"];
 const AUTOMATION_ORDER = ["order_confirmation", "cod_confirmation", "shipping_updates", "abandoned_cart",
-  "back_in_stock", "review_request", "repurchase_reminder", "coupon_reminder", "referral", "attribution"];
+  "back_in_stock", "review_request", "post_purchase", "winback", "repurchase_reminder", "coupon_reminder",
+  "referral", "attribution"];
 
 /** An object's entries with `enabled` first, then known names in their order, then the rest. */
 function ordered(object) {

@@ -160,6 +160,46 @@ function CapInput({ id, label, value, onChange, error }) {
   );
 }
 
+/** Post-purchase rules: per rule the product ids (comma-separated), the URL and the note. */
+function RulesInput({ id, label, value, onChange, error, help }) {
+  const { t } = useI18n();
+  const rules = Array.isArray(value) ? value : [];
+  const change = (index, key, fieldValue) => onChange(rules.map((rule, at) => (at === index
+    ? { ...rule, [key]: fieldValue } : rule)));
+  const ids = (text) => text.split(",").map((part) => part.trim()).filter(Boolean);
+  return (
+    <fieldset id={id} style={{ border: 0, padding: 0, margin: 0 }}>
+      <legend><Text as="span" variant="bodyMd">{label}</Text></legend>
+      <BlockStack gap="200">
+        {help && <Text as="p" tone="subdued">{help}</Text>}
+        {rules.map((rule, index) => (
+          <BlockStack gap="100" key={index}>
+            <Text as="h4" variant="headingSm">{t("settings.rules.rule", { number: index + 1 })}</Text>
+            <TextField id={`${id}-${index}-product_ids`} label={t("settings.rules.product_ids")} autoComplete="off"
+              value={(rule.product_ids || []).join(", ")}
+              onChange={(text) => change(index, "product_ids", ids(text))} />
+            <TextField id={`${id}-${index}-url`} label={t("settings.rules.url")} autoComplete="off" type="url"
+              value={rule.url || ""} onChange={(text) => change(index, "url", text)} />
+            <TextField id={`${id}-${index}-note`} label={t("settings.rules.note")} autoComplete="off"
+              maxLength={200} value={rule.note || ""} onChange={(text) => change(index, "note", text)} />
+            <InlineStack>
+              <Button onClick={() => onChange(rules.filter((_, at) => at !== index))}>
+                {t("settings.rules.remove", { number: index + 1 })}
+              </Button>
+            </InlineStack>
+          </BlockStack>
+        ))}
+        <InlineStack>
+          <Button onClick={() => onChange([...rules, { product_ids: [], url: "", note: "" }])}>
+            {t("settings.rules.add")}
+          </Button>
+        </InlineStack>
+        {error && <InlineError message={error} fieldID={id} />}
+      </BlockStack>
+    </fieldset>
+  );
+}
+
 export default function SettingField({ field, value, onChange, error }) {
   const { t } = useI18n();
   const id = idOf(field.path);
@@ -206,6 +246,8 @@ export default function SettingField({ field, value, onChange, error }) {
       return <HoursInput id={id} label={label} value={value} onChange={onChange} error={error} />;
     case "texts":
       return <TextsInput id={id} label={label} value={value} onChange={onChange} error={error} help={help} />;
+    case "rules":
+      return <RulesInput id={id} label={label} value={value} onChange={onChange} error={error} help={help} />;
     case "cap":
       return <CapInput id={id} label={label} value={value} onChange={onChange} error={error} />;
     case "number":

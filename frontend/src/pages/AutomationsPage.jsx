@@ -40,6 +40,32 @@ function Step({ step, number, name }) {
   );
 }
 
+/** The review request's low ratings, for the merchant to act on (GET /reviews?flagged=1). */
+function FlaggedReviews() {
+  const { t, language } = useI18n();
+  const reviews = useLoad("/reviews?flagged=1&limit=10");
+  return (
+    <BlockStack gap="100">
+      <Text as="h3" variant="headingSm">{t("automations.reviews.title")}</Text>
+      <Loaded load={reviews}>
+        {(data) => (data.reviews.length === 0 ? <Text as="p" tone="subdued">{t("automations.reviews.empty")}</Text> : (
+          <ul style={{ margin: 0, paddingInlineStart: 16 }}>
+            {data.reviews.map((review) => (
+              <li key={review.id}>
+                <Text as="span">
+                  {t("automations.reviews.rating", { rating: formatNumber(review.rating, language) })}
+                  {" · "}{review.order_name || review.order_id}{" · "}{review.name || review.phone || ""}
+                  {" · "}{review.comment || t("automations.reviews.no_comment")}
+                </Text>
+              </li>
+            ))}
+          </ul>
+        ))}
+      </Loaded>
+    </BlockStack>
+  );
+}
+
 function Automation({ automation, onToggle }) {
   const { t, language } = useI18n();
   const funnel = automation.funnel || {};
@@ -67,6 +93,7 @@ function Automation({ automation, onToggle }) {
         {(automation.steps || []).map((step, index) => (
           <Step key={index} step={step} number={index + 1} name={automation.name} />
         ))}
+        {automation.name === "review_request" && <FlaggedReviews />}
         <InlineStack gap="400">
           {FUNNEL.filter((name) => name in funnel).map((name) => (
             <Text as="span" key={name}>{t(`metrics.${name}`)}: {formatNumber(funnel[name], language)}</Text>
