@@ -320,18 +320,25 @@ def test_a_pause_during_planning_holds_what_is_planned_after_it(ctx, monkeypatch
     assert done.status == Campaign.PAUSED and done.planned_at is not None
 
 
-def test_a_contact_held_by_131049_gets_the_campaign_after_24_hours(ctx, drain, sandbox):
+def test_131049_on_one_campaign_holds_the_contact_s_next_campaign_24_hours(ctx, drain, sandbox):
     shop = _shop()
     held = make_contact(shop, "+4915100000001")
-    held.marketing_paused_until = utcnow() + timedelta(hours=24)
-    db.session.commit()
-    campaign = _create(shop)
-    control.start(campaign.id)
-    assert drain(lambda: _messages(campaign.id) and _messages(campaign.id)[0].status_reason is not None)
-    message = _messages(campaign.id)[0]
-    assert message.status == MessageStatus.QUEUED and message.status_reason == "per_user_marketing_limit"
-    assert message.due_at >= utcnow() + timedelta(hours=23)
-    assert sandbox.messages() == []
+    other = make_contact(shop, "+4915100000002")
+    sandbox.inject(kind="error", code=131049, count=1, to=held.phone_e164)  # Meta's per-user marketing limit
+    first = _create(shop)
+    control.start(first.id)
+    assert drain(lambda: {m.contact_id: m.status for m in _messages(first.id)}
+                 == {held.id: MessageStatus.FAILED, other.id: MessageStatus.READ})
+    paused_until = db.session.get(Contact, held.id).marketing_paused_until
+    assert paused_until >= utcnow() + timedelta(hours=23)
+
+    second = _create(shop, name="Second")
+    control.start(second.id)
+    assert drain(lambda: any(m.status == MessageStatus.READ for m in _messages(second.id)))
+    waiting = next(m for m in _messages(second.id) if m.contact_id == held.id)
+    assert waiting.status == MessageStatus.QUEUED and waiting.status_reason == "per_user_marketing_limit"
+    assert abs((waiting.due_at - paused_until).total_seconds()) < 1
+    assert [m["to"] for m in sandbox.messages()].count(held.phone_e164) == 0
 
 
 def test_ab_proportions_and_holdout_at_ten_thousand_contacts_stable_across_runs(ctx):
