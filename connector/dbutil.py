@@ -192,6 +192,7 @@ def copy_rows_ignoring(session: AnySession, table: Table, rows: Sequence[dict[st
     names = ", ".join(f'"{name}"' for name in columns)
     temp = f"_copy_{table.name}"
     raw = session.connection().connection.driver_connection
+    assert raw is not None  # a live connection of the session's transaction
     with raw.cursor() as cursor:
         cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{temp}" (LIKE "{table.name}" INCLUDING DEFAULTS) '
                        "ON COMMIT DELETE ROWS")

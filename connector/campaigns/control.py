@@ -306,7 +306,7 @@ def _judge_tests(now: datetime) -> int:
         Campaign.test_percent.is_not(None), Campaign.rest_sent_at.is_(None), Campaign.winner.is_(None),
         Campaign.planned_at.is_not(None), Campaign.status.in_([Campaign.SENDING, Campaign.COMPLETED]))).all()
     for campaign in due:
-        if campaign.started_at + timedelta(hours=campaign.winner_after_hours or 0) > now:
+        if (campaign.started_at or now) + timedelta(hours=campaign.winner_after_hours or 0) > now:
             continue
         winner = report_module.report(campaign)["winner"]
         if winner is None:
@@ -320,8 +320,8 @@ def _judge_tests(now: datetime) -> int:
 
 def progress(campaign: Campaign) -> dict[str, Any]:
     """Where the campaign stands: its messages by status; records completion when nothing is open."""
-    counts = dict(db.session.execute(select(Message.status, func.count()).where(Message.campaign_id == campaign.id)
-                                     .group_by(Message.status)).all())
+    counts: dict[str, int] = {status: int(count) for status, count in db.session.execute(
+        select(Message.status, func.count()).where(Message.campaign_id == campaign.id).group_by(Message.status))}
     messages = sum(counts.values())
     open_count = sum(counts.get(status, 0) for status in (*OPEN_STATUSES, MessageStatus.PAUSED))
     if campaign.status == Campaign.SENDING and campaign.planned_at and not open_count:
@@ -351,7 +351,8 @@ def tend(now: datetime) -> int:
         Campaign.status.in_([Campaign.PLANNING, Campaign.PAUSED]), Campaign.planned_at.is_(None),
         Campaign.updated_at < now - planner.HEARTBEAT)).all()
     for campaign_id in stalled:
-        if db.session.get(Campaign, campaign_id).status == Campaign.PLANNING:
+        stalled_campaign = db.session.get(Campaign, campaign_id)
+        if stalled_campaign is not None and stalled_campaign.status == Campaign.PLANNING:
             enqueue_plan(campaign_id)
             acted += 1
     for campaign in db.session.scalars(select(Campaign).where(Campaign.status == Campaign.SENDING,

@@ -76,7 +76,7 @@ def arms(campaign: Campaign) -> list[Arm]:
     """The campaign's variants (one, itself, when it has none), each with its template loaded."""
     known = shop_catalogue.templates_for(campaign.shop_id)
     specs = campaign.variants or [{"name": "A", "weight": 100}]
-    found = []
+    found: list[Arm] = []
     for spec in specs:
         name = spec.get("template") or campaign.template_name
         definition = known.get(name)
@@ -206,6 +206,7 @@ def plan(campaign_id: int) -> dict[str, int]:
     if campaign is None or campaign.status not in (Campaign.PLANNING, Campaign.PAUSED) or campaign.planned_at:
         return {"recipients": 0, "messages": 0}
     shop = db.session.get(Shop, campaign.shop_id)
+    assert shop is not None  # a campaign goes with its shop (ON DELETE CASCADE)
     try:
         found = check(campaign, shop)
     except PlanError as error:
@@ -255,6 +256,7 @@ def plan_rest(campaign_id: int) -> dict[str, int]:
             or campaign.status not in (Campaign.PLANNING, Campaign.PAUSED):
         return {"recipients": 0, "messages": 0}
     shop = db.session.get(Shop, campaign.shop_id)
+    assert shop is not None  # a campaign goes with its shop (ON DELETE CASCADE)
     found = check(campaign, shop)
     index = next(i for i, arm in enumerate(found) if arm.name == campaign.winner)
     target = short_links.with_utm(short_links.safe_target(shop, campaign.link_url), automation=AUTOMATION,
@@ -437,4 +439,4 @@ def _finish(campaign_id: int) -> None:
 
 
 def _table(model) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__

@@ -36,6 +36,7 @@ Z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
 
 def report(campaign: Campaign) -> dict[str, Any]:
     shop = db.session.get(Shop, campaign.shop_id)
+    assert shop is not None  # a campaign goes with its shop (ON DELETE CASCADE)
     window = int(shop_settings.automation(shop, "attribution")["window_seconds"])
     names = [spec.get("name", chr(ord("A") + index)) for index, spec in enumerate(campaign.variants or [{}])]
     if not campaign.variants:
@@ -64,7 +65,7 @@ def report(campaign: Campaign) -> dict[str, Any]:
               for key in ("queued", "sent", "delivered", "read", "clicked", "failed", "suppressed", "cancelled")}
     card = costs.load_rate_card()
     cost = sum((group["cost"] for group in sending), Decimal(0))
-    revenue = Decimal(str(round(sum(group["revenue"] for group in sending), 2)))
+    revenue_total = Decimal(str(round(sum(group["revenue"] for group in sending), 2)))
     for group in groups:
         group["cost"] = str(group["cost"].quantize(Decimal("0.0001")))
     return {
@@ -79,7 +80,7 @@ def report(campaign: Campaign) -> dict[str, Any]:
         # estimated from the rate card as each message was sent; comparable with revenue only in one currency
         "cost": str(cost.quantize(Decimal("0.0001"))),
         "cost_currency": card.currency,
-        "revenue_per_cost": (str((revenue / cost).quantize(Decimal("0.01")))
+        "revenue_per_cost": (str((revenue_total / cost).quantize(Decimal("0.01")))
                              if cost > 0 and shop.currency == card.currency else None),
         "attribution_window_seconds": window,
         "groups": groups,
@@ -88,12 +89,12 @@ def report(campaign: Campaign) -> dict[str, Any]:
     }
 
 
-def _empty_funnel() -> dict[str, int]:
+def _empty_funnel() -> dict[str, Any]:
     return {"queued": 0, "sent": 0, "delivered": 0, "read": 0, "clicked": 0, "failed": 0, "suppressed": 0,
             "cancelled": 0, "cost": Decimal(0)}
 
 
-def _funnel(campaign_id: int) -> dict[int, dict[str, int]]:
+def _funnel(campaign_id: int) -> dict[int, dict[str, Any]]:
     """Per variant: messages by how far they got (read implies delivered implies sent), and clicks."""
     M, R = Message.__table__.c, CampaignRecipient.__table__.c
     went = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)
