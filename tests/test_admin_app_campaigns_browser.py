@@ -136,7 +136,7 @@ def test_cancel_asks_first_and_then_leaves_nothing_queued(page, client, fake_sho
 def fill_template(page, name: str) -> None:
     page.get_by_label("Template name").fill(name)
     page.get_by_label("Header (English)").fill("Spring sale")
-    page.get_by_label("Message (English)").fill("Hi {{customer_name}}, {{offer}} off everything at {{shop_name}}.")
+    page.get_by_label("Message (English)").fill("Hi {{customer_name}}, this week {{offer}} off everything at {{shop_name}} only.")
     page.get_by_label("Footer (English)").fill("Reply STOP to opt out")
     page.get_by_label("Link button text (English)").fill("Shop the sale")
     page.get_by_label("Opt-out button text (English)").fill("Stop promotions")
@@ -154,8 +154,8 @@ def test_a_new_template_shows_its_preview_a_422_at_its_field_and_saves_then_a_ne
     page.get_by_role("button", name="New template").click()
     fill_template(page, "campaign_announcement")  # a catalogue name: refused at the name field
     preview = page.get_by_test_id("template-preview")
-    preview.locator("[data-language=en]").get_by_text(
-        "Hi Maria, 20 % off everything at Kaffee Klein.").wait_for(timeout=WAIT)  # the live preview
+    preview.locator("[data-language=en]", has_text="Hi Maria, this week 20 % off everything at Kaffee Klein only."
+                    ).wait_for(timeout=WAIT)  # the live preview
     assert "Spring sale" in preview.inner_text() and "[Shop the sale]" in preview.inner_text()
 
     page.get_by_role("button", name="Save template").first.click()
@@ -165,10 +165,14 @@ def test_a_new_template_shows_its_preview_a_422_at_its_field_and_saves_then_a_ne
 
     page.get_by_label("Template name").fill("spring_sale")
     page.get_by_label("German").check()
-    page.get_by_label("Message (German)").fill("Hallo {{customer_name}}, {{offer}} Rabatt bei {{shop_name}}.")
+    page.get_by_label("Message (German)").fill("Hallo {{customer_name}}, diese Woche {{offer}} Rabatt bei {{shop_name}} auf alles.")
     page.get_by_label("Link button text (German)").fill("Zum Angebot")
     page.get_by_label("Opt-out button text (German)").fill("Keine Werbung")
-    preview.locator("[data-language=de]").get_by_text("Hallo Maria, 20 % Rabatt bei Kaffee Klein.").wait_for(timeout=WAIT)
+    preview.get_by_text("header format None differs from en TEXT").wait_for(timeout=WAIT)  # says what is missing
+    page.get_by_label("Header (German)").fill("Frühlingsangebote")
+    page.get_by_label("Footer (German)").fill("Mit STOP abmelden")
+    preview.locator("[data-language=de]", has_text="Hallo Maria, diese Woche 20 % Rabatt bei Kaffee Klein auf alles."
+                    ).wait_for(timeout=WAIT)
     page.get_by_role("button", name="Save template").first.click()
     page.get_by_text("Template saved (version 1)").wait_for(timeout=WAIT)
     db.session.expire_all()
@@ -204,6 +208,8 @@ def test_campaign_form_and_template_editor_pass_axe_and_work_by_keyboard(page, c
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "campaign-template"
     page.keyboard.press("ArrowDown")  # a native select: the first marketing template
+    page.wait_for_function("document.activeElement.value !== ''")
+    page.get_by_label("Template", exact=True).select_option("campaign_announcement")
     page.get_by_label("Value of offer").wait_for(timeout=WAIT)
     page.get_by_label("Test variants (A/B)").check()
     page.get_by_label("Name of variant 2").wait_for(timeout=WAIT)

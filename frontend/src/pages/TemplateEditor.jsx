@@ -89,7 +89,8 @@ export function definitionOf(form, name = form.name) {
 function LivePreview({ form }) {
   const { t, language } = useI18n();
   const api = useApi();
-  const settled = useDebounced(definitionOf(form, form.name || "new_template"), 500);
+  // under a name of its own: the preview is about the content (the name is checked on save)
+  const settled = useDebounced(definitionOf(form, "preview_of_a_template"), 500);
   const [state, setState] = useState({ previews: null, errors: null, busy: true });
   useEffect(() => {
     let live = true;
