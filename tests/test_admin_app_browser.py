@@ -213,7 +213,8 @@ def test_16_nav_and_settings_are_reachable_and_savable_by_keyboard(page, client,
     page.get_by_label("Reminder 1", exact=True).wait_for(timeout=15000)
     trail = focus_trail(page, 40)
     links = [step["text"] for step in trail if step["tag"] == "A" and step["text"] != "Skip to content"]
-    assert links[:8] == ["Home", "Automations", "Campaigns", "Dashboard", "Templates", "Contacts", "Messages", "Settings"]
+    assert links[:8] == ["Home", "Automations", "Campaigns", "Dashboard", "Templates", "Contacts", "Messages",
+                         "Settings"]
     ids = [step["id"] for step in trail]
     assert "Save" not in [step["text"] for step in trail]  # no save bar before a change
     order = "setting-automations-order_confirmation-"
