@@ -222,3 +222,15 @@ def test_campaign_form_and_template_editor_pass_axe_and_work_by_keyboard(page, c
     page.get_by_label("Message (English)").fill("Hi {{customer_name}}")
     page.get_by_label("Example of customer_name").wait_for(timeout=WAIT)
     assert run_axe(page) == []
+
+
+def test_the_campaign_form_speaks_german_with_locale_de(page, client, fake_shopify):
+    shop_with_contacts(fake_shopify)
+    open_in_shopify(page, client, fake_shopify, "campaigns")
+    page.goto(page.url + "&locale=de")
+    page.get_by_text("Noch keine Kampagnen.").wait_for(timeout=WAIT)
+    assert page.get_by_role("link", name="Kampagnen").count() == 1  # the navigation
+    page.get_by_role("button", name="Kampagne erstellen").first.click()
+    page.get_by_label("Länder").fill("DE")
+    page.get_by_test_id("segment-count").get_by_text("2 Kontakte passen").wait_for(timeout=WAIT)
+    assert page.get_by_text("Zu einer Ortszeit in der Zeitzone jedes Empfängers").is_visible()
