@@ -70,6 +70,7 @@ def test_campaign_from_the_form_live_count_422_start_pause_resume_done_and_repor
     page.get_by_text("2 recipients").wait_for(timeout=WAIT)
     page.get_by_text("0 in the holdout (they get nothing)").wait_for(timeout=WAIT)
     page.get_by_text("Your messaging limit of 250 a day needs 1 days for them.").wait_for(timeout=WAIT)
+    page.get_by_text("Estimated cost: ").wait_for(timeout=WAIT)  # from the rate card
     (campaign,) = campaigns()
     assert (campaign.segment, campaign.variables) == ({"country": ["DE"]}, {"offer": "the autumn blend is back"})
 
@@ -99,6 +100,7 @@ def test_campaign_from_the_form_live_count_422_start_pause_resume_done_and_repor
     row = page.locator("tbody tr").filter(has_text="Variant A")
     assert row.locator("td, th").all_inner_texts()[:3] == ["Variant A", "2", "2"]  # the group, recipients, sent
     page.get_by_test_id("revenue-chart").locator("svg").first.wait_for(timeout=WAIT)
+    assert run_axe(page) == []  # the report, its table and chart
 
     page.get_by_role("button", name="Campaign").click()  # back: the campaign, then the list with its figure
     page.get_by_role("button", name="Campaigns").click()

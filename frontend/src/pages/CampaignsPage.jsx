@@ -442,6 +442,12 @@ function PreviewCard({ id }) {
                   : t("campaigns.preview_days", { days: formatNumber(data.days_needed, language),
                     limit: formatNumber(data.messaging_limit, language) })}
               </Text>
+              {data.estimated_cost != null && (
+                <Text as="p">
+                  {t("campaigns.preview_cost", { cost: formatMoney(data.estimated_cost, data.cost_currency, language),
+                    as_of: (data.rate_card && data.rate_card.as_of) || "" })}
+                </Text>
+              )}
             </BlockStack>
           )}
         </Loaded>
@@ -538,22 +544,27 @@ function CampaignReport({ id, onBack }) {
                   <Text as="h2" variant="headingMd">{t("campaigns.verdict")}</Text>
                   <Text as="p" id="campaign-verdict">{data.verdict}</Text>
                   <Text as="p" tone="subdued">{t("campaigns.test_used", { test: data.test })}</Text>
+                  {data.revenue_per_cost != null && (
+                    <Text as="p">{t("campaigns.revenue_per_cost", { value: formatNumber(Number(data.revenue_per_cost), language) })}</Text>
+                  )}
                 </BlockStack>
               </Card>
               <Card>
                 <DataTable
-                  columnContentTypes={["text", "numeric", "numeric", "numeric", "numeric", "numeric", "numeric", "numeric", "text"]}
+                  columnContentTypes={["text", "numeric", "numeric", "numeric", "numeric", "numeric", "numeric", "numeric",
+                    "text", "numeric"]}
                   headings={[t("campaigns.group"), t("metrics.recipients"), t("metrics.sent"), t("metrics.delivered"),
                     t("metrics.read"), t("metrics.clicked"), t("metrics.orders"), t("metrics.revenue_per_recipient"),
-                    t("campaigns.vs_holdout")]}
+                    t("campaigns.vs_holdout"), t("campaigns.cost")]}
                   rows={data.groups.map((group) => [groupName(group), formatNumber(group.recipients, language),
                     formatNumber(group.sent, language), formatNumber(group.delivered, language),
                     formatNumber(group.read, language), formatNumber(group.clicked, language),
                     formatNumber(group.orders, language), money(group.revenue_per_recipient, data.currency),
-                    interval(group)])}
+                    interval(group), group.cost == null ? "" : money(group.cost, data.cost_currency)])}
                   totals={["", formatNumber(data.recipients, language), formatNumber(data.sent, language),
                     formatNumber(data.delivered, language), formatNumber(data.read, language),
-                    formatNumber(data.clicked, language), formatNumber(data.orders, language), "", ""]}
+                    formatNumber(data.clicked, language), formatNumber(data.orders, language), "", "",
+                    data.cost == null ? "" : money(data.cost, data.cost_currency)]}
                   showTotalsInFooter />
               </Card>
               {data.groups.length > 0 && (
