@@ -26,7 +26,7 @@ from tests.test_admin_woocommerce import mint, woo_shop
 ROOT = Path(__file__).resolve().parent.parent
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 PLUGIN_SCRIPT = ROOT / "integrations/woocommerce/wordpress-plugin/whatsapp-commerce-connector/assets/admin-app.js"
-PAGES = ("home", "automations", "dashboard", "templates", "contacts", "messages", "settings")
+PAGES = ("home", "automations", "campaigns", "dashboard", "templates", "contacts", "messages", "settings")
 DEFAULT_CART_DELAYS = [3600, 86400, 3 * 86400]
 #: the WordPress store (its pages are the test's stand-ins)
 STORE_URL = "https://store.example"
@@ -213,7 +213,8 @@ def test_16_nav_and_settings_are_reachable_and_savable_by_keyboard(page, client,
     page.get_by_label("Reminder 1", exact=True).wait_for(timeout=15000)
     trail = focus_trail(page, 40)
     links = [step["text"] for step in trail if step["tag"] == "A" and step["text"] != "Skip to content"]
-    assert links[:7] == ["Home", "Automations", "Dashboard", "Templates", "Contacts", "Messages", "Settings"]
+    assert links[:8] == ["Home", "Automations", "Campaigns", "Dashboard", "Templates", "Contacts", "Messages",
+                         "Settings"]
     ids = [step["id"] for step in trail]
     assert "Save" not in [step["text"] for step in trail]  # no save bar before a change
     order = "setting-automations-order_confirmation-"

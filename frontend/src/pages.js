@@ -4,6 +4,7 @@ import { lazy } from "react";
 export const PAGES = [
   { key: "home", load: lazy(() => import("./pages/HomePage.jsx")) },
   { key: "automations", load: lazy(() => import("./pages/AutomationsPage.jsx")) },
+  { key: "campaigns", load: lazy(() => import("./pages/CampaignsPage.jsx")) },
   { key: "dashboard", load: lazy(() => import("./pages/DashboardPage.jsx")) },
   { key: "templates", load: lazy(() => import("./pages/TemplatesPage.jsx")) },
   { key: "contacts", load: lazy(() => import("./pages/ContactsPage.jsx")) },
