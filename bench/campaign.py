@@ -81,7 +81,7 @@ def seed_orders(shop_id: int, count: int, contacts: int) -> None:
     first = db.session.scalar(db.text("SELECT min(id) FROM contacts WHERE shop_id = :shop"), {"shop": shop_id})
     db.session.execute(db.text("""
         INSERT INTO orders (shop_id, contact_id, order_id, name, currency, total, placed_at, created_at, updated_at)
-        SELECT :shop, :first + (i * 7919) % :contacts, 'o' || i, '#' || i, 'EUR', 10 + (i % 190),
+        SELECT :shop, :first + (i::bigint * 7919) % :contacts, 'o' || i, '#' || i, 'EUR', 10 + (i % 190),
                now() - (i % 730) * interval '1 day', now(), now()
         FROM generate_series(1, :count) AS i"""), {"shop": shop_id, "first": first, "contacts": contacts,
                                                    "count": count})
