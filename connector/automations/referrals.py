@@ -124,14 +124,8 @@ def _reward(shop: Shop, referrer: Contact, referral: Referral, options: dict, no
         return
     code = derived_code(shop, f"referral-reward:{referral.id}")
     percent, valid_for = Decimal(int(options["reward_percent"])), timedelta(days=int(options["reward_valid_days"]))
-    make = platform_of(shop).create_discount_code
-    try:
-        if make is None:
-            raise RuntimeError("the platform has no discount API")
-        make(shop, code, percent, valid_for)
-    except (AdapterError, RuntimeError, ValueError) as error:
-        log.warning("referral.reward_unavailable", extra={"shop_id": shop.id, "referral_id": referral.id,
-                                                          "reason": f"{type(error).__name__}: {error}"[:300]})
+    if not _made(platform_of(shop).create_discount_code, "the platform has no discount API", shop, code, percent,
+                 valid_for, "referral.reward_unavailable", {"referral_id": referral.id}):
         return
     referral.status, referral.reward_code = Referral.REWARDED, code
     queued = queue_template(shop=shop, contact=referrer, automation=AUTOMATION, template=REWARD,
@@ -141,6 +135,19 @@ def _reward(shop: Shop, referrer: Contact, referral: Referral, options: dict, no
                    links=[home_page(shop)])
     record_issued_code(shop, referrer.id, code, IssuedCode.REFERRAL_REWARD, issued_at=now, expires_at=now + valid_for,
                        message_id=queued.message.id)
+
+
+def _made(make, missing: str, shop: Shop, code: str, percent: Decimal, valid_for: timedelta, event: str,
+          ids: dict[str, int]) -> bool:
+    """Make ``code`` in the store with the platform's ``make``; a refusal is logged (ids only) as ``event``."""
+    try:
+        if make is None:
+            raise RuntimeError(missing)
+        make(shop, code, percent, valid_for)
+    except (AdapterError, RuntimeError, ValueError) as error:
+        log.warning(event, extra={"shop_id": shop.id, **ids, "reason": f"{type(error).__name__}: {error}"[:300]})
+        return False
+    return True
 
 
 def _remember_address(own: ReferralCode, order: Order) -> None:
@@ -160,14 +167,8 @@ def _invite(shop: Shop, contact: Contact, order: Order, options: dict) -> None:
     now = utcnow()
     code = derived_code(shop, f"referral:{contact.id}", prefix="FRIEND")
     percent, valid_for = Decimal(int(options["friend_percent"])), timedelta(days=int(options["code_valid_days"]))
-    make = platform_of(shop).create_referral_code
-    try:
-        if make is None:
-            raise RuntimeError("the platform cannot make a shared code")
-        make(shop, code, percent, valid_for)
-    except (AdapterError, RuntimeError, ValueError) as error:
-        log.warning("referral.code_unavailable", extra={"shop_id": shop.id, "contact_id": contact.id,
-                                                        "reason": f"{type(error).__name__}: {error}"[:300]})
+    if not _made(platform_of(shop).create_referral_code, "the platform cannot make a shared code", shop, code,
+                 percent, valid_for, "referral.code_unavailable", {"contact_id": contact.id}):
         return
     address = address_hash(order.shipping_address)
     insert_or_ignore(db.session, ReferralCode, {

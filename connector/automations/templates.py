@@ -252,17 +252,23 @@ def _record(shop_id: int, definition, language: str, status: str, reason: str | 
     return SyncResult(definition.name, language, status, reason, failed=failed)
 
 
-def on_template_status_changed(shop_id: int, event: TemplateStatusChanged) -> None:
-    """Record Meta's verdict on one of the shop's templates (the receipt's transaction commits).
-
-    An approval releases the messages that waited for it and wakes the shop's dispatcher.
-    """
+def _approval_of(shop_id: int, event: TemplateStatusChanged | TemplateCategoryChanged) -> TemplateApproval | None:
+    """The shop's approval row a Meta webhook is about: by Meta's template id, else by name and language."""
     query = select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
     query = query.where(TemplateApproval.meta_template_id == event.template_id) if event.template_id else \
         query.where(TemplateApproval.name == event.name, TemplateApproval.language == event.language)
     row = db.session.scalars(query).first()
     if row is None and event.name and event.language:
         row = _row(shop_id, event.name, event.language)
+    return row
+
+
+def on_template_status_changed(shop_id: int, event: TemplateStatusChanged) -> None:
+    """Record Meta's verdict on one of the shop's templates (the receipt's transaction commits).
+
+    An approval releases the messages that waited for it and wakes the shop's dispatcher.
+    """
+    row = _approval_of(shop_id, event)
     if row is None:
         log.info("template.status_unknown_template", extra={"shop_id": shop_id, "status": event.status})
         return
@@ -286,12 +292,7 @@ def on_template_category_changed(shop_id: int, event: TemplateCategoryChanged) -
         log.info("template.category_change_announced", extra={"shop_id": shop_id, "template": event.name,
                                                               "category": event.correct_category})
         return
-    query = select(TemplateApproval).where(TemplateApproval.shop_id == shop_id)
-    query = query.where(TemplateApproval.meta_template_id == event.template_id) if event.template_id else \
-        query.where(TemplateApproval.name == event.name, TemplateApproval.language == event.language)
-    row = db.session.scalars(query).first()
-    if row is None and event.name and event.language:
-        row = _row(shop_id, event.name, event.language)
+    row = _approval_of(shop_id, event)
     if row is None:
         log.info("template.category_unknown_template", extra={"shop_id": shop_id, "category": event.new_category})
         return
